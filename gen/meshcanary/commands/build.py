@@ -1,0 +1,73 @@
+"""`meshcanary build`: run kustomize on every service overlay and summarise what it yields."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from meshcanary import kustomize
+from meshcanary.release.load import LoadedEnvironment
+from meshcanary.render.overlay import GATEWAYS, OVERLAYS
+
+
+@dataclass(frozen=True)
+class Built:
+    environment: str
+    unit: str  # a service, or _gateways
+    folder: str
+    error: str
+    resources: tuple[dict[str, Any], ...]
+
+    def kinds(self, kind: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r.get("kind") == kind]
+
+    def summary(self) -> dict[str, str]:
+        """Short columns for the table: versions with replicas, weights, subsets."""
+        deployments = " ".join(
+            f"{_version(d)}×{(d.get('spec') or {}).get('replicas', 1)}" for d in self.kinds("Deployment")
+        )
+        weights: list[str] = []
+        for service in self.kinds("VirtualService"):
+            for route in (service.get("spec") or {}).get("http") or []:
+                destinations = route.get("route") or []
+                if any("weight" in d for d in destinations):
+                    weights.append("/".join(str(d.get("weight", 0)) for d in destinations))
+        subsets = [
+            s.get("name", "?")
+            for rule in self.kinds("DestinationRule")
+            for s in (rule.get("spec") or {}).get("subsets") or []
+        ]
+        return {
+            "resources": str(len(self.resources)),
+            "deployments": deployments,
+            "services": str(len(self.kinds("Service"))),
+            "subsets": " ".join(subsets),
+            "weights": " ".join(dict.fromkeys(weights)),
+            "gateways": str(len(self.kinds("Gateway"))),
+        }
+
+
+def _version(deployment: dict[str, Any]) -> str:
+    labels = ((deployment.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+    return str(labels.get("version", deployment.get("metadata", {}).get("name", "?")))
+
+
+def build(root: Path, environments: Sequence[LoadedEnvironment], jobs: int | None = None) -> list[Built]:
+    units: list[tuple[str, str]] = []
+    for loaded in environments:
+        env = loaded.environment
+        if env.gateways:
+            units.append((env.name, GATEWAYS))
+        units.extend((env.name, r.service) for r in loaded.releases)
+    folders = [(root / OVERLAYS / env / unit, f"{OVERLAYS}/{env}/{unit}") for env, unit in units]
+    results = kustomize.build_many(folders, jobs)
+    yaml = YAML(typ="safe")
+    built = []
+    for (env, unit), result in zip(units, results, strict=True):
+        resources = tuple(d for d in yaml.load_all(result.output) if isinstance(d, dict)) if result.ok else ()
+        built.append(Built(env, unit, result.folder, result.error, resources))
+    return built

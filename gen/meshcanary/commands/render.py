@@ -1,0 +1,91 @@
+"""`meshcanary render`: release files in, deploy/overlays/<env>/ out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshcanary.errors import InputError
+from meshcanary.problem import Problem
+from meshcanary.release.load import ENVIRONMENTS, LoadedEnvironment, load
+from meshcanary.render import tree
+from meshcanary.render.base import Base
+from meshcanary.render.overlay import GATEWAYS, OVERLAYS, environment_files
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    plans: tuple[tree.Plan, ...]
+    environments: tuple[LoadedEnvironment, ...]
+
+    @property
+    def stale(self) -> bool:
+        return any(p.stale for p in self.plans)
+
+    @property
+    def notices(self) -> list[Problem]:
+        return [n for p in self.plans for n in p.notices]
+
+    def diff(self) -> str:
+        return tree.unified_diff(list(self.plans))
+
+
+def _sources(env: str, files: dict[str, str]) -> dict[str, str]:
+    sources: dict[str, str] = {}
+    for path in files:
+        first = path.split("/", 1)[0]
+        if first == GATEWAYS:
+            sources[path] = f"{ENVIRONMENTS}/{env}/environment.yaml"
+        elif "/" in path:
+            sources[path] = f"{ENVIRONMENTS}/{env}/{first}.yaml"
+        else:
+            sources[path] = f"{ENVIRONMENTS}/{env}/"
+    return sources
+
+
+def _orphans(root: Path, rendered: set[str]) -> list[str]:
+    """Environment folders meshcanary wrote whose environment is gone."""
+    parent = root / OVERLAYS
+    if not parent.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in parent.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in rendered and (p / tree.MANIFEST).is_file()
+    )
+
+
+def plan(root: Path, names: Sequence[str] = ()) -> RenderResult:
+    """Render in memory and compare with the tree on disk; writes nothing."""
+    environments = load(root, names)
+    cache: dict[str, Base] = {}
+    plans: list[tree.Plan] = []
+    problems: list[Problem] = []
+    for loaded in environments:
+        name = loaded.environment.name
+        try:
+            files = environment_files(root, loaded, cache)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        plans.append(tree.plan(root, f"{OVERLAYS}/{name}", files, _sources(name, files)))
+    if problems:
+        raise InputError(problems)
+    if not names:
+        rendered = {e.environment.name for e in environments}
+        for orphan in _orphans(root, rendered):
+            plans.append(tree.plan(root, f"{OVERLAYS}/{orphan}", {}, {}))
+    return RenderResult(tuple(plans), tuple(environments))
+
+
+def render(root: Path, names: Sequence[str] = (), *, force: bool = False) -> RenderResult:
+    """Render and write every stale environment; nothing is written if any would conflict."""
+    tree.recover(root, OVERLAYS)
+    result = plan(root, names)
+    conflicts = [c for p in result.plans for c in p.conflicts]
+    if conflicts and not force:
+        raise InputError(conflicts)
+    for item in result.plans:
+        tree.apply(root, item, force=force)
+    return result

@@ -1,0 +1,1 @@
+"""Release and environment files: loading, schema checks, and the typed model."""

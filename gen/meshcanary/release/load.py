@@ -1,0 +1,366 @@
+"""Find the environments of a repository and load their release files into the model.
+
+Every problem of every file is collected before anything stops, so one run shows them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from meshcanary.errors import InputError
+from meshcanary.problem import Location, Problem
+from meshcanary.release import schema
+from meshcanary.release.model import (
+    MESH,
+    Environment,
+    Gateway,
+    HeaderMatch,
+    Match,
+    Mirror,
+    Port,
+    Release,
+    Retries,
+    Rollout,
+    Version,
+)
+from meshcanary.source import SourceDoc, load_mapping
+
+ENVIRONMENTS = "environments"
+ENVIRONMENT_FILE = "environment.yaml"
+ISTIO_ONLY = ("hosts", "gateways", "ports", "trafficPolicy", "timeout", "retries", "match", "mirror")
+
+
+@dataclass(frozen=True)
+class LoadedEnvironment:
+    environment: Environment
+    releases: tuple[Release, ...]
+
+
+def environment_names(root: Path) -> list[str]:
+    """Environments of the repository: folders of environments/ with an environment.yaml."""
+    folder = root / ENVIRONMENTS
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / ENVIRONMENT_FILE).is_file())
+
+
+def _rollout(data: dict[str, Any] | None) -> Rollout:
+    data = data or {}
+    return Rollout(data.get("maxSurge"), data.get("maxUnavailable"), data.get("minReadySeconds"))
+
+
+def _steps(doc: SourceDoc, path: list[str | int], problems: list[Problem]) -> tuple[int, ...]:
+    node: Any = doc.data
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    steps = tuple(node or ())
+    for index in range(1, len(steps)):
+        if steps[index] <= steps[index - 1]:
+            problems.append(
+                Problem(
+                    doc.location([*path, index]),
+                    f"canary steps must increase: {steps[index]} follows {steps[index - 1]}",
+                    "list the weights the canary moves through, such as [10, 25, 50, 100]",
+                )
+            )
+            break
+    return steps
+
+
+def _environment(root: Path, name: str, problems: list[Problem]) -> Environment | None:
+    display = f"{ENVIRONMENTS}/{name}/{ENVIRONMENT_FILE}"
+    doc = load_mapping(root / display, display)
+    found = schema.check("environment", doc)
+    problems.extend(found)
+    if found:
+        return None
+    data = doc.data
+    defaults = data.get("defaults", {})
+    gateways = tuple(
+        Gateway(gw_name, dict(spec["selector"]), list(spec["servers"]))
+        for gw_name, spec in data.get("gateways", {}).items()
+    )
+    if len(name) > 63 or not _is_dns_label(name):
+        problems.append(
+            Problem(
+                Location(display),
+                f'environment name "{name}" is not a DNS-1123 label',
+                "rename the folder: lower-case letters, digits and '-'",
+            )
+        )
+    return Environment(
+        name=name,
+        path=display,
+        namespace=data["namespace"],
+        istio_api_version=data.get("istioApiVersion", "networking.istio.io/v1"),
+        kubernetes_version=data.get("kubernetesVersion"),
+        gateways=gateways,
+        rollout=_rollout(defaults.get("rollout")),
+        steps=_steps(doc, ["defaults", "canary", "steps"], problems),
+        source=doc,
+    )
+
+
+def _is_dns_label(name: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) is not None
+
+
+def _inside(root: Path, relative: str) -> Path | None:
+    """The base folder if `relative` names one inside the repository, else None."""
+    if Path(relative).is_absolute():
+        return None
+    resolved = (root / relative).resolve()
+    try:
+        resolved.relative_to(root.resolve())
+    except ValueError:
+        return None
+    return resolved
+
+
+def _check_base(root: Path, doc: SourceDoc, base: str, problems: list[Problem]) -> None:
+    at = doc.location(["base"])
+    folder = _inside(root, base)
+    if folder is None:
+        problems.append(
+            Problem(at, f'base "{base}" is outside the repository', "use a path such as deploy/base/<service>")
+        )
+        return
+    if not folder.is_dir():
+        problems.append(
+            Problem(at, f'base "{base}" does not exist', "create it, or run `meshcanary import`")
+        )
+        return
+    if not any((folder / n).is_file() for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
+        problems.append(Problem(at, f'base "{base}" has no kustomization.yaml', "a base is a Kustomize folder"))
+
+
+def _check_weights(doc: SourceDoc, versions: tuple[Version, ...], problems: list[Problem]) -> None:
+    total = sum(v.weight for v in versions)
+    if total == 100:
+        return
+    parts = " + ".join(f"{v.name} {v.weight}" for v in versions)
+    canary = versions[-1]
+    fixed = 100 - (total - canary.weight)
+    hint = (
+        f"set {canary.name} to {fixed} so the weights sum to 100"
+        if 0 <= fixed <= 100
+        else "weights are percentages of the traffic; make them sum to 100"
+    )
+    problems.append(
+        Problem(
+            doc.location(["versions", canary.name, "weight"]),
+            f"weights sum to {total}, not 100 ({parts})",
+            hint,
+        )
+    )
+
+
+def _release(
+    root: Path, env: Environment, display: str, problems: list[Problem]
+) -> Release | None:
+    doc = load_mapping(root / display, display)
+    found = schema.check("release", doc)
+    problems.extend(found)
+    if found:
+        return None
+    data = doc.data
+    before = len(problems)
+    stem = Path(display).stem
+    service = data["service"]
+    if service != stem:
+        problems.append(
+            Problem(
+                doc.location(["service"]),
+                f'service "{service}" does not match the file name {Path(display).name}',
+                f"rename the file to {service}.yaml or set service: {stem}",
+            )
+        )
+    method = data.get("method", "istio")
+    versions = tuple(
+        Version(name, spec["image"], spec["weight"], spec.get("replicas"))
+        for name, spec in data["versions"].items()
+    )
+    names = [v.name for v in versions]
+    _check_base(root, doc, data["base"], problems)
+    _check_weights(doc, versions, problems)
+    if method == "istio":
+        for version in versions:
+            if version.replicas is None:
+                problems.append(
+                    Problem(
+                        doc.location(["versions", version.name]),
+                        f'version "{version.name}" needs "replicas"',
+                        "with method: istio each version sets its own replica count",
+                    )
+                )
+        if "replicas" in data:
+            problems.append(
+                Problem(
+                    doc.location(["replicas"], key=True),
+                    '"replicas" at the top level is for method: replicas',
+                    "set replicas on each version instead",
+                )
+            )
+    else:
+        if "replicas" not in data:
+            problems.append(
+                Problem(
+                    doc.location(["method"]),
+                    'method: replicas needs "replicas", the pods to share out between versions',
+                )
+            )
+        for version in versions:
+            if version.replicas is not None:
+                problems.append(
+                    Problem(
+                        doc.location(["versions", version.name, "replicas"], key=True),
+                        "with method: replicas the weights decide each version's replicas",
+                        'remove it and set "replicas" at the top level',
+                    )
+                )
+        for key in ISTIO_ONLY:
+            if key in data:
+                problems.append(
+                    Problem(
+                        doc.location([key], key=True),
+                        f'"{key}" needs method: istio; replica splitting has no routes',
+                    )
+                )
+    for index, rule in enumerate(data.get("match", [])):
+        if rule["version"] not in names:
+            problems.append(_unknown_version(doc, ["match", index, "version"], rule["version"], names))
+    mirror = data.get("mirror")
+    if mirror and mirror["version"] not in names:
+        problems.append(_unknown_version(doc, ["mirror", "version"], mirror["version"], names))
+    gateways = tuple(data.get("gateways", [MESH]))
+    declared = [g.name for g in env.gateways]
+    for index, name in enumerate(gateways):
+        if name != MESH and "/" not in name and name not in declared:
+            close = difflib.get_close_matches(name, declared, n=1)
+            hint = (
+                f'did you mean "{close[0]}"?'
+                if close
+                else f"declare it under gateways: in {env.path}, or write <namespace>/{name} for one managed elsewhere"
+            )
+            problems.append(
+                Problem(doc.location(["gateways", index]), f'gateway "{name}" is not declared in {env.path}', hint)
+            )
+    release_steps = _steps(doc, ["canary", "steps"], problems)
+    container = data.get("container")
+    if len(problems) > before:
+        return None
+    matches = tuple(
+        Match(
+            name=rule.get("name", f"pin-{rule['version']}-{index}"),
+            version=rule["version"],
+            headers=_headers(rule),
+        )
+        for index, rule in enumerate(data.get("match", []))
+    )
+    retries = data.get("retries")
+    return Release(
+        environment=env,
+        path=display,
+        service=service,
+        base=data["base"].rstrip("/"),
+        method=method,
+        hosts=tuple(data.get("hosts", [f"{service}.{env.namespace}.svc.cluster.local"])),
+        gateways=gateways,
+        ports=tuple(Port(p["port"], p.get("protocol", "http")) for p in data.get("ports", [])),
+        traffic_policy=data.get("trafficPolicy"),
+        timeout=data.get("timeout"),
+        retries=Retries(retries["attempts"], retries.get("perTryTimeout"), retries.get("retryOn"))
+        if retries
+        else None,
+        matches=matches,
+        mirror=Mirror(mirror["version"], mirror["percent"]) if mirror else None,
+        replicas=data.get("replicas"),
+        container=container,
+        rollout=_rollout(data.get("rollout")).merged_over(env.rollout),
+        steps=release_steps or env.steps,
+        versions=versions,
+        source=doc,
+    )
+
+
+def _headers(rule: dict[str, Any]) -> tuple[HeaderMatch, ...]:
+    headers = [
+        HeaderMatch(header, kind, value)
+        for header, condition in rule.get("headers", {}).items()
+        for kind, value in condition.items()
+    ]
+    cookies = rule.get("cookies", {})
+    if cookies:
+        # Istio matches cookies through the Cookie header; each pair must appear in it.
+        lookahead = "".join(
+            f"(?=(?:^|.*; ?){_re_escape(name)}={_re_escape(value)}(?:;|$))"
+            for name, value in cookies.items()
+        )
+        headers.append(HeaderMatch("cookie", "regex", f"^{lookahead}.*$"))
+    return tuple(headers)
+
+
+def _re_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in r".^$*+?()[]{}|\/" else c for c in text)
+
+
+def _unknown_version(doc: SourceDoc, path: list[str | int], name: str, names: list[str]) -> Problem:
+    return Problem(
+        doc.location(path),
+        f'version "{name}" is not one of the release\'s versions ({", ".join(names)})',
+        f'add it under versions: or name one of {", ".join(names)}',
+    )
+
+
+def load(root: Path, names: Sequence[str] = ()) -> list[LoadedEnvironment]:
+    """Load the named environments (all when none are named) and every release in them."""
+    known = environment_names(root)
+    if not known and not names:
+        raise InputError(
+            [Problem(Location(ENVIRONMENTS), "no environments found", "create environments/<env>/environment.yaml, or pass --repo")]
+        )
+    problems: list[Problem] = []
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f'did you mean "{close[0]}"?' if close else f"known: {', '.join(known) or 'none'}"
+            problems.append(Problem(Location(f"{ENVIRONMENTS}/{name}"), f'unknown environment "{name}"', hint))
+    if problems:
+        raise InputError(problems)
+    loaded: list[LoadedEnvironment] = []
+    for name in sorted(set(names)) if names else known:
+        try:
+            env = _environment(root, name, problems)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        releases: list[Release] = []
+        for path in sorted((root / ENVIRONMENTS / name).iterdir()):
+            display = f"{ENVIRONMENTS}/{name}/{path.name}"
+            if path.name == ENVIRONMENT_FILE or path.name.startswith("."):
+                continue
+            if path.suffix == ".yml":
+                problems.append(Problem(Location(display), "release files end in .yaml", f"rename it to {path.stem}.yaml"))
+                continue
+            if path.suffix != ".yaml":
+                continue
+            if env is None:
+                continue
+            try:
+                release = _release(root, env, display, problems)
+            except InputError as exc:
+                problems.extend(exc.problems)
+                continue
+            if release is not None:
+                releases.append(release)
+        if env is not None:
+            loaded.append(LoadedEnvironment(env, tuple(releases)))
+    if problems:
+        raise InputError(problems)
+    return loaded

@@ -1,0 +1,187 @@
+"""Validate release and environment files against their JSON Schemas, with positions.
+
+jsonschema's messages talk about instances and properties; these talk about the file: an
+unknown field names the closest known one, a wrong type says what was found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema.protocols import Validator
+from referencing import Registry, Resource
+
+from meshcanary.problem import Problem
+from meshcanary.resources import data_dir
+from meshcanary.source import SourceDoc
+
+SCHEMA_BASE = "https://meshcanary.dev/schemas/"
+
+
+def _is_integer(_checker: Any, instance: object) -> bool:
+    # JSON Schema counts 30.0 as an integer; a weight written 30.0 is a typo, so refuse it.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Strict = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
+@cache
+def _registry() -> Registry[Any]:
+    resources = []
+    for path in sorted(data_dir("schemas").glob("*.schema.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((SCHEMA_BASE + path.name, Resource.from_contents(contents)))
+    registry: Registry[Any] = Registry().with_resources(resources)
+    return registry
+
+
+@cache
+def validator(name: str) -> Validator:
+    """A compiled validator for `release` or `environment`."""
+    schema = _registry().contents(f"{SCHEMA_BASE}{name}.schema.json")
+    result: Validator = _Strict(schema, registry=_registry())
+    return result
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+    "boolean": "true or false",
+}
+
+
+def _field(error: ValidationError) -> str:
+    named = [p for p in error.absolute_path if isinstance(p, str)]
+    return f'"{named[-1]}"' if named else "the document"
+
+
+def _closest(word: str, choices: list[str]) -> str:
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f'did you mean "{found[0]}"?' if found else ""
+
+
+def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
+    path = list(error.absolute_path)
+    keyword = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance
+    at = doc.location(path)
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        known = sorted(schema.get("properties", {}))
+        patterns = schema.get("patternProperties", {})
+        for name in instance:
+            if name in known or patterns:
+                continue
+            hint = _closest(str(name), known) or (
+                f"allowed here: {', '.join(known)}" if known else ""
+            )
+            yield Problem(doc.location([*path, name], key=True), f'unknown field "{name}"', hint)
+        return
+    if keyword == "required":
+        found = re.match(r"'([^']*)'", error.message)
+        missing = found.group(1) if found else error.message
+        where = f" in {_field(error)}" if path else ""
+        yield Problem(at, f'missing required field "{missing}"{where}')
+        return
+    if keyword == "propertyNames":
+        name = str(instance)
+        description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+        for sub in error.context or []:
+            description = sub.schema.get("description", description)
+        yield Problem(
+            doc.location([*path, name], key=True), f'"{name}" is not a valid name', description
+        )
+        return
+    if keyword == "type":
+        expected = error.validator_value
+        words = (
+            " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+            if isinstance(expected, list)
+            else _TYPE_WORDS.get(str(expected), str(expected))
+        )
+        found = _type_name(instance)
+        shown = f" {json.dumps(instance)}" if isinstance(instance, str | int | float) else ""
+        hint = ""
+        if isinstance(instance, str) and expected in ("integer", "number"):
+            hint = "write the number without quotes or a unit"
+        elif isinstance(instance, float) and expected == "integer":
+            hint = "write a whole number"
+        yield Problem(at, f"{_field(error)} must be {words}, found {found}{shown}", hint)
+        return
+    if keyword == "enum":
+        choices = [str(c) for c in error.validator_value]
+        yield Problem(
+            at,
+            f"{_field(error)} must be one of {', '.join(choices)}; found {json.dumps(instance)}",
+            _closest(str(instance), choices),
+        )
+        return
+    if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {
+            "minimum": "at least",
+            "maximum": "at most",
+            "exclusiveMinimum": "more than",
+            "exclusiveMaximum": "less than",
+        }[keyword]
+        yield Problem(at, f"{_field(error)} must be {words} {error.validator_value}, found {instance}")
+        return
+    if keyword in ("pattern", "minLength", "maxLength"):
+        description = schema.get("description", "")
+        yield Problem(at, f"{json.dumps(instance)} is not a valid {_field(error)}", description)
+        return
+    if keyword == "uniqueItems":
+        yield Problem(at, f"{_field(error)} lists the same item twice")
+        return
+    if keyword in ("minItems", "minProperties"):
+        yield Problem(at, f"{_field(error)} must not be empty")
+        return
+    if keyword == "maxProperties":
+        yield Problem(at, f"{_field(error)} must have exactly one of: {', '.join(schema.get('properties', {}))}")
+        return
+    if keyword == "oneOf":
+        yield Problem(at, f"{_field(error)} must be a whole number or a percentage such as 25%, found {json.dumps(instance)}")
+        return
+    yield Problem(at, f"{_field(error)}: {error.message}")
+
+
+def check(name: str, doc: SourceDoc) -> list[Problem]:
+    """Every schema problem of `doc`, located; empty when it conforms."""
+    problems: list[Problem] = []
+    for error in validator(name).iter_errors(doc.data):
+        problems.extend(_problems(error, doc))
+    # One wrong value can break several keywords; report each position once.
+    unique: dict[tuple[object, ...], Problem] = {}
+    for problem in problems:
+        unique.setdefault((problem.location, problem.message), problem)
+    return sorted(unique.values(), key=Problem.sort_key)

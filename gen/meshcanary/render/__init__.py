@@ -1,0 +1,1 @@
+"""Model to bytes: Istio resources, the Kustomize tree, and writing it to disk safely."""
