@@ -10,13 +10,14 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
 from meshcanary import __version__
+from meshcanary.problem import Problem
 
 F = TypeVar("F", bound=Callable[..., int])
 
@@ -59,7 +60,9 @@ def main(
     ] = Path(),
     version: Annotated[
         bool,
-        typer.Option("--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+        typer.Option(
+            "--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
     ] = False,
 ) -> None:
     """Git-native canary releases for Istio."""
@@ -71,13 +74,14 @@ def main(
 
 
 Environments = Annotated[
-    list[str] | None, typer.Argument(help="Environments to work on (default: all).", show_default=False)
+    list[str] | None,
+    typer.Argument(help="Environments to work on (default: all).", show_default=False),
 ]
 
 
-def _warn(problems: list[object]) -> None:
+def _warn(problems: list[Problem]) -> None:
     for problem in problems:
-        print(getattr(problem, "format", lambda: str(problem))(), file=sys.stderr)
+        print(problem.format(), file=sys.stderr)
 
 
 @app.command()
@@ -85,7 +89,10 @@ def _warn(problems: list[object]) -> None:
 def render(
     environments: Environments = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Write nothing; exit 1 and print a diff when the tree is stale.")
+        bool,
+        typer.Option(
+            "--check", help="Write nothing; exit 1 and print a diff when the tree is stale."
+        ),
     ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite generated files that were edited by hand.")
@@ -101,7 +108,10 @@ def render(
         if result.stale:
             sys.stdout.write(result.diff())
             changed = sum(len(p.changes) for p in result.plans)
-            print(f"render is stale: {changed} file(s) differ; run `meshcanary render`", file=sys.stderr)
+            print(
+                f"render is stale: {changed} file(s) differ; run `meshcanary render`",
+                file=sys.stderr,
+            )
             return 1
         print("render is fresh", file=sys.stderr)
         return 0
@@ -116,7 +126,7 @@ def render(
     return 0
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
 
@@ -142,9 +152,18 @@ def status(
     for env in dict.fromkeys(r.environment for r in table):
         view = Table(title=f"environment {env}", title_justify="left")
         for column in ("service", "version", "image", "replicas", "weight", "traffic"):
-            view.add_column(column, justify="right" if column in ("replicas", "weight", "traffic") else "left")
+            view.add_column(
+                column, justify="right" if column in ("replicas", "weight", "traffic") else "left"
+            )
         for row in (r for r in table if r.environment == env):
-            view.add_row(row.service, row.version, row.image, str(row.replicas), str(row.weight), f"{row.share:g}%")
+            view.add_row(
+                row.service,
+                row.version,
+                row.image,
+                str(row.replicas),
+                str(row.weight),
+                f"{row.share:g}%",
+            )
         console.print(view)
     return 0
 
@@ -153,7 +172,10 @@ def status(
 @exits
 def build(
     environments: Environments = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="kustomize processes at once (default: cores).")] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="kustomize processes at once (default: cores)."),
+    ] = None,
 ) -> int:
     """Build every service overlay with kustomize and summarise the resources."""
     from meshcanary.commands import build as command
@@ -165,7 +187,16 @@ def build(
 
     console = Console(width=max(Console().width, 100))
     view = Table(title="kustomize build of deploy/overlays/<env>/<overlay>", title_justify="left")
-    for column in ("env", "overlay", "resources", "deployments", "services", "subsets", "weights", "gateways"):
+    for column in (
+        "env",
+        "overlay",
+        "resources",
+        "deployments",
+        "services",
+        "subsets",
+        "weights",
+        "gateways",
+    ):
         view.add_column(column, no_wrap=column in ("overlay", "deployments"))
     failed = 0
     for item in built:
@@ -174,7 +205,16 @@ def build(
             print(f"{item.folder}: error: {item.error}", file=sys.stderr)
             continue
         s = item.summary()
-        view.add_row(item.environment, item.unit, s["resources"], s["deployments"], s["services"], s["subsets"], s["weights"], s["gateways"])
+        view.add_row(
+            item.environment,
+            item.unit,
+            s["resources"],
+            s["deployments"],
+            s["services"],
+            s["subsets"],
+            s["weights"],
+            s["gateways"],
+        )
     console.print(view)
     if failed:
         print(f"{failed} overlay(s) failed to build", file=sys.stderr)

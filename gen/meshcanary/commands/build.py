@@ -28,7 +28,8 @@ class Built:
     def summary(self) -> dict[str, str]:
         """Short columns for the table: versions with replicas, weights, subsets."""
         deployments = " ".join(
-            f"{_version(d)}×{(d.get('spec') or {}).get('replicas', 1)}" for d in self.kinds("Deployment")
+            f"{_version(d)}×{(d.get('spec') or {}).get('replicas', 1)}"
+            for d in self.kinds("Deployment")
         )
         weights: list[str] = []
         for service in self.kinds("VirtualService"):
@@ -52,22 +53,30 @@ class Built:
 
 
 def _version(deployment: dict[str, Any]) -> str:
-    labels = ((deployment.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+    labels = ((deployment.get("spec") or {}).get("template") or {}).get("metadata", {}).get(
+        "labels"
+    ) or {}
     return str(labels.get("version", deployment.get("metadata", {}).get("name", "?")))
 
 
-def build(root: Path, environments: Sequence[LoadedEnvironment], jobs: int | None = None) -> list[Built]:
+def build(
+    root: Path, environments: Sequence[LoadedEnvironment], jobs: int | None = None
+) -> list[Built]:
     units: list[tuple[str, str]] = []
     for loaded in environments:
-        env = loaded.environment
-        if env.gateways:
-            units.append((env.name, GATEWAYS))
-        units.extend((env.name, r.service) for r in loaded.releases)
+        name = loaded.environment.name
+        if loaded.environment.gateways:
+            units.append((name, GATEWAYS))
+        units.extend((name, r.service) for r in loaded.releases)
     folders = [(root / OVERLAYS / env / unit, f"{OVERLAYS}/{env}/{unit}") for env, unit in units]
     results = kustomize.build_many(folders, jobs)
     yaml = YAML(typ="safe")
     built = []
     for (env, unit), result in zip(units, results, strict=True):
-        resources = tuple(d for d in yaml.load_all(result.output) if isinstance(d, dict)) if result.ok else ()
+        resources = (
+            tuple(d for d in yaml.load_all(result.output) if isinstance(d, dict))
+            if result.ok
+            else ()
+        )
         built.append(Built(env, unit, result.folder, result.error, resources))
     return built

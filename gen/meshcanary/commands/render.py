@@ -52,7 +52,10 @@ def _orphans(root: Path, rendered: set[str]) -> list[str]:
     return sorted(
         p.name
         for p in parent.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and p.name not in rendered and (p / tree.MANIFEST).is_file()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and p.name not in rendered
+        and (p / tree.MANIFEST).is_file()
     )
 
 

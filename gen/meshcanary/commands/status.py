@@ -28,7 +28,9 @@ def rows(environments: list[LoadedEnvironment]) -> list[Row]:
             split = None if release.uses_istio else replica_split(release)
             for version in release.versions:
                 replicas = version.replicas or 0 if split is None else split.replicas[version.name]
-                share = float(version.weight) if split is None else round(split.share(version.name), 2)
+                share = (
+                    float(version.weight) if split is None else round(split.share(version.name), 2)
+                )
                 table.append(
                     Row(
                         loaded.environment.name,

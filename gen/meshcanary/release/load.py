@@ -31,7 +31,16 @@ from meshcanary.source import SourceDoc, load_mapping
 
 ENVIRONMENTS = "environments"
 ENVIRONMENT_FILE = "environment.yaml"
-ISTIO_ONLY = ("hosts", "gateways", "ports", "trafficPolicy", "timeout", "retries", "match", "mirror")
+ISTIO_ONLY = (
+    "hosts",
+    "gateways",
+    "ports",
+    "trafficPolicy",
+    "timeout",
+    "retries",
+    "match",
+    "mirror",
+)
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,11 @@ def _check_base(root: Path, doc: SourceDoc, base: str, problems: list[Problem]) 
     folder = _inside(root, base)
     if folder is None:
         problems.append(
-            Problem(at, f'base "{base}" is outside the repository', "use a path such as deploy/base/<service>")
+            Problem(
+                at,
+                f'base "{base}" is outside the repository',
+                "use a path such as deploy/base/<service>",
+            )
         )
         return
     if not folder.is_dir():
@@ -136,8 +149,12 @@ def _check_base(root: Path, doc: SourceDoc, base: str, problems: list[Problem]) 
             Problem(at, f'base "{base}" does not exist', "create it, or run `meshcanary import`")
         )
         return
-    if not any((folder / n).is_file() for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
-        problems.append(Problem(at, f'base "{base}" has no kustomization.yaml', "a base is a Kustomize folder"))
+    if not any(
+        (folder / n).is_file() for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")
+    ):
+        problems.append(
+            Problem(at, f'base "{base}" has no kustomization.yaml', "a base is a Kustomize folder")
+        )
 
 
 def _check_weights(doc: SourceDoc, versions: tuple[Version, ...], problems: list[Problem]) -> None:
@@ -161,9 +178,7 @@ def _check_weights(doc: SourceDoc, versions: tuple[Version, ...], problems: list
     )
 
 
-def _release(
-    root: Path, env: Environment, display: str, problems: list[Problem]
-) -> Release | None:
+def _release(root: Path, env: Environment, display: str, problems: list[Problem]) -> Release | None:
     doc = load_mapping(root / display, display)
     found = schema.check("release", doc)
     problems.extend(found)
@@ -234,7 +249,9 @@ def _release(
                 )
     for index, rule in enumerate(data.get("match", [])):
         if rule["version"] not in names:
-            problems.append(_unknown_version(doc, ["match", index, "version"], rule["version"], names))
+            problems.append(
+                _unknown_version(doc, ["match", index, "version"], rule["version"], names)
+            )
     mirror = data.get("mirror")
     if mirror and mirror["version"] not in names:
         problems.append(_unknown_version(doc, ["mirror", "version"], mirror["version"], names))
@@ -249,7 +266,11 @@ def _release(
                 else f"declare it under gateways: in {env.path}, or write <namespace>/{name} for one managed elsewhere"
             )
             problems.append(
-                Problem(doc.location(["gateways", index]), f'gateway "{name}" is not declared in {env.path}', hint)
+                Problem(
+                    doc.location(["gateways", index]),
+                    f'gateway "{name}" is not declared in {env.path}',
+                    hint,
+                )
             )
     release_steps = _steps(doc, ["canary", "steps"], problems)
     container = data.get("container")
@@ -314,7 +335,7 @@ def _unknown_version(doc: SourceDoc, path: list[str | int], name: str, names: li
     return Problem(
         doc.location(path),
         f'version "{name}" is not one of the release\'s versions ({", ".join(names)})',
-        f'add it under versions: or name one of {", ".join(names)}',
+        f"add it under versions: or name one of {', '.join(names)}",
     )
 
 
@@ -323,14 +344,24 @@ def load(root: Path, names: Sequence[str] = ()) -> list[LoadedEnvironment]:
     known = environment_names(root)
     if not known and not names:
         raise InputError(
-            [Problem(Location(ENVIRONMENTS), "no environments found", "create environments/<env>/environment.yaml, or pass --repo")]
+            [
+                Problem(
+                    Location(ENVIRONMENTS),
+                    "no environments found",
+                    "create environments/<env>/environment.yaml, or pass --repo",
+                )
+            ]
         )
     problems: list[Problem] = []
     for name in names:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
-            hint = f'did you mean "{close[0]}"?' if close else f"known: {', '.join(known) or 'none'}"
-            problems.append(Problem(Location(f"{ENVIRONMENTS}/{name}"), f'unknown environment "{name}"', hint))
+            hint = (
+                f'did you mean "{close[0]}"?' if close else f"known: {', '.join(known) or 'none'}"
+            )
+            problems.append(
+                Problem(Location(f"{ENVIRONMENTS}/{name}"), f'unknown environment "{name}"', hint)
+            )
     if problems:
         raise InputError(problems)
     loaded: list[LoadedEnvironment] = []
@@ -346,7 +377,13 @@ def load(root: Path, names: Sequence[str] = ()) -> list[LoadedEnvironment]:
             if path.name == ENVIRONMENT_FILE or path.name.startswith("."):
                 continue
             if path.suffix == ".yml":
-                problems.append(Problem(Location(display), "release files end in .yaml", f"rename it to {path.stem}.yaml"))
+                problems.append(
+                    Problem(
+                        Location(display),
+                        "release files end in .yaml",
+                        f"rename it to {path.stem}.yaml",
+                    )
+                )
                 continue
             if path.suffix != ".yaml":
                 continue

@@ -29,7 +29,7 @@ def _is_integer(_checker: Any, instance: object) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Strict = validators.extend(
+_Strict = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
@@ -109,8 +109,8 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
             yield Problem(doc.location([*path, name], key=True), f'unknown field "{name}"', hint)
         return
     if keyword == "required":
-        found = re.match(r"'([^']*)'", error.message)
-        missing = found.group(1) if found else error.message
+        quoted = re.match(r"'([^']*)'", error.message)
+        missing = quoted.group(1) if quoted else error.message
         where = f" in {_field(error)}" if path else ""
         yield Problem(at, f'missing required field "{missing}"{where}')
         return
@@ -118,7 +118,8 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
         name = str(instance)
         description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
         for sub in error.context or []:
-            description = sub.schema.get("description", description)
+            if isinstance(sub.schema, dict):
+                description = sub.schema.get("description", description)
         yield Problem(
             doc.location([*path, name], key=True), f'"{name}" is not a valid name', description
         )
@@ -126,7 +127,7 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
     if keyword == "type":
         expected = error.validator_value
         words = (
-            " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+            " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
             if isinstance(expected, list)
             else _TYPE_WORDS.get(str(expected), str(expected))
         )
@@ -140,7 +141,7 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
         yield Problem(at, f"{_field(error)} must be {words}, found {found}{shown}", hint)
         return
     if keyword == "enum":
-        choices = [str(c) for c in error.validator_value]
+        choices = [str(c) for c in schema.get("enum", [])]
         yield Problem(
             at,
             f"{_field(error)} must be one of {', '.join(choices)}; found {json.dumps(instance)}",
@@ -154,7 +155,9 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
             "exclusiveMinimum": "more than",
             "exclusiveMaximum": "less than",
         }[keyword]
-        yield Problem(at, f"{_field(error)} must be {words} {error.validator_value}, found {instance}")
+        yield Problem(
+            at, f"{_field(error)} must be {words} {error.validator_value}, found {instance}"
+        )
         return
     if keyword in ("pattern", "minLength", "maxLength"):
         description = schema.get("description", "")
@@ -167,10 +170,16 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
         yield Problem(at, f"{_field(error)} must not be empty")
         return
     if keyword == "maxProperties":
-        yield Problem(at, f"{_field(error)} must have exactly one of: {', '.join(schema.get('properties', {}))}")
+        yield Problem(
+            at,
+            f"{_field(error)} must have exactly one of: {', '.join(schema.get('properties', {}))}",
+        )
         return
     if keyword == "oneOf":
-        yield Problem(at, f"{_field(error)} must be a whole number or a percentage such as 25%, found {json.dumps(instance)}")
+        yield Problem(
+            at,
+            f"{_field(error)} must be a whole number or a percentage such as 25%, found {json.dumps(instance)}",
+        )
         return
     yield Problem(at, f"{_field(error)}: {error.message}")
 

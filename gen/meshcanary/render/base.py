@@ -97,7 +97,9 @@ def _read_plain(folder: Path, root: Path, seen: set[Path]) -> list[dict[str, Any
         if target.is_dir():
             resources.extend(_read_plain(target, root, seen))
         elif target.is_file():
-            resources.extend(d for d in _load_all(target.read_text(encoding="utf-8")) if isinstance(d, dict))
+            resources.extend(
+                d for d in _load_all(target.read_text(encoding="utf-8")) if isinstance(d, dict)
+            )
         else:
             raise _NeedsKustomize
     for field, kind in _GENERATED_KINDS.items():
@@ -118,7 +120,9 @@ def read_base(root: Path, relative: str, where: Location) -> Base:
     except (_NeedsKustomize, YAMLError, OSError, UnicodeDecodeError):
         result = kustomize.build(folder, relative)
         if not result.ok:
-            raise InputError([Problem(where, f'kustomize cannot build base "{relative}": {result.error}')]) from None
+            raise InputError(
+                [Problem(where, f'kustomize cannot build base "{relative}": {result.error}')]
+            ) from None
         resources = [d for d in _load_all(result.output) if isinstance(d, dict)]
 
     def named(kind: str) -> list[dict[str, Any]]:
@@ -126,9 +130,25 @@ def read_base(root: Path, relative: str, where: Location) -> Base:
 
     deployments, services = named("Deployment"), named("Service")
     if len(deployments) != 1:
-        raise InputError([Problem(where, f'base "{relative}" must hold exactly one Deployment, found {len(deployments)}', "keep other workloads in a base of their own")])
+        raise InputError(
+            [
+                Problem(
+                    where,
+                    f'base "{relative}" must hold exactly one Deployment, found {len(deployments)}',
+                    "keep other workloads in a base of their own",
+                )
+            ]
+        )
     if len(services) != 1:
-        raise InputError([Problem(where, f'base "{relative}" must hold exactly one Service, found {len(services)}', "the Service is shared by every version and is what the routes point at")])
+        raise InputError(
+            [
+                Problem(
+                    where,
+                    f'base "{relative}" must hold exactly one Service, found {len(services)}',
+                    "the Service is shared by every version and is what the routes point at",
+                )
+            ]
+        )
     deployment, service = deployments[0], services[0]
     spec = deployment.get("spec") or {}
     template = spec.get("template") or {}
@@ -142,7 +162,15 @@ def read_base(root: Path, relative: str, where: Location) -> Base:
         raise InputError([Problem(where, f'the Deployment in base "{relative}" has no containers')])
     selector = _labels((spec.get("selector") or {}).get("matchLabels"))
     if "app" not in selector:
-        raise InputError([Problem(where, f'the Deployment in base "{relative}" has no "app" label in spec.selector.matchLabels', "label the selector and the pod template with app: <service>; versions add version: <name>")])
+        raise InputError(
+            [
+                Problem(
+                    where,
+                    f'the Deployment in base "{relative}" has no "app" label in spec.selector.matchLabels',
+                    "label the selector and the pod template with app: <service>; versions add version: <name>",
+                )
+            ]
+        )
     ports = tuple(
         (str(p.get("name", "")), int(p.get("containerPort", 0)))
         for c in pod_spec.get("containers") or []

@@ -13,7 +13,9 @@ import math
 import re
 from typing import Any
 
-_PLAIN = re.compile(r"(?:[A-Za-z0-9_./$]|-[A-Za-z_])[A-Za-z0-9_./@=+$%-]*(?::[A-Za-z0-9_./@=+$%-]+)*")
+_PLAIN = re.compile(
+    r"(?:[A-Za-z0-9_./$]|-[A-Za-z_])[A-Za-z0-9_./@=+$%-]*(?::[A-Za-z0-9_./@=+$%-]+)*"
+)
 # Strings some YAML reader (1.1 or 1.2, as in Go's yaml.v2 and v3) would not read as strings:
 # booleans, nulls, numbers in any base or notation, sexagesimals, timestamps.
 _RESERVED = re.compile(

@@ -111,11 +111,18 @@ def _rollout_patch(release: Release, base: Base) -> dict[str, Any] | None:
         rolling["maxUnavailable"] = rollout.max_unavailable
     if rolling:
         spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": rolling}
-    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": base.deployment}, "spec": spec}
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": base.deployment},
+        "spec": spec,
+    }
     return {"patch": document(body).rstrip("\n")}
 
 
-def _version_folder(release: Release, base: Base, base_ref: str, name: str, replicas: int) -> dict[str, Any]:
+def _version_folder(
+    release: Release, base: Base, base_ref: str, name: str, replicas: int
+) -> dict[str, Any]:
     version = release.version(name)
     assert version is not None  # noqa: S101 - names come from the release itself
     target = base.image_name(release.container, release.service)
@@ -133,7 +140,9 @@ def _version_folder(release: Release, base: Base, base_ref: str, name: str, repl
         **KUSTOMIZATION,
         "resources": [base_ref],
         "nameSuffix": f"-{name}",
-        "labels": [{"pairs": {"version": name}, "includeSelectors": True, "includeTemplates": True}],
+        "labels": [
+            {"pairs": {"version": name}, "includeSelectors": True, "includeTemplates": True}
+        ],
         "images": [image],
         "replicas": [{"name": base.deployment, "count": replicas}],
     }
@@ -146,13 +155,30 @@ def _check_base(release: Release, base: Base) -> None:
     where = release.source.location(["base"])
     problems: list[Problem] = []
     if "version" in base.service_selector:
-        problems.append(Problem(where, f'the Service in base "{base.path}" selects on "version"', "the Service must select every version: remove version from its selector"))
+        problems.append(
+            Problem(
+                where,
+                f'the Service in base "{base.path}" selects on "version"',
+                "the Service must select every version: remove version from its selector",
+            )
+        )
     missing = {k: v for k, v in base.service_selector.items() if base.pod_labels.get(k) != v}
     if missing:
-        problems.append(Problem(where, f'the Service in base "{base.path}" selects {missing}, which its pods do not carry', "make the Service selector a subset of the pod template labels"))
+        problems.append(
+            Problem(
+                where,
+                f'the Service in base "{base.path}" selects {", ".join(f"{k}={v}" for k, v in missing.items())}, which its pods do not carry',
+                "make the Service selector a subset of the pod template labels",
+            )
+        )
     if release.container and release.container not in {c.name for c in base.containers}:
         names = ", ".join(c.name for c in base.containers)
-        problems.append(Problem(release.source.location(["container"]), f'container "{release.container}" is not in the base Deployment ({names})'))
+        problems.append(
+            Problem(
+                release.source.location(["container"]),
+                f'container "{release.container}" is not in the base Deployment ({names})',
+            )
+        )
     if problems:
         raise InputError(problems)
 
@@ -187,14 +213,22 @@ def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> 
         files[f"{prefix}/destinationrule.yaml"] = document(
             istio.destination_rule(release, host, base.pod_labels), head
         )
-        files[f"{prefix}/virtualservice.yaml"] = document(istio.virtual_service(release, host), head)
+        files[f"{prefix}/virtualservice.yaml"] = document(
+            istio.virtual_service(release, host), head
+        )
         resources += ["destinationrule.yaml", "virtualservice.yaml"]
-    root_kustomization = {**KUSTOMIZATION, "namespace": release.environment.namespace, "resources": resources}
+    root_kustomization = {
+        **KUSTOMIZATION,
+        "namespace": release.environment.namespace,
+        "resources": resources,
+    }
     files[f"{prefix}/kustomization.yaml"] = document(root_kustomization, head + note)
     return files
 
 
-def environment_files(root: Path, loaded: LoadedEnvironment, base_cache: dict[str, Base]) -> dict[str, str]:
+def environment_files(
+    root: Path, loaded: LoadedEnvironment, base_cache: dict[str, Base]
+) -> dict[str, str]:
     """Every file of deploy/overlays/<env>/, keyed by path relative to that folder."""
     env: Environment = loaded.environment
     files: dict[str, str] = {}
@@ -216,5 +250,7 @@ def environment_files(root: Path, loaded: LoadedEnvironment, base_cache: dict[st
         gateways = {**KUSTOMIZATION, "namespace": env.namespace, "resources": names}
         files[f"{GATEWAYS}/kustomization.yaml"] = document(gateways, head)
         resources.insert(0, GATEWAYS)
-    files["kustomization.yaml"] = document({**KUSTOMIZATION, "resources": resources}, header(f"environments/{env.name}/"))
+    files["kustomization.yaml"] = document(
+        {**KUSTOMIZATION, "resources": resources}, header(f"environments/{env.name}/")
+    )
     return dict(sorted(files.items()))

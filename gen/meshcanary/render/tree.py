@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,9 @@ def digest(text: str) -> str:
 
 def manifest_text(files: dict[str, str]) -> str:
     entries = {path: digest(text) for path, text in sorted(files.items())}
-    return json.dumps({"generator": "meshcanary", "files": entries}, indent=2, sort_keys=True) + "\n"
+    return (
+        json.dumps({"generator": "meshcanary", "files": entries}, indent=2, sort_keys=True) + "\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,25 @@ def _first_difference(old: str, new: str) -> int:
     return min(len(old.splitlines()), len(new.splitlines())) + 1
 
 
+def _committed(root: Path, path: str, expected: str | None) -> str | None:
+    """The file as last committed, if git has it and it is what meshcanary wrote."""
+    if expected is None or not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed executable, argument list
+            ["git", "-C", str(root), "show", f"HEAD:{path}"],  # noqa: S607 - git from PATH
+            capture_output=True,
+            check=False,
+            timeout=30,
+            # Inside a git hook, GIT_DIR and friends point at the hook's repository, not ours.
+            env={k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None
+    return text if text is not None and digest(text) == expected else None
+
+
 def _load_manifest(folder: Path) -> dict[str, str]:
     text = _read(folder / MANIFEST)
     if text is None:
@@ -92,9 +114,7 @@ def _on_disk(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() or p.is_symlink()
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()
     )
 
 
@@ -119,15 +139,29 @@ def plan(root: Path, folder: str, generated: dict[str, str], sources: dict[str, 
         new = files.get(path)
         if old == new:
             continue
-        ours = path == MANIFEST or (path in recorded and old is not None and digest(old) == recorded[path])
+        ours = path == MANIFEST or (
+            path in recorded and old is not None and digest(old) == recorded[path]
+        )
         if old is not None and not ours:
             if new is None and path not in recorded:
                 kept.append(path)
-                notices.append(Problem(Location(shown), "not written by meshcanary; left in place", severity=Severity.WARNING))
+                notices.append(
+                    Problem(
+                        Location(shown),
+                        "not written by meshcanary; left in place",
+                        severity=Severity.WARNING,
+                    )
+                )
                 continue
-            line = _first_difference(old, new or "")
+            # Point at the edit itself when git still has what meshcanary wrote.
+            previous = _committed(root, shown, recorded.get(path))
+            line = _first_difference(old, previous if previous is not None else new or "")
             source = sources.get(path, "its release file")
-            what = "edited by hand since meshcanary wrote it" if path in recorded else "exists but was not written by meshcanary"
+            what = (
+                "edited by hand since meshcanary wrote it"
+                if path in recorded
+                else "exists but was not written by meshcanary"
+            )
             conflicts.append(
                 Problem(
                     Location(shown, line, 1),
@@ -151,7 +185,10 @@ def unified_diff(plans: list[Plan]) -> str:
                     tofile="/dev/null" if change.new is None else f"b/{change.path}",
                 )
             )
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in chunks)
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in chunks
+    )
 
 
 def _staging(root: Path, folder: str, suffix: str) -> Path:

@@ -1,0 +1,87 @@
+"""Shared fixtures: throwaway repositories made from the bundled examples, and a CLI runner."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from meshcanary.__main__ import main
+from meshcanary.kustomize import command as kustomize_command
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
+    """Run `meshcanary ARGS...` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str | Path) -> Outcome:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path) -> Path:
+    """A copy of this repository's environments/ and deploy/ (bases and rendered overlays)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copytree(ROOT / "environments", repo / "environments")
+    shutil.copytree(ROOT / "deploy", repo / "deploy")
+    return repo
+
+
+@pytest.fixture
+def empty_repo(tmp_path: Path) -> Path:
+    """Bases only: deploy/base/ of the examples and one environment with no releases yet."""
+    repo = tmp_path / "repo"
+    (repo / "environments" / "prod").mkdir(parents=True)
+    shutil.copytree(ROOT / "deploy" / "base", repo / "deploy" / "base")
+    (repo / "environments" / "prod" / "environment.yaml").write_text(
+        "namespace: shop\n"
+        "gateways:\n"
+        "  public:\n"
+        "    selector: {istio: ingressgateway}\n"
+        "    servers:\n"
+        "      - port: {number: 80, name: http, protocol: HTTP}\n"
+        "        hosts: [shop.example.com]\n",
+        encoding="utf-8",
+    )
+    return repo
+
+
+def kustomize_build(folder: Path) -> list[dict[str, Any]]:
+    """Build `folder` with the real kustomize and return its resources."""
+    done = subprocess.run(
+        [*kustomize_command(), str(folder)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return [d for d in YAML(typ="safe").load_all(done.stdout) if d]
+
+
+def by_kind(resources: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in resources if r["kind"] == kind]
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

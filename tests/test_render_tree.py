@@ -1,0 +1,258 @@
+"""Writing the tree: deterministic, minimal diffs, atomic, and never clobbering a person's edit."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from meshcanary.commands.render import render
+from meshcanary.render import tree
+from tests.conftest import write
+
+PROD = Path("deploy/overlays/prod")
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _set_weights(repo: Path, v1: int, v2: int) -> None:
+    path = repo / "environments/prod/micro-api.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("replicas: 3, weight: 70}", f"replicas: 3, weight: {v1}}}")
+    text = text.replace("replicas: 3, weight: 30}", f"replicas: 3, weight: {v2}}}")
+    path.write_text(text, encoding="utf-8")
+
+
+def test_second_render_is_a_no_op(example_repo: Path, cli) -> None:
+    before = _snapshot(example_repo / "deploy")
+    stamps = {p: p.stat().st_mtime_ns for p in (example_repo / "deploy").rglob("*") if p.is_file()}
+    outcome = cli("--repo", example_repo, "render")
+    assert outcome.code == 0
+    assert "no file(s) changed" in outcome.err
+    assert _snapshot(example_repo / "deploy") == before
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_render_from_scratch_gives_the_same_bytes(example_repo: Path, cli) -> None:
+    before = _snapshot(example_repo / "deploy" / "overlays")
+    import shutil
+
+    shutil.rmtree(example_repo / "deploy" / "overlays")
+    assert cli("--repo", example_repo, "render").code == 0
+    assert _snapshot(example_repo / "deploy" / "overlays") == before
+
+
+def test_weight_change_touches_only_weight_lines(example_repo: Path, cli) -> None:
+    _set_weights(example_repo, 50, 50)
+    check = cli("--repo", example_repo, "render", "--check")
+    assert check.code == 1
+    changed = [
+        line
+        for line in check.out.splitlines()
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+    vs = [line for line in changed if "weight" in line]
+    assert vs == [
+        "-      weight: 70",
+        "+      weight: 50",
+        "-      weight: 30",
+        "+      weight: 50",
+    ]
+    # Only the VirtualService and the manifest's hash of it change.
+    files = [line[6:] for line in check.out.splitlines() if line.startswith("+++ ")]
+    assert files == [f"{PROD}/.meshcanary.json", f"{PROD}/micro-api/virtualservice.yaml"]
+    assert "render is stale" in check.err
+
+
+def test_image_change_touches_one_new_tag_line(example_repo: Path, cli) -> None:
+    path = example_repo / "environments/prod/micro-api.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("micro-api:1.3", "micro-api:1.4"), encoding="utf-8"
+    )
+    check = cli("--repo", example_repo, "render", "--check")
+    assert check.code == 1
+    body = [
+        line
+        for line in check.out.splitlines()
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    yaml_lines = [line for line in body if "sha256" not in line]
+    assert yaml_lines == ['-  newTag: "1.3"', '+  newTag: "1.4"']
+
+
+def test_check_writes_nothing(example_repo: Path, cli) -> None:
+    _set_weights(example_repo, 40, 60)
+    before = _snapshot(example_repo)
+    assert cli("--repo", example_repo, "render", "--check").code == 1
+    assert _snapshot(example_repo) == before
+
+
+def test_render_writes_the_change_and_then_is_fresh(example_repo: Path, cli) -> None:
+    _set_weights(example_repo, 40, 60)
+    outcome = cli("--repo", example_repo, "render")
+    assert outcome.code == 0
+    assert outcome.out.splitlines() == [
+        f"update  {PROD}/.meshcanary.json",
+        f"update  {PROD}/micro-api/virtualservice.yaml",
+    ]
+    assert "weight: 60" in (example_repo / PROD / "micro-api/virtualservice.yaml").read_text(
+        encoding="utf-8"
+    )
+    assert cli("--repo", example_repo, "render", "--check").code == 0
+
+
+def test_hand_edited_file_is_reported_not_overwritten(example_repo: Path, cli) -> None:
+    target = example_repo / PROD / "micro-api/virtualservice.yaml"
+    edited = target.read_text(encoding="utf-8").replace("weight: 30", "weight: 31")
+    target.write_text(edited, encoding="utf-8")
+    _set_weights(example_repo, 40, 60)
+    before = _snapshot(example_repo)
+    outcome = cli("--repo", example_repo, "render")
+    assert outcome.code == 2
+    # Without git the message points at the first line that differs from the new output.
+    line = edited.splitlines().index("      weight: 70") + 1
+    assert outcome.err.splitlines()[0] == (
+        f"{PROD}/micro-api/virtualservice.yaml:{line}:1: error: edited by hand since meshcanary wrote it"
+    )
+    assert "make the change in environments/prod/micro-api.yaml instead" in outcome.err
+    assert _snapshot(example_repo) == before
+
+    forced = cli("--repo", example_repo, "render", "--force")
+    assert forced.code == 0
+    assert "weight: 60" in target.read_text(encoding="utf-8")
+    assert cli("--repo", example_repo, "render", "--check").code == 0
+
+
+def test_hand_edit_is_located_exactly_in_a_git_repository(example_repo: Path, cli) -> None:
+    import subprocess
+
+    git = ["git", "-C", str(example_repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    target = example_repo / PROD / "micro-api/virtualservice.yaml"
+    edited = target.read_text(encoding="utf-8").replace("weight: 30", "weight: 31")
+    target.write_text(edited, encoding="utf-8")
+    _set_weights(example_repo, 40, 60)
+    outcome = cli("--repo", example_repo, "render")
+    assert outcome.code == 2
+    line = edited.splitlines().index("      weight: 31") + 1
+    assert outcome.err.startswith(
+        f"{PROD}/micro-api/virtualservice.yaml:{line}:1: error: edited by hand"
+    )
+
+
+def test_hand_edit_that_matches_the_new_output_is_accepted(example_repo: Path, cli) -> None:
+    _set_weights(example_repo, 40, 60)
+    target = example_repo / PROD / "micro-api/virtualservice.yaml"
+    target.write_text(
+        target.read_text(encoding="utf-8")
+        .replace("weight: 70", "weight: 40")
+        .replace("weight: 30", "weight: 60"),
+        encoding="utf-8",
+    )
+    assert cli("--repo", example_repo, "render").code == 0
+    assert cli("--repo", example_repo, "render", "--check").code == 0
+
+
+def test_files_no_longer_produced_are_removed(example_repo: Path, cli) -> None:
+    (example_repo / "environments/prod/checkout.yaml").unlink()
+    outcome = cli("--repo", example_repo, "render")
+    assert outcome.code == 0
+    assert not (example_repo / PROD / "checkout").exists()
+    assert f"delete  {PROD}/checkout/virtualservice.yaml" in outcome.out
+    manifest = json.loads((example_repo / PROD / ".meshcanary.json").read_text(encoding="utf-8"))
+    assert not [p for p in manifest["files"] if p.startswith("checkout/")]
+    kustomization = (example_repo / PROD / "kustomization.yaml").read_text(encoding="utf-8")
+    assert "checkout" not in kustomization
+
+
+def test_removed_environment_folder_is_removed(example_repo: Path, cli) -> None:
+    import shutil
+
+    shutil.rmtree(example_repo / "environments/dev")
+    assert cli("--repo", example_repo, "render").code == 0
+    assert not (example_repo / "deploy/overlays/dev").exists()
+    assert (example_repo / PROD).is_dir()
+
+
+def test_files_a_person_added_are_kept(example_repo: Path, cli) -> None:
+    extra = write(example_repo / PROD / "micro-api/notes.md", "why we pinned v1\n")
+    _set_weights(example_repo, 40, 60)
+    outcome = cli("--repo", example_repo, "render")
+    assert outcome.code == 0
+    assert extra.read_text(encoding="utf-8") == "why we pinned v1\n"
+    assert (
+        f"{PROD}/micro-api/notes.md:1:1: warning: not written by meshcanary; left in place"
+        in outcome.err
+    )
+
+
+def test_existing_file_not_written_by_meshcanary_is_not_overwritten(
+    example_repo: Path, cli
+) -> None:
+    (example_repo / PROD / ".meshcanary.json").unlink()
+    target = example_repo / PROD / "micro-api/virtualservice.yaml"
+    target.write_text("# mine\n", encoding="utf-8")
+    outcome = cli("--repo", example_repo, "render")
+    assert outcome.code == 2
+    assert "virtualservice.yaml:1:1: error: exists but was not written by meshcanary" in outcome.err
+    assert target.read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_missing_manifest_is_rebuilt_when_files_match(example_repo: Path, cli) -> None:
+    manifest = example_repo / PROD / ".meshcanary.json"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.unlink()
+    assert cli("--repo", example_repo, "render").code == 0
+    assert manifest.read_text(encoding="utf-8") == text
+
+
+def test_render_of_one_environment_leaves_the_others(example_repo: Path, cli) -> None:
+    _set_weights(example_repo, 40, 60)
+    staging = example_repo / "environments/staging/micro-api.yaml"
+    staging.write_text(
+        staging.read_text(encoding="utf-8").replace("weight: 50}", "weight: 5}", 1),
+        encoding="utf-8",
+    )
+    before = _snapshot(example_repo / "deploy/overlays/staging")
+    outcome = cli("--repo", example_repo, "render", "prod")
+    assert outcome.code == 0
+    assert _snapshot(example_repo / "deploy/overlays/staging") == before
+
+
+def test_interrupted_swap_is_recovered_to_a_whole_tree(example_repo: Path, cli) -> None:
+    """A render killed between the two renames of the swap leaves .prod.old; the next run restores it."""
+    overlays = example_repo / "deploy/overlays"
+    before = _snapshot(overlays / "prod")
+    os.replace(overlays / "prod", overlays / ".prod.old")
+    write(overlays / ".prod.new" / "half-written.yaml", "apiVersion: v")
+    assert cli("--repo", example_repo, "render").code == 0
+    assert _snapshot(overlays / "prod") == before
+    assert sorted(p.name for p in overlays.iterdir()) == ["dev", "prod", "staging"]
+
+
+def test_swap_killed_after_the_new_tree_is_in_place_keeps_the_new_tree(example_repo: Path) -> None:
+    overlays = example_repo / "deploy/overlays"
+    _set_weights(example_repo, 40, 60)
+    result = render(example_repo, ["prod"])
+    assert result.stale
+    write(overlays / ".prod.old" / "micro-api/virtualservice.yaml", "old\n")
+    tree.recover(example_repo, "deploy/overlays")
+    assert not (overlays / ".prod.old").exists()
+    assert "weight: 60" in (overlays / "prod/micro-api/virtualservice.yaml").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_plan_reports_changes_without_touching_disk(example_repo: Path) -> None:
+    generated = {"kustomization.yaml": "# x\n"}
+    item = tree.plan(example_repo, "deploy/overlays/new-env", generated, {})
+    assert [c.action for c in item.changes] == ["create", "create"]
+    assert not (example_repo / "deploy/overlays/new-env").exists()
