@@ -81,6 +81,15 @@ _TYPE_WORDS = {
 }
 
 
+_NAME_NOUNS = {
+    "versions": "version name",
+    "gateways": "gateway name",
+    "headers": "header name",
+    "cookies": "cookie name",
+    "rules": "rule ID",
+}
+
+
 def _field(error: ValidationError) -> str:
     named = [p for p in error.absolute_path if isinstance(p, str)]
     return f'"{named[-1]}"' if named else "the document"
@@ -113,16 +122,6 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
         missing = quoted.group(1) if quoted else error.message
         where = f" in {_field(error)}" if path else ""
         yield Problem(at, f'missing required field "{missing}"{where}')
-        return
-    if keyword == "propertyNames":
-        name = str(instance)
-        description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
-        for sub in error.context or []:
-            if isinstance(sub.schema, dict):
-                description = sub.schema.get("description", description)
-        yield Problem(
-            doc.location([*path, name], key=True), f'"{name}" is not a valid name', description
-        )
         return
     if keyword == "type":
         expected = error.validator_value
@@ -157,6 +156,15 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
         }[keyword]
         yield Problem(
             at, f"{_field(error)} must be {words} {error.validator_value}, found {instance}"
+        )
+        return
+    if "propertyNames" in error.absolute_schema_path:
+        noun = _NAME_NOUNS.get(str(path[-1]) if path else "", "name")
+        description = schema.get("description", "")
+        yield Problem(
+            doc.location([*path, str(instance)], key=True),
+            f'"{instance}" is not a valid {noun}',
+            description,
         )
         return
     if keyword in ("pattern", "minLength", "maxLength"):
