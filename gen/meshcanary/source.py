@@ -6,6 +6,7 @@ point at `file:line:col`. Parse failures become `InputError`s carrying one locat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,8 @@ class SourceDoc:
         for index, part in enumerate(path):
             last = index == len(path) - 1
             if isinstance(node, CommentedMap) and part in node:
-                if last and key:
+                # ruamel places an empty value at the next token, possibly lines below.
+                if (last and key) or node[part] is None:
                     line, column = node.lc.key(part)
                 else:
                     line, column = node.lc.value(part)
@@ -85,7 +87,8 @@ def read_text(path: Path, display: str) -> str:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        start_of_line = before.rfind(b"\n") + 1
+        column = len(raw[start_of_line : exc.start].decode("utf-8", errors="replace")) + 1
         raise _located(
             display,
             line,
@@ -113,28 +116,75 @@ def _check_nbsp(text: str, display: str) -> None:
     )
 
 
-def _yaml_error(exc: YAMLError, display: str) -> InputError:
+def _first_key(text: str, key: str, start: int, end: int, column: int) -> int | None:
+    """Line (from 1) of the first `key:` in lines start..end at `column`, else anywhere."""
+    lines = text.split("\n")[start : end + 1]
+    pattern = re.compile(r"""(?:^|[\s{,])(?:%s|"%s"|'%s')\s*:""" % ((re.escape(key),) * 3))
+    fallback = None
+    for offset, line in enumerate(lines):
+        found = pattern.search(line)
+        if found is None:
+            continue
+        at = found.start() + (0 if line[found.start()] not in " \t{," else 1)
+        if at == column:
+            return start + offset + 1
+        if fallback is None:
+            fallback = start + offset + 1
+    return fallback
+
+
+def _yaml_error(exc: YAMLError, display: str, text: str) -> InputError:
     if not isinstance(exc, MarkedYAMLError):
         return _located(display, 1, 1, f"invalid YAML: {exc}")
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = (exc.problem or exc.context or "invalid YAML").strip()
+    context = (exc.context or "").strip()
     hint = ""
     if "duplicate key" in problem:
-        first = exc.context_mark
         key = problem.split('"')[1] if '"' in problem else ""
         problem = f'duplicate key "{key}"' if key else "duplicate key"
-        if first is not None:
-            hint = f"the first is at line {first.line + 1}; each key may appear once"
+        first = None
+        if key and exc.context_mark is not None and exc.problem_mark is not None:
+            first = _first_key(
+                text, key, exc.context_mark.line, exc.problem_mark.line - 1, exc.problem_mark.column
+            )
+        hint = f"the first is at line {first}; " if first else ""
+        hint += "each key may appear once"
     elif "'\\t'" in problem:
-        problem = "tab character where YAML needs spaces"
-        hint = "indent with spaces"
+        problem = "tab character where YAML needs a space"
+        hint = "YAML indents and separates with spaces only; replace the tab"
+    elif context.startswith("while parsing a flow") and exc.context_mark is not None:
+        opened = exc.context_mark
+        bracket = "[" if "sequence" in context else "{"
+        closing = "]" if bracket == "[" else "}"
+        line, column = opened.line + 1, opened.column + 1
+        problem = f"this {bracket} is never closed ({problem})"
+        hint = f"add the missing {closing}, or a comma between items"
     else:
-        context = (exc.context or "").strip()
         if context and context != problem:
             problem = f"{problem} ({context})"
         problem = f"invalid YAML: {problem}"
     return _located(display, line, column, problem, hint)
+
+
+def type_name(value: object) -> str:
+    """How a message names the type of a parsed value: "a string", "a mapping", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
 
 
 def to_plain(node: Any, display: str) -> Any:
@@ -167,7 +217,7 @@ def _documents(text: str, display: str) -> Iterator[Any]:
     try:
         yield from _yaml().load_all(text)
     except YAMLError as exc:
-        raise _yaml_error(exc, display) from None
+        raise _yaml_error(exc, display, text) from None
 
 
 def load_mapping(path: Path, display: str) -> SourceDoc:
@@ -178,11 +228,19 @@ def load_mapping(path: Path, display: str) -> SourceDoc:
     if not docs:
         raise _located(display, 1, 1, "file is empty", "see the README for the file format")
     if len(docs) > 1:
-        second = docs[1]
-        line = second.lc.line + 1 if hasattr(second, "lc") else 1
-        raise _located(display, line, 1, "expected one YAML document, found several")
+        # Scalars carry no position; the composed nodes do.
+        nodes = [n for n in _yaml().compose_all(text) if n is not None]
+        line = nodes[1].start_mark.line + 1 if len(nodes) > 1 else 1
+        raise _located(
+            display,
+            line,
+            1,
+            "expected one YAML document, found several",
+            "a release file describes one service; remove the --- and what follows",
+        )
     root = docs[0]
     if not isinstance(root, CommentedMap):
-        kind = type(root).__name__ if not isinstance(root, CommentedSeq) else "list"
-        raise _located(display, 1, 1, f"expected a mapping at the top level, found a {kind}")
+        raise _located(
+            display, 1, 1, f"expected a mapping at the top level, found {type_name(root)}"
+        )
     return SourceDoc(display, root, to_plain(root, display))

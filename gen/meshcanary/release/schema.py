@@ -19,7 +19,7 @@ from referencing import Registry, Resource
 
 from meshcanary.problem import Problem
 from meshcanary.resources import data_dir
-from meshcanary.source import SourceDoc
+from meshcanary.source import SourceDoc, type_name
 
 SCHEMA_BASE = "https://meshcanary.dev/schemas/"
 
@@ -51,24 +51,6 @@ def validator(name: str) -> Validator:
     schema = _registry().contents(f"{SCHEMA_BASE}{name}.schema.json")
     result: Validator = _Strict(schema, registry=_registry())
     return result
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
 
 
 _TYPE_WORDS = {
@@ -130,7 +112,7 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
             if isinstance(expected, list)
             else _TYPE_WORDS.get(str(expected), str(expected))
         )
-        found = _type_name(instance)
+        found = type_name(instance)
         shown = f" {json.dumps(instance)}" if isinstance(instance, str | int | float) else ""
         hint = ""
         if isinstance(instance, str) and expected in ("integer", "number"):
