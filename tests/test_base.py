@@ -63,12 +63,34 @@ def test_base_with_transformers_is_built_by_kustomize(empty_repo: Path, cli) -> 
     write(empty_repo / "environments/prod/shop.yaml", RELEASE)
     assert cli("--repo", empty_repo, "render").code == 0
     resources = kustomize_build(empty_repo / "deploy/overlays/prod/shop")
-    names = sorted(d["metadata"]["name"] for d in by_kind(resources, "Deployment"))
-    assert names == ["web-shop-v1", "web-shop-v2"]
+    # Deployments are <service>-<version> whatever the base calls its own.
+    replicas = {
+        d["metadata"]["name"]: d["spec"]["replicas"] for d in by_kind(resources, "Deployment")
+    }
+    assert replicas == {"shop-v1": 2, "shop-v2": 1}
     (rule,) = by_kind(resources, "DestinationRule")
     # The route goes to the Service as kustomize names it, prefix included.
     assert rule["spec"]["host"] == "web-shop-svc.shop.svc.cluster.local"
     assert rule["spec"]["subsets"][0]["labels"] == {"app": "shop", "tier": "front", "version": "v1"}
+
+
+def test_deployment_named_unlike_the_service_is_renamed(empty_repo: Path, cli) -> None:
+    _base(empty_repo, "resources: [deployment.yaml, service.yaml]\n")
+    write(
+        empty_repo / "environments/prod/api.yaml", RELEASE.replace("service: shop", "service: api")
+    )
+    assert cli("--repo", empty_repo, "render").code == 0
+    resources = kustomize_build(empty_repo / "deploy/overlays/prod/api")
+    assert sorted(d["metadata"]["name"] for d in by_kind(resources, "Deployment")) == [
+        "api-v1",
+        "api-v2",
+    ]
+    (route,) = by_kind(resources, "VirtualService")
+    # With no hosts in the release, the route's host is the Service the base defines.
+    assert route["spec"]["hosts"] == ["shop-svc.shop.svc.cluster.local"]
+    assert {d["destination"]["host"] for d in route["spec"]["http"][0]["route"]} == {
+        "shop-svc.shop.svc.cluster.local"
+    }
 
 
 def test_image_goes_to_the_container_named_like_the_service(empty_repo: Path, cli) -> None:

@@ -11,6 +11,11 @@ class Severity(StrEnum):
     WARNING = "warning"
     INFO = "info"
 
+    @property
+    def rank(self) -> int:
+        """Higher is more severe: error 2, warning 1, info 0."""
+        return {"error": 2, "warning": 1, "info": 0}[self.value]
+
 
 @dataclass(frozen=True, order=True)
 class Location:
@@ -24,15 +29,36 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+@dataclass(frozen=True, order=True)
+class ResourceRef:
+    """Which Kubernetes object a problem is about."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with the input, reported as `file:line:col: message`."""
+    """One thing wrong with the input, reported as `file:line:col: message`.
+
+    `rule` is the ID of the check that found it ("input" for unreadable input, "schema" for
+    schema validation, a built-in rule's ID, or a policy's); `path` is a JSON Pointer into
+    `resource` when the problem is about one field of a Kubernetes object.
+    """
 
     location: Location
     message: str
     hint: str = ""
     rule: str = "input"
     severity: Severity = Severity.ERROR
+    resource: ResourceRef | None = None
+    path: str = ""
 
     def sort_key(self) -> tuple[str, int, int, str]:
         loc = self.location

@@ -248,6 +248,14 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
                     )
                 )
     for index, rule in enumerate(data.get("match", [])):
+        if "cookie" in rule.get("headers", {}) and "cookies" in rule:
+            problems.append(
+                Problem(
+                    doc.location(["match", index, "cookies"], key=True),
+                    "a rule cannot set both cookies and a cookie header condition",
+                    "move the condition into headers.cookie.regex, or use cookies alone",
+                )
+            )
         if rule["version"] not in names:
             problems.append(
                 _unknown_version(doc, ["match", index, "version"], rule["version"], names)
@@ -291,7 +299,8 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
         service=service,
         base=data["base"].rstrip("/"),
         method=method,
-        hosts=tuple(data.get("hosts", [f"{service}.{env.namespace}.svc.cluster.local"])),
+        # Empty: the renderer uses the base Service's cluster-local name.
+        hosts=tuple(data.get("hosts", [])),
         gateways=gateways,
         ports=tuple(Port(p["port"], p.get("protocol", "http")) for p in data.get("ports", [])),
         traffic_policy=data.get("trafficPolicy"),
@@ -316,14 +325,11 @@ def _headers(rule: dict[str, Any]) -> tuple[HeaderMatch, ...]:
         for header, condition in rule.get("headers", {}).items()
         for kind, value in condition.items()
     ]
-    cookies = rule.get("cookies", {})
-    if cookies:
-        # Istio matches cookies through the Cookie header; each pair must appear in it.
-        lookahead = "".join(
-            f"(?=(?:^|.*; ?){_re_escape(name)}={_re_escape(value)}(?:;|$))"
-            for name, value in cookies.items()
-        )
-        headers.append(HeaderMatch("cookie", "regex", f"^{lookahead}.*$"))
+    for name, value in rule.get("cookies", {}).items():
+        # Istio matches cookies through the Cookie header, with RE2 (no lookahead): the pair
+        # may stand first, last or between others.
+        pair = f"{_re_escape(name)}={_re_escape(value)}"
+        headers.append(HeaderMatch("cookie", "regex", f"^(.*;\\s*)?{pair}(\\s*;.*)?$"))
     return tuple(headers)
 
 
@@ -372,6 +378,7 @@ def load(root: Path, names: Sequence[str] = ()) -> list[LoadedEnvironment]:
             problems.extend(exc.problems)
             continue
         releases: list[Release] = []
+        bases: dict[str, str] = {}
         for path in sorted((root / ENVIRONMENTS / name).iterdir()):
             display = f"{ENVIRONMENTS}/{name}/{path.name}"
             if path.name == ENVIRONMENT_FILE or path.name.startswith("."):
@@ -394,8 +401,20 @@ def load(root: Path, names: Sequence[str] = ()) -> list[LoadedEnvironment]:
             except InputError as exc:
                 problems.extend(exc.problems)
                 continue
-            if release is not None:
-                releases.append(release)
+            if release is None:
+                continue
+            other = bases.setdefault(release.base, release.path)
+            if other != release.path:
+                # Both overlays would hold the base's Service: one environment, one owner.
+                problems.append(
+                    Problem(
+                        release.source.location(["base"]),
+                        f'base "{release.base}" is already used by {other} in this environment',
+                        "give each service of an environment a base of its own",
+                    )
+                )
+                continue
+            releases.append(release)
         if env is not None:
             loaded.append(LoadedEnvironment(env, tuple(releases)))
     if problems:

@@ -102,7 +102,7 @@ class Release:
     service: str
     base: str  # repository-relative path of the Kustomize base
     method: str  # istio or replicas
-    hosts: tuple[str, ...]
+    hosts: tuple[str, ...]  # empty: the base Service's cluster-local name
     gateways: tuple[str, ...]
     ports: tuple[Port, ...]
     traffic_policy: dict[str, Any] | None

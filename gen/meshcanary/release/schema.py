@@ -160,10 +160,14 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
         yield Problem(at, f"{_field(error)} must not be empty")
         return
     if keyword == "maxProperties":
-        yield Problem(
-            at,
-            f"{_field(error)} must have exactly one of: {', '.join(schema.get('properties', {}))}",
+        names = list(schema.get("properties", {}))
+        limit = error.validator_value
+        message = (
+            f"{_field(error)} must have exactly one of: {', '.join(names)}"
+            if names and limit == 1
+            else f"{_field(error)} may have at most {limit} entr{'y' if limit == 1 else 'ies'}"
         )
+        yield Problem(at, message, schema.get("description", ""))
         return
     if keyword == "oneOf":
         yield Problem(

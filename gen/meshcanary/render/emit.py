@@ -8,7 +8,6 @@ back as the same string; anything else is double-quoted (JSON escapes are valid 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
@@ -27,7 +26,47 @@ _RESERVED = re.compile(
     |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([tT ].*)?
     """
 )
-_LITERAL_SAFE = re.compile(r"[^\t\r\x00-\x08\x0b-\x1f\x7f\ufeff\u0085\u2028\u2029]*")
+# Characters a literal block may hold as they are: YAML's printable set minus line breaks
+# other than \n and the byte-order mark.
+_LITERAL_SAFE = re.compile(
+    r"[\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*"
+)
+# Characters a double-quoted scalar must escape: everything outside YAML's printable set, the
+# quote and backslash, and the line breaks YAML 1.1 reads (NEL, LS, PS).
+_UNSAFE = re.compile(
+    r'[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]|["\\]'
+)
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\t": "\\t",
+    "\r": "\\r",
+    "\x85": "\\N",
+    "\u2028": "\\L",
+    "\u2029": "\\P",
+}
+# Implicit keys may be at most 1024 characters; longer ones need the explicit "? " form.
+_MAX_IMPLICIT_KEY = 1000
+
+
+def quoted(text: str) -> str:
+    """`text` as a YAML double-quoted scalar that every reader takes back unchanged."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in _ESCAPES:
+            return _ESCAPES[char]
+        code = ord(char)
+        return (
+            f"\\x{code:02x}"
+            if code <= 0xFF
+            else f"\\u{code:04x}"
+            if code <= 0xFFFF
+            else f"\\U{code:08x}"
+        )
+
+    return '"' + _UNSAFE.sub(escape, text) + '"'
 
 
 def scalar(value: Any) -> str:
@@ -40,20 +79,25 @@ def scalar(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise ValueError(f"cannot write {value} to a generated file")
-        return repr(value)
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        # YAML 1.1 reads a float only with a dot in the mantissa: 1e-05 would be a string.
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
     if isinstance(value, str):
         if _PLAIN.fullmatch(value) and not _RESERVED.fullmatch(value):
             return value
-        return json.dumps(value, ensure_ascii=False)
+        return quoted(value)
     raise TypeError(f"cannot write {type(value).__name__} to a generated file")
 
 
 def _literal_ok(text: str) -> bool:
     lines = text.split("\n")
+    # The first line sets the block's indentation: it must be there and start with no space.
     return (
         "\n" in text
         and not text.endswith("\n")
         and bool(_LITERAL_SAFE.fullmatch(text))
+        and bool(lines[0])
         and not lines[0].startswith(" ")
         and all(line == line.rstrip(" ") for line in lines)
     )
@@ -64,7 +108,9 @@ def _emit(value: Any, indent: int, out: list[str]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             name = scalar(str(key))
-            if isinstance(item, dict) and item:
+            if len(name) > _MAX_IMPLICIT_KEY:
+                _explicit(name, item, indent, out)
+            elif isinstance(item, dict) and item:
                 out.append(f"{pad}{name}:")
                 _emit(item, indent + 2, out)
             elif isinstance(item, list) and item:
@@ -90,6 +136,20 @@ def _emit(value: Any, indent: int, out: list[str]) -> None:
     out.append(pad + _inline(value))
 
 
+def _explicit(name: str, item: Any, indent: int, out: list[str]) -> None:
+    """A long key in the explicit form: `? key` then `: value`."""
+    pad = " " * indent
+    out.append(f"{pad}? {name}")
+    if isinstance(item, dict | list) and item:
+        out.append(f"{pad}:")
+        _emit(item, indent + 2, out)
+    elif isinstance(item, str) and _literal_ok(item):
+        out.append(f"{pad}: |-")
+        out.extend(f"{pad}  {line}" if line else "" for line in item.split("\n"))
+    else:
+        out.append(f"{pad}: {_inline(item)}")
+
+
 def _inline(value: Any) -> str:
     if isinstance(value, dict):
         return "{}"
@@ -98,8 +158,10 @@ def _inline(value: Any) -> str:
     return scalar(value)
 
 
-def document(value: dict[str, Any], header: str = "") -> str:
+def document(value: dict[str, Any] | list[Any], header: str = "") -> str:
     """One YAML document, with `header` as comment lines on top."""
     out: list[str] = [f"# {line}" if line else "#" for line in header.splitlines()]
+    if not value:
+        out.append(_inline(value))
     _emit(value, 0, out)
     return "\n".join(out) + "\n"

@@ -63,7 +63,7 @@ def _pin(match: Match, host: str, port: Port | None, suffix: str) -> dict[str, A
     }
 
 
-def virtual_service(release: Release, host: str) -> dict[str, Any]:
+def virtual_service(release: Release, host: str, hosts: tuple[str, ...]) -> dict[str, Any]:
     """Pinned routes first (Istio takes the first route that matches), then the weights."""
     http: list[dict[str, Any]] = []
     tcp: list[dict[str, Any]] = []
@@ -88,7 +88,7 @@ def virtual_service(release: Release, host: str) -> dict[str, Any]:
             route["mirrorPercentage"] = {"value": float(release.mirror.percent)}
         route.update(extras)
         http.append(route)
-    spec: dict[str, Any] = {"hosts": list(release.hosts), "gateways": list(release.gateways)}
+    spec: dict[str, Any] = {"hosts": list(hosts), "gateways": list(release.gateways)}
     if http:
         spec["http"] = http
     if tcp:

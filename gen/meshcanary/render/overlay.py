@@ -5,7 +5,8 @@ deploy/overlays/<env>/
   _gateways/                    the Gateways environment.yaml declares, shared by services
   <service>/                    one service: what an Argo CD Application points at
     kustomization.yaml          namespace; lists service/, one folder per version, Istio files
-    service/kustomization.yaml  the base minus its Deployment (the Service, exactly once)
+    _service/kustomization.yaml the base minus its Deployment (the Service, exactly once);
+                                the underscore keeps it apart from any version's folder
     <version>/kustomization.yaml the base's Deployment only: suffix, version label, image, replicas
     destinationrule.yaml        one subset per version
     virtualservice.yaml         the weights
@@ -31,6 +32,7 @@ from meshcanary.render.emit import document
 
 OVERLAYS = "deploy/overlays"
 GATEWAYS = "_gateways"
+SERVICE = "_service"
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
 
 
@@ -133,6 +135,16 @@ def _version_folder(
     if digest:
         image["digest"] = digest
     patches = [_delete(list(base.other_kinds))] if base.other_kinds else []
+    if base.deployment != release.service:
+        # Deployments are named <service>-<version> whatever the base calls its Deployment.
+        patches.append(
+            {
+                "target": {"kind": "Deployment"},
+                "patch": document(
+                    [{"op": "replace", "path": "/metadata/name", "value": release.service}]
+                ).rstrip("\n"),
+            }
+        )
     rollout = _rollout_patch(release, base)
     if rollout:
         patches.append(rollout)
@@ -191,12 +203,12 @@ def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> 
         base_cache[release.base] = base
     _check_base(release, base)
     prefix = release.service
-    top = f"{OVERLAYS}/{release.environment.name}/{prefix}/service"
+    top = f"{OVERLAYS}/{release.environment.name}/{prefix}/{SERVICE}"
     base_ref = posixpath.relpath(release.base, top)
     head = header(release.path)
     files: dict[str, str] = {}
     service = {**KUSTOMIZATION, "resources": [base_ref], "patches": [_delete(["Deployment"])]}
-    files[f"{prefix}/service/kustomization.yaml"] = document(service, head)
+    files[f"{prefix}/{SERVICE}/kustomization.yaml"] = document(service, head)
     if release.uses_istio:
         counts = {v.name: v.replicas or 0 for v in release.versions}
         note = ""
@@ -207,14 +219,14 @@ def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> 
     for version in release.versions:
         folder = _version_folder(release, base, base_ref, version.name, counts[version.name])
         files[f"{prefix}/{version.name}/kustomization.yaml"] = document(folder, head)
-    resources = ["service", *(v.name for v in release.versions)]
+    resources = [SERVICE, *(v.name for v in release.versions)]
     if release.uses_istio:
         host = istio.fqdn(base.service, release.environment.namespace)
         files[f"{prefix}/destinationrule.yaml"] = document(
             istio.destination_rule(release, host, base.pod_labels), head
         )
         files[f"{prefix}/virtualservice.yaml"] = document(
-            istio.virtual_service(release, host), head
+            istio.virtual_service(release, host, release.hosts or (host,)), head
         )
         resources += ["destinationrule.yaml", "virtualservice.yaml"]
     root_kustomization = {
@@ -244,7 +256,7 @@ def environment_files(
     if env.gateways:
         head = header(env.path)
         names = []
-        for declared in env.gateways:
+        for declared in sorted(env.gateways, key=lambda g: g.name):
             files[f"{GATEWAYS}/{declared.name}.yaml"] = document(istio.gateway(env, declared), head)
             names.append(f"{declared.name}.yaml")
         gateways = {**KUSTOMIZATION, "namespace": env.namespace, "resources": names}

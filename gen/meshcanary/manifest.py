@@ -1,0 +1,215 @@
+"""Kubernetes manifests from files, folders or stdin: resources and the position of each field.
+
+Documents are parsed with PyYAML's C loader in YAML 1.1, as Kubernetes reads them. Positions
+cost a second parse, so they are found only for the documents that have something to report:
+`Resource.location(path)` composes that document's node tree on first use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from meshcanary.problem import Location, Problem, ResourceRef
+
+JsonPath = Sequence[str | int]
+_DOCUMENT_START = re.compile(r"^---(?:[ \t].*)?$|^\.\.\.[ \t]*$", re.MULTILINE)
+
+
+class _Loader(yaml.CSafeLoader):
+    """Safe loader that keeps timestamps as the strings JSON Schema expects."""
+
+
+_Loader.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+)
+
+
+@dataclass(eq=False)
+class Document:
+    """One YAML document of a file: its text and where that text starts in the file."""
+
+    file: str  # path as shown in messages
+    text: str
+    first_line: int  # line of the file (from 1) where `text` starts
+    index: int  # 0-based position among the file's documents
+    _nodes: yaml.Node | None = field(default=None, repr=False)
+
+    def node(self) -> yaml.Node | None:
+        if self._nodes is None:
+            self._nodes = yaml.compose(self.text, Loader=_Loader)
+        return self._nodes
+
+    def location(self, path: JsonPath, *, key: bool = False) -> Location:
+        """Position of the value at `path`, or of the nearest enclosing node that exists."""
+        node = self.node()
+        mark = node.start_mark if node is not None else None
+        for index, part in enumerate(path):
+            last = index == len(path) - 1
+            if isinstance(node, yaml.MappingNode):
+                found = next(
+                    ((k, v) for k, v in reversed(node.value) if k.value == str(part)), None
+                )
+                if found is None:
+                    break
+                # A key's position is more useful than an empty value's, which sits on the next token.
+                empty = (
+                    isinstance(found[1], yaml.ScalarNode)
+                    and found[1].value == ""
+                    and found[1].tag.endswith("null")
+                )
+                mark = found[0].start_mark if (last and key) or empty else found[1].start_mark
+                node = found[1]
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(part, int)
+                and part < len(node.value)
+            ):
+                node = node.value[part]
+                mark = node.start_mark
+            else:
+                break
+        if mark is None:
+            return Location(self.file, self.first_line, 1)
+        return Location(self.file, self.first_line + mark.line, mark.column + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Resource:
+    """One Kubernetes object as read, with a way back to the text it came from."""
+
+    data: dict[str, Any]
+    document: Document
+    item: int | None = None  # index in the `items` of a List, when it came from one
+
+    @property
+    def file(self) -> str:
+        return self.document.file
+
+    @property
+    def api_version(self) -> str:
+        value = self.data.get("apiVersion")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def kind(self) -> str:
+        value = self.data.get("kind")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        value = self.data.get("metadata")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def name(self) -> str:
+        meta = self.metadata
+        name = meta.get("name") or meta.get("generateName") or ""
+        return str(name)
+
+    @property
+    def namespace(self) -> str:
+        value = self.metadata.get("namespace")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def ref(self) -> ResourceRef:
+        return ResourceRef(self.api_version, self.kind, self.name, self.namespace)
+
+    def get(self, *path: str | int) -> Any:
+        """The value at `path`, or None when any step is missing or of another type."""
+        node: Any = self.data
+        for part in path:
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    return None
+            elif not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def location(self, path: JsonPath = (), *, key: bool = False) -> Location:
+        prefix: list[str | int] = [] if self.item is None else ["items", self.item]
+        return self.document.location([*prefix, *path], key=key)
+
+
+def pointer(path: JsonPath) -> str:
+    """A JSON Pointer (RFC 6901) for `path`."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+@dataclass
+class Parsed:
+    """What reading some manifests gave: resources, and problems with the input itself."""
+
+    resources: list[Resource] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files: int = 0
+
+
+def split_documents(text: str) -> Iterator[tuple[str, int]]:
+    """Each document's text and the line (from 1) it starts on, split at `---` and `...`."""
+    start, line = 0, 1
+    for match in _DOCUMENT_START.finditer(text):
+        yield text[start : match.start()], line
+        line += text.count("\n", start, match.end()) + 1
+        start = match.end() + 1
+    if start <= len(text):
+        yield text[start:], line
+
+
+def _yaml_problem(exc: yaml.YAMLError, file: str, first_line: int) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    line = first_line + mark.line if mark is not None else first_line
+    column = mark.column + 1 if mark is not None else 1
+    message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    hint = "YAML indents with spaces only; replace the tab" if "\\t" in problem else ""
+    return Problem(Location(file, line, column), message, hint)
+
+
+def parse_text(text: str, file: str, parsed: Parsed) -> None:
+    """Add the resources of one file's text (YAML or JSON, one or more documents)."""
+    parsed.files += 1
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    nbsp = text.find("\u00a0")
+    if nbsp >= 0:
+        line = text.count("\n", 0, nbsp) + 1
+        column = nbsp - (text.rfind("\n", 0, nbsp) + 1) + 1
+        parsed.problems.append(
+            Problem(
+                Location(file, line, column),
+                "non-breaking space (U+00A0) where YAML needs an ordinary space",
+                "text copied from a web page often carries them; replace each with a space",
+            )
+        )
+        return
+    for index, (piece, first_line) in enumerate(split_documents(text)):
+        try:
+            data = yaml.load(piece, Loader=_Loader)  # noqa: S506 - a safe loader
+        except yaml.YAMLError as exc:
+            parsed.problems.append(_yaml_problem(exc, file, first_line))
+            continue
+        if data is None:
+            continue
+        document = Document(file, piece, first_line, index)
+        if not isinstance(data, dict):
+            parsed.problems.append(
+                Problem(
+                    document.location([]),
+                    f"expected a Kubernetes object (a mapping), found {type(data).__name__}",
+                )
+            )
+            continue
+        if data.get("kind") == "List" and isinstance(data.get("items"), list):
+            for item, value in enumerate(data["items"]):
+                if isinstance(value, dict):
+                    parsed.resources.append(Resource(value, document, item))
+            continue
+        parsed.resources.append(Resource(data, document))

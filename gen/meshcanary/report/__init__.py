@@ -1,0 +1,136 @@
+"""Reports: one model of what a check found, and one module per output format.
+
+Every format renders the same `Report`; `FORMATS` maps the names the CLI accepts to the
+reporter classes, so adding a format is adding a module and a line here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from meshcanary.problem import Problem, ResourceRef, Severity
+
+
+class Status(StrEnum):
+    """What happened to one resource, in kubeconform's words."""
+
+    VALID = "valid"
+    INVALID = "invalid"  # it has findings
+    ERROR = "error"  # it could not be checked (no schema, unreadable)
+    SKIPPED = "skipped"  # --skip, or no schema with --ignore-missing-schemas
+
+
+@dataclass(frozen=True)
+class ResourceResult:
+    """One resource that was checked and its findings."""
+
+    file: str
+    resource: ResourceRef
+    status: Status
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What a report needs to know about a rule (SARIF lists them in its driver)."""
+
+    id: str
+    severity: Severity
+    summary: str
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one run of `check` or `lint` found."""
+
+    problems: tuple[Problem, ...]  # every finding, sorted by position
+    results: tuple[ResourceResult, ...] = ()  # one per resource, in input order
+    files: int = 0  # files read (kubeconform counts them in its summary)
+    stdin: bool = False  # the input was standard input
+    rules: tuple[RuleInfo, ...] = field(default=())
+    checks: tuple[str, ...] = field(default=())  # the stages that ran, e.g. ("schema", "rules")
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+    def at_least(self, severity: Severity) -> list[Problem]:
+        return [p for p in self.problems if p.severity.rank >= severity.rank]
+
+
+from typing import Protocol  # noqa: E402
+
+
+class Reporter(Protocol):
+    """One output format: the whole report as the text to print."""
+
+    def render(self, report: Report, *, summary: bool, color: bool) -> str: ...
+
+
+def plural(count: int, word: str) -> str:
+    """`1 resource`, `7 resources`, and `0 resource`: kubeconform adds the `s` above one only."""
+    return f"{count} {word}{'s' if count > 1 else ''}"
+
+
+def summary_line(report: Report) -> str:
+    """kubeconform's `-summary` line, word for word."""
+    found = plural(len(report.results), "resource") + " found"
+    where = "parsing stdin" if report.stdin else "in " + plural(report.files, "file")
+    return (
+        f"Summary: {found} {where} - Valid: {report.count(Status.VALID)}, "
+        f"Invalid: {report.count(Status.INVALID)}, Errors: {report.count(Status.ERROR)}, "
+        f"Skipped: {report.count(Status.SKIPPED)}"
+    )
+
+
+def severity_line(report: Report) -> str:
+    """`2 errors, 1 warning, 3 info`: the findings by severity, empty when there are none."""
+    words = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "info"}
+    parts = []
+    for severity, word in words.items():
+        count = sum(1 for p in report.problems if p.severity is severity)
+        if count:
+            parts.append(f"{count} {word}" if severity is Severity.INFO else plural(count, word))
+    return ", ".join(parts)
+
+
+def summary_lines(report: Report) -> list[str]:
+    """What `--summary` appends to the line-based formats."""
+    counts = severity_line(report)
+    return [counts, summary_line(report)] if counts else [summary_line(report)]
+
+
+def qualified_name(resource: ResourceRef) -> str:
+    """kubeconform's `apiVersion/Kind/namespace/name` (`v1/ReplicationController//bob`)."""
+    return f"{resource.api_version}/{resource.kind}/{resource.namespace}/{resource.name}"
+
+
+def unattached(report: Report) -> list[Problem]:
+    """Findings no resource result carries (a file that does not parse has no resource)."""
+    attached = {p for result in report.results for p in result.problems}
+    return [p for p in report.problems if p not in attached]
+
+
+def file_order(report: Report) -> list[str]:
+    """Files in the order results, then findings, first name them."""
+    files = [r.file for r in report.results] + [p.location.file for p in report.problems]
+    return list(dict.fromkeys(files))
+
+
+# The formats import the model above, so they come last.
+from meshcanary.report.github import GithubReporter  # noqa: E402
+from meshcanary.report.json_report import JsonReporter  # noqa: E402
+from meshcanary.report.junit import JunitReporter  # noqa: E402
+from meshcanary.report.sarif import SarifReporter  # noqa: E402
+from meshcanary.report.tap import TapReporter  # noqa: E402
+from meshcanary.report.text import TextReporter  # noqa: E402
+
+FORMATS: dict[str, type[Reporter]] = {
+    "text": TextReporter,
+    "json": JsonReporter,
+    "junit": JunitReporter,
+    "sarif": SarifReporter,
+    "github": GithubReporter,
+    "tap": TapReporter,
+}

@@ -1,0 +1,46 @@
+"""The `github` format: one GitHub Actions workflow command per finding.
+
+    ::error file=deploy/a.yaml,line=12,col=7,title=weights-sum::weights sum to 90%0Ahint: ...
+
+Errors are `::error`, warnings `::warning`, info `::notice`; GitHub shows each on the line it
+names in the pull request. Values are escaped as the Actions runner unescapes them. With
+`--summary` the text format's summary lines follow as plain log lines.
+"""
+
+from __future__ import annotations
+
+from meshcanary.problem import Problem, Severity
+from meshcanary.report import Report, summary_lines
+
+_COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def escape_data(value: str) -> str:
+    """The message after `::`: `%`, CR and LF are what the runner decodes there."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(value: str) -> str:
+    """A `key=value` property: the data escapes plus `:` and `,`, which end a property."""
+    return escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(problem: Problem) -> str:
+    loc = problem.location
+    properties = {
+        "file": loc.file,
+        "line": str(loc.line),
+        "col": str(loc.column),
+        "title": problem.rule,
+    }
+    props = ",".join(f"{key}={escape_property(value)}" for key, value in properties.items())
+    message = problem.message + (f"\nhint: {problem.hint}" if problem.hint else "")
+    return f"::{_COMMANDS[problem.severity]} {props}::{escape_data(message)}"
+
+
+class GithubReporter:
+    def render(self, report: Report, *, summary: bool, color: bool) -> str:
+        lines = [annotation(p) for p in report.problems]
+        if summary:
+            lines += summary_lines(report)
+        return "".join(line + "\n" for line in lines)

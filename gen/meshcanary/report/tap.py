@@ -1,0 +1,73 @@
+"""The `tap` format: TAP version 13, one test point per resource, as kubeconform writes it.
+
+    TAP version 13
+    ok 1 - fixtures/valid.yaml (v1/ReplicationController//bob)
+    not ok 2 - a.yaml (apps/v1/Deployment/prod/web): 12:7: weights sum to 90, not 100
+    ok 3 - a.yaml (v1/Secret/prod/token) # skip
+    not ok 4 - broken.yaml: 3:1: mapping values are not allowed here
+    1..4
+
+A resource is `apiVersion/Kind/namespace/name`. Several findings on one resource share its
+line, `line:col: message` each, joined by `; `. A finding that belongs to no resource (a file
+that does not parse) is a test point of its own, after the resources of its file. With
+`--summary` the summary lines follow the plan as TAP comments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from meshcanary.problem import Problem
+from meshcanary.report import (
+    Report,
+    ResourceResult,
+    Status,
+    file_order,
+    qualified_name,
+    summary_lines,
+    unattached,
+)
+
+
+def _text(value: str) -> str:
+    # One line per test point, and a bare `#` would start a directive.
+    return " ".join(value.splitlines()).replace("#", "\\#")
+
+
+def _findings(problems: Sequence[Problem], fallback: str) -> str:
+    found = [f"{p.location.line}:{p.location.column}: {p.message}" for p in problems]
+    return _text("; ".join(found) or fallback)
+
+
+def _point(result: ResourceResult) -> tuple[bool, str]:
+    """Whether the resource passed, and the test point's description."""
+    subject = f"{_text(result.file)} ({_text(qualified_name(result.resource))})"
+    if result.status is Status.VALID:
+        return True, subject
+    if result.status is Status.SKIPPED:
+        return True, f"{subject} # skip"
+    if result.status is Status.INVALID:
+        return False, f"{subject}: {_findings(result.problems, 'invalid')}"
+    if not (result.resource.kind or result.resource.name):
+        subject = _text(result.file)  # kubeconform: no signature for what did not parse
+    return False, f"{subject}: {_findings(result.problems, 'could not be checked')}"
+
+
+class TapReporter:
+    def render(self, report: Report, *, summary: bool, color: bool) -> str:
+        by_file: dict[str, list[tuple[bool, str]]] = {file: [] for file in file_order(report)}
+        for result in report.results:
+            by_file[result.file].append(_point(result))
+        for problem in unattached(report):
+            file = problem.location.file
+            by_file[file].append((False, f"{_text(file)}: {_findings([problem], '')}"))
+        points = [point for file_points in by_file.values() for point in file_points]
+        lines = ["TAP version 13"]
+        lines += [
+            f"{'ok' if passed else 'not ok'} {number} - {description}"
+            for number, (passed, description) in enumerate(points, start=1)
+        ]
+        lines.append(f"1..{len(points)}")
+        if summary:
+            lines += [f"# {line}" for line in summary_lines(report)]
+        return "".join(line + "\n" for line in lines)
