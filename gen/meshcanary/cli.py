@@ -12,12 +12,16 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
 from meshcanary import __version__
 from meshcanary.problem import Problem
+
+if TYPE_CHECKING:
+    from meshcanary.report import Report
+    from meshcanary.validate import Options as ValidationOptions
 
 F = TypeVar("F", bound=Callable[..., int])
 
@@ -219,4 +223,215 @@ def build(
     if failed:
         print(f"{failed} overlay(s) failed to build", file=sys.stderr)
         return 2
+    return 0
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+    sarif = "sarif"
+    github = "github"
+    tap = "tap"
+
+
+class Validator(StrEnum):
+    embedded = "embedded"
+    kubeconform = "kubeconform"
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+
+
+FormatOption = Annotated[ReportFormat, typer.Option("--format", "-o", help="Report format.")]
+SummaryOption = Annotated[
+    bool, typer.Option("--summary", help="End with kubeconform's summary line.")
+]
+VersionOption = Annotated[
+    str | None,
+    typer.Option("--kubernetes-version", "-k", help="Kubernetes version of the schemas, x.y.z."),
+]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Unknown fields and duplicate keys are errors.")
+]
+LocationOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--schema-location",
+        help="Schema location template (kubeconform's variables); `default` = bundled.",
+    ),
+]
+SkipOption = Annotated[
+    list[str] | None,
+    typer.Option("--skip", help="Kinds not to validate (Kind or apiVersion/Kind)."),
+]
+RejectOption = Annotated[
+    list[str] | None, typer.Option("--reject", help="Kinds that are findings wherever they appear.")
+]
+MissingOption = Annotated[
+    bool,
+    typer.Option("--ignore-missing-schemas", help="Skip resources no schema is known for."),
+]
+CrdOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--crd", help="CustomResourceDefinition file to validate custom resources against."
+    ),
+]
+ValidatorOption = Annotated[
+    Validator,
+    typer.Option("--validator", help="Validate in-process or with the kubeconform binary."),
+]
+FailOnOption = Annotated[
+    FailOn, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")
+]
+
+
+def _options(
+    kubernetes_version: str | None,
+    strict: bool,
+    schema_location: list[str] | None,
+    skip: list[str] | None,
+    reject: list[str] | None,
+    ignore_missing_schemas: bool,
+    crd: list[Path] | None,
+) -> ValidationOptions:
+    from meshcanary.validate import Options
+
+    def kinds(values: list[str] | None) -> frozenset[str]:
+        return frozenset(k.strip() for v in values or [] for k in v.split(",") if k.strip())
+
+    return Options(
+        kubernetes_version=kubernetes_version,
+        strict=strict,
+        schema_locations=tuple(schema_location or ()),
+        skip=kinds(skip),
+        reject=kinds(reject),
+        ignore_missing_schemas=ignore_missing_schemas,
+        crds=tuple(crd or ()),
+    )
+
+
+def _emit(report: Report, output: ReportFormat, summary: bool, fail_on: FailOn) -> int:
+    from meshcanary.problem import Severity
+    from meshcanary.report import FORMATS
+
+    color = output is ReportFormat.text and sys.stdout.isatty()
+    sys.stdout.write(FORMATS[output.value]().render(report, summary=summary, color=color))
+    return 1 if report.at_least(Severity(fail_on.value)) else 0
+
+
+@app.command()
+@exits
+def lint(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files, folders, Kustomize folders, or - for standard input."),
+    ] = None,
+    output: FormatOption = ReportFormat.text,
+    summary: SummaryOption = False,
+    kubernetes_version: VersionOption = None,
+    strict: StrictOption = False,
+    schema_location: LocationOption = None,
+    skip: SkipOption = None,
+    reject: RejectOption = None,
+    ignore_missing_schemas: MissingOption = False,
+    crd: CrdOption = None,
+    validator: ValidatorOption = Validator.embedded,
+    fail_on: FailOnOption = FailOn.error,
+    no_rules: Annotated[
+        bool, typer.Option("--no-rules", help="Schema validation only, as kubeconform does.")
+    ] = False,
+    ignore_filename_pattern: Annotated[
+        list[str] | None,
+        typer.Option("--ignore-filename-pattern", help="Regular expression of paths to leave out."),
+    ] = None,
+) -> int:
+    """Validate any manifests against their schemas and the built-in rules."""
+    from meshcanary.commands import lint as command
+
+    options = _options(
+        kubernetes_version, strict, schema_location, skip, reject, ignore_missing_schemas, crd
+    )
+    settings = command.LintOptions(
+        validation=options,
+        rules=not no_rules,
+        ignore_filename_patterns=tuple(ignore_filename_pattern or ()),
+    )
+    if validator is Validator.kubeconform:
+        import meshcanary.validate.kubeconform as binary
+
+        report = binary.lint(paths or ["-"], settings)
+    else:
+        report = command.lint(paths or ["-"], settings)
+    return _emit(report, output, summary, fail_on)
+
+
+@app.command()
+@exits
+def check(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Changed files (as pre-commit passes them); default: everything."),
+    ] = None,
+    output: FormatOption = ReportFormat.text,
+    summary: SummaryOption = False,
+    kubernetes_version: VersionOption = None,
+    strict: StrictOption = False,
+    schema_location: LocationOption = None,
+    skip: SkipOption = None,
+    reject: RejectOption = None,
+    ignore_missing_schemas: MissingOption = False,
+    crd: CrdOption = None,
+    validator: ValidatorOption = Validator.embedded,
+    fail_on: FailOnOption = FailOn.error,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="kustomize processes at once.")
+    ] = None,
+) -> int:
+    """Check the repository: release files, render freshness, kustomize, schemas, rules."""
+    from meshcanary.commands import check as command
+    from meshcanary.errors import InputError
+
+    if validator is Validator.kubeconform:
+        raise InputError(
+            "check validates in-process only; run `meshcanary lint --validator kubeconform` on "
+            "the built overlays instead"
+        )
+    options = _options(
+        kubernetes_version, strict, schema_location, skip, reject, ignore_missing_schemas, crd
+    )
+    report = command.check(Settings.repo, paths or [], command.CheckOptions(options, jobs))
+    return _emit(report, output, summary, fail_on)
+
+
+@app.command("rules")
+@exits
+def rules_command(
+    rule: Annotated[str | None, typer.Argument(help="A rule ID to explain.")] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the rules reference page (docs/rules.md).")
+    ] = False,
+) -> int:
+    """List the built-in rules, or explain one."""
+    from meshcanary.commands import rules as command
+
+    if markdown:
+        sys.stdout.write(command.markdown())
+        return 0
+    if rule is None:
+        sys.stdout.write(command.listing())
+        return 0
+    found = command.find(rule)
+    if found is None:
+        import difflib
+
+        from meshcanary.errors import InputError
+
+        close = difflib.get_close_matches(rule, command.ids(), n=1)
+        hint = f'; did you mean "{close[0]}"?' if close else "; `meshcanary rules` lists them"
+        raise InputError(f'unknown rule "{rule}"{hint}')
+    sys.stdout.write(command.explain(found))
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +31,8 @@ class RenderResult:
         return tree.unified_diff(list(self.plans))
 
 
-def _sources(env: str, files: dict[str, str]) -> dict[str, str]:
+def sources(env: str, files: Iterable[str]) -> dict[str, str]:
+    """The release or environment file each generated path (relative to the env folder) comes from."""
     sources: dict[str, str] = {}
     for path in files:
         first = path.split("/", 1)[0]
@@ -72,7 +73,7 @@ def plan(root: Path, names: Sequence[str] = ()) -> RenderResult:
         except InputError as exc:
             problems.extend(exc.problems)
             continue
-        plans.append(tree.plan(root, f"{OVERLAYS}/{name}", files, _sources(name, files)))
+        plans.append(tree.plan(root, f"{OVERLAYS}/{name}", files, sources(name, files)))
     if problems:
         raise InputError(problems)
     if not names:

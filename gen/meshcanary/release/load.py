@@ -111,6 +111,8 @@ def _environment(root: Path, name: str, problems: list[Problem]) -> Environment 
         rollout=_rollout(defaults.get("rollout")),
         steps=_steps(doc, ["defaults", "canary", "steps"], problems),
         source=doc,
+        max_step=data.get("policy", {}).get("maxStep"),
+        rule_severities=tuple(sorted(data.get("policy", {}).get("rules", {}).items())),
     )
 
 

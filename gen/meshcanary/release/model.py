@@ -90,6 +90,8 @@ class Environment:
     rollout: Rollout
     steps: tuple[int, ...]
     source: SourceDoc = field(repr=False, compare=False)
+    max_step: int | None = None  # largest weight change of one version in one change
+    rule_severities: tuple[tuple[str, str], ...] = ()  # rule ID → error, warning, info or off
 
     def gateway(self, name: str) -> Gateway | None:
         return next((g for g in self.gateways if g.name == name), None)

@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshcanary.problem import Problem
+from meshcanary.report import Status
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What schema validation made of one resource."""
+
+    status: Status
+    problems: tuple[Problem, ...] = ()
+
 
 @dataclass(frozen=True)
 class Options:

@@ -1,0 +1,293 @@
+"""`meshcanary check`: the repository pipeline, from release files to one report.
+
+release files (schema) → render is fresh → kustomize build of each service overlay →
+schema validation of every resource → built-in rules → report.
+
+Findings point into the files a person reads: the generated VirtualService, DestinationRule
+and Gateway files, the version folder's kustomization.yaml for what meshcanary sets there
+(replicas, image), and the base's own files for everything the base defines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+
+from meshcanary import kustomize
+from meshcanary.commands import render as render_command
+from meshcanary.manifest import Document, JsonPath, Parsed, Resource, parse_text
+from meshcanary.problem import Location, Problem, Severity
+from meshcanary.release.load import ENVIRONMENT_FILE, ENVIRONMENTS, LoadedEnvironment
+from meshcanary.release.model import Release
+from meshcanary.render.base import KUSTOMIZATION_NAMES
+from meshcanary.render.overlay import GATEWAYS, OVERLAYS
+from meshcanary.render.tree import MANIFEST
+from meshcanary.report import Report, ResourceResult, RuleInfo
+from meshcanary.validate import Options, Verdict
+
+RENDER_RULE = "render-fresh"
+BUILD_RULE = "kustomize-build"
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    validation: Options = field(default_factory=Options)
+    jobs: int | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One folder kustomize builds: a service overlay or an environment's gateways."""
+
+    environment: LoadedEnvironment
+    name: str  # service name or _gateways
+    release: Release | None
+
+    @property
+    def folder(self) -> str:
+        return f"{OVERLAYS}/{self.environment.environment.name}/{self.name}"
+
+
+def affected(
+    root: Path, environments: Sequence[LoadedEnvironment], paths: Sequence[str]
+) -> list[Unit]:
+    """The units that the changed `paths` can affect (all of them when none are given)."""
+    units = [
+        unit
+        for loaded in environments
+        for unit in (
+            *([Unit(loaded, GATEWAYS, None)] if loaded.environment.gateways else []),
+            *(Unit(loaded, r.service, r) for r in loaded.releases),
+        )
+    ]
+    if not paths:
+        return units
+    chosen: list[Unit] = []
+    for raw in paths:
+        path = (
+            PurePosixPath(Path(raw).resolve().relative_to(root.resolve()).as_posix())
+            if Path(raw).is_absolute()
+            else PurePosixPath(raw)
+        )
+        parts = path.parts
+        for unit in units:
+            env = unit.environment.environment.name
+            release = unit.release
+            hit = False
+            if parts[:2] == (ENVIRONMENTS, env) and len(parts) == 3:
+                hit = parts[2] == ENVIRONMENT_FILE or (
+                    release is not None and parts[2] == f"{release.service}.yaml"
+                )
+            elif parts[:3] == ("deploy", "overlays", env) and len(parts) >= 4:
+                hit = parts[3] == unit.name or len(parts) == 4
+            elif release is not None and str(path).startswith(release.base.rstrip("/") + "/"):
+                hit = True
+            if hit and unit not in chosen:
+                chosen.append(unit)
+    # Gateways are what routes bind to: check them with any service of their environment.
+    for unit in list(chosen):
+        if unit.release is not None:
+            for other in units:
+                if (
+                    other.release is None
+                    and other.environment is unit.environment
+                    and other not in chosen
+                ):
+                    chosen.append(other)
+    return [u for u in units if u in chosen]
+
+
+def _sources(root: Path, unit: Unit) -> dict[tuple[str, str], Document]:
+    """Where each object of a unit is written down: generated files and the base's files."""
+    found: dict[tuple[str, str], Document] = {}
+
+    def add(path: Path, display: str) -> None:
+        parsed = Parsed()
+        try:
+            parse_text(path.read_text(encoding="utf-8"), display, parsed)
+        except (OSError, UnicodeDecodeError):
+            return
+        for resource in parsed.resources:
+            found.setdefault((resource.kind, resource.name), resource.document)
+
+    folder = root / unit.folder
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name not in KUSTOMIZATION_NAMES:
+            add(path, f"{unit.folder}/{path.name}")
+    if unit.release is not None:
+        base = root / unit.release.base
+        for path in sorted(base.rglob("*")):
+            if (
+                path.suffix in (".yaml", ".yml")
+                and path.name not in KUSTOMIZATION_NAMES
+                and path.is_file()
+            ):
+                add(path, path.relative_to(root).as_posix())
+    return found
+
+
+class _Mapped(Document):
+    """A base's document, with the fields meshcanary sets pointed at the version folder."""
+
+    def __init__(self, origin: Document | None, version_file: Document | None) -> None:
+        super().__init__(
+            origin.file if origin else (version_file.file if version_file else ""),
+            origin.text if origin else "",
+            origin.first_line if origin else 1,
+            origin.index if origin else 0,
+        )
+        self.origin = origin
+        self.version_file = version_file
+
+    def location(self, path: JsonPath, *, key: bool = False) -> Location:
+        parts = list(path)
+        if self.version_file is not None:
+            if parts[:2] == ["spec", "replicas"]:
+                return self.version_file.location(["replicas", 0, "count"])
+            if (
+                len(parts) >= 6
+                and parts[:4] == ["spec", "template", "spec", "containers"]
+                and parts[5] == "image"
+            ):
+                return self.version_file.location(["images", 0, "newTag"])
+            if self.origin is None:
+                return self.version_file.location([])
+        if self.origin is None:
+            return Location(self.file or "?", 1, 1)
+        return self.origin.location(parts, key=key)
+
+
+def _version_document(root: Path, unit: Unit, version: str) -> Document | None:
+    path = root / unit.folder / version / "kustomization.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return Document(f"{unit.folder}/{version}/kustomization.yaml", text, 1, 0)
+
+
+def _resources(root: Path, unit: Unit, output: str) -> list[Resource]:
+    built = Parsed()
+    parse_text(output, unit.folder, built)
+    sources = _sources(root, unit)
+    located: list[Resource] = []
+    for resource in built.resources:
+        origin = sources.get((resource.kind, resource.name))
+        if resource.kind == "Deployment" and unit.release is not None:
+            labels = resource.get("spec", "template", "metadata", "labels") or {}
+            version = str(labels.get("version", "")) if isinstance(labels, dict) else ""
+            base_name = next((name for kind, name in sources if kind == "Deployment"), "")
+            origin = sources.get(("Deployment", base_name))
+            document: Document = _Mapped(origin, _version_document(root, unit, version))
+        elif origin is None and unit.release is not None:
+            # Named by kustomize (a suffix, a generated hash): find it by kind alone.
+            same_kind = [doc for (kind, _), doc in sources.items() if kind == resource.kind]
+            document = same_kind[0] if len(same_kind) == 1 else resource.document
+        else:
+            document = origin or resource.document
+        located.append(Resource(resource.data, document, None))
+    return located
+
+
+def _stale(plan: render_command.RenderResult, environments: set[str]) -> list[Problem]:
+    """A finding per generated file that differs from what the release files render to."""
+    problems: list[Problem] = []
+    for item in plan.plans:
+        env = item.folder.rsplit("/", 1)[-1]
+        if env not in environments and item.files:
+            continue
+        changes = [c for c in item.changes if not c.path.endswith(MANIFEST)] or list(item.changes)
+        origins = render_command.sources(
+            env, [c.path.removeprefix(item.folder + "/") for c in changes]
+        )
+        for change in changes:
+            line = 1
+            if change.old is not None and change.new is not None:
+                old, new = change.old.splitlines(), change.new.splitlines()
+                pairs = enumerate(zip(old, new, strict=False))
+                line = next((i + 1 for i, (a, b) in pairs if a != b), min(len(old), len(new)) + 1)
+            source = origins.get(change.path.removeprefix(item.folder + "/"), "the release files")
+            what = {
+                "create": f"is missing: {source} renders it",
+                "delete": f"is no longer rendered from {source}",
+                "update": f"differs from what {source} renders",
+            }[change.action]
+            problems.append(
+                Problem(
+                    Location(change.path, line, 1),
+                    f"{change.path.rsplit('/', 1)[-1]} {what}",
+                    "run `meshcanary render` and commit the result",
+                    rule=RENDER_RULE,
+                )
+            )
+    return problems
+
+
+def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
+    from meshcanary import rules
+    from meshcanary.validate.embedded import EmbeddedValidator
+
+    plan = render_command.plan(root)
+    environments = list(plan.environments)
+    units = affected(root, environments, paths)
+    problems = _stale(plan, {u.environment.environment.name for u in units})
+    results = kustomize.build_many([(root / u.folder, u.folder) for u in units], options.jobs)
+    by_environment: dict[str, list[Resource]] = {}
+    for unit, result in zip(units, results, strict=True):
+        if not result.ok:
+            problems.append(
+                Problem(
+                    Location(f"{unit.folder}/kustomization.yaml"),
+                    f"kustomize build failed: {result.error}",
+                    rule=BUILD_RULE,
+                )
+            )
+            continue
+        by_environment.setdefault(unit.environment.environment.name, []).extend(
+            _resources(root, unit, result.output)
+        )
+    outcome: list[ResourceResult] = []
+    for loaded in environments:
+        resources = by_environment.get(loaded.environment.name, [])
+        if not resources:
+            continue
+        validation = options.validation
+        if validation.kubernetes_version is None and loaded.environment.kubernetes_version:
+            validation = replace(
+                validation, kubernetes_version=loaded.environment.kubernetes_version
+            )
+        validator = EmbeddedValidator(validation)
+        verdicts: list[Verdict] = [validator.validate(r) for r in resources]
+        severities = dict(loaded.environment.rule_severities)
+        found = rules.run(rules.Scope(resources), severities)
+        problems.extend(p for v in verdicts for p in v.problems)
+        problems.extend(found)
+        for resource, verdict in zip(resources, verdicts, strict=True):
+            mine = [p for p in found if p.resource == resource.ref]
+            outcome.append(
+                ResourceResult(
+                    resource.file, resource.ref, verdict.status, (*verdict.problems, *mine)
+                )
+            )
+    infos = tuple(
+        RuleInfo(rule.ID, rule.SEVERITY, rule.SUMMARY, (rule.__doc__ or "").strip())
+        for rule in rules.all_rules()
+    )
+    extra = (
+        RuleInfo(
+            RENDER_RULE,
+            Severity.ERROR,
+            "the committed deploy/overlays/ is what the release files render to",
+        ),
+        RuleInfo(BUILD_RULE, Severity.ERROR, "every overlay builds with kustomize"),
+    )
+    # A base shared by environments is one file: report each of its lines once.
+    unique = {(p.location, p.rule, p.message): p for p in problems}
+    return Report(
+        problems=tuple(sorted(unique.values(), key=Problem.sort_key)),
+        results=tuple(outcome),
+        files=len({r.file for r in outcome}),
+        rules=(*infos, *extra),
+        checks=("release-schema", "render", "kustomize", "schema", "rules"),
+    )

@@ -1,0 +1,159 @@
+"""`meshcanary lint`: schema validation and built-in rules on any manifests.
+
+Inputs are files, folders (searched for .yaml, .yml and .json), Kustomize folders (built
+first) and `-` for standard input. Unreadable or unparseable input is bad input (exit 2);
+what is wrong inside well-formed resources is a finding.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meshcanary import kustomize
+from meshcanary.errors import InputError
+from meshcanary.manifest import Parsed, parse_text
+from meshcanary.problem import Location, Problem
+from meshcanary.render.base import KUSTOMIZATION_NAMES
+from meshcanary.report import Report, ResourceResult, RuleInfo, Status
+from meshcanary.validate import Options, Verdict
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    validation: Options = field(default_factory=Options)
+    rules: bool = True
+    severities: dict[str, str] = field(default_factory=dict)
+    ignore_filename_patterns: tuple[str, ...] = ()  # regular expressions, as in kubeconform
+
+
+def _display(path: Path) -> str:
+    return path.as_posix()
+
+
+def read_inputs(
+    paths: Sequence[str], stdin: str | None = None, ignore: Sequence[str] = ()
+) -> tuple[Parsed, bool]:
+    """Parse every input; returns what was read and whether it came from standard input."""
+    parsed = Parsed()
+    patterns = []
+    for pattern in ignore:
+        try:
+            patterns.append(re.compile(pattern))
+        except re.error as exc:
+            raise InputError(f'--ignore-filename-pattern "{pattern}": {exc}') from None
+    from_stdin = False
+    if not paths:
+        paths = ["-"]
+    for given in paths:
+        if given == "-":
+            from_stdin = True
+            if stdin is None and sys.stdin.isatty():
+                raise InputError("no input: give files or folders, or pipe manifests to stdin")
+            text = stdin if stdin is not None else sys.stdin.read()
+            parse_text(text, "stdin", parsed)
+            continue
+        path = Path(given)
+        if path.is_dir():
+            _read_folder(path, parsed, patterns)
+        elif any(p.search(given) for p in patterns):
+            continue
+        elif path.is_file():
+            _read_file(path, _display(path), parsed)
+        else:
+            parsed.problems.append(Problem(Location(given), "no such file or folder"))
+    return parsed, from_stdin
+
+
+def _read_file(path: Path, display: str, parsed: Parsed) -> None:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        parsed.problems.append(Problem(Location(display), f"cannot read: {exc.strerror or exc}"))
+        return
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        start = before.rfind(b"\n") + 1
+        column = len(raw[start : exc.start].decode("utf-8", errors="replace")) + 1
+        parsed.problems.append(
+            Problem(Location(display, line, column), f"not UTF-8: byte 0x{raw[exc.start]:02x}")
+        )
+        return
+    parse_text(text, display, parsed)
+
+
+def _read_folder(folder: Path, parsed: Parsed, ignore: Sequence[re.Pattern[str]] = ()) -> None:
+    if any((folder / name).is_file() for name in KUSTOMIZATION_NAMES):
+        result = kustomize.build(folder, _display(folder))
+        if not result.ok:
+            parsed.problems.append(
+                Problem(Location(_display(folder)), f"kustomize build failed: {result.error}")
+            )
+            return
+        parse_text(result.output, _display(folder), parsed)
+        return
+    for path in sorted(folder.rglob("*")):
+        shown = _display(path)
+        if path.is_file() and path.suffix in SUFFIXES and not any(p.search(shown) for p in ignore):
+            _read_file(path, shown, parsed)
+
+
+def lint(paths: Sequence[str], options: LintOptions, stdin: str | None = None) -> Report:
+    """Read, validate in-process, run the rules, report."""
+    from meshcanary.validate.embedded import EmbeddedValidator
+
+    parsed, from_stdin = read_inputs(paths, stdin, options.ignore_filename_patterns)
+    if parsed.problems:
+        raise InputError(parsed.problems)
+    validator = EmbeddedValidator(options.validation)
+    verdicts = [validator.validate(resource) for resource in parsed.resources]
+    return assemble(parsed, from_stdin, verdicts, options)
+
+
+def assemble(
+    parsed: Parsed, from_stdin: bool, verdicts: Sequence[Verdict], options: LintOptions
+) -> Report:
+    """One report from the schema verdicts of `parsed.resources` and the rules' findings."""
+    from meshcanary import rules
+
+    found: list[Problem] = []
+    if options.rules:
+        checked = [
+            r
+            for r, v in zip(parsed.resources, verdicts, strict=True)
+            if v.status is not Status.SKIPPED
+        ]
+        found = rules.run(rules.Scope(checked), options.severities)
+    by_resource: dict[tuple[str, object], list[Problem]] = {}
+    for problem in found:
+        by_resource.setdefault((problem.location.file, problem.resource), []).append(problem)
+    results = tuple(
+        ResourceResult(
+            resource.file,
+            resource.ref,
+            verdict.status,
+            (*verdict.problems, *by_resource.pop((resource.file, resource.ref), [])),
+        )
+        for resource, verdict in zip(parsed.resources, verdicts, strict=True)
+    )
+    problems = sorted([p for v in verdicts for p in v.problems] + found, key=Problem.sort_key)
+    infos = tuple(
+        RuleInfo(rule.ID, rule.SEVERITY, rule.SUMMARY, (rule.__doc__ or "").strip())
+        for rule in rules.all_rules()
+    )
+    return Report(
+        problems=tuple(problems),
+        results=results,
+        files=parsed.files,
+        stdin=from_stdin,
+        rules=infos,
+        checks=("schema", "rules") if options.rules else ("schema",),
+    )

@@ -1,0 +1,153 @@
+"""Built-in rules: one module per rule, collected in `RULES`, run by `run`.
+
+A rule module has a docstring (its documentation: what, why, how to fix), and:
+
+- `ID`: kebab-case, stable; what suppressions and severity overrides name.
+- `SEVERITY`: the default severity.
+- `SUMMARY`: one line for listings.
+- `HINT`: how to fix it, shown under each finding.
+- `check(scope: Scope) -> Iterator[Finding]`: yields findings; never raises on bad data.
+- `SUPPRESSIBLE` (optional, default True): False for a rule the ignore annotation must not
+  silence (the one that checks that annotation).
+
+Rules see every resource of one scope (an environment for `check`, all inputs for `lint`), so
+a rule can relate a VirtualService to DestinationRules and Deployments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Protocol
+
+from meshcanary.manifest import JsonPath, Resource, pointer
+from meshcanary.problem import Problem, Severity
+
+IGNORE_ANNOTATION = "meshcanary.dev/ignore"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule reports: the resource, the field (a path into it), and why."""
+
+    resource: Resource
+    path: JsonPath
+    message: str
+    hint: str = ""  # overrides the rule's HINT when set
+    key: bool = False  # point at the field's key rather than its value
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The resources rules look at together."""
+
+    resources: Sequence[Resource]
+    # Rules that compare with the base branch (`--base REF`) get the old resources here.
+    previous: Sequence[Resource] = field(default=())
+
+    def of_kind(self, *kinds: str) -> list[Resource]:
+        return [r for r in self.resources if r.kind in kinds]
+
+
+class Rule(Protocol):
+    ID: str
+    SEVERITY: Severity
+    SUMMARY: str
+    HINT: str
+    __doc__: str | None
+
+    def check(self, scope: Scope) -> Iterator[Finding]: ...
+
+
+def _modules() -> tuple[ModuleType, ...]:
+    from meshcanary.rules import (
+        deployment_selector,
+        duplicate_resources,
+        gateway_exists,
+        hosts_gateways_agree,
+        mesh_unweighted,
+        mutable_image_tag,
+        port_name_protocol,
+        resource_name,
+        service_selects_all_versions,
+        service_target_port,
+        subset_exists,
+        subset_selects_one_deployment,
+        suppression_reason,
+        weight_without_replicas,
+        weights_sum,
+    )
+
+    return (
+        deployment_selector,
+        duplicate_resources,
+        gateway_exists,
+        hosts_gateways_agree,
+        mesh_unweighted,
+        mutable_image_tag,
+        port_name_protocol,
+        resource_name,
+        service_selects_all_versions,
+        service_target_port,
+        subset_exists,
+        subset_selects_one_deployment,
+        suppression_reason,
+        weight_without_replicas,
+        weights_sum,
+    )
+
+
+def all_rules() -> tuple[Rule, ...]:
+    """Every built-in rule, sorted by ID."""
+    rules: list[Rule] = list(_modules())
+    return tuple(sorted(rules, key=lambda r: r.ID))
+
+
+def suppressions(resource: Resource) -> dict[str, str]:
+    """Rule ID → reason from the resource's `meshcanary.dev/ignore` annotation.
+
+    The value holds one `rule-id: reason` per line (or separated by `;`).
+    """
+    annotations = resource.metadata.get("annotations")
+    value = annotations.get(IGNORE_ANNOTATION) if isinstance(annotations, dict) else None
+    if not isinstance(value, str):
+        return {}
+    found: dict[str, str] = {}
+    for entry in value.replace(";", "\n").splitlines():
+        rule, _, reason = entry.partition(":")
+        if rule.strip():
+            found[rule.strip()] = reason.strip()
+    return found
+
+
+def run(
+    scope: Scope,
+    severities: Mapping[str, str] | None = None,
+    rules: Sequence[Rule] | None = None,
+) -> list[Problem]:
+    """Run the rules over `scope`; `severities` maps rule IDs to a severity or "off"."""
+    severities = severities or {}
+    problems: list[Problem] = []
+    for rule in rules if rules is not None else all_rules():
+        level = severities.get(rule.ID, rule.SEVERITY.value)
+        if level == "off":
+            continue
+        # A rule about the annotation itself must not be silenced by that annotation.
+        suppressible = getattr(rule, "SUPPRESSIBLE", True)
+        for finding in rule.check(scope):
+            if suppressible and rule.ID in suppressions(finding.resource):
+                continue
+            resource = finding.resource
+            problems.append(
+                Problem(
+                    location=resource.location(finding.path, key=finding.key),
+                    message=finding.message,
+                    hint=finding.hint or rule.HINT,
+                    rule=rule.ID,
+                    severity=Severity(level),
+                    resource=resource.ref,
+                    path=pointer(finding.path),
+                )
+            )
+    return sorted(problems, key=Problem.sort_key)

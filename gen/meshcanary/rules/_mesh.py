@@ -1,0 +1,391 @@
+"""What several rules need to know about a scope: hosts, label selection, and an index.
+
+Not a rule (it is not registered): the shared reading of Istio host names and Kubernetes
+label selectors, and `Mesh`, which indexes one scope's resources by kind, namespace and host
+once per `check` call so that rules relate objects with dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from meshcanary.manifest import Resource
+from meshcanary.rules import Scope
+
+ISTIO = ("networking.istio.io",)
+APPS = ("apps", "extensions")
+CORE = ("",)
+CLUSTER_DOMAIN = "svc.cluster.local"
+MESH = "mesh"
+DEFAULT_NAMESPACE = "default"
+
+Labels = dict[str, str]
+
+
+def api_group(resource: Resource) -> str:
+    """`apps` for `apps/v1`, "" for the core group (`v1`)."""
+    version = resource.api_version
+    return version.rpartition("/")[0] if "/" in version else ""
+
+
+def namespace_of(resource: Resource) -> str:
+    """The namespace the object lands in; an object without one counts as "default"."""
+    return resource.namespace or DEFAULT_NAMESPACE
+
+
+def of_kind(scope: Scope, groups: tuple[str, ...], kind: str) -> list[Resource]:
+    """Resources of `kind` in one of the API `groups` (a Gateway API `Gateway` is no Istio one)."""
+    return [r for r in scope.resources if r.kind == kind and api_group(r) in groups]
+
+
+def describe(resource: Resource) -> str:
+    """`Deployment shop/checkout-v1`, or the file and line when the object has no name."""
+    name = resource.name
+    if not name:
+        loc = resource.location()
+        return f"{resource.kind or 'object'} without a name ({loc.file}:{loc.line})"
+    return f"{resource.kind} {namespace_of(resource)}/{name}"
+
+
+# Hosts ---------------------------------------------------------------------------------------
+
+
+def resolve_host(host: str, namespace: str) -> str:
+    """The fully qualified name Istio reads a short host as.
+
+    `name` → `name.<namespace>.svc.cluster.local`, `name.ns` → `name.ns.svc.cluster.local`,
+    `name.ns.svc` → `name.ns.svc.cluster.local`; wildcards and other names are kept.
+    """
+    host = host.strip().lower()
+    if not host or "*" in host:
+        return host
+    parts = host.split(".")
+    if len(parts) == 1:
+        return f"{host}.{namespace}.{CLUSTER_DOMAIN}"
+    if len(parts) == 2:
+        return f"{host}.{CLUSTER_DOMAIN}"
+    if len(parts) == 3 and parts[2] == "svc":
+        return f"{host}.cluster.local"
+    return host
+
+
+def service_key(host: str) -> tuple[str, str] | None:
+    """(namespace, name) of the Kubernetes Service a resolved host names, if it names one."""
+    suffix = "." + CLUSTER_DOMAIN
+    if not host.endswith(suffix):
+        return None
+    parts = host.removesuffix(suffix).split(".")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[1], parts[0]
+
+
+def hosts_match(one: str, other: str) -> bool:
+    """Istio's host matching: equal, or one's `*`/`*.suffix` wildcard covers the other."""
+    one, other = one.lower(), other.lower()
+    if one.startswith("*") and other.startswith("*"):
+        shorter, longer = sorted((one[1:], other[1:]), key=len)
+        return longer.endswith(shorter)
+    if one.startswith("*"):
+        return other.endswith(one[1:])
+    if other.startswith("*"):
+        return one.endswith(other[1:])
+    return one == other
+
+
+# Labels --------------------------------------------------------------------------------------
+
+
+def _label_value(value: object) -> str:
+    # YAML 1.1 reads `true` and `1` as bool and int; Kubernetes would see the text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def labels(value: object) -> Labels | None:
+    """A label map from YAML, or None when `value` is not a mapping."""
+    if not isinstance(value, dict):
+        return None
+    return {str(k): _label_value(v) for k, v in value.items()}
+
+
+def pod_labels(workload: Resource) -> Labels:
+    return labels(workload.get("spec", "template", "metadata", "labels")) or {}
+
+
+def selects(selectors: Iterable[Mapping[str, str]], target: Mapping[str, str]) -> bool:
+    """Whether every label of every selector is on `target` (selectors are ANDed)."""
+    return all(target.get(k) == v for selector in selectors for k, v in selector.items())
+
+
+def missing(selector: Mapping[str, str], target: Mapping[str, str]) -> list[str]:
+    """The keys of `selector` whose value `target` lacks."""
+    return [k for k, v in selector.items() if target.get(k) != v]
+
+
+def show_labels(value: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in value.items()) or "no labels"
+
+
+def expression_matches(expression: Mapping[str, Any], target: Mapping[str, str]) -> bool | None:
+    """A `matchExpressions` entry against labels; None when its operator is unknown."""
+    key = str(expression.get("key", ""))
+    operator = expression.get("operator")
+    values = expression.get("values")
+    allowed = {_label_value(v) for v in values} if isinstance(values, list) else set()
+    if operator == "In":
+        return key in target and target[key] in allowed
+    if operator == "NotIn":
+        return key not in target or target[key] not in allowed
+    if operator == "Exists":
+        return key in target
+    if operator == "DoesNotExist":
+        return key not in target
+    return None
+
+
+# DestinationRule subsets ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subset:
+    """One entry of a DestinationRule's `spec.subsets`."""
+
+    rule: Resource
+    index: int
+    name: str
+    labels: Labels
+
+    @property
+    def path(self) -> list[str | int]:
+        return ["spec", "subsets", self.index]
+
+
+def subsets(rule: Resource) -> Iterator[Subset]:
+    entries = rule.get("spec", "subsets")
+    if not isinstance(entries, list):
+        return
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        yield Subset(rule, index, entry["name"], labels(entry.get("labels")) or {})
+
+
+# Index ---------------------------------------------------------------------------------------
+
+
+class Mesh:
+    """One scope's Services, Deployments, DestinationRules and Gateways, indexed."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.namespaces: set[str] = set()
+        self.deployments: dict[str, list[Resource]] = defaultdict(list)
+        self.services: dict[tuple[str, str], Resource] = {}
+        self.gateways: dict[tuple[str, str], Resource] = {}
+        self._pods: dict[str, list[tuple[Resource, Labels]]] = defaultdict(list)
+        # (namespace, label, value) → positions in `_pods[namespace]`, to select without a scan
+        self._by_label: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        self._rules: dict[str, list[Resource]] = defaultdict(list)
+        self._wildcard_rules: list[tuple[str, Resource]] = []
+        for resource in scope.resources:
+            namespace = namespace_of(resource)
+            self.namespaces.add(namespace)
+            group, kind = api_group(resource), resource.kind
+            if kind == "Deployment" and group in APPS:
+                self.deployments[namespace].append(resource)
+                template = pod_labels(resource)
+                for label in template.items():
+                    self._by_label[(namespace, *label)].append(len(self._pods[namespace]))
+                self._pods[namespace].append((resource, template))
+            elif kind == "Service" and group in CORE and resource.name:
+                self.services.setdefault((namespace, resource.name), resource)
+            elif kind == "Gateway" and group in ISTIO and resource.name:
+                self.gateways.setdefault((namespace, resource.name), resource)
+            elif kind == "DestinationRule" and group in ISTIO:
+                host = resource.get("spec", "host")
+                if not isinstance(host, str) or not host.strip():
+                    continue
+                resolved = resolve_host(host, namespace)
+                if "*" in resolved:
+                    self._wildcard_rules.append((resolved, resource))
+                else:
+                    self._rules[resolved].append(resource)
+
+    def select(self, namespace: str, selectors: Iterable[Mapping[str, str]]) -> list[Resource]:
+        """The Deployments in `namespace` whose pod template all `selectors` select."""
+        wanted: Labels = {}
+        for selector in selectors:
+            for key, value in selector.items():
+                if wanted.setdefault(key, value) != value:
+                    return []  # two selectors disagree: no pod has both values
+        pods = self._pods.get(namespace, [])
+        if not wanted:
+            return [deployment for deployment, _ in pods]
+        postings = [self._by_label.get((namespace, k, v), []) for k, v in wanted.items()]
+        return [pods[i][0] for i in min(postings, key=len) if selects([wanted], pods[i][1])]
+
+    def destination_rules(self, host: str) -> list[Resource]:
+        """The DestinationRules for a resolved host: exact ones, else the most specific wildcard."""
+        exact = self._rules.get(host)
+        if exact:
+            return exact
+        matching = [(h, r) for h, r in self._wildcard_rules if hosts_match(h, host)]
+        if not matching:
+            return []
+        longest = max(len(h) for h, _ in matching)
+        return [r for h, r in matching if len(h) == longest]
+
+    def service(self, host: str) -> Resource | None:
+        key = service_key(host)
+        return self.services.get(key) if key else None
+
+    def subset(self, host: str, name: str) -> Subset | None:
+        for rule in self.destination_rules(host):
+            for subset in subsets(rule):
+                if subset.name == name:
+                    return subset
+        return None
+
+    def subset_deployments(self, host: str, subset: Subset) -> list[Resource] | None:
+        """Deployments whose pod template the subset selects, with the host's Service selector.
+
+        None when the host names no Kubernetes Service or its namespace has no Deployment in
+        scope: the workloads live elsewhere, so there is nothing to count.
+        """
+        key = service_key(host)
+        if key is None or not self.deployments.get(key[0]):
+            return None
+        selectors: list[Labels] = [subset.labels]
+        service = self.services.get(key)
+        if service is not None:
+            selectors.append(labels(service.get("spec", "selector")) or {})
+        return self.select(key[0], selectors)
+
+
+# VirtualService routes -----------------------------------------------------------------------
+
+PROTOCOLS = ("http", "tcp", "tls")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A `destination` (or `mirror`) of a VirtualService, and where it sits."""
+
+    service: Resource  # the VirtualService
+    path: list[str | int]  # to the mapping with `host` and `subset`
+    host: str  # resolved
+    subset: str | None
+    weight: int | None = None  # None for mirrors; the share of its route otherwise
+    weight_path: list[str | int] | None = None
+
+    @property
+    def subset_path(self) -> list[str | int]:
+        return [*self.path, "subset"]
+
+
+def _destination(
+    service: Resource, path: list[str | int], value: object, weight: int | None = None
+) -> Destination | None:
+    if not isinstance(value, dict) or not isinstance(value.get("host"), str):
+        return None
+    subset = value.get("subset")
+    return Destination(
+        service,
+        path,
+        resolve_host(value["host"], namespace_of(service)),
+        subset if isinstance(subset, str) and subset else None,
+        weight,
+    )
+
+
+def routes(service: Resource) -> Iterator[tuple[list[str | int], list[Any]]]:
+    """Each `route` list of a VirtualService's http, tcp and tls routes, with its path."""
+    for protocol in PROTOCOLS:
+        entries = service.get("spec", protocol)
+        if not isinstance(entries, list):
+            continue
+        for index, entry in enumerate(entries):
+            route = entry.get("route") if isinstance(entry, dict) else None
+            if isinstance(route, list):
+                yield ["spec", protocol, index, "route"], route
+
+
+def destinations(service: Resource) -> Iterator[Destination]:
+    """Route destinations with the share of traffic each gets (a lone one without weight: 100)."""
+    for path, route in routes(service):
+        for index, entry in enumerate(route):
+            if not isinstance(entry, dict):
+                continue
+            weight = entry.get("weight")
+            if weight is None and len(route) == 1:
+                share: int | None = 100
+            elif isinstance(weight, int) and not isinstance(weight, bool):
+                share = weight
+            else:
+                share = None
+            found = _destination(service, [*path, index, "destination"], entry.get("destination"))
+            if found is not None:
+                weight_path = [*path, index, "weight"] if weight is not None else None
+                yield Destination(service, found.path, found.host, found.subset, share, weight_path)
+
+
+def mirrors(service: Resource) -> Iterator[Destination]:
+    """`http[].mirror` and each `http[].mirrors[].destination`."""
+    entries = service.get("spec", "http")
+    if not isinstance(entries, list):
+        return
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        found = _destination(service, ["spec", "http", index, "mirror"], entry.get("mirror"))
+        if found is not None:
+            yield found
+        listed = entry.get("mirrors")
+        if not isinstance(listed, list):
+            continue
+        for number, mirror in enumerate(listed):
+            value = mirror.get("destination") if isinstance(mirror, dict) else None
+            path: list[str | int] = ["spec", "http", index, "mirrors", number, "destination"]
+            found = _destination(service, path, value)
+            if found is not None:
+                yield found
+
+
+def gateway_refs(service: Resource) -> Iterator[tuple[list[str | int], str]]:
+    """Names in `spec.gateways` and in `match[].gateways` of the http, tcp and tls routes."""
+    listed = service.get("spec", "gateways")
+    if isinstance(listed, list):
+        for index, name in enumerate(listed):
+            if isinstance(name, str):
+                yield ["spec", "gateways", index], name
+    for protocol in PROTOCOLS:
+        entries = service.get("spec", protocol)
+        if not isinstance(entries, list):
+            continue
+        for index, entry in enumerate(entries):
+            matches = entry.get("match") if isinstance(entry, dict) else None
+            if not isinstance(matches, list):
+                continue
+            for number, match in enumerate(matches):
+                names = match.get("gateways") if isinstance(match, dict) else None
+                if not isinstance(names, list):
+                    continue
+                for position, name in enumerate(names):
+                    if isinstance(name, str):
+                        path: list[str | int] = ["spec", protocol, index, "match", number]
+                        yield [*path, "gateways", position], name
+
+
+def gateway_key(name: str, namespace: str) -> tuple[str, str]:
+    """(namespace, name) of a Gateway reference: `name`, `ns/name` or the old `name.ns…` form."""
+    if "/" in name:
+        gateway_namespace, _, gateway = name.partition("/")
+        return gateway_namespace, gateway
+    if "." in name:
+        gateway, _, rest = name.partition(".")
+        return rest.split(".")[0], gateway
+    return namespace, name

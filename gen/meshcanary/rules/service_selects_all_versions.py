@@ -1,0 +1,79 @@
+"""A Service selects the pods of every version, and never selects on `version`.
+
+Istio splits traffic between versions *behind* one Service: the Service's selector decides
+which pods are endpoints at all, and the DestinationRule's subsets then divide those
+endpoints by version. A Service that selects on `version` (or on any label one version's pods
+lack) hides the other versions from the mesh, so routes to their subsets find no endpoints and
+fail with 503, and callers outside the mesh only ever reach one version.
+
+Two findings: a Service whose selector has a `version` key; and, for each subset of a
+DestinationRule for the Service's host (`name.ns.svc.cluster.local`), a Service that selects
+none of the Deployments whose pod template carries the subset's labels. Services without a
+selector (endpoints managed by hand) are skipped.
+
+Fix: select on the labels all versions share (usually just `app`) and leave `version` to the
+DestinationRule's subsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from meshcanary.problem import Severity
+from meshcanary.rules import Finding, Scope
+from meshcanary.rules._mesh import (
+    CLUSTER_DOMAIN,
+    CORE,
+    Mesh,
+    labels,
+    missing,
+    namespace_of,
+    of_kind,
+    pod_labels,
+    subsets,
+)
+
+ID = "service-selects-all-versions"
+SEVERITY = Severity.ERROR
+SUMMARY = "a Service selects the pods of every version and does not select on `version`"
+HINT = "select only on labels every version's pods share (e.g. `app`); subsets pick versions"
+
+
+def check(scope: Scope) -> Iterator[Finding]:
+    services = of_kind(scope, CORE, "Service")
+    if not services:
+        return
+    mesh = Mesh(scope)
+    for service in services:
+        selector = labels(service.get("spec", "selector"))
+        if not selector:
+            continue
+        if "version" in selector:
+            yield Finding(
+                service,
+                ["spec", "selector", "version"],
+                f"Service selects on version={selector['version']}, so only that version's "
+                "pods are its endpoints",
+                key=True,
+            )
+        namespace = namespace_of(service)
+        host = f"{service.name}.{namespace}.{CLUSTER_DOMAIN}"
+        for rule in mesh.destination_rules(host):
+            for subset in subsets(rule):
+                if not subset.labels:
+                    continue
+                versions = mesh.select(namespace, [subset.labels])
+                if not versions or mesh.select(namespace, [subset.labels, selector]):
+                    continue
+                first = versions[0]
+                lacking = missing(selector, pod_labels(first))
+                if lacking == ["version"]:
+                    continue  # said above: the Service selects on version
+                shown = ", ".join(f"{k}={selector[k]}" for k in lacking)
+                yield Finding(
+                    service,
+                    ["spec", "selector", lacking[0]],
+                    f"Service selects no pod of subset {subset.name!r} of DestinationRule "
+                    f"{rule.name}: Deployment {first.name}'s pod template lacks {shown}",
+                    key=True,
+                )

@@ -1,0 +1,283 @@
+"""Validate resources in-process against compiled JSON Schemas (jsonschema-rs), offline.
+
+Validators are compiled once per (schema file, strict) and cached; validating a resource is
+then a few microseconds. Only a resource that fails is looked at closely: its errors are
+turned into messages and located in the source text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import yaml
+
+from meshcanary.errors import InputError
+from meshcanary.manifest import Resource, pointer
+from meshcanary.problem import Location, Problem, Severity
+from meshcanary.report import Status
+from meshcanary.source import type_name
+from meshcanary.validate import Options, Verdict, catalog, kind_matches
+
+RULE = "schema"
+
+
+class EmbeddedValidator:
+    """Validates resources against bundled, located and CRD schemas."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.version, self.note = catalog.bundled_version(options.kubernetes_version)
+        self.locations = options.schema_locations or (catalog.DEFAULT,)
+        for location in self.locations:
+            catalog.check_template(location)
+        self._validators: dict[tuple[str, str], Any] = {}
+        self._crds = _load_crds(options.crds, options.strict)
+        self._kubernetes_registry: Any = None
+
+    # Schema lookup ------------------------------------------------------------------------
+
+    def _kubernetes(self) -> Any:
+        if self._kubernetes_registry is None:
+            folder = catalog.kubernetes_root() / (
+                f"v{self.version}-local{'-strict' if self.options.strict else ''}"
+            )
+            definitions = catalog.load_json(folder / "_definitions.json")
+            self._kubernetes_registry = jsonschema_rs.Registry(
+                [(catalog.KUBERNETES_DEFINITIONS, definitions)]
+            )
+        return self._kubernetes_registry
+
+    def _compile(self, key: str, schema: Any, registry: Any = None, base: str | None = None) -> Any:
+        cache_key = (key, "strict" if self.options.strict else "")
+        if cache_key not in self._validators:
+            options: dict[str, Any] = {}
+            if registry is not None:
+                options["registry"] = registry
+            if base is not None:
+                options["base_uri"] = base
+                options["retriever"] = _file_retriever
+            self._validators[cache_key] = jsonschema_rs.validator_for(schema, **options)
+        return self._validators[cache_key]
+
+    def validator_for(self, api_version: str, kind: str) -> Any | None:
+        """The compiled validator for a resource type, or None when no schema is known."""
+        strict = self.options.strict
+        crd = self._crds.get((api_version, kind))
+        if crd is not None:
+            return self._compile(f"crd:{api_version}/{kind}", crd)
+        istio = catalog.istio_schema(api_version, kind)
+        if istio is not None:
+            schema = catalog.load_json(istio)
+            if strict:
+                schema = catalog.make_strict(schema)
+            return self._compile(str(istio), schema)
+        for location in self.locations:
+            if location == catalog.DEFAULT:
+                path = catalog.kubernetes_schema(self.version, api_version, kind, strict)
+                if path is not None:
+                    return self._compile(str(path), catalog.load_json(path), self._kubernetes())
+                continue
+            target = catalog.expand(location, api_version, kind, self.version, strict)
+            if "://" in target:
+                continue  # offline: a URL finds nothing
+            path = Path(target)
+            if path.is_file():
+                return self._compile(
+                    str(path), catalog.load_json(path), base=path.resolve().as_uri()
+                )
+        return None
+
+    # Validation ---------------------------------------------------------------------------
+
+    def validate(self, resource: Resource) -> Verdict:
+        options = self.options
+        api_version, kind = resource.api_version, resource.kind
+        if not kind:
+            return _error(resource, ["kind"], "missing 'kind' key")
+        if not api_version:
+            return _error(resource, ["apiVersion"], "missing 'apiVersion' key")
+        if kind_matches(options.skip, api_version, kind):
+            return Verdict(Status.SKIPPED)
+        if kind_matches(options.reject, api_version, kind):
+            return Verdict(
+                Status.INVALID,
+                (_problem(resource, [], f"prohibited resource kind {kind}", "", key=False),),
+            )
+        validator = self.validator_for(api_version, kind)
+        if validator is None:
+            if options.ignore_missing_schemas:
+                return Verdict(Status.SKIPPED)
+            return _error(
+                resource,
+                ["kind"],
+                f"could not find schema for {kind} ({api_version})",
+                "pass its CustomResourceDefinition with --crd, a --schema-location, "
+                "or --ignore-missing-schemas",
+            )
+        problems: list[Problem] = []
+        if options.strict:
+            problems.extend(_duplicate_keys(resource))
+        if not validator.is_valid(resource.data):
+            problems.extend(
+                _explain(resource, error) for error in validator.iter_errors(resource.data)
+            )
+        if problems:
+            return Verdict(Status.INVALID, tuple(sorted(problems, key=Problem.sort_key)))
+        return Verdict(Status.VALID)
+
+
+def _file_retriever(uri: str) -> Any:
+    if uri.startswith("file://"):
+        return json.loads(Path(uri.removeprefix("file://")).read_text(encoding="utf-8"))
+    raise ValueError(f"cannot fetch {uri} offline")
+
+
+def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], Any]:
+    """JSON Schemas from CustomResourceDefinition files, by (apiVersion, kind)."""
+    found: dict[tuple[str, str], Any] = {}
+    for path in paths:
+        try:
+            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise InputError(f"--crd {path}: cannot read: {exc}") from None
+        for crd in documents:
+            if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = crd.get("spec") or {}
+            group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind", "")
+            # apiextensions.k8s.io/v1beta1 keeps one schema for every version under validation.
+            shared = (spec.get("validation") or {}).get("openAPIV3Schema") or {}
+            versions = spec.get("versions") or [{"name": spec.get("version")}]
+            for version in versions:
+                schema = ((version.get("schema") or {}).get("openAPIV3Schema")) or shared
+                converted = catalog.from_openapi(schema)
+                if strict:
+                    converted = catalog.make_strict(converted)
+                found[(f"{group}/{version.get('name')}", kind)] = converted
+    return found
+
+
+def _problem(
+    resource: Resource, path: list[str | int], message: str, hint: str, *, key: bool
+) -> Problem:
+    return Problem(
+        location=resource.location(path, key=key),
+        message=message,
+        hint=hint,
+        rule=RULE,
+        severity=Severity.ERROR,
+        resource=resource.ref,
+        path=pointer(path),
+    )
+
+
+def _error(resource: Resource, path: list[str | int], message: str, hint: str = "") -> Verdict:
+    return Verdict(Status.ERROR, (_problem(resource, path, message, hint, key=True),))
+
+
+def _field(path: list[str | int]) -> str:
+    return (
+        ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
+        or "the object"
+    )
+
+
+def _explain(resource: Resource, error: Any) -> Problem:
+    """A message for one jsonschema-rs error, at the field it is about."""
+    path: list[str | int] = list(error.instance_path)
+    kind = error.kind
+    name = type(kind).__name__
+    instance = error.instance
+    if name == "AdditionalProperties":
+        unexpected = list(getattr(kind, "unexpected", []) or [])
+        field = str(unexpected[0]) if unexpected else ""
+        known = [k for k in _known_properties(resource, path) if k not in unexpected]
+        close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
+        hint = f'did you mean "{close[0]}"?' if close else ""
+        return _problem(
+            resource, [*path, field], f'unknown field "{field}" in {_field(path)}', hint, key=True
+        )
+    details = kind.as_dict() if hasattr(kind, "as_dict") else {}
+    if name == "Required":
+        missing = details.get("property", "")
+        return _problem(
+            resource, path, f'{_field(path)} is missing required field "{missing}"', "", key=True
+        )
+    if name == "Type":
+        types = [t for t in details.get("types", []) if t != "null"] or details.get("types", [])
+        wanted = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
+        shown = json.dumps(instance, ensure_ascii=False)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        return _problem(
+            resource,
+            path,
+            f"{_field(path)} must be {wanted}, found {type_name(instance)} {shown}",
+            "",
+            key=False,
+        )
+    return _problem(resource, path, f"{_field(path)}: {error.message}", "", key=False)
+
+
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+    "boolean": "true or false",
+}
+
+
+def _known_properties(resource: Resource, path: list[str | int]) -> list[str]:
+    # The object's siblings are the best guess at the known fields for a suggestion.
+    node: Any = resource.data
+    for part in path:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    common = ["apiVersion", "kind", "metadata", "spec", "status", "data", "name", "labels"]
+    return sorted(set(common) | (set(node) if isinstance(node, dict) else set()))
+
+
+def _duplicate_keys(resource: Resource) -> list[Problem]:
+    """Keys given twice in one mapping: kubeconform's -strict refuses them."""
+    problems: list[Problem] = []
+    root = resource.document.node()
+
+    def walk(node: Any, path: list[str | int]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                if key in seen:
+                    mark = key_node.start_mark
+                    problems.append(
+                        Problem(
+                            Location(
+                                resource.file,
+                                resource.document.first_line + mark.line,
+                                mark.column + 1,
+                            ),
+                            f'duplicate key "{key}" in {_field(path)}',
+                            f"the first is at line {resource.document.first_line + seen[key].start_mark.line}",
+                            rule=RULE,
+                            resource=resource.ref,
+                            path=pointer([*path, key]),
+                        )
+                    )
+                else:
+                    seen[key] = key_node
+                walk(value_node, [*path, key])
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, [*path, index])
+
+    walk(root, [])
+    return problems
