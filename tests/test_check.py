@@ -1,0 +1,141 @@
+"""`meshcanary check`: the repository pipeline on real kustomize builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import ROOT, write
+
+
+def _findings(outcome) -> list[dict]:
+    return json.loads(outcome.out)["findings"]
+
+
+def _line(path: Path, needle: str) -> int:
+    return next(
+        i + 1
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines())
+        if needle in line
+    )
+
+
+def test_the_repositorys_own_examples_are_clean(cli) -> None:
+    outcome = cli("--repo", ROOT, "check", "--summary")
+    assert outcome.code == 0, outcome.out + outcome.err
+    assert outcome.out.splitlines()[-1].startswith("Summary: 35 resources found")
+
+
+def test_stale_render_points_at_the_line_that_differs(example_repo: Path, cli) -> None:
+    release = example_repo / "environments/prod/micro-api.yaml"
+    release.write_text(
+        release.read_text(encoding="utf-8")
+        .replace("weight: 70}", "weight: 60}")
+        .replace("weight: 30}", "weight: 40}"),
+        encoding="utf-8",
+    )
+    outcome = cli("--repo", example_repo, "check", "--format", "json")
+    assert outcome.code == 1
+    (stale,) = [f for f in _findings(outcome) if f["rule"] == "render-fresh"]
+    target = example_repo / "deploy/overlays/prod/micro-api/virtualservice.yaml"
+    assert stale["file"] == "deploy/overlays/prod/micro-api/virtualservice.yaml"
+    assert stale["line"] == _line(target, "weight: 70")
+    assert "environments/prod/micro-api.yaml" in stale["message"]
+
+
+def test_finding_in_a_base_is_located_in_the_base_once(example_repo: Path, cli) -> None:
+    service = example_repo / "deploy/base/micro-api/service.yaml"
+    service.write_text(
+        service.read_text(encoding="utf-8").replace("targetPort: 19090", "targetPort: 9090"),
+        encoding="utf-8",
+    )
+    outcome = cli("--repo", example_repo, "check", "--format", "json")
+    assert outcome.code == 1
+    found = [f for f in _findings(outcome) if f["rule"] == "service-target-port"]
+    assert [(f["file"], f["line"], f["column"]) for f in found] == [
+        ("deploy/base/micro-api/service.yaml", _line(service, "targetPort: 9090"), 19)
+    ]
+
+
+def test_what_meshcanary_sets_is_located_in_the_version_folder(example_repo: Path, cli) -> None:
+    folder = example_repo / "deploy/overlays/staging/micro-api/v1/kustomization.yaml"
+    folder.write_text(
+        folder.read_text(encoding="utf-8").replace('newTag: "1.1"', "newTag: latest"),
+        encoding="utf-8",
+    )
+    outcome = cli("--repo", example_repo, "check", "--format", "json")
+    tags = [f for f in _findings(outcome) if f["rule"] == "mutable-image-tag"]
+    assert [(f["file"], f["line"]) for f in tags] == [
+        ("deploy/overlays/staging/micro-api/v1/kustomization.yaml", _line(folder, "newTag: latest"))
+    ]
+    assert tags[0]["resource"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "micro-api-v1",
+        "namespace": "micro-staging",
+    }
+
+
+def test_changed_paths_limit_what_is_built(example_repo: Path, cli) -> None:
+    # Break prod only; a change in dev must not report it.
+    service = example_repo / "deploy/overlays/prod/micro-api/virtualservice.yaml"
+    service.write_text(
+        service.read_text(encoding="utf-8").replace("weight: 30", "weight: 20"), encoding="utf-8"
+    )
+    dev = cli("--repo", example_repo, "check", "--summary", "environments/dev/checkout.yaml")
+    assert dev.code == 0, dev.out
+    assert "Summary: 5 resources found" in dev.out  # dev's gateway and checkout overlay only
+    prod = cli(
+        "--repo", example_repo, "check", "--format", "json", "environments/prod/micro-api.yaml"
+    )
+    assert prod.code == 1
+    assert {f["rule"] for f in _findings(prod)} >= {"weights-sum-100", "render-fresh"}
+    base = cli("--repo", example_repo, "check", "--summary", "deploy/base/checkout/service.yaml")
+    assert (
+        "Summary: 16 resources found" in base.out
+    )  # checkout in three environments, and the gateways
+
+
+def test_unrelated_paths_check_nothing(example_repo: Path, cli) -> None:
+    outcome = cli("--repo", example_repo, "check", "--summary", "README.md")
+    assert outcome.code == 0
+    assert "Summary: 0 resource found" in outcome.out
+
+
+def test_environment_can_turn_a_rule_down(example_repo: Path, cli) -> None:
+    folder = example_repo / "deploy/overlays/staging/micro-api/v1/kustomization.yaml"
+    folder.write_text(
+        folder.read_text(encoding="utf-8").replace('newTag: "1.1"', "newTag: latest"),
+        encoding="utf-8",
+    )
+    environment = example_repo / "environments/staging/environment.yaml"
+    environment.write_text(
+        environment.read_text(encoding="utf-8").replace(
+            "  maxStep: 25", '  maxStep: 25\n  rules:\n    mutable-image-tag: "off"'
+        ),
+        encoding="utf-8",
+    )
+    outcome = cli("--repo", example_repo, "check", "--format", "json")
+    assert not [f for f in _findings(outcome) if f["rule"] == "mutable-image-tag"]
+
+
+def test_kustomize_failure_is_a_finding(example_repo: Path, cli) -> None:
+    (example_repo / "deploy/base/checkout/deployment.yaml").unlink()
+    outcome = cli("--repo", example_repo, "check", "--format", "json")
+    assert outcome.code != 0
+    # Render cannot read the base either: that is bad input, reported before anything is built.
+    assert "deploy/base/checkout" in outcome.err or any(
+        f["rule"] == "kustomize-build" for f in _findings(outcome)
+    )
+
+
+def test_bad_release_file_is_exit_2(example_repo: Path, cli) -> None:
+    write(
+        example_repo / "environments/prod/micro-api.yaml",
+        (example_repo / "environments/prod/micro-api.yaml")
+        .read_text(encoding="utf-8")
+        .replace("weight: 30}", "weight: 20}"),
+    )
+    outcome = cli("--repo", example_repo, "check")
+    assert outcome.code == 2
+    assert "environments/prod/micro-api.yaml:" in outcome.err and "weights sum to 90" in outcome.err
