@@ -92,7 +92,7 @@ def test_changed_paths_limit_what_is_built(example_repo: Path, cli) -> None:
     assert {f["rule"] for f in _findings(prod)} >= {"weights-sum-100", "render-fresh"}
     base = cli("--repo", example_repo, "check", "--summary", "deploy/base/checkout/service.yaml")
     assert (
-        "Summary: 16 resources found" in base.out
+        "Summary: 20 resources found" in base.out
     )  # checkout in three environments, and the gateways
 
 
