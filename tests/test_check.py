@@ -139,3 +139,50 @@ def test_bad_release_file_is_exit_2(example_repo: Path, cli) -> None:
     outcome = cli("--repo", example_repo, "check")
     assert outcome.code == 2
     assert "environments/prod/micro-api.yaml:" in outcome.err and "weights sum to 90" in outcome.err
+
+
+# The kubeconform binary cannot be installed here, so this stand-in on PATH plays it: it reads
+# each file it is given and answers in kubeconform's documented `-output json` format, calling
+# a VirtualService invalid at /spec/http/0/route/0/weight. The mapping code is the real one.
+STAND_IN = """#!{python}
+import json, sys, yaml
+results = []
+for name in [a for a in sys.argv[1:] if a.endswith(".yaml")]:
+    doc = yaml.safe_load(open(name))
+    bad = doc["kind"] == "VirtualService"
+    results.append({{"filename": name, "kind": doc["kind"], "name": doc["metadata"]["name"],
+        "version": doc["apiVersion"], "status": "statusInvalid" if bad else "statusValid",
+        "msg": "", "validationErrors": [{{"path": "/spec/http/0/route/0/weight", "msg": "stand-in says no"}}] if bad else []}})
+print(json.dumps({{"resources": results}}))
+sys.exit(1 if any(r["status"] != "statusValid" for r in results) else 0)
+"""
+
+
+def test_check_with_kubeconform_maps_back_to_generated_files(
+    example_repo: Path, cli, tmp_path: Path, monkeypatch
+) -> None:
+    import os
+    import stat
+    import sys
+
+    script = write(tmp_path / "bin" / "kubeconform", STAND_IN.format(python=sys.executable))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
+    outcome = cli(
+        "--repo",
+        example_repo,
+        "check",
+        "--validator",
+        "kubeconform",
+        "--format",
+        "json",
+        "environments/prod/micro-api.yaml",
+    )
+    assert outcome.code == 1, outcome.err
+    (finding,) = [f for f in _findings(outcome) if f["rule"] == "schema"]
+    target = example_repo / "deploy/overlays/prod/micro-api/virtualservice.yaml"
+    assert (finding["file"], finding["line"], finding["message"]) == (
+        "deploy/overlays/prod/micro-api/virtualservice.yaml",
+        _line(target, "weight: 70"),
+        "stand-in says no",
+    )

@@ -393,17 +393,12 @@ def check(
 ) -> int:
     """Check the repository: release files, render freshness, kustomize, schemas, rules."""
     from meshcanary.commands import check as command
-    from meshcanary.errors import InputError
 
-    if validator is Validator.kubeconform:
-        raise InputError(
-            "check validates in-process only; run `meshcanary lint --validator kubeconform` on "
-            "the built overlays instead"
-        )
     options = _options(
         kubernetes_version, strict, schema_location, skip, reject, ignore_missing_schemas, crd
     )
-    report = command.check(Settings.repo, paths or [], command.CheckOptions(options, jobs))
+    settings = command.CheckOptions(options, jobs, kubeconform=validator is Validator.kubeconform)
+    report = command.check(Settings.repo, paths or [], settings)
     return _emit(report, output, summary, fail_on)
 
 

@@ -23,7 +23,7 @@ from meshcanary.release.model import Release
 from meshcanary.render.base import KUSTOMIZATION_NAMES
 from meshcanary.render.overlay import GATEWAYS, OVERLAYS
 from meshcanary.render.tree import MANIFEST
-from meshcanary.report import Report, ResourceResult, RuleInfo
+from meshcanary.report import Report, ResourceResult, RuleInfo, Status
 from meshcanary.validate import Options, Verdict
 
 RENDER_RULE = "render-fresh"
@@ -34,6 +34,7 @@ BUILD_RULE = "kustomize-build"
 class CheckOptions:
     validation: Options = field(default_factory=Options)
     jobs: int | None = None
+    kubeconform: bool = False  # validate with the kubeconform binary instead of in-process
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,28 @@ def _resources(root: Path, unit: Unit, output: str) -> list[Resource]:
     return located
 
 
+def _kubeconform(resources: list[Resource], validation: Options) -> list[Verdict]:
+    """Verdicts of the kubeconform binary on built resources, mapped back by position."""
+    import tempfile
+
+    import yaml
+
+    from meshcanary.validate import kubeconform
+
+    with tempfile.TemporaryDirectory(prefix="meshcanary-") as folder:
+        files = []
+        for index, resource in enumerate(resources):
+            path = Path(folder) / f"{index:06d}.yaml"
+            path.write_text(yaml.safe_dump(resource.data, sort_keys=False), encoding="utf-8")
+            files.append(str(path))
+        output = kubeconform.run(files, validation, None)
+    by_file = {str(entry.get("filename")): entry for entry in output.get("resources") or []}
+    return [
+        kubeconform.verdict(resource, by_file[name]) if name in by_file else Verdict(Status.VALID)
+        for resource, name in zip(resources, files, strict=True)
+    ]
+
+
 def _stale(plan: render_command.RenderResult, environments: set[str]) -> list[Problem]:
     """A finding per generated file that differs from what the release files render to."""
     problems: list[Problem] = []
@@ -257,8 +280,11 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             validation = replace(
                 validation, kubernetes_version=loaded.environment.kubernetes_version
             )
-        validator = EmbeddedValidator(validation)
-        verdicts: list[Verdict] = [validator.validate(r) for r in resources]
+        if options.kubeconform:
+            verdicts: list[Verdict] = _kubeconform(resources, validation)
+        else:
+            validator = EmbeddedValidator(validation)
+            verdicts = [validator.validate(r) for r in resources]
         severities = dict(loaded.environment.rule_severities)
         found = rules.run(rules.Scope(resources), severities)
         problems.extend(p for v in verdicts for p in v.problems)

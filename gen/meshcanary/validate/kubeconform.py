@@ -93,7 +93,7 @@ def _path(text: str) -> list[str | int]:
     return parts
 
 
-def _verdict(resource: Resource, entry: dict[str, Any]) -> Verdict:
+def verdict(resource: Resource, entry: dict[str, Any]) -> Verdict:
     status = _STATUS.get(str(entry.get("status")), Status.ERROR)
     if status in (Status.VALID, Status.SKIPPED):
         return Verdict(status)
@@ -148,5 +148,5 @@ def lint(paths: Sequence[str], settings: LintOptions) -> Report:
     verdicts = []
     for resource in parsed.resources:
         queue = entries.get((resource.file, resource.kind, resource.name)) or []
-        verdicts.append(_verdict(resource, queue.pop(0)) if queue else Verdict(Status.VALID))
+        verdicts.append(verdict(resource, queue.pop(0)) if queue else Verdict(Status.VALID))
     return assemble(parsed, from_stdin, verdicts, settings)
