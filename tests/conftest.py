@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
+import yaml
 
 from meshcanary.__main__ import main
 from meshcanary.kustomize import command as kustomize_command
+from meshcanary.manifest import Loader as ManifestLoader
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -74,7 +75,8 @@ def kustomize_build(folder: Path) -> list[dict[str, Any]]:
         [*kustomize_command(), str(folder)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    return [d for d in YAML(typ="safe").load_all(done.stdout) if d]
+    # meshcanary's own manifest loader: YAML 1.1 read the way Kubernetes reads it.
+    return [d for d in yaml.load_all(done.stdout, Loader=ManifestLoader) if d]
 
 
 def by_kind(resources: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -250,3 +250,14 @@ def test_rules_page_is_generated_from_the_registry(cli) -> None:
     assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == outcome.out, (
         "docs/rules.md is stale: run `meshcanary rules --markdown > docs/rules.md`"
     )
+
+
+def test_yaml_11_value_indicator_reads_as_a_string(cli, tmp_path: Path) -> None:
+    # YAML 1.1 types a lone `=` as "value"; Kubernetes reads it as the string "=".
+    path = write(
+        tmp_path / "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {sign: =}\n",
+    )
+    outcome = cli("lint", "--summary", path)
+    assert outcome.code == 0, outcome.out + outcome.err
+    assert "Valid: 1" in outcome.out

@@ -20,14 +20,16 @@ JsonPath = Sequence[str | int]
 _DOCUMENT_START = re.compile(r"^---(?:[ \t].*)?$|^\.\.\.[ \t]*$", re.MULTILINE)
 
 
-class _Loader(yaml.CSafeLoader):
+class Loader(yaml.CSafeLoader):
     """Safe loader that keeps timestamps as the strings JSON Schema expects."""
 
 
-_Loader.add_constructor(
-    "tag:yaml.org,2002:timestamp",
-    lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
-)
+# Kubernetes (Go) reads timestamps and YAML 1.1's `=` ("value") as plain strings; so do we.
+for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"):
+    Loader.add_constructor(
+        _tag,
+        lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+    )
 
 
 @dataclass(eq=False)
@@ -42,7 +44,7 @@ class Document:
 
     def node(self) -> yaml.Node | None:
         if self._nodes is None:
-            self._nodes = yaml.compose(self.text, Loader=_Loader)
+            self._nodes = yaml.compose(self.text, Loader=Loader)
         return self._nodes
 
     def location(self, path: JsonPath, *, key: bool = False) -> Location:
@@ -192,7 +194,7 @@ def parse_text(text: str, file: str, parsed: Parsed) -> None:
         return
     for index, (piece, first_line) in enumerate(split_documents(text)):
         try:
-            data = yaml.load(piece, Loader=_Loader)  # noqa: S506 - a safe loader
+            data = yaml.load(piece, Loader=Loader)  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:
             parsed.problems.append(_yaml_problem(exc, file, first_line))
             continue

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from meshcanary.errors import InputError
@@ -208,6 +208,9 @@ def to_plain(node: Any, display: str) -> Any:
             return float(value)
         if isinstance(value, str):
             return str(value)
+        if isinstance(value, TaggedScalar):
+            # YAML 1.1's `=` ("value") and other tagged scalars: read as the text they are.
+            return str(value.value)
         return value
 
     return walk(node)
