@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -11,10 +12,17 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from meshcanary.__main__ import main
 from meshcanary.kustomize import command as kustomize_command
 from meshcanary.manifest import Loader as ManifestLoader
+
+# In CI the property tests replay the same examples every run, so a landing never depends on
+# luck; local runs keep exploring new ones (and the database keeps what they find).
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
