@@ -430,3 +430,31 @@ def rules_command(
         raise InputError(f'unknown rule "{rule}"{hint}')
     sys.stdout.write(command.explain(found))
     return 0
+
+
+class DiffFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+
+
+@app.command("diff")
+@exits
+def diff_command(
+    base: Annotated[str, typer.Option("--base", help="Git ref to compare with.")] = "HEAD",
+    output: Annotated[
+        DiffFormat, typer.Option("--format", "-o", help="Output format.")
+    ] = DiffFormat.text,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="kustomize processes at once.")
+    ] = None,
+) -> int:
+    """Show the rendered difference, per resource, between a ref and the working tree."""
+    from meshcanary.commands import diff as command
+
+    changes = command.diff(Settings.repo, base, jobs)
+    if output is DiffFormat.markdown:
+        sys.stdout.write(command.markdown(changes, base))
+    else:
+        sys.stdout.write("".join(change.diff for change in changes))
+        print(f"{len(changes)} resource(s) differ from {base}", file=sys.stderr)
+    return 0

@@ -1,0 +1,134 @@
+"""`meshcanary diff`: what would change in the cluster, per resource, between a ref and now.
+
+Both trees are built with kustomize (every service overlay and the gateways), so the diff is
+of the objects Argo CD or Flux would apply, not of the files that produce them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from meshcanary import kustomize
+from meshcanary.errors import InputError
+from meshcanary.render.overlay import OVERLAYS
+
+Key = tuple[str, str, str]  # kind, namespace, name
+
+
+@dataclass(frozen=True)
+class ResourceDiff:
+    key: Key
+    action: str  # added, removed, changed
+    diff: str
+
+
+def _units(root: Path) -> list[tuple[str, Path]]:
+    overlays = root / OVERLAYS
+    if not overlays.is_dir():
+        return []
+    return [
+        (f"{env.name}/{unit.name}", unit)
+        for env in sorted(overlays.iterdir())
+        if env.is_dir() and not env.name.startswith(".")
+        for unit in sorted(env.iterdir())
+        if unit.is_dir() and (unit / "kustomization.yaml").is_file()
+    ]
+
+
+def built(root: Path, jobs: int | None = None) -> dict[Key, str]:
+    """Every object the tree at `root` renders to, as sorted-key YAML, by (kind, ns, name)."""
+    units = _units(root)
+    results = kustomize.build_many([(path, f"{OVERLAYS}/{label}") for label, path in units], jobs)
+    objects: dict[Key, str] = {}
+    for result in results:
+        if not result.ok:
+            raise InputError(f"{result.folder}: kustomize build failed: {result.error}")
+        for document in yaml.safe_load_all(result.output):
+            if not isinstance(document, dict):
+                continue
+            meta = document.get("metadata") or {}
+            key = (
+                str(document.get("kind", "")),
+                str(meta.get("namespace", "")),
+                str(meta.get("name", "")),
+            )
+            objects[key] = yaml.safe_dump(document, sort_keys=True)
+    return objects
+
+
+def _git(root: Path, *args: str) -> bytes:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed executable, argument list
+            ["git", "-C", str(root), *args],  # noqa: S607 - git from PATH
+            capture_output=True,
+            check=False,
+            env=env,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InputError(f"cannot run git: {exc}") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        raise InputError(f"git {' '.join(args[:2])}: {message[-1] if message else 'failed'}")
+    return done.stdout
+
+
+def export(root: Path, ref: str, target: Path) -> None:
+    """The tree of `ref` (environments/ and deploy/) extracted into `target`."""
+    _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    archive = _git(root, "archive", "--format=tar", ref, "--", "deploy")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+
+
+def diff(root: Path, base: str = "HEAD", jobs: int | None = None) -> list[ResourceDiff]:
+    with tempfile.TemporaryDirectory(prefix="meshcanary-diff-") as folder:
+        export(root, base, Path(folder))
+        before = built(Path(folder), jobs)
+    after = built(root, jobs)
+    changes: list[ResourceDiff] = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        action = "added" if old is None else "removed" if new is None else "changed"
+        kind, namespace, name = key
+        label = f"{kind} {namespace + '/' if namespace else ''}{name}"
+        text = "".join(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile=f"{base}: {label}",
+                tofile=f"working tree: {label}",
+            )
+        )
+        changes.append(ResourceDiff(key, action, text))
+    return changes
+
+
+def markdown(changes: list[ResourceDiff], base: str) -> str:
+    """The diff as Markdown for a pull-request comment."""
+    if not changes:
+        return f"No change to the rendered resources since `{base}`.\n"
+    lines = [f"Rendered resources changed since `{base}`: {len(changes)}", ""]
+    for change in changes:
+        kind, namespace, name = change.key
+        lines += [
+            f"#### {change.action}: {kind} {namespace + '/' if namespace else ''}{name}",
+            "",
+            "```diff",
+            change.diff.rstrip("\n"),
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
