@@ -1,0 +1,685 @@
+"""Everything meshcanary does with git after an edit: checks, branch, commit, push, PR text.
+
+Git runs through GitPython, never a shell. Inside a git hook, git exports `GIT_DIR`,
+`GIT_INDEX_FILE` and friends that point at the hook's repository and index, not ours, and
+GitPython both reads them when it opens a repository and copies them into every command it
+runs (`env=` only adds variables, it cannot remove one). So each public function runs with
+those variables taken out of `os.environ` for its duration and put back afterwards, and passes
+the same scrubbed environment to every git command. meshcanary runs these steps on one thread.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from git import Repo
+from git.exc import GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
+
+from meshcanary.errors import MeshcanaryError
+
+# Pushing over a network that never answers must not hang a CI job forever.
+PUSH_TIMEOUT_SECONDS = 300
+LOCAL_TIMEOUT_SECONDS = 120
+
+# Variables a user sets on purpose for git (credentials, transport, configuration files) are
+# kept; the ones git exports while a hook runs are not (pre-commit's `no_git_env`, plus the
+# configuration-file switches a CI job or a test sets to pick its own configuration).
+_KEPT = frozenset(
+    {
+        "GIT_ALLOW_PROTOCOL",
+        "GIT_ASKPASS",
+        "GIT_CONFIG_COUNT",
+        "GIT_CONFIG_GLOBAL",
+        "GIT_CONFIG_NOSYSTEM",
+        "GIT_CONFIG_SYSTEM",
+        "GIT_EXEC_PATH",
+        "GIT_HTTP_PROXY_AUTHMETHOD",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_SSL_CAINFO",
+        "GIT_SSL_NO_VERIFY",
+        "GIT_TERMINAL_PROMPT",
+    }
+)
+_KEPT_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
+_LISTED = 5
+_environ_lock = threading.RLock()
+
+
+class GitError(MeshcanaryError):
+    """A git operation meshcanary refused or that failed; `message` and `hint` are one line each."""
+
+    def __init__(self, message: str, hint: str = "", output: str = "") -> None:
+        self.message = message
+        self.hint = hint
+        # Everything git printed, for a caller that wants to show more than the one line.
+        self.output = output
+        super().__init__(f"{message}\n  hint: {hint}" if hint else message)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """The commit meshcanary made, and the branch the user was on before."""
+
+    branch: str
+    sha: str
+    created_branch: bool
+    previous_branch: str
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """What a traffic change did, for the pull request's title and body."""
+
+    environment: str
+    service: str
+    before: dict[str, int]
+    after: dict[str, int]
+    images: dict[str, str]
+    checks: list[tuple[str, str]]
+    branch: str
+    base_branch: str
+
+
+def _scrubbed(name: str) -> bool:
+    return name.startswith("GIT_") and name not in _KEPT and not name.startswith(_KEPT_PREFIXES)
+
+
+def clean_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`environ` (default `os.environ`) without the `GIT_*` variables a git hook exports."""
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if not _scrubbed(k)}
+
+
+@contextmanager
+def _scrubbed_environ() -> Iterator[None]:
+    with _environ_lock:
+        saved = {k: v for k, v in os.environ.items() if _scrubbed(k)}
+        for name in saved:
+            del os.environ[name]
+        try:
+            yield
+        finally:
+            os.environ.update(saved)
+
+
+class _Session:
+    """One open repository and the folder (`root`) the caller's paths are relative to."""
+
+    def __init__(self, root: Path) -> None:
+        try:
+            repo = Repo(root, search_parent_directories=True)
+        except (InvalidGitRepositoryError, NoSuchPathError):
+            raise GitError(
+                f"{root} is not inside a git work tree",
+                "run meshcanary in a clone of the repository, or `git init` and commit the "
+                "release files first",
+            ) from None
+        if repo.bare or repo.working_tree_dir is None:
+            repo.close()
+            raise GitError(
+                f"{root} is not inside a git work tree (the repository is bare)",
+                "run meshcanary in a clone with a work tree",
+            )
+        self.repo = repo
+        self.top = Path(repo.working_tree_dir).resolve()
+        try:
+            inside = Path(root).resolve().relative_to(self.top).as_posix()
+        except ValueError:
+            inside = "."
+        self.prefix = "" if inside == "." else inside
+
+    def run(
+        self,
+        *args: str,
+        timeout: float = LOCAL_TIMEOUT_SECONDS,
+        env: Mapping[str, str] | None = None,
+    ) -> tuple[int, str, str]:
+        """Run `git ARGS...` in the work tree's top folder; returns status, stdout, stderr."""
+        try:
+            status, out, err = self.repo.git.execute(
+                [self.repo.git.GIT_PYTHON_GIT_EXECUTABLE, *args],
+                with_extended_output=True,
+                with_exceptions=False,
+                shell=False,
+                kill_after_timeout=timeout,
+                env={**clean_env(), **(env or {})},
+            )
+        except GitCommandNotFound:
+            raise GitError(
+                "git not found", "install git, or set GIT_PYTHON_GIT_EXECUTABLE to its path"
+            ) from None
+        return status, out, err
+
+    def check(self, *args: str, what: str, hint: str) -> str:
+        """Run git and return its output; a failure is a GitError saying `what` failed."""
+        status, out, err = self.run(*args)
+        if status != 0:
+            raise GitError(f"{what}: {_gist(err, out, status)}", hint, _joined(out, err))
+        return out
+
+    def rev(self, name: str) -> str | None:
+        status, out, _ = self.run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
+        return out.strip() if status == 0 and out.strip() else None
+
+    def spec(self, path: str) -> str:
+        """A caller's path (relative to root) as a pathspec relative to the work tree's top."""
+        if Path(path).is_absolute():
+            raise GitError(f"{path} is not a path inside the repository", "give a relative path")
+        spec = posixpath.normpath(posixpath.join(self.prefix, Path(path).as_posix()))
+        if spec == ".." or spec.startswith("../"):
+            raise GitError(f"{path} is outside the repository at {self.top}", "")
+        return spec
+
+    def shown(self, spec: str) -> str:
+        """A top-relative path as the caller knows it (relative to root)."""
+        if self.prefix and spec.startswith(self.prefix + "/"):
+            return spec[len(self.prefix) + 1 :]
+        return spec
+
+    def current_branch(self) -> str | None:
+        status, out, _ = self.run("symbolic-ref", "--quiet", "--short", "HEAD")
+        return out.strip() if status == 0 else None
+
+    def changes(self, specs: Sequence[str]) -> list[tuple[str, str]]:
+        """(path, state) for every uncommitted, staged or untracked file under `specs`."""
+        out = self.check(
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--ignore-submodules=none",
+            "--",
+            *specs,
+            what="git status failed",
+            hint="",
+        )
+        found: list[tuple[str, str]] = []
+        fields = iter(out.split("\0"))
+        for entry in fields:
+            if len(entry) < 4:
+                continue
+            code, path = entry[:2], entry[3:]
+            if code[0] in "RC":
+                next(fields, None)  # the rename's or copy's source path
+            found.append((self.shown(path), _state(code)))
+        return found
+
+
+@contextmanager
+def _session(root: Path) -> Iterator[_Session]:
+    with _scrubbed_environ():
+        session = _Session(root)
+        try:
+            yield session
+        finally:
+            session.repo.close()
+
+
+def _state(code: str) -> str:
+    if code == "??":
+        return "untracked"
+    if "U" in code or code in ("AA", "DD"):
+        return "unmerged"
+    staged, unstaged = code[0] != " ", code[1] != " "
+    if staged and unstaged:
+        return "staged and modified"
+    return "staged" if staged else ("deleted" if code[1] == "D" else "modified")
+
+
+def _joined(*texts: str) -> str:
+    return "\n".join(t for t in texts if t.strip())
+
+
+def _gist(err: str, out: str, status: int) -> str:
+    """The line of git's output that says what went wrong."""
+    lines = [ln.strip() for ln in _joined(err, out).splitlines() if ln.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else f"git exited with code {status}"
+
+
+def _listing(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:_LISTED])
+    more = len(items) - _LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+# --- preflight ---------------------------------------------------------------------------
+
+_IN_PROGRESS = (
+    ("MERGE_HEAD", "a merge", "finish it (`git commit`) or abort it (`git merge --abort`)"),
+    (
+        "rebase-merge",
+        "a rebase",
+        "finish it (`git rebase --continue`) or abort it (`git rebase --abort`)",
+    ),
+    (
+        "rebase-apply",
+        "a rebase",
+        "finish it (`git rebase --continue`) or abort it (`git rebase --abort`)",
+    ),
+    (
+        "CHERRY_PICK_HEAD",
+        "a cherry-pick",
+        "finish it (`git cherry-pick --continue`) or abort it (`git cherry-pick --abort`)",
+    ),
+    (
+        "REVERT_HEAD",
+        "a revert",
+        "finish it (`git revert --continue`) or abort it (`git revert --abort`)",
+    ),
+)
+
+
+def preflight(root: Path, paths: Sequence[str]) -> None:
+    """Refuse to edit when a commit of `paths` (relative to `root`) could not hold only the edit.
+
+    Refused: `root` is not in a git work tree; a merge, rebase, cherry-pick or revert is in
+    progress; HEAD is detached or has no commit yet; any of `paths` (files or folders) has
+    uncommitted, staged or untracked files. Changes elsewhere in the tree do not matter.
+    """
+    with _session(root) as session:
+        _refuse_unsafe_head(session)
+        specs = [session.spec(p) for p in ([paths] if isinstance(paths, str) else paths)]
+        if not specs:
+            return
+        changed = session.changes(specs)
+        if changed:
+            raise GitError(
+                "uncommitted changes in the files meshcanary would commit: "
+                + _listing([f"{path} ({state})" for path, state in changed]),
+                "commit or stash them first (`git stash --include-untracked`), so meshcanary's "
+                "commit holds only its own edit",
+            )
+
+
+def _refuse_unsafe_head(session: _Session) -> None:
+    git_dir = Path(session.repo.git_dir)
+    for marker, operation, how in _IN_PROGRESS:
+        if (git_dir / marker).exists():
+            raise GitError(f"{operation} is in progress in {session.top}", f"{how}, then run again")
+    if session.current_branch() is None:
+        head = session.rev("HEAD")
+        raise GitError(
+            f"HEAD is detached at {head[:12] if head else 'an unknown commit'}: meshcanary "
+            "commits on a branch",
+            "switch to a branch first (`git switch main`, or `git switch -c NAME` to keep "
+            "this commit)",
+        )
+    if session.rev("HEAD") is None:
+        raise GitError(
+            f"the repository at {session.top} has no commits yet",
+            "commit the release files and the rendered tree first, then run again",
+        )
+
+
+# --- branch names ------------------------------------------------------------------------
+
+_UNSAFE_IN_REF = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _ref_component(text: str) -> str:
+    part = _UNSAFE_IN_REF.sub("-", text)
+    part = re.sub(r"\.{2,}", ".", part)
+    part = re.sub(r"-{2,}", "-", part)
+    # No leading "." (git), no leading "-" (reads as an option), no trailing "." (git).
+    part = part.strip(".-")
+    if part.endswith(".lock"):
+        part = part[: -len(".lock")] + "-lock"
+    return part or "_"
+
+
+def branch_name(environment: str, service: str, target: str) -> str:
+    """`meshcanary/<env>/<service>/<target>`, each part reduced to what a git ref allows.
+
+    `target` says where the change goes, e.g. `v2-50` or `v2=50`; characters a ref name
+    cannot hold become `-` (`meshcanary/prod/micro-api/v2-50`).
+    """
+    return "/".join(_ref_component(p) for p in ("meshcanary", environment, service, target))
+
+
+# --- commit ------------------------------------------------------------------------------
+
+
+def commit(root: Path, paths: Sequence[str], message: str, branch: str | None) -> Committed:
+    """Commit exactly `paths` (relative to `root`; folders include deletions) with `message`.
+
+    With `branch`, create it from HEAD and switch to it first, or reuse it when it already
+    points at HEAD; a branch that exists with other commits is refused. If anything fails
+    after the switch, the repository goes back to the previous branch, a branch created here
+    is deleted, and what was staged here is unstaged; the files in the work tree stay as
+    the caller wrote them. On success the repository stays on the (new) branch.
+    """
+    with _session(root) as session:
+        _refuse_unsafe_head(session)
+        previous = session.current_branch() or ""
+        paths = [paths] if isinstance(paths, str) else paths
+        specs = _known_specs(session, [session.spec(p) for p in paths])
+        if not specs or not session.changes(specs):
+            raise GitError(
+                f"nothing to commit: no changes in {_listing(list(paths)) or 'no paths given'}",
+                "the edit changed no file; nothing was committed",
+            )
+        target = previous if branch is None else branch
+        created = switched = False
+        if target != previous:
+            created = _switch_to(session, target)
+            switched = True
+        try:
+            _stage_and_commit(session, specs, message)
+            sha = session.rev("HEAD") or ""
+        except GitError as exc:
+            undone = _undo(session, specs, previous, target, switched=switched, created=created)
+            raise GitError(
+                exc.message, "; ".join(filter(None, [exc.hint, undone])), exc.output
+            ) from None
+        return Committed(target, sha, created, previous)
+
+
+def _known_specs(session: _Session, specs: Sequence[str]) -> list[str]:
+    """The pathspecs that name something: on disk, or tracked (a deletion to commit)."""
+    tracked = session.check(
+        "ls-files", "-z", "--cached", "--", *specs, what="git ls-files failed", hint=""
+    ).split("\0")
+    known: list[str] = []
+    for spec in specs:
+        inside = spec + "/"
+        if (session.top / spec).exists() or any(t == spec or t.startswith(inside) for t in tracked):
+            known.append(spec)
+    return known
+
+
+def _switch_to(session: _Session, branch: str) -> bool:
+    """Switch to `branch`, creating it at HEAD; True when it was created."""
+    status, _, _ = session.run("check-ref-format", "--branch", branch)
+    if status != 0 or branch.startswith("-"):
+        raise GitError(
+            f"{branch!r} is not a valid git branch name",
+            "use `meshcanary.gitops.branch_name` or a name `git check-ref-format --branch` accepts",
+        )
+    head = session.rev("HEAD")
+    tip = session.rev(f"refs/heads/{branch}")
+    if tip is not None and tip != head:
+        raise GitError(
+            f"branch {branch} already exists with other content (its tip {tip[:12]} is not "
+            f"HEAD {(head or '')[:12]})",
+            f"an earlier change for the same target is on it: merge or close its pull "
+            f"request and delete the branch (`git branch -D {branch}`), then run again",
+        )
+    hint = "the repository is as it was; the files meshcanary wrote are unchanged"
+    if tip is None:
+        session.check(
+            "checkout", "-q", "-b", branch, what=f"cannot create branch {branch}", hint=hint
+        )
+        return True
+    session.check(
+        "checkout", "-q", branch, "--", what=f"cannot switch to branch {branch}", hint=hint
+    )
+    return False
+
+
+def _stage_and_commit(session: _Session, specs: Sequence[str], message: str) -> None:
+    # `add -A -- PATHS` stages additions, changes and deletions under exactly these paths.
+    session.check("add", "-A", "--", *specs, what="cannot stage the edited files", hint="")
+    status, _, _ = session.run("diff", "--cached", "--quiet", "HEAD", "--", *specs)
+    if status == 0:
+        raise GitError(
+            "nothing to commit: staging "
+            + _listing([session.shown(spec) for spec in specs])
+            + " changes nothing",
+            "the edit changed no tracked file",
+        )
+    # A pathspec commit (`--only`) takes these paths and nothing else the user had staged.
+    status, out, err = session.run("commit", "-q", "--only", "-m", message, "--", *specs)
+    if status != 0:
+        text = _joined(err, out)
+        hint = (
+            "set your identity: `git config user.name NAME` and `git config user.email EMAIL`"
+            if "Please tell me who you are" in text or "empty ident" in text
+            else "a commit hook may have rejected it"
+        )
+        raise GitError(f"git commit failed: {_gist(err, out, status)}", hint, text)
+
+
+def _undo(
+    session: _Session,
+    specs: Sequence[str],
+    previous: str,
+    branch: str,
+    *,
+    switched: bool,
+    created: bool,
+) -> str:
+    """Put the repository back as it was before `commit`, except the files in the work tree."""
+    done: list[str] = []
+    failed: list[str] = []
+    # The user's index had nothing staged under these paths (preflight), so unstage them.
+    status, _, _ = session.run("reset", "-q", "HEAD", "--", *specs)
+    (done if status == 0 else failed).append("unstaged the edited files")
+    if switched:
+        status, _, _ = session.run("checkout", "-q", previous, "--")
+        (done if status == 0 else failed).append(f"switched back to {previous}")
+        if created and status == 0:
+            status, _, _ = session.run("branch", "-q", "-D", branch)
+            (done if status == 0 else failed).append(f"deleted branch {branch}")
+    text = "nothing was committed: " + ", ".join(done) if done else "nothing was committed"
+    if failed:
+        text += "; could not: " + ", ".join(failed)
+    return text + "; the files meshcanary wrote are unchanged"
+
+
+# --- push --------------------------------------------------------------------------------
+
+
+def push(root: Path, remote: str, branch: str) -> None:
+    """Push `branch` to the same name on `remote` and set it as upstream; never forced.
+
+    A rejected push (the branch there has other commits), an unknown remote and an
+    unreachable remote are GitErrors with git's message; the local branch stays as it is.
+    """
+    with _session(root) as session:
+        remotes = sorted(r.name for r in session.repo.remotes)
+        if remote not in remotes:
+            known = f"known remotes: {', '.join(remotes)}" if remotes else "there are none"
+            raise GitError(
+                f"no git remote named {remote!r} ({known})",
+                f"add it with `git remote add {remote} URL`, or choose another remote",
+            )
+        if session.rev(f"refs/heads/{branch}") is None:
+            raise GitError(f"no local branch {branch!r} to push", "commit on it first")
+        kept = f"your branch {branch} is kept as it is"
+        # Full ref names on both sides and no leading "+": git refuses anything but a
+        # fast-forward, whatever the branch is called.
+        ref = f"refs/heads/{branch}"
+        status, out, err = session.run(
+            "push",
+            "--set-upstream",
+            "--",
+            remote,
+            f"{ref}:{ref}",
+            timeout=PUSH_TIMEOUT_SECONDS,
+            env={"GIT_TERMINAL_PROMPT": "0"},
+        )
+        if status == 0:
+            return
+        text = _joined(err, out)
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        refused = next((ln for ln in lines if ln.startswith("! [")), None)
+        said = [ln[len("remote:") :].strip() for ln in lines if ln.startswith("remote:")]
+        said = [ln for ln in said if ln]
+        if refused and "[rejected]" in refused:
+            raise GitError(
+                f"{remote} refused {branch}: the branch there has commits this one does not "
+                f"have ({refused})",
+                f"someone pushed to {branch} first and meshcanary never force-pushes; {kept}: "
+                f"compare with `git fetch {remote} {branch}`, then delete or rename yours and "
+                "run again",
+                text,
+            )
+        if refused:
+            why = f" ({said[0]})" if said else ""
+            raise GitError(
+                f"{remote} rejected {branch}: {refused}{why}",
+                f"the remote's rules (a hook, a protected branch) refused it; {kept}",
+                text,
+            )
+        raise GitError(
+            f"cannot push {branch} to {remote}: {_transport_gist(lines, status)}",
+            f"check the remote's URL (`git remote get-url {remote}`) and your access; {kept}: "
+            f"push it later with `git push -u {remote} {branch}`",
+            text,
+        )
+
+
+def _transport_gist(lines: Sequence[str], status: int) -> str:
+    # The transport (ssh, the dynamic linker of a helper) says why before git's own "fatal:".
+    for line in lines:
+        if not line.startswith(("hint:", "warning:", "Warning:", "remote:")):
+            return line
+    return f"git push exited with code {status}"
+
+
+# --- pull request text -------------------------------------------------------------------
+
+
+def _versions(pr: PullRequest) -> list[str]:
+    """Every version of the change, in the release file's order, removed ones where they were."""
+    return [*pr.before, *(v for v in pr.after if v not in pr.before)]
+
+
+def pr_title(pr: PullRequest) -> str:
+    """`prod/micro-api: v2 30% -> 50%`: each version whose weight moved, added or removed.
+
+    With two versions before and after, the first's move mirrors the second's, so only the
+    second (the canary) is named. When no weight moved, the title gives the weights.
+    """
+    parts: list[str] = []
+    for version in _versions(pr):
+        was, now = pr.before.get(version), pr.after.get(version)
+        if was is None and now is not None:
+            parts.append(f"{version} added at {now}%")
+        elif now is None:
+            parts.append(f"{version} removed")
+        elif was != now:
+            parts.append(f"{version} {was}% -> {now}%")
+    if len(pr.before) == 2 and list(pr.before) == list(pr.after) and len(parts) == 2:
+        parts = parts[1:]
+    if not parts:
+        weights = ", ".join(f"{v} {w}%" for v, w in pr.after.items())
+        parts = [f"{weights} (weights unchanged)"]
+    return f"{pr.environment}/{pr.service}: {', '.join(parts)}"
+
+
+def _weight_cell(was: int | None, now: int | None) -> str:
+    if was is None:
+        return f"new → {now}%"
+    if now is None:
+        return f"{was}% → removed"
+    return f"{was}% (unchanged)" if was == now else f"{was}% → {now}%"
+
+
+def _pie(heading: str, weights: Mapping[str, int]) -> list[str]:
+    # Mermaid's pie chart needs positive values: versions at 0% are left out, and said so.
+    shown = {v: w for v, w in weights.items() if w > 0}
+    left_out = [v for v, w in weights.items() if w <= 0]
+    title = heading
+    if left_out:
+        title += f" ({', '.join(left_out)} at 0% not shown)"
+    if not shown:
+        return [f"{title}: no version receives traffic.", ""]
+    return [
+        "```mermaid",
+        f"pie title {title}",
+        *(f'    "{v}" : {w}' for v, w in shown.items()),
+        "```",
+        "",
+    ]
+
+
+def pr_body(pr: PullRequest) -> str:
+    """The pull request's Markdown: weights before → after, images, charts, checks, revert."""
+    versions = _versions(pr)
+    lines = [
+        f"Traffic change for `{pr.service}` in `{pr.environment}`: merging "
+        f"`{pr.branch}` into `{pr.base_branch}` applies it.",
+        "",
+        "| version | weight (before → after) | image |",
+        "|---|---|---|",
+    ]
+    for version in versions:
+        image = pr.images.get(version)
+        lines.append(
+            f"| {version} | {_weight_cell(pr.before.get(version), pr.after.get(version))} | "
+            f"{f'`{image}`' if image else '—'} |"
+        )
+    lines += ["", *_pie("Before", pr.before), *_pie("After", pr.after)]
+    lines += ["### Checks", ""]
+    lines += [f"- {name}: {result}" for name, result in pr.checks] or ["No checks ran."]
+    lines += ["", "### How to revert", ""]
+    removed = [v for v in pr.before if v not in pr.after]
+    restorable = sum(pr.before.get(v, 0) for v in pr.after) == sum(pr.before.values())
+    if pr.before and restorable:
+        weights = " ".join(f"{v}={pr.before.get(v, 0)}" for v in pr.after)
+        lines.append(
+            "Revert this pull request, or run "
+            f"`meshcanary set-weights {pr.environment} {pr.service} {weights}`."
+        )
+    else:
+        lines.append("Revert this pull request.")
+    if removed:
+        lines.append(
+            f"Only reverting the pull request brings back {', '.join(removed)}, "
+            "which this change removes."
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --- GitHub Actions ----------------------------------------------------------------------
+
+
+def write_github_output(path: Path, values: Mapping[str, str]) -> None:
+    """Append `values` to the `$GITHUB_OUTPUT` file: `key=value`, or a heredoc when multi-line.
+
+    A multi-line value is written as `key<<DELIMITER`, the value, and `DELIMITER`, with a
+    delimiter that occurs nowhere in the value.
+    """
+    chunks: list[str] = []
+    for key, value in values.items():
+        if not key or any(c in key for c in "=\r\n") or "<<" in key:
+            raise ValueError(f"{key!r} cannot be a GitHub Actions output name")
+        if "\n" not in value and "\r" not in value:
+            chunks.append(f"{key}={value}\n")
+            continue
+        delimiter = "MESHCANARY_EOF"
+        count = 0
+        while delimiter in value:
+            count += 1
+            delimiter = f"MESHCANARY_EOF_{count}"
+        chunks.append(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+    try:
+        # A file that does not end its last line would glue our first line onto it.
+        lead = "\n" if path.exists() and _ends_without_newline(path) else ""
+        with path.open("a", encoding="utf-8", newline="\n") as out:
+            out.write(lead + "".join(chunks))
+    except OSError as exc:
+        raise MeshcanaryError(
+            f"cannot write the GitHub Actions output file {path}: {exc.strerror or exc}"
+        ) from None
+
+
+def _ends_without_newline(path: Path) -> bool:
+    with path.open("rb") as existing:
+        existing.seek(0, os.SEEK_END)
+        if existing.tell() == 0:
+            return False
+        existing.seek(-1, os.SEEK_END)
+        return existing.read(1) != b"\n"

@@ -1,0 +1,609 @@
+"""gitops against real git: a throwaway repository with a bare `origin`, a fixed identity."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from meshcanary.errors import MeshcanaryError
+from meshcanary.gitops import (
+    Committed,
+    GitError,
+    PullRequest,
+    branch_name,
+    commit,
+    pr_body,
+    pr_title,
+    preflight,
+    push,
+    write_github_output,
+)
+
+NAME, EMAIL = "Mesh Canary Test", "test@meshcanary.invalid"
+RELEASE = "environments/prod/micro-api.yaml"
+OVERLAY = "deploy/overlays/prod/micro-api"
+PATHS = [RELEASE, OVERLAY]
+BRANCH = "meshcanary/prod/micro-api/v2-50"
+FILES = {
+    RELEASE: "service: micro-api\nversions:\n  v1: {weight: 70}\n  v2: {weight: 30}\n",
+    "environments/prod/environment.yaml": "namespace: default\n",
+    f"{OVERLAY}/kustomization.yaml": "resources: [v1, v2, virtualservice.yaml]\n",
+    f"{OVERLAY}/virtualservice.yaml": "weight: 70\nweight: 30\n",
+    f"{OVERLAY}/v1/kustomization.yaml": "nameSuffix: -v1\n",
+    f"{OVERLAY}/v2/kustomization.yaml": "nameSuffix: -v2\n",
+    "README.md": "# example\n",
+}
+# Variables the test itself sets so that no one's own git configuration leaks in.
+KEPT = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    """Run git as a person would, never with a GIT_DIR a test set to confuse gitops."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in KEPT}
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout.rstrip("\n")
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def status(repo: Path) -> list[str]:
+    return git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("GIT_"):
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    config = home / "gitconfig"
+    config.write_text(
+        f"[user]\n\tname = {NAME}\n\temail = {EMAIL}\n"
+        "[init]\n\tdefaultBranch = main\n"
+        "[commit]\n\tgpgsign = false\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    return bare
+
+
+@pytest.fixture
+def repo(tmp_path: Path, remote: Path) -> Path:
+    """A work tree with one commit of a release file and its overlay, pushed to `origin`."""
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", str(work))
+    git(work, "config", "user.name", NAME)
+    git(work, "config", "user.email", EMAIL)
+    write(work, FILES)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "initial")
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "push", "-q", "-u", "origin", "main")
+    return work
+
+
+def edit(repo: Path) -> None:
+    """What `meshcanary step` writes: a new weight in the release file and the overlay."""
+    write(
+        repo,
+        {
+            RELEASE: FILES[RELEASE].replace("70", "50").replace("30", "50"),
+            f"{OVERLAY}/virtualservice.yaml": "weight: 50\nweight: 50\n",
+        },
+    )
+
+
+def refusal(root: Path, paths: list[str] = PATHS) -> str:
+    with pytest.raises(GitError) as caught:
+        preflight(root, paths)
+    assert isinstance(caught.value, MeshcanaryError)
+    assert caught.value.exit_code == 2
+    return caught.value.text
+
+
+# --- preflight ---------------------------------------------------------------------------
+
+
+def test_clean_paths_pass_and_changes_elsewhere_do_not_block(repo: Path) -> None:
+    write(repo, {"README.md": "changed\n", "notes.txt": "new\n"})
+    write(repo, {"deploy/overlays/prod/checkout/kustomization.yaml": "resources: []\n"})
+    write(repo, {"environments/prod/environment.yaml": "namespace: other\n"})
+    git(repo, "add", "environments/prod/environment.yaml")
+    preflight(repo, PATHS)
+
+
+def test_not_a_work_tree_is_refused(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    text = refusal(plain)
+    assert text.startswith(f"{plain} is not inside a git work tree\n  hint: ")
+
+
+def test_detached_head_is_refused(repo: Path) -> None:
+    git(repo, "checkout", "-q", "--detach")
+    head = git(repo, "rev-parse", "HEAD")
+    assert refusal(repo) == (
+        f"HEAD is detached at {head[:12]}: meshcanary commits on a branch\n"
+        "  hint: switch to a branch first (`git switch main`, or `git switch -c NAME` to keep "
+        "this commit)"
+    )
+
+
+def conflict(repo: Path) -> None:
+    """A side branch and main both change README.md."""
+    git(repo, "checkout", "-q", "-b", "side")
+    write(repo, {"README.md": "side\n"})
+    git(repo, "commit", "-q", "-am", "side")
+    git(repo, "checkout", "-q", "main")
+    write(repo, {"README.md": "main\n"})
+    git(repo, "commit", "-q", "-am", "main")
+
+
+@pytest.mark.parametrize(
+    ("command", "said", "how"),
+    [
+        (["merge", "side"], "a merge", "`git merge --abort`"),
+        (["rebase", "side"], "a rebase", "`git rebase --abort`"),
+        (["cherry-pick", "side"], "a cherry-pick", "`git cherry-pick --abort`"),
+        (["revert", "--no-edit", "HEAD~1"], "a revert", "`git revert --abort`"),
+    ],
+)
+def test_operation_in_progress_is_refused(
+    repo: Path, command: list[str], said: str, how: str
+) -> None:
+    conflict(repo)
+    if command[0] == "revert":
+        write(repo, {"README.md": "main again\n"})
+        git(repo, "commit", "-q", "-am", "main again")
+    assert "CONFLICT" in git(repo, *command, check=False)
+    text = refusal(repo)
+    assert text.startswith(f"{said} is in progress in {repo.resolve()}\n  hint: finish it")
+    assert how in text
+
+
+@pytest.mark.parametrize(
+    ("change", "state"),
+    [
+        ("modified", f"{RELEASE} (modified)"),
+        ("staged", f"{RELEASE} (staged)"),
+        ("deleted", f"{OVERLAY}/v1/kustomization.yaml (deleted)"),
+        ("untracked", f"{OVERLAY}/v3/kustomization.yaml (untracked)"),
+    ],
+)
+def test_changes_in_the_paths_are_refused(repo: Path, change: str, state: str) -> None:
+    if change in ("modified", "staged"):
+        write(repo, {RELEASE: "changed\n"})
+        if change == "staged":
+            git(repo, "add", RELEASE)
+    elif change == "deleted":
+        (repo / OVERLAY / "v1" / "kustomization.yaml").unlink()
+    else:
+        write(repo, {f"{OVERLAY}/v3/kustomization.yaml": "nameSuffix: -v3\n"})
+    assert refusal(repo) == (
+        f"uncommitted changes in the files meshcanary would commit: {state}\n"
+        "  hint: commit or stash them first (`git stash --include-untracked`), so "
+        "meshcanary's commit holds only its own edit"
+    )
+
+
+def test_refusal_lists_five_changes_and_counts_the_rest(repo: Path) -> None:
+    write(repo, {f"{OVERLAY}/new/{n}.yaml": "{}\n" for n in "abcdefg"})
+    first = refusal(repo).splitlines()[0]
+    assert first == (
+        "uncommitted changes in the files meshcanary would commit: "
+        + ", ".join(f"{OVERLAY}/new/{n}.yaml (untracked)" for n in "abcde")
+        + " and 2 more"
+    )
+
+
+# --- branch names ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (("prod", "micro-api", "v2-50"), "meshcanary/prod/micro-api/v2-50"),
+        (("prod", "micro-api", "v2=50"), "meshcanary/prod/micro-api/v2-50"),
+        (("prod", "micro-api", "v1=70 v2=30"), "meshcanary/prod/micro-api/v1-70-v2-30"),
+        ((".hidden", "a..b", "x.lock"), "meshcanary/hidden/a.b/x-lock"),
+        (("-opt", "svc@{1}", "~^:?*[\\"), "meshcanary/opt/svc-1/_"),
+        (("prod", "micro-api", "promote v2 → 100%."), "meshcanary/prod/micro-api/promote-v2-100"),
+    ],
+)
+def test_branch_names_are_valid_refs(
+    tmp_path: Path, parts: tuple[str, str, str], expected: str
+) -> None:
+    name = branch_name(*parts)
+    assert name == expected
+    assert git(tmp_path, "check-ref-format", "--branch", name) == name
+
+
+# --- commit ------------------------------------------------------------------------------
+
+
+def test_commit_stages_exactly_the_listed_paths(repo: Path) -> None:
+    preflight(repo, PATHS)
+    edit(repo)
+    (repo / OVERLAY / "v1" / "kustomization.yaml").unlink()
+    (repo / OVERLAY / "v1").rmdir()
+    write(repo, {f"{OVERLAY}/v3/kustomization.yaml": "nameSuffix: -v3\n"})
+    write(repo, {"README.md": "unrelated edit\n", "notes.txt": "untracked elsewhere\n"})
+    write(repo, {"environments/prod/environment.yaml": "namespace: staged-by-someone\n"})
+    git(repo, "add", "environments/prod/environment.yaml")
+    main = git(repo, "rev-parse", "HEAD")
+
+    done = commit(repo, PATHS, "prod/micro-api: v2 30% -> 50%", BRANCH)
+
+    assert done == Committed(BRANCH, git(repo, "rev-parse", "HEAD"), True, "main")
+    assert git(repo, "rev-parse", "HEAD~1") == main
+    assert git(repo, "symbolic-ref", "--short", "HEAD") == BRANCH
+    assert git(repo, "show", "--name-status", "--format=", "HEAD").splitlines() == [
+        f"D\t{OVERLAY}/v1/kustomization.yaml",
+        f"A\t{OVERLAY}/v3/kustomization.yaml",
+        f"M\t{OVERLAY}/virtualservice.yaml",
+        f"M\t{RELEASE}",
+    ]
+    assert git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>|%B") == (
+        f"{NAME} <{EMAIL}>|{NAME} <{EMAIL}>|prod/micro-api: v2 30% -> 50%"
+    )
+    # What the user had elsewhere stays exactly as it was: staged stays staged, the rest
+    # stays unstaged and uncommitted.
+    assert status(repo) == [" M README.md", "M  environments/prod/environment.yaml", "?? notes.txt"]
+    assert (repo / "README.md").read_text() == "unrelated edit\n"
+
+
+def test_commit_without_a_branch_commits_on_the_current_one(repo: Path) -> None:
+    edit(repo)
+    done = commit(repo, PATHS, "step", None)
+    assert done == Committed("main", git(repo, "rev-parse", "HEAD"), False, "main")
+    assert status(repo) == []
+
+
+def test_commit_from_a_subfolder_root_takes_paths_relative_to_it(repo: Path) -> None:
+    edit(repo)
+    done = commit(repo / "environments", ["prod/micro-api.yaml"], "release only", BRANCH)
+    assert git(repo, "show", "--name-only", "--format=", done.sha) == RELEASE
+    assert status(repo) == [f" M {OVERLAY}/virtualservice.yaml"]
+
+
+def test_nothing_to_commit_is_refused_before_any_branch_is_made(repo: Path) -> None:
+    with pytest.raises(GitError) as caught:
+        commit(repo, PATHS, "step", BRANCH)
+    assert caught.value.message == (f"nothing to commit: no changes in {RELEASE}, {OVERLAY}")
+    assert git(repo, "symbolic-ref", "--short", "HEAD") == "main"
+    assert git(repo, "branch", "--list", BRANCH) == ""
+
+
+def test_an_existing_branch_at_head_is_reused(repo: Path) -> None:
+    git(repo, "branch", BRANCH)
+    edit(repo)
+    done = commit(repo, PATHS, "step", BRANCH)
+    assert (done.branch, done.created_branch, done.previous_branch) == (BRANCH, False, "main")
+    assert git(repo, "rev-parse", BRANCH) == done.sha
+    assert git(repo, "rev-parse", "main") == git(repo, "rev-parse", f"{done.sha}~1")
+
+
+def test_an_existing_branch_with_other_content_is_refused(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", BRANCH)
+    write(repo, {"README.md": "an earlier attempt\n"})
+    git(repo, "commit", "-q", "-am", "earlier")
+    tip = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    edit(repo)
+    with pytest.raises(GitError) as caught:
+        commit(repo, PATHS, "step", BRANCH)
+    head = git(repo, "rev-parse", "HEAD")
+    assert caught.value.message == (
+        f"branch {BRANCH} already exists with other content (its tip {tip[:12]} is not "
+        f"HEAD {head[:12]})"
+    )
+    assert f"`git branch -D {BRANCH}`" in caught.value.hint
+    assert git(repo, "symbolic-ref", "--short", "HEAD") == "main"
+    assert git(repo, "rev-parse", BRANCH) == tip
+    assert status(repo) == [f" M {OVERLAY}/virtualservice.yaml", f" M {RELEASE}"]
+
+
+def test_a_rejected_commit_leaves_the_repository_as_it_was(repo: Path) -> None:
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'blocked by policy' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    edit(repo)
+    write(repo, {f"{OVERLAY}/v3/kustomization.yaml": "nameSuffix: -v3\n"})
+    written = {p: p.read_bytes() for p in (repo / "environments").rglob("*") if p.is_file()}
+    written |= {p: p.read_bytes() for p in (repo / "deploy").rglob("*") if p.is_file()}
+    head = git(repo, "rev-parse", "HEAD")
+
+    with pytest.raises(GitError) as caught:
+        commit(repo, PATHS, "step", BRANCH)
+
+    assert caught.value.message == "git commit failed: blocked by policy"
+    assert caught.value.hint == (
+        "a commit hook may have rejected it; nothing was committed: unstaged the edited "
+        f"files, switched back to main, deleted branch {BRANCH}; the files meshcanary wrote "
+        "are unchanged"
+    )
+    assert git(repo, "symbolic-ref", "--short", "HEAD") == "main"
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "branch", "--list", BRANCH) == ""
+    assert {p: p.read_bytes() for p in written} == written
+    assert status(repo) == [
+        f" M {OVERLAY}/virtualservice.yaml",
+        f" M {RELEASE}",
+        f"?? {OVERLAY}/v3/kustomization.yaml",
+    ]
+
+
+# --- push --------------------------------------------------------------------------------
+
+
+def committed(repo: Path) -> Committed:
+    edit(repo)
+    return commit(repo, PATHS, "step", BRANCH)
+
+
+def test_push_creates_the_branch_on_the_remote_with_upstream(repo: Path, remote: Path) -> None:
+    done = committed(repo)
+    push(repo, "origin", BRANCH)
+    assert git(remote, "ls-remote", str(remote), f"refs/heads/{BRANCH}") == (
+        f"{done.sha}\trefs/heads/{BRANCH}"
+    )
+    assert git(repo, "rev-parse", "--abbrev-ref", f"{BRANCH}@{{upstream}}") == f"origin/{BRANCH}"
+
+
+def test_a_concurrent_push_is_not_overwritten(repo: Path, remote: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    git(other, "checkout", "-q", "-b", BRANCH)
+    write(other, {"README.md": "someone else\n"})
+    git(other, "commit", "-q", "-am", "someone else's change")
+    git(other, "push", "-q", "origin", BRANCH)
+    theirs = git(other, "rev-parse", "HEAD")
+    done = committed(repo)
+
+    with pytest.raises(GitError) as caught:
+        push(repo, "origin", BRANCH)
+
+    assert caught.value.message.startswith(
+        f"origin refused {BRANCH}: the branch there has commits this one does not have "
+        f"(! [rejected]"
+    )
+    assert "never force-pushes" in caught.value.hint
+    assert f"your branch {BRANCH} is kept" in caught.value.hint
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}") == theirs
+    assert git(repo, "rev-parse", BRANCH) == done.sha
+    assert git(repo, "symbolic-ref", "--short", "HEAD") == BRANCH
+
+
+def test_an_unknown_remote_is_refused(repo: Path) -> None:
+    committed(repo)
+    with pytest.raises(GitError) as caught:
+        push(repo, "upstream", BRANCH)
+    assert caught.value.text == (
+        "no git remote named 'upstream' (known remotes: origin)\n"
+        "  hint: add it with `git remote add upstream URL`, or choose another remote"
+    )
+
+
+def test_an_unreachable_remote_is_a_git_error(repo: Path, tmp_path: Path) -> None:
+    done = committed(repo)
+    git(repo, "remote", "add", "gone", str(tmp_path / "nowhere.git"))
+    with pytest.raises(GitError) as caught:
+        push(repo, "gone", BRANCH)
+    assert caught.value.message.startswith(f"cannot push {BRANCH} to gone: fatal: ")
+    assert "does not appear to be a git repository" in caught.value.message
+    assert caught.value.hint == (
+        "check the remote's URL (`git remote get-url gone`) and your access; your branch "
+        f"{BRANCH} is kept as it is: push it later with `git push -u gone {BRANCH}`"
+    )
+    assert git(repo, "rev-parse", BRANCH) == done.sha
+
+
+# --- inside a git hook -------------------------------------------------------------------
+
+
+def test_git_variables_of_a_hook_do_not_confuse_gitops(
+    repo: Path, remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoy = tmp_path / "decoy"
+    git(tmp_path, "init", "-q", str(decoy))
+    write(decoy, {"x": "x\n"})
+    git(decoy, "add", "x")
+    git(decoy, "commit", "-q", "-m", "decoy")
+    decoy_head = git(decoy, "rev-parse", "HEAD")
+    monkeypatch.setenv("GIT_DIR", str(decoy / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(decoy))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(decoy / ".git" / "index"))
+    monkeypatch.setenv("GIT_PREFIX", "somewhere/")
+
+    write(repo, {RELEASE: "dirty\n"})
+    assert "micro-api.yaml (modified)" in refusal(repo)
+    edit(repo)
+    preflight(repo, ["deploy/overlays/prod/micro-api/v1"])
+    done = commit(repo, PATHS, "step", BRANCH)
+    push(repo, "origin", BRANCH)
+
+    assert git(repo, "rev-parse", BRANCH) == done.sha
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}") == done.sha
+    assert git(decoy, "rev-parse", "HEAD") == decoy_head
+    assert git(decoy, "branch", "--list", BRANCH) == ""
+    assert os.environ["GIT_DIR"] == str(decoy / ".git")
+
+
+# --- pull request text -------------------------------------------------------------------
+
+TWO = PullRequest(
+    environment="prod",
+    service="micro-api",
+    before={"v1": 70, "v2": 30},
+    after={"v1": 50, "v2": 50},
+    images={"v1": "registry.example/micro-api:1.1", "v2": "registry.example/micro-api:1.3"},
+    checks=[("render", "passed"), ("check", "passed: 0 errors, 1 warning")],
+    branch=BRANCH,
+    base_branch="main",
+)
+
+THREE = PullRequest(
+    environment="staging",
+    service="checkout",
+    before={"v1": 60, "v2": 40, "v3": 0},
+    after={"v1": 0, "v2": 50, "v3": 50},
+    images={
+        "v1": "registry.example/checkout:2.0",
+        "v2": "registry.example/checkout:2.1",
+        "v3": "registry.example/checkout:2.2",
+    },
+    checks=[],
+    branch="meshcanary/staging/checkout/v3-50",
+    base_branch="develop",
+)
+
+
+def test_title_of_a_two_version_step_names_the_canary() -> None:
+    assert pr_title(TWO) == "prod/micro-api: v2 30% -> 50%"
+
+
+def test_title_of_a_three_version_change_names_every_move() -> None:
+    assert pr_title(THREE) == "staging/checkout: v1 60% -> 0%, v2 40% -> 50%, v3 0% -> 50%"
+
+
+def test_titles_of_start_retire_and_no_move() -> None:
+    start = PullRequest("prod", "api", {"v1": 100}, {"v1": 100, "v2": 0}, {}, [], "b", "main")
+    retire = PullRequest("prod", "api", {"v1": 0, "v2": 100}, {"v2": 100}, {}, [], "b", "main")
+    same = PullRequest("prod", "api", {"v1": 70, "v2": 30}, {"v1": 70, "v2": 30}, {}, [], "b", "m")
+    assert pr_title(start) == "prod/api: v2 added at 0%"
+    assert pr_title(retire) == "prod/api: v1 removed"
+    assert pr_title(same) == "prod/api: v1 70%, v2 30% (weights unchanged)"
+
+
+def test_body_of_a_two_version_step() -> None:
+    assert pr_body(TWO) == (
+        "Traffic change for `micro-api` in `prod`: merging "
+        f"`{BRANCH}` into `main` applies it.\n"
+        "\n"
+        "| version | weight (before → after) | image |\n"
+        "|---|---|---|\n"
+        "| v1 | 70% → 50% | `registry.example/micro-api:1.1` |\n"
+        "| v2 | 30% → 50% | `registry.example/micro-api:1.3` |\n"
+        "\n"
+        "```mermaid\n"
+        "pie title Before\n"
+        '    "v1" : 70\n'
+        '    "v2" : 30\n'
+        "```\n"
+        "\n"
+        "```mermaid\n"
+        "pie title After\n"
+        '    "v1" : 50\n'
+        '    "v2" : 50\n'
+        "```\n"
+        "\n"
+        "### Checks\n"
+        "\n"
+        "- render: passed\n"
+        "- check: passed: 0 errors, 1 warning\n"
+        "\n"
+        "### How to revert\n"
+        "\n"
+        "Revert this pull request, or run "
+        "`meshcanary set-weights prod micro-api v1=70 v2=30`.\n"
+    )
+
+
+def test_body_of_a_three_version_change_leaves_zero_weights_out_of_the_charts() -> None:
+    assert pr_body(THREE) == (
+        "Traffic change for `checkout` in `staging`: merging "
+        "`meshcanary/staging/checkout/v3-50` into `develop` applies it.\n"
+        "\n"
+        "| version | weight (before → after) | image |\n"
+        "|---|---|---|\n"
+        "| v1 | 60% → 0% | `registry.example/checkout:2.0` |\n"
+        "| v2 | 40% → 50% | `registry.example/checkout:2.1` |\n"
+        "| v3 | 0% → 50% | `registry.example/checkout:2.2` |\n"
+        "\n"
+        "```mermaid\n"
+        "pie title Before (v3 at 0% not shown)\n"
+        '    "v1" : 60\n'
+        '    "v2" : 40\n'
+        "```\n"
+        "\n"
+        "```mermaid\n"
+        "pie title After (v1 at 0% not shown)\n"
+        '    "v2" : 50\n'
+        '    "v3" : 50\n'
+        "```\n"
+        "\n"
+        "### Checks\n"
+        "\n"
+        "No checks ran.\n"
+        "\n"
+        "### How to revert\n"
+        "\n"
+        "Revert this pull request, or run "
+        "`meshcanary set-weights staging checkout v1=60 v2=40 v3=0`.\n"
+    )
+    assert pr_body(THREE) == pr_body(THREE)
+
+
+def test_body_of_start_and_retire() -> None:
+    start = PullRequest("prod", "api", {"v1": 100}, {"v1": 100, "v2": 0}, {}, [], "b", "main")
+    retire = PullRequest("prod", "api", {"v1": 0, "v2": 100}, {"v2": 100}, {}, [], "b", "main")
+    assert "| v2 | new → 0% | — |" in pr_body(start)
+    assert "set-weights prod api v1=100 v2=0`." in pr_body(start)
+    assert "| v1 | 0% → removed | — |" in pr_body(retire)
+    assert pr_body(retire).endswith(
+        "Revert this pull request, or run `meshcanary set-weights prod api v2=100`.\n"
+        "Only reverting the pull request brings back v1, which this change removes.\n"
+    )
+
+
+# --- GitHub Actions output ---------------------------------------------------------------
+
+
+def test_github_output_single_and_multi_line_values(tmp_path: Path) -> None:
+    out = tmp_path / "github_output"
+    out.write_text("earlier=1")  # a last line without its newline
+    write_github_output(
+        out,
+        {
+            "branch": BRANCH,
+            "title": pr_title(TWO),
+            "body": "line one\nMESHCANARY_EOF\nline three\n",
+            "empty": "",
+        },
+    )
+    write_github_output(out, {"sha": "abc"})
+    assert out.read_text() == (
+        "earlier=1\n"
+        f"branch={BRANCH}\n"
+        "title=prod/micro-api: v2 30% -> 50%\n"
+        "body<<MESHCANARY_EOF_1\n"
+        "line one\nMESHCANARY_EOF\nline three\n"
+        "\n"
+        "MESHCANARY_EOF_1\n"
+        "empty=\n"
+        "sha=abc\n"
+    )
+
+
+def test_github_output_refuses_a_name_that_would_break_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="output name"):
+        write_github_output(tmp_path / "out", {"a=b": "x"})
