@@ -960,8 +960,10 @@ def test_environment_overlay_builds(cli: Callable[..., Outcome], scenario: Scena
 
 
 # Arbitrary text (a raw U+00A0 in a release file is refused by design, so it is left out).
+# Left out: U+00A0, which release files refuse on purpose, and NEL, LS and PS, which YAML 1.1
+# readers (ruamel among them) take as line breaks inside the release file itself.
 ANY_TEXT = st.one_of(st.text(max_size=12), st.sampled_from(TRICKY)).filter(
-    lambda s: "\xa0" not in s
+    lambda s: not any(c in s for c in "\xa0\x85\u2028\u2029")
 )
 
 

@@ -458,3 +458,331 @@ def diff_command(
         sys.stdout.write("".join(change.diff for change in changes))
         print(f"{len(changes)} resource(s) differ from {base}", file=sys.stderr)
     return 0
+
+
+# The edit commands ------------------------------------------------------------------------
+
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Print the diff; write, commit and push nothing.")
+]
+CommitOption = Annotated[
+    bool, typer.Option("--commit", help="Commit the release file and rendered files on a branch.")
+]
+BranchOption = Annotated[
+    str | None,
+    typer.Option("--branch", help="Branch to commit on (default: named from the change)."),
+]
+PushOption = Annotated[
+    str | None,
+    typer.Option("--push", metavar="REMOTE", help="Push the branch to REMOTE (never forced)."),
+]
+PrBodyOption = Annotated[
+    Path | None, typer.Option("--pr-body", help="Write the pull request's Markdown body here.")
+]
+PrTitleOption = Annotated[
+    Path | None, typer.Option("--pr-title", help="Write the pull request's title here.")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Overwrite generated files that were edited by hand.")
+]
+Env = Annotated[str, typer.Argument(help="Environment.", show_default=False)]
+Service = Annotated[str, typer.Argument(help="Service.", show_default=False)]
+
+
+def _edit(
+    environment: str,
+    service: str,
+    transform: Any,
+    dry_run: bool,
+    commit: bool,
+    branch: str | None,
+    push: str | None,
+    pr_body: Path | None,
+    pr_title: Path | None,
+    force: bool,
+) -> int:
+    import os
+
+    from meshcanary.commands import edit as command
+    from meshcanary.errors import InputError
+    from meshcanary.problem import Severity
+
+    if push and not commit:
+        raise InputError("--push needs --commit")
+    output = os.environ.get("GITHUB_OUTPUT")
+    git = command.GitOptions(
+        commit=commit,
+        branch=branch,
+        push=push,
+        pr_title=pr_title,
+        pr_body=pr_body,
+        github_output=Path(output) if output and commit else None,
+    )
+    result = command.apply(
+        Settings.repo, environment, service, transform, dry_run=dry_run, force=force, git=git
+    )
+    if dry_run:
+        sys.stdout.write(result.diff)
+    if result.report.problems:
+        from meshcanary.report import FORMATS
+
+        sys.stderr.write(FORMATS["text"]().render(result.report, summary=False, color=False))
+    if result.report.at_least(Severity.ERROR):
+        print(f"{result.message}: check failed; nothing written", file=sys.stderr)
+        return 1
+    if result.written:
+        print(result.message)
+        if result.branch:
+            print(f"committed {result.sha and result.sha[:12]} on {result.branch}", file=sys.stderr)
+    return 0
+
+
+@app.command()
+@exits
+def step(
+    environment: Env,
+    service: Service,
+    to: Annotated[int | None, typer.Option("--to", min=0, max=100, help="Canary weight.")] = None,
+    next_step: Annotated[bool, typer.Option("--next", help="The plan's next step.")] = False,
+    dry_run: DryRunOption = False,
+    commit: CommitOption = False,
+    branch: BranchOption = None,
+    push: PushOption = None,
+    pr_body: PrBodyOption = None,
+    pr_title: PrTitleOption = None,
+    force: ForceOption = False,
+) -> int:
+    """Move the canary (the newest version) to a weight; the stable version gets the rest."""
+    from meshcanary.commands import edit as command
+    from meshcanary.errors import InputError
+
+    if (to is None) == (not next_step):
+        raise InputError("give exactly one of --to N and --next")
+    return _edit(
+        environment,
+        service,
+        command.step(to, next_step),
+        dry_run,
+        commit,
+        branch,
+        push,
+        pr_body,
+        pr_title,
+        force,
+    )
+
+
+@app.command("set-weights")
+@exits
+def set_weights(
+    environment: Env,
+    service: Service,
+    weights: Annotated[list[str], typer.Argument(help="VERSION=WEIGHT, e.g. v1=70 v2=30.")],
+    dry_run: DryRunOption = False,
+    commit: CommitOption = False,
+    branch: BranchOption = None,
+    push: PushOption = None,
+    pr_body: PrBodyOption = None,
+    pr_title: PrTitleOption = None,
+    force: ForceOption = False,
+) -> int:
+    """Set the weights of named versions; they must sum to 100 with the others."""
+    from meshcanary.commands import edit as command
+    from meshcanary.errors import InputError
+
+    parsed: dict[str, int] = {}
+    for item in weights:
+        name, _, value = item.partition("=")
+        if not name or not value.isdigit():
+            raise InputError(f'"{item}": write VERSION=WEIGHT, such as v2=30')
+        parsed[name] = int(value)
+    return _edit(
+        environment,
+        service,
+        command.set_weights(parsed),
+        dry_run,
+        commit,
+        branch,
+        push,
+        pr_body,
+        pr_title,
+        force,
+    )
+
+
+@app.command()
+@exits
+def promote(
+    environment: Env,
+    service: Service,
+    dry_run: DryRunOption = False,
+    commit: CommitOption = False,
+    branch: BranchOption = None,
+    push: PushOption = None,
+    pr_body: PrBodyOption = None,
+    pr_title: PrTitleOption = None,
+    force: ForceOption = False,
+) -> int:
+    """Give the canary all the traffic."""
+    from meshcanary.commands import edit as command
+
+    return _edit(
+        environment,
+        service,
+        command.promote(),
+        dry_run,
+        commit,
+        branch,
+        push,
+        pr_body,
+        pr_title,
+        force,
+    )
+
+
+@app.command()
+@exits
+def rollback(
+    environment: Env,
+    service: Service,
+    dry_run: DryRunOption = False,
+    commit: CommitOption = False,
+    branch: BranchOption = None,
+    push: PushOption = None,
+    pr_body: PrBodyOption = None,
+    pr_title: PrTitleOption = None,
+    force: ForceOption = False,
+) -> int:
+    """Take all traffic off the canary; the stable version gets it back."""
+    from meshcanary.commands import edit as command
+
+    return _edit(
+        environment,
+        service,
+        command.rollback(),
+        dry_run,
+        commit,
+        branch,
+        push,
+        pr_body,
+        pr_title,
+        force,
+    )
+
+
+@app.command()
+@exits
+def start(
+    environment: Env,
+    service: Service,
+    version: Annotated[str, typer.Argument(help="Name of the new version, e.g. v3.")],
+    image: Annotated[str, typer.Option("--image", help="Image with a tag or digest.")],
+    replicas: Annotated[
+        int | None, typer.Option("--replicas", min=0, help="Pods (default: as the current canary).")
+    ] = None,
+    first_step: Annotated[
+        bool, typer.Option("--first-step", help="Start at the plan's first step instead of 0.")
+    ] = False,
+    dry_run: DryRunOption = False,
+    commit: CommitOption = False,
+    branch: BranchOption = None,
+    push: PushOption = None,
+    pr_body: PrBodyOption = None,
+    pr_title: PrTitleOption = None,
+    force: ForceOption = False,
+) -> int:
+    """Add a new version as the canary, at weight 0 (or the plan's first step)."""
+    from meshcanary.commands import edit as command
+
+    return _edit(
+        environment,
+        service,
+        command.start(version, image, replicas, first_step),
+        dry_run,
+        commit,
+        branch,
+        push,
+        pr_body,
+        pr_title,
+        force,
+    )
+
+
+@app.command()
+@exits
+def retire(
+    environment: Env,
+    service: Service,
+    version: Annotated[str, typer.Argument(help="The version to remove.")],
+    dry_run: DryRunOption = False,
+    commit: CommitOption = False,
+    branch: BranchOption = None,
+    push: PushOption = None,
+    pr_body: PrBodyOption = None,
+    pr_title: PrTitleOption = None,
+    force: ForceOption = False,
+) -> int:
+    """Remove a version that no longer gets traffic."""
+    from meshcanary.commands import edit as command
+
+    return _edit(
+        environment,
+        service,
+        command.retire(version),
+        dry_run,
+        commit,
+        branch,
+        push,
+        pr_body,
+        pr_title,
+        force,
+    )
+
+
+@app.command("import")
+@exits
+def import_command(
+    files: Annotated[list[str], typer.Argument(help="Manifests: files, folders, or - for stdin.")],
+    environment: Annotated[str, typer.Option("--env", help="Environment to import into.")],
+    service: Annotated[
+        str | None, typer.Option("--service", help="Service name (default: the Service's).")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Namespace of a new environment.")
+    ] = None,
+) -> int:
+    """Turn existing manifests into a base and a release file; report what does not fit."""
+    from meshcanary.commands import importer
+
+    result = importer.import_manifests(
+        Settings.repo, [Path(f) for f in files], environment, service, namespace
+    )
+    for problem in result.notes:
+        print(problem.format(), file=sys.stderr)
+    for path in result.written:
+        print(f"create  {path}")
+    print(
+        f"imported into {environment}; next: meshcanary render && meshcanary check", file=sys.stderr
+    )
+    return 0
+
+
+@app.command("init")
+@exits
+def init_command(
+    directory: Annotated[Path, typer.Argument(help="Folder of the new repository.")] = Path(),
+    service: Annotated[str, typer.Option("--service", help="Name of the first service.")] = "hello",
+    environments: Annotated[
+        list[str] | None, typer.Option("--env", help="Environments to create (repeatable).")
+    ] = None,
+) -> int:
+    """Scaffold a new GitOps repository: environments, a base, pre-commit and a workflow."""
+    from meshcanary.commands import init as command
+
+    written = command.init(
+        directory, service=service, environments=tuple(environments or ("dev", "prod"))
+    )
+    for path in written:
+        print(f"create  {path}")
+    print(f"next: cd {directory} && meshcanary render && meshcanary check", file=sys.stderr)
+    return 0

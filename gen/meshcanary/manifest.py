@@ -24,6 +24,12 @@ class Loader(yaml.CSafeLoader):
     """Safe loader that keeps timestamps as the strings JSON Schema expects."""
 
 
+# Go writes floats such as 1e-05 without a dot, which YAML 1.1 would read as a string.
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 # Kubernetes (Go) reads timestamps and YAML 1.1's `=` ("value") as plain strings; so do we.
 for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"):
     Loader.add_constructor(

@@ -1,0 +1,282 @@
+"""The edit commands: start, step, set-weights, promote, rollback, retire.
+
+Each edit changes one release file (keeping every comment and the file's style), renders and
+checks the result in a scratch copy of the environment, and only then writes the release file
+and the rendered tree. With --commit it commits exactly those paths on a branch named from the
+environment, service and target; --push pushes it; --pr-title/--pr-body write the PR text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meshcanary import edit
+from meshcanary.errors import InputError
+from meshcanary.problem import Problem, Severity
+from meshcanary.release.load import ENVIRONMENTS, load
+from meshcanary.release.model import Release
+from meshcanary.render import tree
+from meshcanary.render.overlay import OVERLAYS
+from meshcanary.report import Report
+
+# (release, its text) -> (new text, the weights before and after, a short target for names)
+Transform = Callable[[Release, str], tuple[str, edit.WeightChange, str]]
+
+
+@dataclass(frozen=True)
+class GitOptions:
+    commit: bool = False
+    branch: str | None = None
+    push: str | None = None  # remote name
+    pr_title: Path | None = None
+    pr_body: Path | None = None
+    github_output: Path | None = None  # $GITHUB_OUTPUT, when set
+
+
+@dataclass(frozen=True)
+class EditResult:
+    release: Release
+    change: edit.WeightChange
+    message: str  # e.g. prod/micro-api: v2 30% -> 50%
+    diff: str  # unified diff of the release file and the rendered files
+    report: Report  # what check found in the edited copy
+    written: bool
+    paths: tuple[str, ...] = ()
+    branch: str | None = None
+    sha: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _release(root: Path, environment: str, service: str) -> Release:
+    (loaded,) = load(root, [environment])
+    release = next((r for r in loaded.releases if r.service == service), None)
+    if release is None:
+        known = ", ".join(r.service for r in loaded.releases) or "none"
+        raise InputError(
+            f"{ENVIRONMENTS}/{environment}/{service}.yaml: no such release (services in {environment}: {known})"
+        )
+    return release
+
+
+def _scratch(root: Path, release: Release, target: Path) -> None:
+    """The parts of the repository one environment renders and checks from, copied to `target`."""
+    env = release.environment.name
+    shutil.copytree(root / ENVIRONMENTS / env, target / ENVIRONMENTS / env)
+    overlay = root / OVERLAYS / env
+    if overlay.is_dir():
+        shutil.copytree(overlay, target / OVERLAYS / env)
+    (loaded,) = load(root, [env])
+    for other in loaded.releases:
+        source, destination = root / other.base, target / other.base
+        if not destination.exists():
+            shutil.copytree(source, destination)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def apply(
+    root: Path,
+    environment: str,
+    service: str,
+    transform: Transform,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    git: GitOptions | None = None,
+) -> EditResult:
+    from meshcanary.commands import check as check_command
+    from meshcanary.commands import render as render_command
+
+    git = git or GitOptions()
+    release = _release(root, environment, service)
+    source = root / release.path
+    before = source.read_bytes().decode("utf-8")
+    try:
+        after, change, target = transform(release, before)
+    except ValueError as exc:
+        raise InputError([Problem(release.source.location([]), str(exc))]) from None
+    overlay = f"{OVERLAYS}/{environment}"
+    paths = (release.path, overlay)
+    if git.commit and not dry_run:
+        from meshcanary import gitops
+
+        gitops.preflight(root, list(paths))
+    with tempfile.TemporaryDirectory(prefix="meshcanary-edit-") as folder:
+        scratch = Path(folder)
+        _scratch(root, release, scratch)
+        (scratch / release.path).write_text(after, encoding="utf-8", newline="")
+        rendered = render_command.render(scratch, [environment], force=True)
+        report = check_command.check(scratch, [release.path], check_command.CheckOptions())
+    plan = render_command.plan(root, [environment])
+    # The diff a reviewer will see: the release file, then the generated files.
+    release_change = tree.Change(release.path, before, after)
+    diff = tree.unified_diff([tree.Plan(overlay, {}, (release_change,), ())])
+    for item in rendered.plans:
+        relabelled = tuple(tree.Change(c.path, c.old, c.new) for c in item.changes)
+        diff += tree.unified_diff([tree.Plan(item.folder, {}, relabelled, ())])
+    message = f"{environment}/{service}: {change.describe()}"
+    errors = report.at_least(Severity.ERROR)
+    result = EditResult(release, change, message, diff, report, written=False, paths=paths)
+    if dry_run or errors:
+        return result
+    conflicts = [c for p in plan.plans for c in p.conflicts]
+    if conflicts and not force:
+        raise InputError(conflicts)
+    _write_atomically(source, after)
+    render_command.render(root, [environment], force=force)
+    result = EditResult(release, change, message, diff, report, written=True, paths=paths)
+    if git.commit:
+        result = _commit(root, result, target, git)
+    return result
+
+
+def _commit(root: Path, result: EditResult, target: str, git: GitOptions) -> EditResult:
+    from meshcanary import gitops
+
+    release = result.release
+    environment, service = release.environment.name, release.service
+    branch = git.branch or gitops.branch_name(environment, service, target)
+    committed = gitops.commit(root, list(result.paths), result.message, branch)
+    if git.push:
+        gitops.push(root, git.push, committed.branch)
+    images = {v.name: v.image for v in release.versions}
+    checks = [
+        ("render", "fresh"),
+        ("kustomize build", "ok"),
+        (
+            "schemas and rules",
+            "clean"
+            if not result.report.problems
+            else f"{len(result.report.problems)} finding(s), none an error",
+        ),
+    ]
+    pull = gitops.PullRequest(
+        environment=environment,
+        service=service,
+        before=dict(result.change.before),
+        after=dict(result.change.after),
+        images=images,
+        checks=checks,
+        branch=committed.branch,
+        base_branch=committed.previous_branch,
+    )
+    title, body = gitops.pr_title(pull), gitops.pr_body(pull)
+    outputs = {"branch": committed.branch, "title": title}
+    if git.pr_title:
+        git.pr_title.write_text(title + "\n", encoding="utf-8")
+    if git.pr_body:
+        git.pr_body.write_text(body, encoding="utf-8")
+        outputs["body-file"] = str(git.pr_body)
+    if git.github_output:
+        gitops.write_github_output(git.github_output, outputs)
+    return EditResult(
+        release,
+        result.change,
+        result.message,
+        result.diff,
+        result.report,
+        written=True,
+        paths=result.paths,
+        branch=committed.branch,
+        sha=committed.sha,
+        extra=outputs,
+    )
+
+
+# Transforms ------------------------------------------------------------------------------
+
+
+def set_weights(weights: dict[str, int]) -> Transform:
+    def run(release: Release, text: str) -> tuple[str, edit.WeightChange, str]:
+        after = edit.plan_set(release, weights)
+        return _weights(release, text, after)
+
+    return run
+
+
+def step(to: int | None, next_step: bool) -> Transform:
+    def run(release: Release, text: str) -> tuple[str, edit.WeightChange, str]:
+        after = edit.plan_step(release, to=to, next_step=next_step)
+        return _weights(release, text, after)
+
+    return run
+
+
+def promote() -> Transform:
+    return lambda release, text: _weights(release, text, edit.plan_promote(release))
+
+
+def rollback() -> Transform:
+    return lambda release, text: _weights(release, text, edit.plan_rollback(release))
+
+
+def _weights(
+    release: Release, text: str, after: dict[str, int]
+) -> tuple[str, edit.WeightChange, str]:
+    before = {v.name: v.weight for v in release.versions}
+    change = edit.WeightChange(before, after)
+    if before == after:
+        raise InputError(
+            f"{release.path}: the weights are already {_listing(after)}; nothing to change"
+        )
+    canary = release.canary.name
+    return edit.set_weights(text, after), change, f"{canary}-{after[canary]}"
+
+
+def _listing(weights: dict[str, int]) -> str:
+    return " ".join(f"{name}={weight}" for name, weight in weights.items())
+
+
+def start(version: str, image: str, replicas: int | None, first_step: bool) -> Transform:
+    def run(release: Release, text: str) -> tuple[str, edit.WeightChange, str]:
+        before = {v.name: v.weight for v in release.versions}
+        after = edit.plan_start(release, version, first_step)
+        count: int | None = replicas
+        if count is None and release.uses_istio:
+            count = release.canary.replicas or 1
+        text = edit.add_version(
+            text, version, image, after[version], count if release.uses_istio else None
+        )
+        others = {k: v for k, v in after.items() if k != version}
+        if others != before:
+            text = edit.set_weights(text, others)
+        return text, edit.WeightChange(before, after), f"{version}-start"
+
+    return run
+
+
+def retire(version: str) -> Transform:
+    def run(release: Release, text: str) -> tuple[str, edit.WeightChange, str]:
+        found = release.version(version)
+        if found is None:
+            raise InputError(f'{release.path}: no version "{version}"')
+        if found.weight > 0:
+            raise InputError(
+                f'{release.path}: version "{version}" still gets {found.weight}% of the traffic; '
+                "move it away first (rollback, promote or set-weights)"
+            )
+        if len(release.versions) == 1:
+            raise InputError(f'{release.path}: "{version}" is the only version')
+        before = {v.name: v.weight for v in release.versions}
+        after = {k: w for k, w in before.items() if k != version}
+        return (
+            edit.remove_version(text, version),
+            edit.WeightChange(before, after),
+            f"retire-{version}",
+        )
+
+    return run

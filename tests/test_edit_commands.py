@@ -1,0 +1,215 @@
+"""The edit commands end to end: real files, real kustomize, real git and a bare remote."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    )
+    return done.stdout
+
+
+def _snapshot(repo: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(repo).as_posix(): p.read_bytes()
+        for p in sorted(repo.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(repo).parts
+    }
+
+
+@pytest.fixture
+def repo(example_repo: Path, tmp_path: Path) -> Path:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    _git(example_repo, "init", "-q", "-b", "main")
+    _git(example_repo, "config", "user.name", "Test")
+    _git(example_repo, "config", "user.email", "test@example.com")
+    _git(example_repo, "add", "-A")
+    _git(example_repo, "commit", "-qm", "start")
+    _git(example_repo, "remote", "add", "origin", str(remote))
+    _git(example_repo, "push", "-q", "origin", "main")
+    return example_repo
+
+
+def test_step_next_commits_pushes_and_writes_the_pr(
+    repo: Path, cli, tmp_path: Path, monkeypatch
+) -> None:
+    release = repo / "environments/prod/micro-api.yaml"
+    before = release.read_text(encoding="utf-8")
+    output = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    body = tmp_path / "pr.md"
+    outcome = cli(
+        "--repo",
+        repo,
+        "step",
+        "prod",
+        "micro-api",
+        "--next",
+        "--commit",
+        "--push",
+        "origin",
+        "--pr-body",
+        body,
+    )
+    assert outcome.code == 0, outcome.err
+    assert outcome.out == "prod/micro-api: v2 30% -> 50%\n"
+    # Only the two weight scalars of the release file changed, byte for byte.
+    assert release.read_text(encoding="utf-8") == before.replace(
+        "replicas: 3, weight: 70}", "replicas: 3, weight: 50}"
+    ).replace("replicas: 3, weight: 30}", "replicas: 3, weight: 50}")
+    branch = "meshcanary/prod/micro-api/v2-50"
+    assert _git(repo, "branch", "--show-current").strip() == branch
+    assert _git(repo, "log", "-1", "--format=%s").strip() == "prod/micro-api: v2 30% -> 50%"
+    files = _git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert files == [
+        "deploy/overlays/prod/.meshcanary.json",
+        "deploy/overlays/prod/micro-api/virtualservice.yaml",
+        "environments/prod/micro-api.yaml",
+    ]
+    assert (
+        _git(repo, "ls-remote", "origin", branch).split()[0]
+        == _git(repo, "rev-parse", "HEAD").strip()
+    )
+    text = body.read_text(encoding="utf-8")
+    assert "| v2 | 30% → 50% |" in text
+    assert text.count("```mermaid") == 2
+    assert "meshcanary set-weights prod micro-api v1=70 v2=30" in text
+    lines = output.read_text(encoding="utf-8")
+    assert f"branch={branch}\n" in lines
+    assert f"body-file={body}\n" in lines
+    assert cli("--repo", repo, "render", "--check").code == 0
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(repo: Path, cli) -> None:
+    before = _snapshot(repo)
+    outcome = cli("--repo", repo, "set-weights", "prod", "micro-api", "v1=40", "v2=60", "--dry-run")
+    assert outcome.code == 0
+    assert (
+        "-  v1: {image: registry.cn-hangzhou.aliyuncs.com/wudimanong/micro-api:1.1, replicas: 3, weight: 70}"
+        in outcome.out
+    )
+    assert "+      weight: 60" in outcome.out
+    assert _snapshot(repo) == before
+
+
+def test_weights_that_do_not_sum_to_100_change_nothing(repo: Path, cli) -> None:
+    before = _snapshot(repo)
+    outcome = cli("--repo", repo, "set-weights", "prod", "micro-api", "v1=40", "v2=40")
+    assert outcome.code == 2
+    assert "100" in outcome.err
+    assert _snapshot(repo) == before
+
+
+def test_a_failing_check_writes_nothing(repo: Path, cli) -> None:
+    release = repo / "environments/prod/checkout.yaml"
+    release.write_text(
+        release.read_text(encoding="utf-8").replace(
+            "replicas: 1, weight: 0}", "replicas: 0, weight: 0}"
+        ),
+        encoding="utf-8",
+    )
+    assert cli("--repo", repo, "render").code == 0
+    _git(repo, "commit", "-qam", "scale v2 to zero")
+    before = _snapshot(repo)
+    outcome = cli("--repo", repo, "step", "prod", "checkout", "--to", "5", "--commit")
+    assert outcome.code == 1
+    assert "weight-without-replicas" in outcome.err
+    assert "nothing written" in outcome.err
+    assert _snapshot(repo) == before
+    assert _git(repo, "branch", "--show-current").strip() == "main"
+
+
+def test_dirty_release_file_is_refused_before_anything_changes(repo: Path, cli) -> None:
+    release = repo / "environments/prod/micro-api.yaml"
+    release.write_text(release.read_text(encoding="utf-8") + "# a note\n", encoding="utf-8")
+    before = _snapshot(repo)
+    outcome = cli("--repo", repo, "step", "prod", "micro-api", "--to", "40", "--commit")
+    assert outcome.code == 2
+    assert "uncommitted changes" in outcome.err
+    assert _snapshot(repo) == before
+
+
+def test_rejected_push_keeps_the_local_branch(repo: Path, cli, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    subprocess.run(
+        ["git", "clone", "-q", str(tmp_path / "remote.git"), str(other)],
+        check=True,
+        env={**os.environ, **IDENTITY},
+    )
+    _git(other, "switch", "-q", "-c", "meshcanary/prod/micro-api/v2-40")
+    (other / "README.md").write_text("someone else\n", encoding="utf-8")
+    _git(other, "add", "README.md")
+    subprocess.run(
+        ["git", "-C", str(other), "commit", "-qm", "theirs"],
+        check=True,
+        env={**os.environ, **IDENTITY},
+    )
+    _git(other, "push", "-q", "origin", "meshcanary/prod/micro-api/v2-40")
+    outcome = cli(
+        "--repo", repo, "step", "prod", "micro-api", "--to", "40", "--commit", "--push", "origin"
+    )
+    assert outcome.code == 2
+    assert "never" in outcome.err.lower() or "refused" in outcome.err
+    assert (
+        _git(repo, "log", "-1", "--format=%s", "meshcanary/prod/micro-api/v2-40").strip()
+        == "prod/micro-api: v2 30% -> 40%"
+    )
+
+
+def test_promote_rollback_start_and_retire(repo: Path, cli) -> None:
+    assert cli("--repo", repo, "promote", "staging", "micro-api").code == 0
+    text = (repo / "environments/staging/micro-api.yaml").read_text(encoding="utf-8")
+    assert (
+        "micro-api:1.1, replicas: 2, weight: 0}" in text
+        and "micro-api:1.3, replicas: 2, weight: 100}" in text
+    )
+    assert cli("--repo", repo, "rollback", "staging", "micro-api").code == 0
+    text = (repo / "environments/staging/micro-api.yaml").read_text(encoding="utf-8")
+    assert (
+        "micro-api:1.1, replicas: 2, weight: 100}" in text
+        and "micro-api:1.3, replicas: 2, weight: 0}" in text
+    )
+    started = cli(
+        "--repo",
+        repo,
+        "start",
+        "staging",
+        "micro-api",
+        "v3",
+        "--image",
+        "registry.example/micro-api:1.4",
+    )
+    assert started.code == 0, started.err
+    text = (repo / "environments/staging/micro-api.yaml").read_text(encoding="utf-8")
+    assert text.endswith("  v3: {image: registry.example/micro-api:1.4, replicas: 2, weight: 0}\n")
+    assert (repo / "deploy/overlays/staging/micro-api/v3/kustomization.yaml").is_file()
+    refused = cli("--repo", repo, "retire", "staging", "micro-api", "v1")
+    assert refused.code == 2
+    assert "100% of the traffic" in refused.err
+    assert cli("--repo", repo, "retire", "staging", "micro-api", "v3").code == 0
+    assert not (repo / "deploy/overlays/staging/micro-api/v3").exists()
+    assert cli("--repo", repo, "check").code == 0
+
+
+def test_unknown_service_and_missing_step_are_exit_2(repo: Path, cli) -> None:
+    assert cli("--repo", repo, "step", "prod", "nope", "--next").code == 2
+    assert cli("--repo", repo, "step", "prod", "micro-api").code == 2
+    assert (
+        cli("--repo", repo, "step", "prod", "micro-api", "--to", "40", "--push", "origin").code == 2
+    )
