@@ -70,20 +70,10 @@ def _located(display: str, line: int, column: int, message: str, hint: str = "")
     return InputError([Problem(Location(display, line, column), message, hint)])
 
 
-def read_text(path: Path, display: str) -> str:
-    """The file's text, or an InputError that says why it cannot be read."""
-    if path.is_dir():
-        raise _located(display, 1, 1, "is a directory, not a YAML file")
+def decode(raw: bytes, display: str) -> str:
+    """`raw` as UTF-8, or an InputError at the line and column of the first bad byte."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise _located(display, 1, 1, "no such file") from None
-    except OSError as exc:
-        raise _located(display, 1, 1, f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
-        raise _located(display, 1, 1, f"file is {len(raw)} bytes; the limit is {MAX_BYTES}")
-    try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
@@ -96,6 +86,21 @@ def read_text(path: Path, display: str) -> str:
             f"not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded",
             "save the file as UTF-8",
         ) from None
+
+
+def read_text(path: Path, display: str) -> str:
+    """The file's text, or an InputError that says why it cannot be read."""
+    if path.is_dir():
+        raise _located(display, 1, 1, "is a directory, not a YAML file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _located(display, 1, 1, "no such file") from None
+    except OSError as exc:
+        raise _located(display, 1, 1, f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise _located(display, 1, 1, f"file is {len(raw)} bytes; the limit is {MAX_BYTES}")
+    text = decode(raw, display)
     return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
@@ -166,6 +171,16 @@ def _yaml_error(exc: YAMLError, display: str, text: str) -> InputError:
             problem = f"{problem} ({context})"
         problem = f"invalid YAML: {problem}"
     return _located(display, line, column, problem, hint)
+
+
+TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+    "boolean": "true or false",
+}
 
 
 def type_name(value: object) -> str:

@@ -19,6 +19,7 @@ from meshcanary.manifest import Parsed, parse_text
 from meshcanary.problem import Location, Problem
 from meshcanary.render.base import KUSTOMIZATION_NAMES
 from meshcanary.report import Report, ResourceResult, RuleInfo, Status
+from meshcanary.source import decode
 from meshcanary.validate import Options, Verdict
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -77,15 +78,9 @@ def _read_file(path: Path, display: str, parsed: Parsed) -> None:
         parsed.problems.append(Problem(Location(display), f"cannot read: {exc.strerror or exc}"))
         return
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        start = before.rfind(b"\n") + 1
-        column = len(raw[start : exc.start].decode("utf-8", errors="replace")) + 1
-        parsed.problems.append(
-            Problem(Location(display, line, column), f"not UTF-8: byte 0x{raw[exc.start]:02x}")
-        )
+        text = decode(raw, display)
+    except InputError as exc:
+        parsed.problems.extend(exc.problems)
         return
     parse_text(text, display, parsed)
 

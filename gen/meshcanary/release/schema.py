@@ -19,7 +19,7 @@ from referencing import Registry, Resource
 
 from meshcanary.problem import Problem
 from meshcanary.resources import data_dir
-from meshcanary.source import SourceDoc, type_name
+from meshcanary.source import TYPE_WORDS, SourceDoc, type_name
 
 SCHEMA_BASE = "https://meshcanary.dev/schemas/"
 
@@ -51,16 +51,6 @@ def validator(name: str) -> Validator:
     schema = _registry().contents(f"{SCHEMA_BASE}{name}.schema.json")
     result: Validator = _Strict(schema, registry=_registry())
     return result
-
-
-_TYPE_WORDS = {
-    "integer": "an integer",
-    "number": "a number",
-    "string": "a string",
-    "object": "a mapping",
-    "array": "a list",
-    "boolean": "true or false",
-}
 
 
 _NAME_NOUNS = {
@@ -108,9 +98,9 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
     if keyword == "type":
         expected = error.validator_value
         words = (
-            " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
+            " or ".join(TYPE_WORDS.get(str(t), str(t)) for t in expected)
             if isinstance(expected, list)
-            else _TYPE_WORDS.get(str(expected), str(expected))
+            else TYPE_WORDS.get(str(expected), str(expected))
         )
         found = type_name(instance)
         shown = f" {json.dumps(instance)}" if isinstance(instance, str | int | float) else ""

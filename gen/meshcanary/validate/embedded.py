@@ -19,7 +19,7 @@ from meshcanary.errors import InputError
 from meshcanary.manifest import Resource, pointer
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.report import Status
-from meshcanary.source import type_name
+from meshcanary.source import TYPE_WORDS, type_name
 from meshcanary.validate import Options, Verdict, catalog, kind_matches
 
 RULE = "schema"
@@ -209,7 +209,7 @@ def _explain(resource: Resource, error: Any) -> Problem:
         )
     if name == "Type":
         types = [t for t in details.get("types", []) if t != "null"] or details.get("types", [])
-        wanted = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
+        wanted = " or ".join(TYPE_WORDS.get(str(t), str(t)) for t in types)
         shown = json.dumps(instance, ensure_ascii=False)
         shown = shown if len(shown) <= 40 else shown[:37] + "..."
         return _problem(
@@ -220,16 +220,6 @@ def _explain(resource: Resource, error: Any) -> Problem:
             key=False,
         )
     return _problem(resource, path, f"{_field(path)}: {error.message}", "", key=False)
-
-
-_TYPE_WORDS = {
-    "integer": "an integer",
-    "number": "a number",
-    "string": "a string",
-    "object": "a mapping",
-    "array": "a list",
-    "boolean": "true or false",
-}
 
 
 def _known_properties(resource: Resource, path: list[str | int]) -> list[str]:
