@@ -186,3 +186,33 @@ def test_check_with_kubeconform_maps_back_to_generated_files(
         _line(target, "weight: 70"),
         "stand-in says no",
     )
+
+
+def test_batched_build_gives_each_overlay_exactly_its_own_objects(example_repo: Path) -> None:
+    from meshcanary.commands.check import affected, build
+    from meshcanary.kustomize import build_many
+    from meshcanary.release.load import load
+
+    units = affected(example_repo, load(example_repo), [])
+    batched = build(example_repo, units)
+    alone = build_many([(example_repo / u.folder, u.folder) for u in units])
+    import yaml
+
+    for unit, together, single in zip(units, batched, alone, strict=True):
+        assert together.ok and single.ok
+        assert list(yaml.safe_load_all(together.output)) == list(
+            yaml.safe_load_all(single.output)
+        ), unit.folder
+
+
+def test_a_broken_overlay_in_a_batch_is_reported_on_its_own(example_repo: Path, cli) -> None:
+    kustomization = example_repo / "deploy/overlays/prod/checkout/kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text(encoding="utf-8") + "- missing.yaml\n", encoding="utf-8"
+    )
+    outcome = cli("--repo", example_repo, "check", "--format", "json", "--summary")
+    builds = [f for f in _findings(outcome) if f["rule"] == "kustomize-build"]
+    assert [f["file"] for f in builds] == ["deploy/overlays/prod/checkout/kustomization.yaml"]
+    assert "missing.yaml" in builds[0]["message"]
+    # Every other overlay of prod was still built and checked.
+    assert json.loads(outcome.out)["summary"]["resources"] == 35 - 6

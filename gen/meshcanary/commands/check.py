@@ -10,13 +10,14 @@ and Gateway files, the version folder's kustomization.yaml for what meshcanary s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from meshcanary import kustomize
 from meshcanary.commands import render as render_command
-from meshcanary.manifest import Document, JsonPath, Parsed, Resource, parse_text
+from meshcanary.manifest import Document, JsonPath, Loader, Parsed, Resource, parse_text
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.release.load import ENVIRONMENT_FILE, ENVIRONMENTS, LoadedEnvironment
 from meshcanary.release.model import Release
@@ -213,6 +214,93 @@ def _kubeconform(resources: list[Resource], validation: Options) -> list[Verdict
     ]
 
 
+BATCH = 25
+ORIGIN = "config.kubernetes.io/origin"
+
+
+def build(
+    root: Path, units: Sequence[Unit], jobs: int | None = None
+) -> list[kustomize.BuildResult]:
+    """kustomize output of each unit, built in batches of up to BATCH overlays per process.
+
+    One kustomize process costs about 0.15 s to start and build one overlay; one root listing
+    25 overlays builds them in about 0.2 s, while roots of hundreds slow down quadratically. A
+    batch root lives in a temporary folder, asks kustomize for origin annotations, and each
+    object goes back to its unit by the file it came from. A batch that fails is built again
+    one overlay at a time, so each error lands on its own overlay.
+    """
+    import tempfile
+
+    import yaml
+
+    batches: list[list[Unit]] = []
+    for unit in units:
+        last = batches[-1] if batches else None
+        if last and len(last) < BATCH and last[0].environment is unit.environment:
+            last.append(unit)
+        else:
+            batches.append([unit])
+    outputs: dict[int, kustomize.BuildResult] = {}
+    with tempfile.TemporaryDirectory(prefix="meshcanary-build-") as folder:
+        roots = []
+        for index, batch in enumerate(batches):
+            batch_root = Path(folder) / f"batch-{index}"
+            batch_root.mkdir()
+            listed = "".join(f"- {os.path.relpath(root / u.folder, batch_root)}\n" for u in batch)
+            (batch_root / "kustomization.yaml").write_text(
+                f"buildMetadata: [originAnnotations]\nresources:\n{listed}", encoding="utf-8"
+            )
+            roots.append((batch_root, batch[0].folder))
+        results = kustomize.build_many(roots, jobs)
+        retry: list[Unit] = []
+        for (batch_root, _), batch, result in zip(roots, batches, results, strict=True):
+            if not result.ok:
+                retry.extend(batch)
+                continue
+            split: dict[int, list[dict[str, object]]] = {id(u): [] for u in batch}
+            for document in yaml.load_all(result.output, Loader=Loader):
+                if isinstance(document, dict):
+                    owner = _owner(root, batch_root, batch, document)
+                    split[id(owner)].append(document)
+            for unit in batch:
+                text = yaml.dump_all(split[id(unit)], Dumper=yaml.CSafeDumper, sort_keys=False)
+                outputs[id(unit)] = kustomize.BuildResult(unit.folder, text, "")
+    if retry:
+        for unit, result in zip(
+            retry,
+            kustomize.build_many([(root / u.folder, u.folder) for u in retry], jobs),
+            strict=True,
+        ):
+            outputs[id(unit)] = result
+    return [outputs[id(u)] for u in units]
+
+
+def _owner(root: Path, batch_root: Path, batch: list[Unit], document: dict[str, object]) -> Unit:
+    """The unit an object of a batch build belongs to, by the file kustomize read it from."""
+    metadata = document.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    origin = annotations.pop(ORIGIN, "") if isinstance(annotations, dict) else ""
+    if isinstance(metadata, dict) and annotations == {}:
+        del metadata["annotations"]
+    source = ""
+    for line in str(origin).splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("path", "configuredIn"):
+            source = value.strip()
+            break
+    if source:
+        path = os.path.normpath(batch_root / source)
+        relative = Path(os.path.relpath(path, root)).as_posix()
+        for unit in batch:
+            if relative.startswith(unit.folder + "/"):
+                return unit
+            if unit.release is not None and relative.startswith(
+                unit.release.base.rstrip("/") + "/"
+            ):
+                return unit
+    return batch[0]
+
+
 def _stale(plan: render_command.RenderResult, environments: set[str]) -> list[Problem]:
     """A finding per generated file that differs from what the release files render to."""
     problems: list[Problem] = []
@@ -255,7 +343,7 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     environments = list(plan.environments)
     units = affected(root, environments, paths)
     problems = _stale(plan, {u.environment.environment.name for u in units})
-    results = kustomize.build_many([(root / u.folder, u.folder) for u in units], options.jobs)
+    results = build(root, units, options.jobs)
     by_environment: dict[str, list[Resource]] = {}
     for unit, result in zip(units, results, strict=True):
         if not result.ok:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+import yaml
 
 from meshcanary import kustomize
 from meshcanary.errors import InputError
+from meshcanary.manifest import Loader
 from meshcanary.problem import Location, Problem
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -71,8 +71,8 @@ class _NeedsKustomize(Exception):
 
 
 def _load_all(text: str) -> list[Any]:
-    yaml = YAML(typ="safe", pure=True)
-    return [d for d in yaml.load_all(text) if d is not None]
+    # PyYAML's C loader, reading YAML as Kubernetes does: bases are Kubernetes manifests.
+    return [d for d in yaml.load_all(text, Loader=Loader) if d is not None]
 
 
 def _read_plain(folder: Path, root: Path, seen: set[Path]) -> list[dict[str, Any]]:
@@ -117,7 +117,7 @@ def read_base(root: Path, relative: str, where: Location) -> Base:
     folder = (root / relative).resolve()
     try:
         resources = _read_plain(folder, root.resolve(), set())
-    except (_NeedsKustomize, YAMLError, OSError, UnicodeDecodeError):
+    except (_NeedsKustomize, yaml.YAMLError, OSError, UnicodeDecodeError):
         result = kustomize.build(folder, relative)
         if not result.ok:
             raise InputError(

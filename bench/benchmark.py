@@ -1,0 +1,245 @@
+"""Benchmark meshcanary on a synthetic monorepo, against what a user would script instead.
+
+    python bench/benchmark.py                      # 1000 services x 3 environments, 5 runs
+    python bench/benchmark.py --services 100 --environments 2 --runs 3
+
+Generates N services x E environments in the real release-file format (every 50th service with
+three versions, header routes and mirroring), then measures each command as a subprocess:
+wall time (median of the runs, with min and max) and peak memory (max RSS of the process).
+Baselines run in the same invocation: `kubectl kustomize` of each service overlay piped into
+`kubernetes-validate` (on a subset when it is too slow, extrapolated per service, and said so),
+and `kubernetes-validate` on the resources `lint` reads. Prints one table; writes it as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+MESHCANARY = str(BIN / "meshcanary")
+KUBECTL = shutil.which("kubectl", path=str(BIN)) or "kubectl"
+KUBERNETES_VALIDATE = str(BIN / "kubernetes-validate")
+
+BASE_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}, team: bench}}
+    spec:
+      containers:
+        - name: {name}
+          image: registry.example/{name}:1.0.0
+          ports: [{{name: http, containerPort: 8080}}]
+          resources:
+            requests: {{cpu: 100m, memory: 64Mi}}
+            limits: {{cpu: 200m, memory: 128Mi}}
+"""
+BASE_SERVICE = """apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+"""
+RELEASE = """# yaml-language-server: $schema=../../schemas/release.schema.json
+service: {name}
+base: deploy/base/{name}
+gateways: [mesh]
+canary: {{steps: [10, 25, 50, 100]}}
+{extra}versions:
+{versions}"""
+
+
+def generate(root: Path, services: int, environments: int) -> None:
+    for index in range(services):
+        name = f"svc-{index:04d}"
+        base = root / "deploy" / "base" / name
+        base.mkdir(parents=True)
+        (base / "kustomization.yaml").write_text("resources: [deployment.yaml, service.yaml]\n")
+        (base / "deployment.yaml").write_text(BASE_DEPLOYMENT.format(name=name))
+        (base / "service.yaml").write_text(BASE_SERVICE.format(name=name))
+    for env_index in range(environments):
+        env = f"env-{env_index}"
+        folder = root / "environments" / env
+        folder.mkdir(parents=True)
+        (folder / "environment.yaml").write_text(
+            f"namespace: {env}\nkubernetesVersion: 1.31.0\n"
+            "defaults:\n  rollout: {maxSurge: 1, maxUnavailable: 0}\n"
+        )
+        for index in range(services):
+            name = f"svc-{index:04d}"
+            if index % 50 == 0:
+                versions = (
+                    f"  v1: {{image: registry.example/{name}:1.0.0, replicas: 3, weight: 60}}\n"
+                    f"  v2: {{image: registry.example/{name}:1.1.0, replicas: 2, weight: 30}}\n"
+                    f"  v3: {{image: registry.example/{name}:1.2.0, replicas: 1, weight: 10}}\n"
+                )
+                extra = (
+                    "match:\n  - {version: v3, headers: {x-canary: {exact: always}}}\n"
+                    "mirror: {version: v3, percent: 5}\n"
+                )
+            else:
+                versions = (
+                    f"  v1: {{image: registry.example/{name}:1.0.0, replicas: 2, weight: 90}}\n"
+                    f"  v2: {{image: registry.example/{name}:1.1.0, replicas: 1, weight: 10}}\n"
+                )
+                extra = ""
+            (folder / f"{name}.yaml").write_text(RELEASE.format(name=name, extra=extra, versions=versions))
+
+
+def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in KiB, and exit code of one command."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, cwd=cwd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if stdin:
+        assert process.stdin is not None
+        process.stdin.write(stdin)
+        process.stdin.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, usage.ru_maxrss, process.returncode
+
+
+def measure(name: str, args: list[str], cwd: Path, runs: int, prepare: Any = None, expect: int | None = 0) -> dict[str, Any]:
+    times, memory = [], []
+    for _ in range(runs):
+        if prepare:
+            prepare()
+        seconds, rss, code = run(args, cwd)
+        if expect is not None and code != expect:
+            raise SystemExit(f"{name}: exit code {code}, expected {expect}: {' '.join(args)}")
+        times.append(seconds)
+        memory.append(rss)
+    return {
+        "name": name,
+        "median_s": round(statistics.median(times), 3),
+        "min_s": round(min(times), 3),
+        "max_s": round(max(times), 3),
+        "peak_mib": round(max(memory) / 1024, 1),
+        "runs": runs,
+    }
+
+
+def naive(root: Path, overlays: list[Path]) -> float:
+    """kubectl kustomize | kubernetes-validate for each overlay: the script a user writes."""
+    start = time.perf_counter()
+    for overlay in overlays:
+        built = subprocess.run([KUBECTL, "kustomize", str(overlay)], capture_output=True, check=True).stdout
+        subprocess.run([KUBERNETES_VALIDATE, "-k", "1.31.0", "-"], input=built, capture_output=True, check=False)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--environments", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--naive-subset", type=int, default=50, help="services per environment for the naive baseline")
+    parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
+    options = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="meshcanary-bench-") as folder:
+        root = Path(folder)
+        generate(root, options.services, options.environments)
+        overlays_dir = root / "deploy" / "overlays"
+        release = root / "environments" / "env-0" / "svc-0001.yaml"
+        original = release.read_text()
+
+        def cold() -> None:
+            shutil.rmtree(overlays_dir, ignore_errors=True)
+
+        rows.append(measure("render (cold)", [MESHCANARY, "render"], root, options.runs, prepare=cold))
+        rows.append(measure("render --check (nothing changed)", [MESHCANARY, "render", "--check"], root, options.runs))
+        rows.append(measure("check (cold)", [MESHCANARY, "check"], root, options.runs))
+        rows.append(measure("check (again, nothing changed)", [MESHCANARY, "check"], root, options.runs))
+
+        def one_change() -> None:
+            release.write_text(original.replace("weight: 90", "weight: 80").replace("weight: 10}", "weight: 20}"))
+            subprocess.run([MESHCANARY, "render", "env-0"], cwd=root, capture_output=True, check=True)
+
+        rows.append(
+            measure(
+                "pre-commit hook: check of one changed release file",
+                [MESHCANARY, "check", "environments/env-0/svc-0001.yaml", "deploy/overlays/env-0/svc-0001/virtualservice.yaml"],
+                root,
+                options.runs,
+                prepare=one_change,
+            )
+        )
+        # lint: every rendered resource of one environment, built once into one file.
+        built = subprocess.run([KUBECTL, "kustomize", str(overlays_dir / "env-0")], capture_output=True, check=True).stdout
+        manifests = root / "all.yaml"
+        manifests.write_bytes(built)
+        count = built.count(b"\nkind: ") + built.startswith(b"kind: ")
+        lint = measure(f"lint ({count} resources)", [MESHCANARY, "lint", str(manifests)], root, options.runs, expect=None)
+        lint["resources_per_s"] = round(count / lint["median_s"])
+        rows.append(lint)
+        rows.append(measure("meshcanary --version", [MESHCANARY, "--version"], root, options.runs))
+        rows.append(measure("meshcanary --help", [MESHCANARY, "--help"], root, options.runs))
+
+        # Baselines, same machine, same run.
+        subset = min(options.naive_subset, options.services)
+        overlays = [overlays_dir / f"env-{e}" / f"svc-{i:04d}" for e in range(options.environments) for i in range(subset)]
+        seconds = naive(root, overlays)
+        total_units = options.services * options.environments
+        rows.append(
+            {
+                "name": f"baseline: kubectl kustomize | kubernetes-validate, {len(overlays)} overlays, extrapolated to {total_units}",
+                "median_s": round(seconds / len(overlays) * total_units, 1),
+                "measured_s": round(seconds, 2),
+                "runs": 1,
+            }
+        )
+        sample = root / "sample.yaml"
+        documents = built.split(b"\n---\n")[:500]
+        sample.write_bytes(b"\n---\n".join(documents))
+        baseline_lint = measure("baseline: kubernetes-validate, 500 resources", [KUBERNETES_VALIDATE, "-k", "1.31.0", str(sample)], root, 1, expect=None)
+        ours = measure("lint, the same 500 resources", [MESHCANARY, "lint", str(sample)], root, options.runs, expect=None)
+        rows += [baseline_lint, ours]
+
+    by_name = {r["name"]: r for r in rows}
+    check_cold = by_name["check (cold)"]["median_s"]
+    baseline = next(r for r in rows if r["name"].startswith("baseline: kubectl"))
+    ratios = {
+        "check cold vs kustomize|kubernetes-validate": round(baseline["median_s"] / check_cold, 1),
+        "check again / check cold": round(by_name["check (again, nothing changed)"]["median_s"] / check_cold, 3),
+        "lint vs kubernetes-validate (500 resources)": round(baseline_lint["median_s"] / ours["median_s"], 1),
+    }
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+        "services": options.services,
+        "environments": options.environments,
+        "rows": rows,
+        "ratios": ratios,
+    }
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(json.dumps(result, indent=2) + "\n")
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'measurement':<{width}}  median s   peak MiB")
+    for row in rows:
+        print(f"{row['name']:<{width}}  {row['median_s']:>8}   {row.get('peak_mib', '-'):>8}")
+    for name, value in ratios.items():
+        print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
