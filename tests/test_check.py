@@ -216,3 +216,37 @@ def test_a_broken_overlay_in_a_batch_is_reported_on_its_own(example_repo: Path, 
     assert "missing.yaml" in builds[0]["message"]
     # Every other overlay of prod was still built and checked.
     assert json.loads(outcome.out)["summary"]["resources"] == 35 - 6
+
+
+def test_repository_policies_see_the_base_branch_as_old_object(example_repo: Path, cli) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / "policies", example_repo / "policies")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "start"],
+    ):
+        subprocess.run(["git", "-C", str(example_repo), *args], check=True, env=env)
+    release = example_repo / "environments/prod/micro-api.yaml"
+    release.write_text(
+        release.read_text(encoding="utf-8")
+        .replace("weight: 70}", "weight: 20}")
+        .replace("weight: 30}", "weight: 80}"),
+        encoding="utf-8",
+    )
+    assert cli("--repo", example_repo, "render").code == 0
+    assert cli("--repo", example_repo, "check").code == 0  # without a base, nothing to compare with
+    outcome = cli("--repo", example_repo, "check", "--base", "HEAD", "--format", "json")
+    assert outcome.code == 1
+    steps = [f for f in _findings(outcome) if f["rule"].startswith("max-weight-step/")]
+    assert steps and steps[0]["file"] == "deploy/overlays/prod/micro-api/virtualservice.yaml"
+
+
+def test_policy_test_command_runs_the_repositorys_policy_tests(cli) -> None:
+    outcome = cli("--repo", ROOT, "policy", "test")
+    assert outcome.code == 0, outcome.out
+    assert "require-team-label" in outcome.out and ", 0 failed" in outcome.out

@@ -284,6 +284,10 @@ ValidatorOption = Annotated[
     Validator,
     typer.Option("--validator", help="Validate in-process or with the kubeconform binary."),
 ]
+PoliciesOption = Annotated[
+    list[Path] | None,
+    typer.Option("--policies", help="Folder of ValidatingAdmissionPolicies (repeatable)."),
+]
 FailOnOption = Annotated[
     FailOn, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")
 ]
@@ -348,6 +352,7 @@ def lint(
         list[str] | None,
         typer.Option("--ignore-filename-pattern", help="Regular expression of paths to leave out."),
     ] = None,
+    policies: PoliciesOption = None,
 ) -> int:
     """Validate any manifests against their schemas and the built-in rules."""
     from meshcanary.commands import lint as command
@@ -359,6 +364,7 @@ def lint(
         validation=options,
         rules=not no_rules,
         ignore_filename_patterns=tuple(ignore_filename_pattern or ()),
+        policies=tuple(policies or ()),
     )
     if validator is Validator.kubeconform:
         import meshcanary.validate.kubeconform as binary
@@ -390,6 +396,11 @@ def check(
     jobs: Annotated[
         int | None, typer.Option("--jobs", "-j", min=1, help="kustomize processes at once.")
     ] = None,
+    policies: PoliciesOption = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Git ref whose rendered objects policies see as oldObject."),
+    ] = None,
 ) -> int:
     """Check the repository: release files, render freshness, kustomize, schemas, rules."""
     from meshcanary.commands import check as command
@@ -397,7 +408,13 @@ def check(
     options = _options(
         kubernetes_version, strict, schema_location, skip, reject, ignore_missing_schemas, crd
     )
-    settings = command.CheckOptions(options, jobs, kubeconform=validator is Validator.kubeconform)
+    settings = command.CheckOptions(
+        options,
+        jobs,
+        kubeconform=validator is Validator.kubeconform,
+        policies=tuple(policies or ()),
+        base=base,
+    )
     report = command.check(Settings.repo, paths or [], settings)
     return _emit(report, output, summary, fail_on)
 
@@ -786,3 +803,25 @@ def init_command(
         print(f"create  {path}")
     print(f"next: cd {directory} && meshcanary render && meshcanary check", file=sys.stderr)
     return 0
+
+
+policy_app = typer.Typer(
+    help="User policies (ValidatingAdmissionPolicy, CEL).", no_args_is_help=True
+)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("test")
+@exits
+def policy_test(
+    directory: Annotated[Path, typer.Argument(help="Policies folder with a tests/ folder.")] = Path(
+        "policies"
+    ),
+) -> int:
+    """Run the policy tests: pass/ fixtures must be clean, fail/ fixtures must fail as stated."""
+    from meshcanary import policies
+
+    folder = directory if directory.is_absolute() else Settings.repo / directory
+    report = policies.run_tests(folder, Settings.repo)
+    sys.stdout.write(report.format())
+    return 0 if report.ok else 1

@@ -30,8 +30,8 @@ Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
     list("-+0123456789."),
 )
-# Kubernetes (Go) reads timestamps and YAML 1.1's `=` ("value") as plain strings; so do we.
-for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"):
+# Kubernetes (Go) reads timestamps, and YAML 1.1's `=` and `<<` as values, as plain strings.
+for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
     Loader.add_constructor(
         _tag,
         lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]

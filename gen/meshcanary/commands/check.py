@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from meshcanary import kustomize
 from meshcanary.commands import render as render_command
@@ -36,6 +37,8 @@ class CheckOptions:
     validation: Options = field(default_factory=Options)
     jobs: int | None = None
     kubeconform: bool = False  # validate with the kubeconform binary instead of in-process
+    policies: tuple[Path, ...] = ()  # more policy folders besides the repository's policies/
+    base: str | None = None  # git ref whose rendered objects are the policies' oldObject
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,42 @@ def _resources(root: Path, unit: Unit, output: str) -> list[Resource]:
             document = origin or resource.document
         located.append(Resource(resource.data, document, None))
     return located
+
+
+def _policies(root: Path, options: CheckOptions) -> Any:
+    """The repository's policies/ and any --policies folders, or None when there are none."""
+    folders = [
+        f for f in (root / "policies", *options.policies) if f.is_dir() and any(f.glob("*.yaml"))
+    ]
+    if not folders:
+        return None
+    from meshcanary import policies
+
+    return policies.load(folders, root)
+
+
+def _previous(root: Path, ref: str) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    """The objects the tree at `ref` renders to, keyed as policies look up `oldObject`."""
+    import tempfile
+
+    import yaml
+
+    from meshcanary.commands import diff
+
+    with tempfile.TemporaryDirectory(prefix="meshcanary-base-") as folder:
+        diff.export(root, ref, Path(folder))
+        objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        for text in diff.built(Path(folder)).values():
+            document = yaml.safe_load(text)
+            meta = document.get("metadata") or {}
+            key = (
+                str(document.get("apiVersion", "")),
+                str(document.get("kind", "")),
+                str(meta.get("namespace", "")),
+                str(meta.get("name", "")),
+            )
+            objects[key] = document
+    return objects
 
 
 def _kubeconform(resources: list[Resource], validation: Options) -> list[Verdict]:
@@ -358,6 +397,8 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
         by_environment.setdefault(unit.environment.environment.name, []).extend(
             _resources(root, unit, result.output)
         )
+    policy_set = _policies(root, options)
+    previous = _previous(root, options.base) if options.base and policy_set else {}
     outcome: list[ResourceResult] = []
     for loaded in environments:
         resources = by_environment.get(loaded.environment.name, [])
@@ -375,6 +416,8 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             verdicts = [validator.validate(r) for r in resources]
         severities = dict(loaded.environment.rule_severities)
         found = rules.run(rules.Scope(resources), severities)
+        if policy_set is not None:
+            found += policy_set.evaluate(resources, previous)
         problems.extend(p for v in verdicts for p in v.problems)
         problems.extend(found)
         for resource, verdict in zip(resources, verdicts, strict=True):
@@ -403,5 +446,12 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
         results=tuple(outcome),
         files=len({r.file for r in outcome}),
         rules=(*infos, *extra),
-        checks=("release-schema", "render", "kustomize", "schema", "rules"),
+        checks=(
+            "release-schema",
+            "render",
+            "kustomize",
+            "schema",
+            "rules",
+            *(("policies",) if policy_set else ()),
+        ),
     )

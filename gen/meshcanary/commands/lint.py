@@ -31,6 +31,7 @@ class LintOptions:
     rules: bool = True
     severities: dict[str, str] = field(default_factory=dict)
     ignore_filename_patterns: tuple[str, ...] = ()  # regular expressions, as in kubeconform
+    policies: tuple[Path, ...] = ()  # folders of ValidatingAdmissionPolicies
 
 
 def _display(path: Path) -> str:
@@ -120,13 +121,15 @@ def assemble(
     from meshcanary import rules
 
     found: list[Problem] = []
+    checked = [
+        r for r, v in zip(parsed.resources, verdicts, strict=True) if v.status is not Status.SKIPPED
+    ]
     if options.rules:
-        checked = [
-            r
-            for r, v in zip(parsed.resources, verdicts, strict=True)
-            if v.status is not Status.SKIPPED
-        ]
         found = rules.run(rules.Scope(checked), options.severities)
+    if options.policies:
+        from meshcanary import policies
+
+        found += policies.load(list(options.policies), Path.cwd()).evaluate(checked)
     by_resource: dict[tuple[str, object], list[Problem]] = {}
     for problem in found:
         by_resource.setdefault((problem.location.file, problem.resource), []).append(problem)
@@ -150,5 +153,9 @@ def assemble(
         files=parsed.files,
         stdin=from_stdin,
         rules=infos,
-        checks=("schema", "rules") if options.rules else ("schema",),
+        checks=(
+            "schema",
+            *(("rules",) if options.rules else ()),
+            *(("policies",) if options.policies else ()),
+        ),
     )

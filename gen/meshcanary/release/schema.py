@@ -139,7 +139,7 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
             description,
         )
         return
-    if keyword in ("pattern", "minLength", "maxLength"):
+    if keyword in ("pattern", "minLength", "maxLength", "not"):
         description = schema.get("description", "")
         yield Problem(at, f"{json.dumps(instance)} is not a valid {_field(error)}", description)
         return

@@ -1,0 +1,609 @@
+"""ValidatingAdmissionPolicies and their bindings: loaded, compiled once, evaluated offline."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshcanary.errors import InputError
+from meshcanary.manifest import JsonPath, Parsed, Resource, parse_text, pointer
+from meshcanary.problem import Problem, Severity
+from meshcanary.rules import suppressions
+
+API_VERSION = "admissionregistration.k8s.io/v1"
+POLICY_KIND = "ValidatingAdmissionPolicy"
+BINDING_KIND = "ValidatingAdmissionPolicyBinding"
+# Wall-clock budget of one policy over one `evaluate` call, on top of the engine's own
+# 10,000-iteration limit per expression: a policy that is merely slow cannot stall CI either.
+DEFAULT_TIMEOUT = 5.0
+
+SEVERITY_OF_ACTION = {"Deny": Severity.ERROR, "Warn": Severity.WARNING, "Audit": Severity.INFO}
+PreviousKey = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+
+# Kinds whose plural is not the lower-case kind plus the usual English ending.
+IRREGULAR_PLURALS = {
+    "Endpoints": "endpoints",
+    "Gateway": "gateways",
+    "VirtualService": "virtualservices",
+    "DestinationRule": "destinationrules",
+    "Deployment": "deployments",
+    "Service": "services",
+    "Ingress": "ingresses",
+    "NetworkPolicy": "networkpolicies",
+    "ServiceEntry": "serviceentries",
+    "Sidecar": "sidecars",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+}
+
+
+def plural(kind: str) -> str:
+    """The resource name `resourceRules` use for `kind` (Deployment → deployments)."""
+    if kind in IRREGULAR_PLURALS:
+        return IRREGULAR_PLURALS[kind]
+    lower = kind.lower()
+    if lower.endswith("y") and lower[-2:-1] not in tuple("aeiou"):
+        return lower[:-1] + "ies"
+    if lower.endswith(("s", "x", "z", "ch", "sh")):
+        return lower + "es"
+    return lower + "s"
+
+
+# Selectors -------------------------------------------------------------------------------
+
+
+def selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions); absent or {} matches all."""
+    if not isinstance(selector, dict):
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = expression.get("values") or []
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _labels(resource: Resource) -> dict[str, str]:
+    labels = resource.metadata.get("labels")
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+def _namespace_labels(resource: Resource) -> dict[str, str]:
+    # Offline we know a namespace only by name: the label the API server sets on every one.
+    name = resource.name if resource.kind == "Namespace" else resource.namespace or "default"
+    return {"kubernetes.io/metadata.name": name}
+
+
+@dataclass(frozen=True)
+class ResourceRule:
+    api_groups: frozenset[str]
+    api_versions: frozenset[str]
+    resources: frozenset[str]
+    operations: frozenset[str]
+    names: frozenset[str]
+
+    @classmethod
+    def read(cls, rule: Any) -> ResourceRule:
+        def field_set(name: str, default: tuple[str, ...] = ()) -> frozenset[str]:
+            value = rule.get(name) if isinstance(rule, dict) else None
+            return (
+                frozenset(str(v) for v in value) if isinstance(value, list) else frozenset(default)
+            )
+
+        return cls(
+            field_set("apiGroups"),
+            field_set("apiVersions"),
+            field_set("resources"),
+            field_set("operations", ("*",)),
+            field_set("resourceNames"),
+        )
+
+    def matches(self, resource: Resource, operation: str) -> bool:
+        group, _, version = resource.api_version.rpartition("/")
+
+        def hit(allowed: frozenset[str], value: str) -> bool:
+            return "*" in allowed or value in allowed
+
+        return (
+            hit(self.api_groups, group)
+            and hit(self.api_versions, version)
+            and (hit(self.resources, plural(resource.kind)) or "*/*" in self.resources)
+            and hit(self.operations, operation)
+            and (not self.names or resource.name in self.names)
+        )
+
+
+@dataclass(frozen=True)
+class Match:
+    """`matchConstraints` of a policy or `matchResources` of a binding."""
+
+    rules: tuple[ResourceRule, ...] | None  # None: any resource (a binding without rules)
+    excluded: tuple[ResourceRule, ...]
+    namespace_selector: Any
+    object_selector: Any
+
+    @classmethod
+    def read(cls, spec: Any, *, rules_required: bool) -> Match:
+        spec = spec if isinstance(spec, dict) else {}
+        rules = spec.get("resourceRules")
+        return cls(
+            tuple(ResourceRule.read(r) for r in rules)
+            if isinstance(rules, list)
+            else (() if rules_required else None),
+            tuple(ResourceRule.read(r) for r in spec.get("excludeResourceRules") or []),
+            spec.get("namespaceSelector"),
+            spec.get("objectSelector"),
+        )
+
+    def matches(self, resource: Resource, operation: str) -> bool:
+        if self.rules is not None and not any(r.matches(resource, operation) for r in self.rules):
+            return False
+        if any(r.matches(resource, operation) for r in self.excluded):
+            return False
+        return selector_matches(
+            self.namespace_selector, _namespace_labels(resource)
+        ) and selector_matches(self.object_selector, _labels(resource))
+
+
+# The model --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expression:
+    source: str
+    program: Any  # the engine's compiled program
+    path: JsonPath  # where the expression is written in the policy
+
+
+@dataclass(frozen=True)
+class Validation:
+    index: int
+    expression: Expression
+    message: str
+    message_expression: Expression | None
+    reason: str
+    field_path: JsonPath | None
+
+
+@dataclass(frozen=True)
+class Binding:
+    name: str
+    match: Match
+    severity: Severity  # the most severe of its validationActions
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    resource: Resource
+    match: Match
+    fail_closed: bool  # failurePolicy Fail (the default): an evaluation error is a finding
+    conditions: tuple[tuple[str, Expression], ...]
+    variables: tuple[tuple[str, Expression], ...]
+    validations: tuple[Validation, ...]
+    uses_objects: bool
+    bindings: tuple[Binding, ...] = ()
+
+    def severity_for(self, resource: Resource, operation: str) -> Severity | None:
+        """The severity findings on `resource` get, or None when no binding selects it."""
+        if not self.bindings:
+            return Severity.ERROR
+        chosen = [b.severity for b in self.bindings if b.match.matches(resource, operation)]
+        return max(chosen, key=lambda s: s.rank) if chosen else None
+
+
+def _field_path(text: str) -> JsonPath:
+    """A VAP `fieldPath` (`spec.servers[0].hosts`, `metadata.labels['app']`) as a path."""
+    path: list[str | int] = []
+    for name, index, quoted in re.findall(r"\.?([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]", text):
+        if name:
+            path.append(name)
+        elif index:
+            path.append(int(index))
+        else:
+            path.append(quoted)
+    return path
+
+
+# Loading ----------------------------------------------------------------------------------
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def read_documents(folders: Sequence[Path], root: Path) -> Parsed:
+    """Every resource in `*.yaml` directly inside `folders` (sub-folders such as tests/ are not read)."""
+    parsed = Parsed()
+    for folder in folders:
+        if not folder.is_dir():
+            raise InputError(f"{_display(folder, root)}: no such policy folder")
+        for path in sorted(folder.glob("*.yaml")):
+            parse_text(path.read_text(encoding="utf-8"), _display(path, root), parsed)
+    if parsed.problems:
+        raise InputError(parsed.problems)
+    return parsed
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        from meshcanary.policies import _cel  # the engine loads here, and only here
+
+        self.cel = _cel
+        self.engine = _cel.Engine()
+
+    def compile(self, resource: Resource, path: JsonPath, expect: str) -> Expression:
+        source = resource.get(*path)
+        if not isinstance(source, str) or not source.strip():
+            raise InputError(
+                [Problem(resource.location(path), "expression is empty", rule="policy")]
+            )
+        try:
+            program = self.engine.compile(source, expect)
+        except self.cel.CompileError as exc:
+            name = resource.name
+            raise InputError(
+                [
+                    Problem(
+                        resource.location(path),
+                        f"policy {name}: {pointer(path)}: CEL: {exc}",
+                        rule="policy",
+                        path=pointer(path),
+                    )
+                ]
+            ) from None
+        return Expression(source, program, tuple(path))
+
+
+def _check_variable_names(resource: Resource, expression: Expression, known: Sequence[str]) -> None:
+    for used in re.findall(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)", expression.source):
+        if used not in known:
+            raise InputError(
+                [
+                    Problem(
+                        resource.location(expression.path),
+                        f"policy {resource.name}: {pointer(expression.path)}: CEL: "
+                        f"undeclared reference to 'variables.{used}' (declared before it: "
+                        f"{', '.join(known) or 'none'})",
+                        rule="policy",
+                    )
+                ]
+            )
+
+
+def _read_policy(resource: Resource, compiler: _Compiler) -> Policy:
+    spec = resource.get("spec") or {}
+
+    def problem(path: JsonPath, message: str) -> InputError:
+        return InputError(
+            [Problem(resource.location(path), f"policy {resource.name}: {message}", rule="policy")]
+        )
+
+    if spec.get("paramKind") is not None:
+        raise problem(
+            ["spec", "paramKind"],
+            "paramKind is not supported offline; write the values into the expressions",
+        )
+    conditions: list[tuple[str, Expression]] = []
+    for i, condition in enumerate(spec.get("matchConditions") or []):
+        expression = compiler.compile(
+            resource, ["spec", "matchConditions", i, "expression"], "bool"
+        )
+        conditions.append((str(condition.get("name", i)), expression))
+    variables: list[tuple[str, Expression]] = []
+    for i, variable in enumerate(spec.get("variables") or []):
+        expression = compiler.compile(resource, ["spec", "variables", i, "expression"], "dyn")
+        _check_variable_names(resource, expression, [n for n, _ in variables])
+        variables.append((str(variable.get("name")), expression))
+    known = [n for n, _ in variables]
+    validations: list[Validation] = []
+    for i, item in enumerate(spec.get("validations") or []):
+        base: list[str | int] = ["spec", "validations", i]
+        expression = compiler.compile(resource, [*base, "expression"], "bool")
+        _check_variable_names(resource, expression, known)
+        message_expression = None
+        if item.get("messageExpression"):
+            message_expression = compiler.compile(resource, [*base, "messageExpression"], "string")
+            _check_variable_names(resource, message_expression, known)
+        raw_path = item.get("fieldPath")
+        validations.append(
+            Validation(
+                i,
+                expression,
+                str(item.get("message") or ""),
+                message_expression,
+                str(item.get("reason") or ""),
+                _field_path(raw_path) if isinstance(raw_path, str) else None,
+            )
+        )
+    if not validations:
+        raise problem(["spec"], "no validations (audit annotations are not supported offline)")
+    sources = [e.source for _, e in (*conditions, *variables)]
+    sources += [v.expression.source for v in validations]
+    sources += [v.message_expression.source for v in validations if v.message_expression]
+    return Policy(
+        name=resource.name,
+        resource=resource,
+        match=Match.read(spec.get("matchConstraints"), rules_required=True),
+        fail_closed=spec.get("failurePolicy", "Fail") != "Ignore",
+        conditions=tuple(conditions),
+        variables=tuple(variables),
+        validations=tuple(validations),
+        uses_objects=any(re.search(r"\bobjects\b", s) for s in sources),
+    )
+
+
+def _read_binding(resource: Resource) -> tuple[str, Binding]:
+    spec = resource.get("spec") or {}
+    if spec.get("paramRef") is not None:
+        raise InputError(
+            [
+                Problem(
+                    resource.location(["spec", "paramRef"]),
+                    f"binding {resource.name}: paramRef is not supported offline",
+                    rule="policy",
+                )
+            ]
+        )
+    actions = spec.get("validationActions") or []
+    severities = [SEVERITY_OF_ACTION[a] for a in actions if a in SEVERITY_OF_ACTION]
+    return str(spec.get("policyName", "")), Binding(
+        resource.name,
+        Match.read(spec.get("matchResources"), rules_required=False),
+        max(severities, key=lambda s: s.rank) if severities else Severity.ERROR,
+    )
+
+
+def _schema_problems(resources: Sequence[Resource]) -> list[Problem]:
+    from meshcanary.validate import Options
+    from meshcanary.validate.embedded import EmbeddedValidator
+
+    # Not strict: the bundled schemas' v1 Validation lacks `fieldPath` (GA since Kubernetes 1.30).
+    validator = EmbeddedValidator(Options())
+    return [p for r in resources for p in validator.validate(r).problems]
+
+
+def load(folders: Sequence[Path], root: Path, *, timeout: float = DEFAULT_TIMEOUT) -> PolicySet:
+    """Read, schema-check and compile the policies and bindings in `folders`."""
+    parsed = read_documents(folders, root)
+    ours = [
+        r
+        for r in parsed.resources
+        if r.api_version == API_VERSION and r.kind in (POLICY_KIND, BINDING_KIND)
+    ]
+    problems = _schema_problems(ours)
+    if problems:
+        raise InputError(problems)
+    compiler = _Compiler()
+    policies: dict[str, Policy] = {}
+    for resource in (r for r in ours if r.kind == POLICY_KIND):
+        if resource.name in policies:
+            raise InputError(
+                [
+                    Problem(
+                        resource.location(["metadata", "name"]),
+                        f"policy {resource.name} is defined twice",
+                        rule="policy",
+                    )
+                ]
+            )
+        policies[resource.name] = _read_policy(resource, compiler)
+    bindings: dict[str, list[Binding]] = {}
+    for resource in (r for r in ours if r.kind == BINDING_KIND):
+        name, binding = _read_binding(resource)
+        if name not in policies:
+            raise InputError(
+                [
+                    Problem(
+                        resource.location(["spec", "policyName"]),
+                        f"binding {resource.name}: no policy named {name!r} in the policy folders",
+                        rule="policy",
+                    )
+                ]
+            )
+        bindings.setdefault(name, []).append(binding)
+    return PolicySet(
+        tuple(
+            Policy(**{**p.__dict__, "bindings": tuple(bindings.get(p.name, ()))})
+            for p in policies.values()
+        ),
+        compiler,
+        timeout,
+    )
+
+
+# Evaluation -------------------------------------------------------------------------------
+
+
+def key_of(resource: Resource) -> PreviousKey:
+    """How `previous` is keyed: (apiVersion, kind, namespace, name)."""
+    return (resource.api_version, resource.kind, resource.namespace, resource.name)
+
+
+@dataclass
+class PolicySet:
+    """Compiled policies, ready to evaluate on any number of resource sets."""
+
+    policies: tuple[Policy, ...]
+    _compiler: Any = field(repr=False, default=None)
+    timeout: float = DEFAULT_TIMEOUT
+
+    def __len__(self) -> int:
+        return len(self.policies)
+
+    def only(self, name: str) -> PolicySet:
+        """The same set narrowed to one policy (and its bindings)."""
+        return PolicySet(
+            tuple(p for p in self.policies if p.name == name), self._compiler, self.timeout
+        )
+
+    def evaluate(
+        self,
+        resources: Sequence[Resource],
+        previous: Mapping[PreviousKey, dict[str, Any]] | None = None,
+    ) -> list[Problem]:
+        """Findings of every policy on `resources`; `previous` holds the base branch's objects."""
+        previous = previous or {}
+        problems: list[Problem] = []
+        everything: list[dict[str, Any]] | None = None
+        for policy in self.policies:
+            if policy.uses_objects and everything is None:
+                everything = [r.data for r in resources]
+            run = _Run(self, policy, everything or [], time.monotonic() + self.timeout)
+            for resource in resources:
+                if run.over_budget(resource, resources, problems):
+                    break
+                problems.extend(run.evaluate(resource, previous.get(key_of(resource))))
+        return sorted(problems, key=Problem.sort_key)
+
+
+@dataclass
+class _Run:
+    """One policy over one resource set."""
+
+    policies: PolicySet
+    policy: Policy
+    objects: list[dict[str, Any]]
+    deadline: float
+
+    def over_budget(
+        self, resource: Resource, resources: Sequence[Resource], problems: list[Problem]
+    ) -> bool:
+        if time.monotonic() <= self.deadline:
+            return False
+        done = list(resources).index(resource)
+        problems.append(
+            Problem(
+                self.policy.resource.location(),
+                f"policy {self.policy.name} stopped after its {self.policies.timeout:g} s "
+                f"budget; {len(resources) - done} of {len(resources)} resources not checked",
+                "make the expressions cheaper (avoid nested loops over `objects`)",
+                rule=self.policy.name,
+                resource=self.policy.resource.ref,
+            )
+        )
+        return True
+
+    def evaluate(self, resource: Resource, old: dict[str, Any] | None) -> list[Problem]:
+        policy = self.policy
+        operation = "UPDATE" if old is not None else "CREATE"
+        if not policy.match.matches(resource, operation):
+            return []
+        severity = policy.severity_for(resource, operation)
+        if severity is None:
+            return []
+        ignored = suppressions(resource)
+        compiler = self.policies._compiler
+        group, _, version = resource.api_version.rpartition("/")
+        data: dict[str, Any] = {
+            "object": resource.data,
+            "oldObject": old,
+            "request": {
+                "kind": {"group": group, "version": version, "kind": resource.kind},
+                "resource": {"group": group, "version": version, "resource": plural(resource.kind)},
+                "name": resource.name,
+                "namespace": resource.namespace,
+                "operation": operation,
+                "userInfo": {},
+                "dryRun": True,
+            },
+            "variables": {},
+            "objects": self.objects,
+            "namespaceObject": None,
+        }
+        problems: list[Problem] = []
+
+        def failed(index: int | None, expression: Expression, error: Exception) -> None:
+            if not policy.fail_closed:
+                return
+            rule = policy.name if index is None else f"{policy.name}/{index}"
+            problems.append(
+                Problem(
+                    resource.location(),
+                    f"policy {policy.name}: {pointer(expression.path)} failed: {error}",
+                    f"failurePolicy is Fail; the expression is at {policy.resource.location(expression.path)}",
+                    rule=rule,
+                    severity=severity,
+                    resource=resource.ref,
+                )
+            )
+
+        def run(expression: Expression) -> Any:
+            return compiler.engine.evaluate(expression.program, data)
+
+        errors = compiler.cel.EvaluationError
+        for _, condition in policy.conditions:
+            try:
+                if run(condition) is not True:
+                    return []
+            except errors as exc:
+                failed(None, condition, exc)
+                return problems
+        computed: dict[str, Any] = {}
+        for name, expression in policy.variables:
+            try:
+                computed[name] = run(expression)
+            except errors as exc:
+                # The API server evaluates variables lazily; an unusable one fails the policy.
+                failed(None, expression, exc)
+                return problems
+            data["variables"] = dict(computed)
+        for validation in policy.validations:
+            rule = f"{policy.name}/{validation.index}"
+            if rule in ignored or policy.name in ignored:
+                continue
+            try:
+                result = run(validation.expression)
+            except errors as exc:
+                failed(validation.index, validation.expression, exc)
+                continue
+            if result is True:
+                continue
+            if result is not False:
+                failed(
+                    validation.index,
+                    validation.expression,
+                    TypeError(f"returned {result!r}, not a bool"),
+                )
+                continue
+            problems.append(
+                Problem(
+                    resource.location(validation.field_path or ()),
+                    self._message(validation, run, errors),
+                    f"reason: {validation.reason}" if validation.reason else "",
+                    rule=rule,
+                    severity=severity,
+                    resource=resource.ref,
+                    path=pointer(validation.field_path or ()),
+                )
+            )
+        return problems
+
+    @staticmethod
+    def _message(validation: Validation, run: Any, errors: type[Exception]) -> str:
+        if validation.message_expression is not None:
+            try:
+                text = run(validation.message_expression)
+            except errors:  # as in the API server: fall back to `message`
+                text = None
+            if isinstance(text, str) and text.strip():
+                return text.strip()
+        return validation.message or f"failed expression: {validation.expression.source}"
