@@ -102,13 +102,21 @@ def generate(root: Path, services: int, environments: int) -> None:
                     f"  v2: {{image: registry.example/{name}:1.1.0, replicas: 1, weight: 10}}\n"
                 )
                 extra = ""
-            (folder / f"{name}.yaml").write_text(RELEASE.format(name=name, extra=extra, versions=versions))
+            (folder / f"{name}.yaml").write_text(
+                RELEASE.format(name=name, extra=extra, versions=versions)
+            )
 
 
 def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> tuple[float, int, int]:
     """Wall seconds, peak RSS in KiB, and exit code of one command."""
     start = time.perf_counter()
-    process = subprocess.Popen(args, cwd=cwd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        args,
+        cwd=cwd,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     if stdin:
         assert process.stdin is not None
         process.stdin.write(stdin)
@@ -118,7 +126,9 @@ def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> tuple[float, 
     return time.perf_counter() - start, usage.ru_maxrss, process.returncode
 
 
-def measure(name: str, args: list[str], cwd: Path, runs: int, prepare: Any = None, expect: int | None = 0) -> dict[str, Any]:
+def measure(
+    name: str, args: list[str], cwd: Path, runs: int, prepare: Any = None, expect: int | None = 0
+) -> dict[str, Any]:
     times, memory = [], []
     for _ in range(runs):
         if prepare:
@@ -142,17 +152,31 @@ def naive(root: Path, overlays: list[Path]) -> float:
     """kubectl kustomize | kubernetes-validate for each overlay: the script a user writes."""
     start = time.perf_counter()
     for overlay in overlays:
-        built = subprocess.run([KUBECTL, "kustomize", str(overlay)], capture_output=True, check=True).stdout
-        subprocess.run([KUBERNETES_VALIDATE, "-k", "1.31.0", "-"], input=built, capture_output=True, check=False)
+        built = subprocess.run(
+            [KUBECTL, "kustomize", str(overlay)], capture_output=True, check=True
+        ).stdout
+        subprocess.run(
+            [KUBERNETES_VALIDATE, "-k", "1.31.0", "-"],
+            input=built,
+            capture_output=True,
+            check=False,
+        )
     return time.perf_counter() - start
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--environments", type=int, default=3)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--naive-subset", type=int, default=50, help="services per environment for the naive baseline")
+    parser.add_argument(
+        "--naive-subset",
+        type=int,
+        default=50,
+        help="services per environment for the naive baseline",
+    )
     parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
     options = parser.parse_args()
     rows: list[dict[str, Any]] = []
@@ -166,38 +190,83 @@ def main() -> int:
         def cold() -> None:
             shutil.rmtree(overlays_dir, ignore_errors=True)
 
-        rows.append(measure("render (cold)", [MESHCANARY, "render"], root, options.runs, prepare=cold))
-        rows.append(measure("render --check (nothing changed)", [MESHCANARY, "render", "--check"], root, options.runs))
+        rows.append(
+            measure("render (cold)", [MESHCANARY, "render"], root, options.runs, prepare=cold)
+        )
+        rows.append(
+            measure(
+                "render --check (nothing changed)",
+                [MESHCANARY, "render", "--check"],
+                root,
+                options.runs,
+            )
+        )
         rows.append(measure("check (cold)", [MESHCANARY, "check"], root, options.runs))
-        rows.append(measure("check (again, nothing changed)", [MESHCANARY, "check"], root, options.runs))
+        rows.append(
+            measure("check (again, nothing changed)", [MESHCANARY, "check"], root, options.runs)
+        )
 
         def one_change() -> None:
-            release.write_text(original.replace("weight: 90", "weight: 80").replace("weight: 10}", "weight: 20}"))
-            subprocess.run([MESHCANARY, "render", "env-0"], cwd=root, capture_output=True, check=True)
+            release.write_text(
+                original.replace("weight: 90", "weight: 80").replace("weight: 10}", "weight: 20}")
+            )
+            subprocess.run(
+                [MESHCANARY, "render", "env-0"], cwd=root, capture_output=True, check=True
+            )
 
         rows.append(
             measure(
                 "pre-commit hook: check of one changed release file",
-                [MESHCANARY, "check", "environments/env-0/svc-0001.yaml", "deploy/overlays/env-0/svc-0001/virtualservice.yaml"],
+                [
+                    MESHCANARY,
+                    "check",
+                    "environments/env-0/svc-0001.yaml",
+                    "deploy/overlays/env-0/svc-0001/virtualservice.yaml",
+                ],
                 root,
                 options.runs,
                 prepare=one_change,
             )
         )
         # lint: every rendered resource of one environment, built once into one file.
-        built = subprocess.run([KUBECTL, "kustomize", str(overlays_dir / "env-0")], capture_output=True, check=True).stdout
+        built = subprocess.run(
+            [KUBECTL, "kustomize", str(overlays_dir / "env-0")], capture_output=True, check=True
+        ).stdout
         manifests = root / "all.yaml"
         manifests.write_bytes(built)
         count = built.count(b"\nkind: ") + built.startswith(b"kind: ")
-        lint = measure(f"lint ({count} resources)", [MESHCANARY, "lint", str(manifests)], root, options.runs, expect=None)
+        lint = measure(
+            f"lint ({count} resources)",
+            [MESHCANARY, "lint", str(manifests)],
+            root,
+            options.runs,
+            expect=None,
+        )
         lint["resources_per_s"] = round(count / lint["median_s"])
         rows.append(lint)
+        policies = Path(__file__).resolve().parent.parent / "policies"
+        with_policies = measure(
+            f"lint ({count} resources) with the {len(list(policies.glob('*.yaml')))} example policies",
+            [MESHCANARY, "lint", "--policies", str(policies), str(manifests)],
+            root,
+            options.runs,
+            expect=None,
+        )
+        extra = with_policies["median_s"] - lint["median_s"]
+        with_policies["policy_evaluations_per_s"] = (
+            round(count * len(list(policies.glob("*.yaml"))) / extra) if extra > 0 else None
+        )
+        rows.append(with_policies)
         rows.append(measure("meshcanary --version", [MESHCANARY, "--version"], root, options.runs))
         rows.append(measure("meshcanary --help", [MESHCANARY, "--help"], root, options.runs))
 
         # Baselines, same machine, same run.
         subset = min(options.naive_subset, options.services)
-        overlays = [overlays_dir / f"env-{e}" / f"svc-{i:04d}" for e in range(options.environments) for i in range(subset)]
+        overlays = [
+            overlays_dir / f"env-{e}" / f"svc-{i:04d}"
+            for e in range(options.environments)
+            for i in range(subset)
+        ]
         seconds = naive(root, overlays)
         total_units = options.services * options.environments
         rows.append(
@@ -211,8 +280,20 @@ def main() -> int:
         sample = root / "sample.yaml"
         documents = built.split(b"\n---\n")[:500]
         sample.write_bytes(b"\n---\n".join(documents))
-        baseline_lint = measure("baseline: kubernetes-validate, 500 resources", [KUBERNETES_VALIDATE, "-k", "1.31.0", str(sample)], root, 1, expect=None)
-        ours = measure("lint, the same 500 resources", [MESHCANARY, "lint", str(sample)], root, options.runs, expect=None)
+        baseline_lint = measure(
+            "baseline: kubernetes-validate, 500 resources",
+            [KUBERNETES_VALIDATE, "-k", "1.31.0", str(sample)],
+            root,
+            1,
+            expect=None,
+        )
+        ours = measure(
+            "lint, the same 500 resources",
+            [MESHCANARY, "lint", str(sample)],
+            root,
+            options.runs,
+            expect=None,
+        )
         rows += [baseline_lint, ours]
 
     by_name = {r["name"]: r for r in rows}
@@ -220,11 +301,19 @@ def main() -> int:
     baseline = next(r for r in rows if r["name"].startswith("baseline: kubectl"))
     ratios = {
         "check cold vs kustomize|kubernetes-validate": round(baseline["median_s"] / check_cold, 1),
-        "check again / check cold": round(by_name["check (again, nothing changed)"]["median_s"] / check_cold, 3),
-        "lint vs kubernetes-validate (500 resources)": round(baseline_lint["median_s"] / ours["median_s"], 1),
+        "check again / check cold": round(
+            by_name["check (again, nothing changed)"]["median_s"] / check_cold, 3
+        ),
+        "lint vs kubernetes-validate (500 resources)": round(
+            baseline_lint["median_s"] / ours["median_s"], 1
+        ),
     }
     result = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "system": platform.platform(),
+        },
         "services": options.services,
         "environments": options.environments,
         "rows": rows,
