@@ -261,3 +261,23 @@ def test_yaml_11_value_indicator_reads_as_a_string(cli, tmp_path: Path) -> None:
     outcome = cli("lint", "--summary", path)
     assert outcome.code == 0, outcome.out + outcome.err
     assert "Valid: 1" in outcome.out
+
+
+def test_policy_findings_and_compile_errors_through_the_cli(cli, tmp_path: Path) -> None:
+    outcome = cli(
+        "lint", "--policies", ROOT / "policies", "--format", "json", SEED / "micro-api.yaml"
+    )
+    assert outcome.code == 1
+    rules = {f["rule"] for f in _findings(outcome)}
+    assert {"require-resources/0", "require-team-label/0"} <= rules
+    bad = write(
+        tmp_path / "policies" / "broken.yaml",
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\n"
+        "metadata: {name: broken}\nspec:\n  matchConstraints:\n    resourceRules:\n"
+        "      - {apiGroups: [apps], apiVersions: [v1], resources: [deployments], operations: [CREATE]}\n"
+        "  validations:\n    - expression: object.spec.replicas >\n",
+    )
+    broken = cli("lint", "--policies", bad.parent, SEED / "micro-api.yaml")
+    assert broken.code == 2
+    assert f"{bad.parent.name}/broken.yaml:9:" in broken.err or "broken.yaml:9:" in broken.err
+    assert "Traceback" not in broken.err
