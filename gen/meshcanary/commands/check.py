@@ -374,11 +374,32 @@ def _stale(plan: render_command.RenderResult, environments: set[str]) -> list[Pr
     return problems
 
 
+def _named_environments(root: Path, paths: Sequence[str]) -> list[str]:
+    """The environments `paths` name, when every path names one; else [] (all of them).
+
+    A pre-commit hook passes a release file or generated files: loading and rendering only
+    their environments keeps it fast. A path in a base can matter to any environment.
+    """
+    from meshcanary.release.load import environment_names
+
+    known = set(environment_names(root))
+    names: set[str] = set()
+    for raw in paths:
+        parts = PurePosixPath(Path(raw).as_posix()).parts
+        if parts[:1] == (ENVIRONMENTS,) and len(parts) >= 2 and parts[1] in known:
+            names.add(parts[1])
+        elif parts[:2] == ("deploy", "overlays") and len(parts) >= 3 and parts[2] in known:
+            names.add(parts[2])
+        else:
+            return []
+    return sorted(names)
+
+
 def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     from meshcanary import rules
     from meshcanary.validate.embedded import EmbeddedValidator
 
-    plan = render_command.plan(root)
+    plan = render_command.plan(root, _named_environments(root, paths))
     environments = list(plan.environments)
     units = affected(root, environments, paths)
     problems = _stale(plan, {u.environment.environment.name for u in units})
