@@ -28,6 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep `check`'s report cache out of the home folder; each test gets its own."""
+    monkeypatch.setenv("MESHCANARY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @dataclass
 class Outcome:
     code: int

@@ -250,3 +250,48 @@ def test_policy_test_command_runs_the_repositorys_policy_tests(cli) -> None:
     outcome = cli("--repo", ROOT, "policy", "test")
     assert outcome.code == 0, outcome.out
     assert "require-team-label" in outcome.out and ", 0 failed" in outcome.out
+
+
+def test_a_second_check_of_unchanged_inputs_reads_the_cache(
+    example_repo: Path, cli, monkeypatch
+) -> None:
+    from meshcanary.commands import check as command
+
+    first = cli("--repo", example_repo, "check", "--format", "json")
+    calls: list[int] = []
+    real = command._check
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(command, "_check", counted)
+    again = cli("--repo", example_repo, "check", "--format", "json")
+    assert (again.code, again.out) == (first.code, first.out)
+    assert calls == []  # answered from the cache
+    # Any change to an input (here a base the release files name) is a new key.
+    service = example_repo / "deploy/base/micro-api/service.yaml"
+    service.write_text(
+        service.read_text(encoding="utf-8").replace("targetPort: 19090", "targetPort: 9090"),
+        encoding="utf-8",
+    )
+    changed = cli("--repo", example_repo, "check", "--format", "json")
+    assert calls == [1]
+    assert changed.code == 1 and "service-target-port" in changed.out
+    # Options are part of the key; --no-cache never reads it.
+    cli("--repo", example_repo, "check", "--strict", "--format", "json")
+    assert calls == [1, 1]
+    cli("--repo", example_repo, "check", "--no-cache", "--format", "json")
+    assert calls == [1, 1, 1]
+
+
+def test_a_corrupt_cache_entry_is_ignored(
+    example_repo: Path, cli, tmp_path: Path, monkeypatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MESHCANARY_CACHE_DIR", str(cache))
+    first = cli("--repo", example_repo, "check", "--format", "json")
+    for entry in cache.glob("*.json"):
+        entry.write_text("{not json", encoding="utf-8")
+    again = cli("--repo", example_repo, "check", "--format", "json")
+    assert (again.code, again.out) == (first.code, first.out)

@@ -401,6 +401,9 @@ def check(
         str | None,
         typer.Option("--base", help="Git ref whose rendered objects policies see as oldObject."),
     ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Check afresh; do not read or write the cache.")
+    ] = False,
 ) -> int:
     """Check the repository: release files, render freshness, kustomize, schemas, rules."""
     from meshcanary.commands import check as command
@@ -414,6 +417,7 @@ def check(
         kubeconform=validator is Validator.kubeconform,
         policies=tuple(policies or ()),
         base=base,
+        cache=not no_cache,
     )
     report = command.check(Settings.repo, paths or [], settings)
     return _emit(report, output, summary, fail_on)

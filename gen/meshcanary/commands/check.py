@@ -10,6 +10,7 @@ and Gateway files, the version folder's kustomization.yaml for what meshcanary s
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,7 @@ class CheckOptions:
     kubeconform: bool = False  # validate with the kubeconform binary instead of in-process
     policies: tuple[Path, ...] = ()  # more policy folders besides the repository's policies/
     base: str | None = None  # git ref whose rendered objects are the policies' oldObject
+    cache: bool = True  # reuse the report of an earlier run over the same inputs
 
 
 @dataclass(frozen=True)
@@ -396,6 +398,39 @@ def _named_environments(root: Path, paths: Sequence[str]) -> list[str]:
 
 
 def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
+    """The report for `paths` (everything when empty), from the cache when nothing changed."""
+    # A base ref and the kubeconform binary are inputs the key cannot see: run them afresh.
+    if not options.cache or options.base or options.kubeconform:
+        return _check(root, paths, options)
+    from meshcanary.commands import cache
+
+    validation = options.validation
+    settings = json.dumps(
+        {
+            "kubernetes_version": validation.kubernetes_version,
+            "strict": validation.strict,
+            "schema_locations": list(validation.schema_locations),
+            "skip": sorted(validation.skip),
+            "reject": sorted(validation.reject),
+            "ignore_missing_schemas": validation.ignore_missing_schemas,
+            "policies": [str(p) for p in options.policies],
+        },
+        sort_keys=True,
+    )
+    extra = [
+        *validation.crds,
+        *(f for folder in options.policies if folder.is_dir() for f in folder.rglob("*")),
+    ]
+    name = cache.key(root, settings, list(paths), extra, " ".join(kustomize.command()))
+    cached = cache.read(name)
+    if cached is not None:
+        return cached
+    report = _check(root, paths, options)
+    cache.write(name, report)
+    return report
+
+
+def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     from meshcanary import rules
     from meshcanary.validate.embedded import EmbeddedValidator
 
