@@ -256,3 +256,29 @@ def test_plan_reports_changes_without_touching_disk(example_repo: Path) -> None:
     item = tree.plan(example_repo, "deploy/overlays/new-env", generated, {})
     assert [c.action for c in item.changes] == ["create", "create"]
     assert not (example_repo / "deploy/overlays/new-env").exists()
+
+
+def test_a_second_writer_waits_then_fails_clearly(example_repo: Path, cli, monkeypatch) -> None:
+    import fcntl
+    import subprocess
+    import sys
+
+    from meshcanary.lock import lock_path
+
+    monkeypatch.setenv("MESHCANARY_LOCK_TIMEOUT", "0.5")
+    _set_weights(example_repo, 40, 60)
+    before = _snapshot(example_repo)
+    with open(lock_path(example_repo), "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # another writer holds the lock
+        script = Path(sys.executable).parent / "meshcanary"
+        done = subprocess.run(
+            [str(script), "--repo", str(example_repo), "render"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert "another meshcanary command is writing" in done.stderr
+    assert _snapshot(example_repo) == before
+    # Readers never lock, and once the lock is free the writer goes ahead.
+    assert cli("--repo", example_repo, "render").code == 0

@@ -98,6 +98,23 @@ def apply(
     force: bool = False,
     git: GitOptions | None = None,
 ) -> EditResult:
+    """Edit one release file, render, check, write, and optionally commit: under the lock."""
+    from meshcanary.lock import exclusive
+
+    with exclusive(root):
+        return _apply(root, environment, service, transform, dry_run=dry_run, force=force, git=git)
+
+
+def _apply(
+    root: Path,
+    environment: str,
+    service: str,
+    transform: Transform,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    git: GitOptions | None = None,
+) -> EditResult:
     from meshcanary.commands import check as check_command
     from meshcanary.commands import render as render_command
 

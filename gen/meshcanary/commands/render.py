@@ -85,6 +85,13 @@ def plan(root: Path, names: Sequence[str] = ()) -> RenderResult:
 
 def render(root: Path, names: Sequence[str] = (), *, force: bool = False) -> RenderResult:
     """Render and write every stale environment; nothing is written if any would conflict."""
+    from meshcanary.lock import exclusive
+
+    with exclusive(root):
+        return _render(root, names, force=force)
+
+
+def _render(root: Path, names: Sequence[str], *, force: bool) -> RenderResult:
     tree.recover(root, OVERLAYS)
     result = plan(root, names)
     conflicts = [c for p in result.plans for c in p.conflicts]
