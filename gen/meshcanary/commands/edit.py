@@ -246,16 +246,8 @@ def _weights(
 ) -> tuple[str, edit.WeightChange, str]:
     before = {v.name: v.weight for v in release.versions}
     change = edit.WeightChange(before, after)
-    if before == after:
-        raise InputError(
-            f"{release.path}: the weights are already {_listing(after)}; nothing to change"
-        )
     canary = release.canary.name
     return edit.set_weights(text, after), change, f"{canary}-{after[canary]}"
-
-
-def _listing(weights: dict[str, int]) -> str:
-    return " ".join(f"{name}={weight}" for name, weight in weights.items())
 
 
 def start(version: str, image: str, replicas: int | None, first_step: bool) -> Transform:

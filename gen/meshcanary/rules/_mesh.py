@@ -181,6 +181,14 @@ def subsets(rule: Resource) -> Iterator[Subset]:
 class Mesh:
     """One scope's Services, Deployments, DestinationRules and Gateways, indexed."""
 
+    @classmethod
+    def of(cls, scope: Scope) -> Mesh:
+        """The scope's index, built by the first rule that asks and shared by the others."""
+        mesh = scope.memo.get("mesh")
+        if not isinstance(mesh, cls):
+            mesh = scope.memo["mesh"] = cls(scope)
+        return mesh
+
     def __init__(self, scope: Scope) -> None:
         self.namespaces: set[str] = set()
         self.deployments: dict[str, list[Resource]] = defaultdict(list)

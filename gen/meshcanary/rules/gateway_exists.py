@@ -41,7 +41,7 @@ def check(scope: Scope) -> Iterator[Finding]:
     services = of_kind(scope, ISTIO, "VirtualService")
     if not services:
         return
-    mesh = Mesh(scope)
+    mesh = Mesh.of(scope)
     for service in services:
         namespace = namespace_of(service)
         for path, name in gateway_refs(service):

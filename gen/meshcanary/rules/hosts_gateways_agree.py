@@ -45,7 +45,7 @@ def check(scope: Scope) -> Iterator[Finding]:
     services = of_kind(scope, ISTIO, "VirtualService")
     if not services:
         return
-    mesh = Mesh(scope)
+    mesh = Mesh.of(scope)
     for service in services:
         gateways = service.get("spec", "gateways")
         listed = service.get("spec", "hosts")

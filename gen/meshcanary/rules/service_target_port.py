@@ -37,7 +37,7 @@ def check(scope: Scope) -> Iterator[Finding]:
     services = of_kind(scope, CORE, "Service")
     if not services:
         return
-    mesh = Mesh(scope)
+    mesh = Mesh.of(scope)
     for service in services:
         selector = labels(service.get("spec", "selector"))
         ports = service.get("spec", "ports")

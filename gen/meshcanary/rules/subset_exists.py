@@ -36,7 +36,7 @@ def check(scope: Scope) -> Iterator[Finding]:
     services = of_kind(scope, ISTIO, "VirtualService")
     if not services:
         return
-    mesh = Mesh(scope)
+    mesh = Mesh.of(scope)
     for service in services:
         for destination in chain(destinations(service), mirrors(service)):
             if destination.subset is None:

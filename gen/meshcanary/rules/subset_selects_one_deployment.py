@@ -45,7 +45,7 @@ def check(scope: Scope) -> Iterator[Finding]:
     rules = of_kind(scope, ISTIO, "DestinationRule")
     if not rules:
         return
-    mesh = Mesh(scope)
+    mesh = Mesh.of(scope)
     for rule in rules:
         host = rule.get("spec", "host")
         if not isinstance(host, str):

@@ -33,7 +33,7 @@ def check(scope: Scope) -> Iterator[Finding]:
     services = of_kind(scope, ISTIO, "VirtualService")
     if not services:
         return
-    mesh = Mesh(scope)
+    mesh = Mesh.of(scope)
     for service in services:
         for destination in destinations(service):
             if destination.weight is None or destination.weight <= 0 or destination.subset is None:
