@@ -178,6 +178,11 @@ def main() -> int:
         help="services per environment for the naive baseline",
     )
     parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="only render and check, cold: for time per service at several sizes",
+    )
     options = parser.parse_args()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="meshcanary-bench-") as folder:
@@ -216,8 +221,21 @@ def main() -> int:
                 prepare=no_cache,
             )
         )
+        overlays_total = options.services * options.environments
+        rows[-1]["ms_per_overlay"] = round(rows[-1]["median_s"] / overlays_total * 1000, 1)
+        if options.scaling:
+            return _finish(options, rows, {})
         rows.append(
             measure("check (again, nothing changed)", [MESHCANARY, "check"], root, options.runs)
+        )
+        rows.append(
+            measure(
+                "check --shard 1/2 (cold): one job of a 2-job CI matrix",
+                [MESHCANARY, "check", "--shard", "1/2"],
+                root,
+                options.runs,
+                prepare=no_cache,
+            )
         )
 
         def one_change() -> None:
@@ -323,6 +341,10 @@ def main() -> int:
             baseline_lint["median_s"] / ours["median_s"], 1
         ),
     }
+    return _finish(options, rows, ratios)
+
+
+def _finish(options: argparse.Namespace, rows: list[dict[str, Any]], ratios: dict[str, Any]) -> int:
     result = {
         "machine": {
             "cpus": os.cpu_count(),

@@ -404,9 +404,22 @@ def check(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Check afresh; do not read or write the cache.")
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Check part K of N (for a CI matrix); the N parts together check everything.",
+        ),
+    ] = None,
 ) -> int:
     """Check the repository: release files, render freshness, kustomize, schemas, rules."""
     from meshcanary.commands import check as command
+
+    try:
+        part = command.Shard.parse(shard) if shard else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--shard") from None
 
     options = _options(
         kubernetes_version, strict, schema_location, skip, reject, ignore_missing_schemas, crd
@@ -418,6 +431,7 @@ def check(
         policies=tuple(policies or ()),
         base=base,
         cache=not no_cache,
+        shard=part,
     )
     report = command.check(Settings.repo, paths or [], settings)
     return _emit(report, output, summary, fail_on)

@@ -50,6 +50,9 @@ _KEPT = frozenset(
 )
 _KEPT_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
 _LISTED = 5
+# How a failed commit's hint ends: `commit` leaves the work tree to its caller, which may say
+# more precisely what it did with the files (the edit commands put them back).
+FILES_KEPT = "the files meshcanary wrote are unchanged"
 _environ_lock = threading.RLock()
 
 
@@ -284,7 +287,8 @@ def preflight(root: Path, paths: Sequence[str]) -> None:
     """Refuse to edit when a commit of `paths` (relative to `root`) could not hold only the edit.
 
     Refused: `root` is not in a git work tree; a merge, rebase, cherry-pick or revert is in
-    progress; HEAD is detached or has no commit yet; any of `paths` (files or folders) has
+    progress; `.git/index.lock` exists (a git command running, or one that was killed); HEAD
+    is detached or has no commit yet; any of `paths` (files or folders) has
     uncommitted, staged or untracked files. Changes elsewhere in the tree do not matter.
     """
     with _session(root) as session:
@@ -307,6 +311,16 @@ def _refuse_unsafe_head(session: _Session) -> None:
     for marker, operation, how in _IN_PROGRESS:
         if (git_dir / marker).exists():
             raise GitError(f"{operation} is in progress in {session.top}", f"{how}, then run again")
+    # Checked before anything is written: every git step that follows would fail on it, and a
+    # git killed while committing (a cancelled CI job) leaves it behind.
+    index_lock = git_dir / "index.lock"
+    if index_lock.exists():
+        raise GitError(
+            f"{index_lock} exists: another git command is running in this repository, or one "
+            "was killed while it ran",
+            f"wait for it to finish; if no git command is running, delete {index_lock} and "
+            "run again",
+        )
     if session.current_branch() is None:
         head = session.rev("HEAD")
         raise GitError(
@@ -415,7 +429,7 @@ def _switch_to(session: _Session, branch: str) -> bool:
             f"an earlier change for the same target is on it: merge or close its pull "
             f"request and delete the branch (`git branch -D {branch}`), then run again",
         )
-    hint = "the repository is as it was; the files meshcanary wrote are unchanged"
+    hint = f"the repository is as it was; {FILES_KEPT}"
     if tip is None:
         session.check(
             "checkout", "-q", "-b", branch, what=f"cannot create branch {branch}", hint=hint
@@ -474,7 +488,7 @@ def _undo(
     text = "nothing was committed: " + ", ".join(done) if done else "nothing was committed"
     if failed:
         text += "; could not: " + ", ".join(failed)
-    return text + "; the files meshcanary wrote are unchanged"
+    return f"{text}; {FILES_KEPT}"
 
 
 # --- push --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ cost a second parse, so they are found only for the documents that have somethin
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,23 @@ _DOCUMENT_START = re.compile(r"^---(?:[ \t].*)?$|^\.\.\.[ \t]*$", re.MULTILINE)
 class Loader(yaml.CSafeLoader):
     """Safe loader that keeps timestamps as the strings JSON Schema expects."""
 
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # A manifest repeats the same keys and values thousands of times, and a plain
+        # scalar's tag depends only on its text: remember the answers.
+        if kind is yaml.ScalarNode:
+            key = (value, implicit[0], implicit[1])
+            tag = _RESOLVED.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(_RESOLVED) < _RESOLVED_MAX:
+                    _RESOLVED[key] = tag
+            return tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+
+_RESOLVED: dict[tuple[str, bool, bool], str] = {}
+_RESOLVED_MAX = 200_000
+
 
 # Go writes floats such as 1e-05 without a dot, which YAML 1.1 would read as a string.
 Loader.add_implicit_resolver(
@@ -36,6 +53,159 @@ for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml
         _tag,
         lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
     )
+
+
+# Bounds on one document: Kubernetes objects nest a few dozen levels; aliases may share a
+# node, but not expand a small text into a huge object (a "billion laughs").
+MAX_DEPTH = 200
+MAX_NODES = 5_000_000
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_SIMPLE: dict[str, Callable[[Any, yaml.ScalarNode], Any]] = {
+    "tag:yaml.org,2002:null": lambda loader, node: None,
+    "tag:yaml.org,2002:bool": lambda loader, node: loader.bool_values[node.value.lower()],
+    "tag:yaml.org,2002:int": lambda loader, node: loader.construct_yaml_int(node),
+    "tag:yaml.org,2002:float": lambda loader, node: loader.construct_yaml_float(node),
+}
+
+
+_CYCLE = "an alias refers to a node that contains it"
+
+
+class TooLarge(ValueError):
+    """A document nested too deeply or expanded by aliases beyond the bounds."""
+
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.mark = mark
+
+
+class _Builder:
+    """Python values from a composed node tree, faster than PyYAML's generic constructor.
+
+    Plain maps, sequences and the core scalar tags are built here; a document using anything
+    else (merge keys, other tags) goes to PyYAML's constructor. An alias gives back the same
+    object, as PyYAML does; how much the aliases expand is counted against MAX_NODES, since
+    everything after parsing (schemas, rules) walks the expanded object.
+    """
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+        self.built: dict[int, Any] = {}
+        self.sizes: dict[int, int] = {}
+        self.total = 0
+
+    def __call__(self, node: yaml.Node, depth: int = 0) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            self.total += 1
+            tag = node.tag
+            if tag == _STR:
+                return node.value
+            make = _SIMPLE.get(tag)
+            if make is None:
+                raise _Fallback
+            return make(self.loader, node)
+        known = id(node)
+        if known in self.built:
+            if known not in self.sizes:
+                raise TooLarge(_CYCLE, node.start_mark)
+            self.total += self.sizes[known]
+            return self.built[known]
+        if depth >= MAX_DEPTH:
+            raise TooLarge(f"nested deeper than {MAX_DEPTH} levels", node.start_mark)
+        start = self.total
+        value: Any
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _MAP:
+                raise _Fallback
+            value = {}
+            self.built[known] = value
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise _Fallback
+                key = self(key_node, depth + 1)
+                try:
+                    value[key] = self(value_node, depth + 1)
+                except TypeError:  # an unhashable key, like a mapping: PyYAML's message
+                    raise _Fallback from None
+        else:
+            if node.tag != _SEQ:
+                raise _Fallback
+            value = []
+            self.built[known] = value
+            value.extend(self(item, depth + 1) for item in node.value)
+        self.total += 1
+        self.sizes[known] = self.total - start
+        # Checked once a collection is whole, so the position is that of the collection
+        # whose aliases expand too far, not of the anchor they name.
+        if self.total > MAX_NODES:
+            raise TooLarge(
+                f"aliases expand this document to more than {MAX_NODES:,} values",
+                node.start_mark,
+            )
+        return value
+
+
+class _Fallback(Exception):
+    """The document needs PyYAML's full constructor."""
+
+
+def load_document(text: str) -> Any:
+    """The value of one YAML document, as `yaml.load(text, Loader)` gives it, within bounds."""
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            return _Builder(loader)(node)
+        except _Fallback:
+            pass
+        # PyYAML's constructor, after the same bounds (it would recurse without a limit).
+        bounded = _measure(node)
+        if bounded is not None:
+            raise bounded
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _measure(node: yaml.Node) -> TooLarge | None:
+    """Whether a node tree breaks MAX_DEPTH or MAX_NODES once aliases expand."""
+    sizes: dict[int, int] = {}
+
+    def size(current: yaml.Node, depth: int) -> int:
+        if isinstance(current, yaml.ScalarNode):
+            return 1
+        known = id(current)
+        if known in sizes:
+            if sizes[known] < 0:
+                raise TooLarge(_CYCLE, current.start_mark)
+            return sizes[known]
+        if depth >= MAX_DEPTH:
+            raise TooLarge(f"nested deeper than {MAX_DEPTH} levels", current.start_mark)
+        sizes[known] = -1  # being measured: an alias to it from inside is a cycle
+        children = (
+            [n for pair in current.value for n in pair]
+            if isinstance(current, yaml.MappingNode)
+            else current.value
+        )
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        if total > MAX_NODES:
+            raise TooLarge(
+                f"aliases expand this document to more than {MAX_NODES:,} values",
+                current.start_mark,
+            )
+        sizes[known] = total
+        return total
+
+    try:
+        size(node, 0)
+    except TooLarge as exc:
+        return exc
+    return None
 
 
 @dataclass(eq=False)
@@ -200,9 +370,20 @@ def parse_text(text: str, file: str, parsed: Parsed) -> None:
         return
     for index, (piece, first_line) in enumerate(split_documents(text)):
         try:
-            data = yaml.load(piece, Loader=Loader)  # noqa: S506 - a safe loader
+            data = load_document(piece)
         except yaml.YAMLError as exc:
             parsed.problems.append(_yaml_problem(exc, file, first_line))
+            continue
+        except TooLarge as exc:
+            line = first_line + exc.mark.line if exc.mark is not None else first_line
+            column = exc.mark.column + 1 if exc.mark is not None else 1
+            parsed.problems.append(
+                Problem(
+                    Location(file, line, column),
+                    f"document too large: {exc}",
+                    "Kubernetes objects need neither; check where this file came from",
+                )
+            )
             continue
         if data is None:
             continue

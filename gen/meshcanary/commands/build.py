@@ -10,8 +10,8 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from meshcanary import kustomize
+from meshcanary.layout import GATEWAYS, OVERLAYS
 from meshcanary.release.load import LoadedEnvironment
-from meshcanary.render.overlay import GATEWAYS, OVERLAYS
 
 
 @dataclass(frozen=True)

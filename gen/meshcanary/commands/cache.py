@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import re
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,30 +36,127 @@ def folder() -> Path:
     return Path(base) / "meshcanary"
 
 
-def key(root: Path, options: str, paths: list[str], extra_files: list[Path], tool: str) -> str:
+def key(
+    root: Path,
+    options: str,
+    paths: list[str],
+    extra_files: list[Path],
+    tool: str,
+    tops: Sequence[str] = ("environments", "deploy", "policies"),
+) -> str:
+    """A digest of everything that can change the report of a run over `tops`.
+
+    `tops` are the repository paths (files or folders) the run reads; each release file among
+    them also brings in its base folder.
+    """
     digest = hashlib.sha256()
     digest.update(f"{FORMAT}\0{__version__}\0{options}\0{sorted(paths)}\0{tool}\0".encode())
     tool_path = Path(tool)
     if tool_path.is_file():
         stat = tool_path.stat()
         digest.update(f"{stat.st_size}:{stat.st_mtime_ns}\0".encode())
-    files: list[Path] = []
-    for top in ("environments", "deploy", "policies"):
-        base = root / top
-        if base.is_dir():
-            files.extend(p for p in base.rglob("*") if p.is_file())
-    files.extend(p for p in extra_files if p.is_file())
-    environments = root / "environments"
-    for release in sorted(environments.glob("*/*.yaml")) if environments.is_dir() else ():
-        found = _BASE.search(release.read_text(encoding="utf-8", errors="replace"))
-        folder = (root / found.group(1)).resolve() if found else None
-        if folder is not None and folder.is_dir() and folder.is_relative_to(root.resolve()):
-            files.extend(p for p in folder.rglob("*") if p.is_file())
-    files = list(dict.fromkeys(p.resolve() for p in files))
-    for path in sorted(files):
-        digest.update(path.as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    memo = _Memo(root)
+    found: dict[str, str] = {}
+    for top in tops:
+        _hash_tree(root, top, memo, found)
+    for extra in extra_files:
+        if extra.is_file():
+            found.setdefault(str(extra.resolve()), memo.entry(str(extra.resolve()), extra)[0])
+    bases = {
+        base
+        for name, (_, base) in memo.seen.items()
+        if base and name.startswith("environments/") and name.endswith(".yaml")
+    }
+    inside = os.path.realpath(root)
+    walked = tuple(f"{os.path.normpath(top)}/" for top in tops)
+    for base in sorted(bases):
+        real = os.path.realpath(root / base)
+        if os.path.commonpath([real, inside]) != inside or not os.path.isdir(real):
+            continue
+        relative = os.path.relpath(real, inside)
+        if not f"{relative}/".startswith(walked):
+            _hash_tree(root, relative, memo, found)
+    for name in sorted(found):
+        digest.update(name.encode() + b"\0" + bytes.fromhex(found[name]))
+    memo.save()
     return digest.hexdigest()
+
+
+def _hash_tree(root: Path, top: str, memo: _Memo, found: dict[str, str]) -> None:
+    """Add the digest of `top` (a file, or every file under a folder) to `found`."""
+    name = os.path.normpath(top).replace(os.sep, "/")
+    path = os.path.join(root, name)
+    if os.path.isfile(path):
+        found.setdefault(name, memo.entry(name, path)[0])
+        return
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        child = f"{name}/{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            _hash_tree(root, child, memo, found)
+        elif child not in found and entry.is_file():
+            found[child] = memo.entry(child, entry.path)[0]
+
+
+class _Memo:
+    """Content digests of files remembered by their stat, the way git's index does it.
+
+    An entry is trusted only while size, mtime, ctime, inode and device are unchanged, and
+    is recorded only for files untouched for a while before they were read (a file changed
+    again within the same clock tick would otherwise keep its old digest). Each release file
+    also remembers the base it names.
+    """
+
+    SETTLED_NS = 2_000_000_000
+
+    def __init__(self, root: Path) -> None:
+        name = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
+        self.path = folder() / f"files-{name}.json"
+        self.seen: dict[str, tuple[str, str]] = {}
+        self.changed = False
+        self.now = time.time_ns()
+        try:
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            self.known: dict[str, list[Any]] = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            self.known = {}
+        self.fresh: dict[str, list[Any]] = {}
+
+    def entry(self, name: str, path: str | Path) -> tuple[str, str]:
+        stat = os.stat(path)
+        signature = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
+        known = self.known.get(name)
+        if isinstance(known, list) and len(known) == 7 and known[:5] == signature:
+            result = (str(known[5]), str(known[6]))
+        else:
+            data = Path(path).read_bytes()
+            base = ""
+            if name.startswith("environments/") and name.endswith(".yaml"):
+                found = _BASE.search(data.decode("utf-8", errors="replace"))
+                base = found.group(1) if found else ""
+            result = (hashlib.sha256(data).hexdigest(), base)
+            self.changed = True
+        if self.now - max(stat.st_mtime_ns, stat.st_ctime_ns) > self.SETTLED_NS:
+            self.fresh[name] = [*signature, *result]
+        elif name in self.known:
+            self.changed = True
+        self.seen[name] = result
+        return result
+
+    def save(self) -> None:
+        if not self.changed and self.fresh.keys() <= self.known.keys():
+            return
+        merged = {**self.known, **self.fresh}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(merged, separators=(",", ":")), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError:
+            pass  # a memo that cannot be written only costs time
 
 
 def _problem(problem: Problem) -> dict[str, Any]:

@@ -10,27 +10,68 @@ and Gateway files, the version folder's kustomization.yaml for what meshcanary s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshcanary import kustomize
-from meshcanary.commands import render as render_command
+from meshcanary.layout import (
+    ENVIRONMENT_FILE,
+    ENVIRONMENTS,
+    GATEWAYS,
+    MANIFEST,
+    OVERLAYS,
+    environment_names,
+)
 from meshcanary.manifest import Document, JsonPath, Loader, Parsed, Resource, parse_text
 from meshcanary.problem import Location, Problem, Severity
-from meshcanary.release.load import ENVIRONMENT_FILE, ENVIRONMENTS, LoadedEnvironment
-from meshcanary.release.model import Release
-from meshcanary.render.base import KUSTOMIZATION_NAMES
-from meshcanary.render.overlay import GATEWAYS, OVERLAYS
-from meshcanary.render.tree import MANIFEST
 from meshcanary.report import Report, ResourceResult, RuleInfo, Status
 from meshcanary.validate import Options, Verdict
 
+# Rendering pulls in the release schema, ruamel and the renderer: a report answered from the
+# cache needs none of them, so they are imported where they are used.
+if TYPE_CHECKING:
+    from meshcanary.commands.render import RenderResult
+    from meshcanary.release.load import LoadedEnvironment
+    from meshcanary.release.model import Release
+
 RENDER_RULE = "render-fresh"
 BUILD_RULE = "kustomize-build"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part `index` of `count` (1-based) of a check split across CI jobs.
+
+    A service goes to one shard in every environment, chosen by a hash of its name, so a
+    service keeps its shard as others come and go; an environment's own files (its
+    kustomization, gateways and manifest) go to the shard its name hashes to.
+    """
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, _, count = text.partition("/")
+        try:
+            shard = cls(int(index), int(count))
+        except ValueError:
+            shard = cls(0, 0)
+        if not 1 <= shard.index <= shard.count:
+            raise ValueError(f"expected K/N with 1 <= K <= N, like 2/4; got {text!r}")
+        return shard
+
+    def owns(self, name: str) -> bool:
+        digest = hashlib.sha256(name.encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+    def owns_environment(self, env: str) -> bool:
+        return self.owns(f"{env}/")
 
 
 @dataclass(frozen=True)
@@ -41,6 +82,7 @@ class CheckOptions:
     policies: tuple[Path, ...] = ()  # more policy folders besides the repository's policies/
     base: str | None = None  # git ref whose rendered objects are the policies' oldObject
     cache: bool = True  # reuse the report of an earlier run over the same inputs
+    shard: Shard | None = None  # check only this part of the repository
 
 
 @dataclass(frozen=True)
@@ -107,6 +149,8 @@ def affected(
 
 def _sources(root: Path, unit: Unit) -> dict[tuple[str, str], Document]:
     """Where each object of a unit is written down: generated files and the base's files."""
+    from meshcanary.render.base import KUSTOMIZATION_NAMES
+
     found: dict[tuple[str, str], Document] = {}
 
     def add(path: Path, display: str) -> None:
@@ -342,8 +386,10 @@ def _owner(root: Path, batch_root: Path, batch: list[Unit], document: dict[str, 
     return batch[0]
 
 
-def _stale(plan: render_command.RenderResult, environments: set[str]) -> list[Problem]:
+def _stale(plan: RenderResult, environments: set[str]) -> list[Problem]:
     """A finding per generated file that differs from what the release files render to."""
+    from meshcanary.commands import render as render_command
+
     problems: list[Problem] = []
     for item in plan.plans:
         env = item.folder.rsplit("/", 1)[-1]
@@ -376,25 +422,115 @@ def _stale(plan: render_command.RenderResult, environments: set[str]) -> list[Pr
     return problems
 
 
-def _named_environments(root: Path, paths: Sequence[str]) -> list[str]:
-    """The environments `paths` name, when every path names one; else [] (all of them).
+Scope = Mapping[str, "set[str] | None"]
 
-    A pre-commit hook passes a release file or generated files: loading and rendering only
-    their environments keeps it fast. A path in a base can matter to any environment.
+
+def narrowed(root: Path, paths: Sequence[str]) -> dict[str, set[str] | None]:
+    """What the changed `paths` can affect: per environment, some services or (None) all.
+
+    Empty means everything. A pre-commit hook passes release files and generated files:
+    loading, rendering and building only their services keeps it fast. A path in a base, or
+    anywhere else, can matter to any environment. Checks that span services (a base used
+    twice, `objects` in a policy) then see only the services in scope; a full `check`, as in
+    CI, sees them all.
     """
-    from meshcanary.release.load import environment_names
-
     known = set(environment_names(root))
-    names: set[str] = set()
+    scope: dict[str, set[str] | None] = {}
+    inside = root.resolve()
     for raw in paths:
-        parts = PurePosixPath(Path(raw).as_posix()).parts
+        path = Path(raw)
+        if path.is_absolute():
+            if not path.resolve().is_relative_to(inside):
+                return {}
+            path = path.resolve().relative_to(inside)
+        parts = PurePosixPath(path.as_posix()).parts
+        service: str | None = None
         if parts[:1] == (ENVIRONMENTS,) and len(parts) >= 2 and parts[1] in known:
-            names.add(parts[1])
+            env = parts[1]
+            if (
+                len(parts) == 3
+                and parts[2].endswith(".yaml")
+                and parts[2] != ENVIRONMENT_FILE
+                and (root / path).is_file()
+            ):
+                service = parts[2].removesuffix(".yaml")
         elif parts[:2] == ("deploy", "overlays") and len(parts) >= 3 and parts[2] in known:
-            names.add(parts[2])
+            env = parts[2]
+            if (
+                len(parts) >= 5
+                and parts[3] != GATEWAYS
+                and (root / ENVIRONMENTS / env / f"{parts[3]}.yaml").is_file()
+            ):
+                service = parts[3]
         else:
-            return []
-    return sorted(names)
+            return {}
+        if service is None:
+            scope[env] = None
+        elif env not in scope:
+            scope[env] = {service}
+        elif (services := scope[env]) is not None:
+            services.add(service)
+    return scope
+
+
+def sharded(root: Path, scope: Scope, shard: Shard) -> dict[str, set[str] | None]:
+    """The part of `scope` (empty: everything) that `shard` checks.
+
+    The shard that owns an environment loads all of it, to compare the environment's own
+    files; the others load only their services.
+    """
+    narrowed_scope: dict[str, set[str] | None] = {}
+    for env in sorted(scope) if scope else environment_names(root):
+        services = scope.get(env) if scope else None
+        if shard.owns_environment(env):
+            narrowed_scope[env] = services
+            continue
+        if services is None:
+            folder = root / ENVIRONMENTS / env
+            services = {
+                p.name.removesuffix(".yaml")
+                for p in folder.iterdir()
+                if p.name.endswith(".yaml") and p.name != ENVIRONMENT_FILE
+            }
+        mine = {s for s in services if shard.owns(s)}
+        if mine:
+            narrowed_scope[env] = mine
+    return narrowed_scope
+
+
+def _owned(shard: Shard | None, unit: Unit) -> bool:
+    if shard is None:
+        return True
+    if unit.release is None:
+        return shard.owns_environment(unit.environment.environment.name)
+    return shard.owns(unit.name)
+
+
+def _owned_path(shard: Shard | None, path: str) -> bool:
+    """Whether a generated file's finding belongs to `shard`."""
+    if shard is None:
+        return True
+    parts = path.split("/")
+    env, rest = parts[2], parts[3:]
+    if len(rest) >= 2 and rest[0] != GATEWAYS:
+        return shard.owns(rest[0])
+    return shard.owns_environment(env)
+
+
+def _inputs(scope: Scope) -> tuple[str, ...]:
+    """The repository paths a run over `scope` reads (release files also bring their bases)."""
+    if not scope:
+        return ("environments", "deploy", "policies")
+    tops: list[str] = []
+    for env, services in sorted(scope.items()):
+        if services is None:
+            tops += [f"{ENVIRONMENTS}/{env}", f"{OVERLAYS}/{env}"]
+            continue
+        tops.append(f"{ENVIRONMENTS}/{env}/{ENVIRONMENT_FILE}")
+        for service in sorted(services):
+            tops += [f"{ENVIRONMENTS}/{env}/{service}.yaml", f"{OVERLAYS}/{env}/{service}"]
+        tops.append(f"{OVERLAYS}/{env}/{GATEWAYS}")
+    return (*tops, "policies")
 
 
 def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
@@ -414,6 +550,7 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             "reject": sorted(validation.reject),
             "ignore_missing_schemas": validation.ignore_missing_schemas,
             "policies": [str(p) for p in options.policies],
+            "shard": [options.shard.index, options.shard.count] if options.shard else None,
         },
         sort_keys=True,
     )
@@ -421,7 +558,9 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
         *validation.crds,
         *(f for folder in options.policies if folder.is_dir() for f in folder.rglob("*")),
     ]
-    name = cache.key(root, settings, list(paths), extra, " ".join(kustomize.command()))
+    scope = narrowed(root, paths)
+    tops = _inputs(sharded(root, scope, options.shard) if options.shard else scope)
+    name = cache.key(root, settings, list(paths), extra, " ".join(kustomize.command()), tops)
     cached = cache.read(name)
     if cached is not None:
         return cached
@@ -432,15 +571,38 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
 
 def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     from meshcanary import rules
+    from meshcanary.commands import render as render_command
     from meshcanary.validate.embedded import EmbeddedValidator
 
-    plan = render_command.plan(root, _named_environments(root, paths))
+    shard = options.shard
+    scope = narrowed(root, paths)
+    if shard is not None:
+        scope = sharded(root, scope, shard)
+        if not scope:
+            return _report([], [], None)
+    only = {env: services for env, services in scope.items() if services is not None}
+    plan = render_command.plan(root, sorted(scope), only)
     environments = list(plan.environments)
     units = affected(root, environments, paths)
-    problems = _stale(plan, {u.environment.environment.name for u in units})
+    # Besides its own units, a shard builds the gateways its routes bind to, to relate
+    # them, but reports nothing of them: their environment's shard does.
+    own = [u for u in units if _owned(shard, u)]
+    units = [u for u in units if u in own or (u.release is None and _serves(u, own))]
+    problems = [
+        p
+        for p in _stale(plan, {u.environment.environment.name for u in units})
+        if _owned_path(shard, p.location.file)
+    ]
     results = build(root, units, options.jobs)
     by_environment: dict[str, list[Resource]] = {}
+    context: set[int] = set()
     for unit, result in zip(units, results, strict=True):
+        if unit not in own:
+            if result.ok:
+                located = _resources(root, unit, result.output)
+                context.update(id(r) for r in located)
+                by_environment.setdefault(unit.environment.environment.name, []).extend(located)
+            continue
         if not result.ok:
             problems.append(
                 Problem(
@@ -465,15 +627,20 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             validation = replace(
                 validation, kubernetes_version=loaded.environment.kubernetes_version
             )
+        related = resources
+        resources = [r for r in related if id(r) not in context]
         if options.kubeconform:
             verdicts: list[Verdict] = _kubeconform(resources, validation)
         else:
             validator = EmbeddedValidator(validation)
             verdicts = [validator.validate(r) for r in resources]
         severities = dict(loaded.environment.rule_severities)
-        found = rules.run(rules.Scope(resources), severities)
+        found = rules.run(rules.Scope(related), severities)
         if policy_set is not None:
-            found += policy_set.evaluate(resources, previous)
+            found += policy_set.evaluate(related, previous)
+        if context:
+            checked = {r.ref for r in resources}
+            found = [p for p in found if p.resource is None or p.resource in checked]
         problems.extend(p for v in verdicts for p in v.problems)
         problems.extend(found)
         for resource, verdict in zip(resources, verdicts, strict=True):
@@ -483,6 +650,16 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
                     resource.file, resource.ref, verdict.status, (*verdict.problems, *mine)
                 )
             )
+    return _report(problems, outcome, policy_set)
+
+
+def _serves(gateways: Unit, own: Sequence[Unit]) -> bool:
+    return any(u.environment is gateways.environment for u in own)
+
+
+def _report(problems: list[Problem], outcome: list[ResourceResult], policy_set: Any) -> Report:
+    from meshcanary import rules
+
     infos = tuple(
         RuleInfo(rule.ID, rule.SEVERITY, rule.SUMMARY, (rule.__doc__ or "").strip())
         for rule in rules.all_rules()

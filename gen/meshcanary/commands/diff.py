@@ -19,7 +19,7 @@ import yaml
 
 from meshcanary import kustomize
 from meshcanary.errors import InputError
-from meshcanary.render.overlay import OVERLAYS
+from meshcanary.layout import OVERLAYS
 
 Key = tuple[str, str, str]  # kind, namespace, name
 

@@ -8,7 +8,6 @@ environment, service and target; --push pushes it; --pr-title/--pr-body write th
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -16,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshcanary import edit
-from meshcanary.errors import InputError
+from meshcanary.errors import InputError, MeshcanaryError
+from meshcanary.layout import ENVIRONMENTS, OVERLAYS
 from meshcanary.problem import Problem, Severity
-from meshcanary.release.load import ENVIRONMENTS, load
+from meshcanary.release.load import load
 from meshcanary.release.model import Release
 from meshcanary.render import tree
-from meshcanary.render.overlay import OVERLAYS
 from meshcanary.report import Report
 
 # (release, its text) -> (new text, the weights before and after, a short target for names)
@@ -77,17 +76,6 @@ def _scratch(root: Path, release: Release, target: Path) -> None:
             shutil.copytree(source, destination)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def apply(
     root: Path,
     environment: str,
@@ -122,16 +110,18 @@ def _apply(
     release = _release(root, environment, service)
     source = root / release.path
     before = source.read_bytes().decode("utf-8")
-    try:
-        after, change, target = transform(release, before)
-    except ValueError as exc:
-        raise InputError([Problem(release.source.location([]), str(exc))]) from None
     overlay = f"{OVERLAYS}/{environment}"
     paths = (release.path, overlay)
     if git.commit and not dry_run:
         from meshcanary import gitops
 
+        # Before the transform: after an edit that was killed before its commit, "commit or
+        # stash the uncommitted changes" helps; "v2 is already at 40%" would mislead.
         gitops.preflight(root, list(paths))
+    try:
+        after, change, target = transform(release, before)
+    except ValueError as exc:
+        raise InputError([Problem(release.source.location([]), str(exc))]) from None
     with tempfile.TemporaryDirectory(prefix="meshcanary-edit-") as folder:
         scratch = Path(folder)
         _scratch(root, release, scratch)
@@ -153,21 +143,46 @@ def _apply(
     conflicts = [c for p in plan.plans for c in p.conflicts]
     if conflicts and not force:
         raise InputError(conflicts)
-    _write_atomically(source, after)
-    render_command.render(root, [environment], force=force)
+    tree.write_atomically(root, source, after)
+    try:
+        render_command.render(root, [environment], force=force)
+    except MeshcanaryError:
+        # The render wrote the tree whole or not at all (a full disk, a base gone since the
+        # check): with the release file's old text back, the edit leaves nothing behind.
+        tree.write_atomically(root, source, before)
+        raise
     result = EditResult(release, change, message, diff, report, written=True, paths=paths)
     if git.commit:
-        result = _commit(root, result, target, git)
+        result = _commit(root, result, target, git, before)
     return result
 
 
-def _commit(root: Path, result: EditResult, target: str, git: GitOptions) -> EditResult:
+def _commit(
+    root: Path, result: EditResult, target: str, git: GitOptions, before: str
+) -> EditResult:
     from meshcanary import gitops
+    from meshcanary.commands import render as render_command
 
     release = result.release
     environment, service = release.environment.name, release.service
     branch = git.branch or gitops.branch_name(environment, service, target)
-    committed = gitops.commit(root, list(result.paths), result.message, branch)
+    try:
+        committed = gitops.commit(root, list(result.paths), result.message, branch)
+    except gitops.GitError as exc:
+        # Nothing was committed (a hook refused, git was locked): take the edit back as well,
+        # or running the command again would be refused for uncommitted changes in its paths.
+        kept = f"{release.path} and {OVERLAYS}/{environment}/ are as they were"
+        try:
+            tree.write_atomically(root, root / release.path, before)
+            render_command.render(root, [environment])
+        except MeshcanaryError as failed:
+            kept = f"the edit stays uncommitted in the work tree ({failed.text.splitlines()[0]})"
+        hint = (
+            exc.hint.replace(gitops.FILES_KEPT, kept)
+            if gitops.FILES_KEPT in exc.hint
+            else "; ".join(filter(None, [exc.hint, kept]))
+        )
+        raise gitops.GitError(exc.message, hint, exc.output) from None
     if git.push:
         gitops.push(root, git.push, committed.branch)
     images = {v.name: v.image for v in release.versions}

@@ -28,10 +28,10 @@ from jsonschema import ValidationError
 
 from meshcanary.commands.lint import read_inputs
 from meshcanary.errors import InputError
+from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS
 from meshcanary.manifest import JsonPath, Parsed, Resource, pointer
 from meshcanary.problem import Location, Problem, ResourceRef, Severity
 from meshcanary.release import schema
-from meshcanary.release.load import ENVIRONMENT_FILE, ENVIRONMENTS
 from meshcanary.render.emit import document
 from meshcanary.rules.resource_name import misspelling
 from meshcanary.source import load_mapping

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from meshcanary.errors import InputError
+from meshcanary.layout import ENVIRONMENTS, GATEWAYS, MANIFEST, OVERLAYS
 from meshcanary.problem import Problem
-from meshcanary.release.load import ENVIRONMENTS, LoadedEnvironment, load
+from meshcanary.release.load import LoadedEnvironment, load
 from meshcanary.render import tree
 from meshcanary.render.base import Base
-from meshcanary.render.overlay import GATEWAYS, OVERLAYS, environment_files
+from meshcanary.render.overlay import environment_files
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,19 @@ def _orphans(root: Path, rendered: set[str]) -> list[str]:
         if p.is_dir()
         and not p.name.startswith(".")
         and p.name not in rendered
-        and (p / tree.MANIFEST).is_file()
+        and (p / MANIFEST).is_file()
     )
 
 
-def plan(root: Path, names: Sequence[str] = ()) -> RenderResult:
-    """Render in memory and compare with the tree on disk; writes nothing."""
-    environments = load(root, names)
+def plan(
+    root: Path, names: Sequence[str] = (), only: Mapping[str, Collection[str]] | None = None
+) -> RenderResult:
+    """Render in memory and compare with the tree on disk; writes nothing.
+
+    `only` narrows environments to some services: their folders (and the environment's
+    gateways) are compared, in partial plans that cannot be applied.
+    """
+    environments = load(root, names, only)
     cache: dict[str, Base] = {}
     plans: list[tree.Plan] = []
     problems: list[Problem] = []
@@ -73,7 +80,12 @@ def plan(root: Path, names: Sequence[str] = ()) -> RenderResult:
         except InputError as exc:
             problems.extend(exc.problems)
             continue
-        plans.append(tree.plan(root, f"{OVERLAYS}/{name}", files, sources(name, files)))
+        within = (
+            (*(f"{service}/" for service in sorted(only[name])), f"{GATEWAYS}/")
+            if only and name in only
+            else ()
+        )
+        plans.append(tree.plan(root, f"{OVERLAYS}/{name}", files, sources(name, files), within))
     if problems:
         raise InputError(problems)
     if not names:
@@ -93,6 +105,8 @@ def render(root: Path, names: Sequence[str] = (), *, force: bool = False) -> Ren
 
 def _render(root: Path, names: Sequence[str], *, force: bool) -> RenderResult:
     tree.recover(root, OVERLAYS)
+    # An edit killed before renaming its new release file into place left the file beside it.
+    tree.discard_temporary(root / ENVIRONMENTS)
     result = plan(root, names)
     conflicts = [c for p in result.plans for c in p.conflicts]
     if conflicts and not force:

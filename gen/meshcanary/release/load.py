@@ -6,12 +6,15 @@ Every problem of every file is collected before anything stops, so one run shows
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import json
+import os
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meshcanary.errors import InputError
+from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, environment_names
 from meshcanary.problem import Location, Problem
 from meshcanary.release import schema
 from meshcanary.release.model import (
@@ -29,8 +32,6 @@ from meshcanary.release.model import (
 )
 from meshcanary.source import SourceDoc, load_mapping
 
-ENVIRONMENTS = "environments"
-ENVIRONMENT_FILE = "environment.yaml"
 ISTIO_ONLY = (
     "hosts",
     "gateways",
@@ -47,14 +48,6 @@ ISTIO_ONLY = (
 class LoadedEnvironment:
     environment: Environment
     releases: tuple[Release, ...]
-
-
-def environment_names(root: Path) -> list[str]:
-    """Environments of the repository: folders of environments/ with an environment.yaml."""
-    folder = root / ENVIRONMENTS
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if (p / ENVIRONMENT_FILE).is_file())
 
 
 def _rollout(data: dict[str, Any] | None) -> Rollout:
@@ -82,7 +75,7 @@ def _steps(doc: SourceDoc, path: list[str | int], problems: list[Problem]) -> tu
 
 def _environment(root: Path, name: str, problems: list[Problem]) -> Environment | None:
     display = f"{ENVIRONMENTS}/{name}/{ENVIRONMENT_FILE}"
-    doc = load_mapping(root / display, display)
+    doc = load_mapping(_own_file(root, display), display)
     found = schema.check("environment", doc)
     problems.extend(found)
     if found:
@@ -134,9 +127,43 @@ def _inside(root: Path, relative: str) -> Path | None:
     return resolved
 
 
+def _own_file(root: Path, display: str) -> Path:
+    """`root/display`; an InputError when a symbolic link takes it out of the repository."""
+    try:
+        inside = _inside(root, display)
+    except RuntimeError:  # a symbolic link loop: reading the file reports it
+        return root / display
+    if inside is None:
+        raise InputError(
+            [
+                Problem(
+                    Location(display),
+                    "leads outside the repository through a symbolic link",
+                    "keep release and environment files in the repository itself",
+                )
+            ]
+        )
+    return root / display
+
+
 def _check_base(root: Path, doc: SourceDoc, base: str, problems: list[Problem]) -> None:
     at = doc.location(["base"])
-    folder = _inside(root, base)
+    try:
+        folder = _inside(root, base)
+        is_folder = folder is not None and folder.is_dir()
+    except (OSError, ValueError, RuntimeError) as exc:
+        # A NUL character, a name too long for the file system, a symbolic link loop.
+        reason = {ValueError: "it holds a NUL character", RuntimeError: "a symbolic link loop"}
+        shown = json.dumps(base if len(base) <= 80 else f"{base[:60]}...")
+        problems.append(
+            Problem(
+                at,
+                f"base {shown} is not a usable path: "
+                f"{reason.get(type(exc)) or getattr(exc, 'strerror', None) or exc}",
+                "use a path such as deploy/base/<service>",
+            )
+        )
+        return
     if folder is None:
         problems.append(
             Problem(
@@ -146,13 +173,16 @@ def _check_base(root: Path, doc: SourceDoc, base: str, problems: list[Problem]) 
             )
         )
         return
-    if not folder.is_dir():
+    if not is_folder:
+        what = "is not a folder" if folder.exists() else "does not exist"
         problems.append(
-            Problem(at, f'base "{base}" does not exist', "create it, or run `meshcanary import`")
+            Problem(at, f'base "{base}" {what}', "create it, or run `meshcanary import`")
         )
         return
     if not any(
-        (folder / n).is_file() for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")
+        # lexists: a FIFO or a dangling link in its place is reported when the base is read.
+        os.path.lexists(folder / n)
+        for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")
     ):
         problems.append(
             Problem(at, f'base "{base}" has no kustomization.yaml', "a base is a Kustomize folder")
@@ -181,7 +211,7 @@ def _check_weights(doc: SourceDoc, versions: tuple[Version, ...], problems: list
 
 
 def _release(root: Path, env: Environment, display: str, problems: list[Problem]) -> Release | None:
-    doc = load_mapping(root / display, display)
+    doc = load_mapping(_own_file(root, display), display)
     found = schema.check("release", doc)
     problems.extend(found)
     if found:
@@ -347,8 +377,14 @@ def _unknown_version(doc: SourceDoc, path: list[str | int], name: str, names: li
     )
 
 
-def load(root: Path, names: Sequence[str] = ()) -> list[LoadedEnvironment]:
-    """Load the named environments (all when none are named) and every release in them."""
+def load(
+    root: Path, names: Sequence[str] = (), only: Mapping[str, Collection[str]] | None = None
+) -> list[LoadedEnvironment]:
+    """Load the named environments (all when none are named) and every release in them.
+
+    `only` narrows an environment to some of its services (by release file name), for a check
+    of what a few changed files affect; the checks between releases then see only those.
+    """
     known = environment_names(root)
     if not known and not names:
         raise InputError(
@@ -396,7 +432,7 @@ def load(root: Path, names: Sequence[str] = ()) -> list[LoadedEnvironment]:
                 continue
             if path.suffix != ".yaml":
                 continue
-            if env is None:
+            if env is None or (only and name in only and path.stem not in only[name]):
                 continue
             try:
                 release = _release(root, env, display, problems)

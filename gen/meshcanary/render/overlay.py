@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from meshcanary.errors import InputError
+from meshcanary.layout import GATEWAYS, OVERLAYS
 from meshcanary.problem import Problem
 from meshcanary.release.load import LoadedEnvironment
 from meshcanary.release.model import Environment, Release
@@ -30,8 +31,6 @@ from meshcanary.render import istio
 from meshcanary.render.base import Base, read_base
 from meshcanary.render.emit import document
 
-OVERLAYS = "deploy/overlays"
-GATEWAYS = "_gateways"
 SERVICE = "_service"
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
 

@@ -4,26 +4,35 @@ Each deploy/overlays/<env>/ holds a manifest (.meshcanary.json) with the hash of
 meshcanary wrote there. It tells a file we wrote (safe to replace or remove) from one a person
 edited since (reported, kept unless --force) or added (kept).
 
-A render writes the whole new folder beside the old one and swaps them with two renames. If
-the process dies between them, `recover` at the next start restores a whole tree: the old one
-when the new one was not in place yet, else the new one.
+A render writes the whole new folder beside the old one and swaps them in one step (Linux's
+`renameat2` exchange; two renames elsewhere). If the process dies on the way, `recover` at the
+next start restores a whole tree: the old one when the new one was not in place yet, else the
+new one. A file system that refuses a write stops the render with the old tree in place.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import difflib
+import errno
+import functools
 import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
-from meshcanary.errors import InputError
+from meshcanary.errors import InputError, MeshcanaryError
+from meshcanary.layout import MANIFEST
 from meshcanary.problem import Location, Problem, Severity
-
-MANIFEST = ".meshcanary.json"
 
 
 def digest(text: str) -> str:
@@ -58,6 +67,7 @@ class Plan:
     kept: tuple[str, ...]  # files meshcanary did not write, carried into the new tree
     conflicts: tuple[Problem, ...] = field(default=())
     notices: tuple[Problem, ...] = field(default=())
+    partial: bool = False  # compares only some folders: for checking, never for writing
 
     @property
     def stale(self) -> bool:
@@ -110,29 +120,44 @@ def _load_manifest(folder: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
 
 
-def _on_disk(folder: Path) -> list[str]:
+def _on_disk(folder: Path, within: tuple[str, ...] = ()) -> list[str]:
     if not folder.is_dir():
         return []
+    tops = [folder / p.rstrip("/") for p in within] if within else [folder]
     return sorted(
-        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()
+        p.relative_to(folder).as_posix()
+        for top in tops
+        if top.is_dir()
+        for p in top.rglob("*")
+        if p.is_file() or p.is_symlink()
     )
 
 
-def plan(root: Path, folder: str, generated: dict[str, str], sources: dict[str, str]) -> Plan:
+def plan(
+    root: Path,
+    folder: str,
+    generated: dict[str, str],
+    sources: dict[str, str],
+    within: tuple[str, ...] = (),
+) -> Plan:
     """Compare the generated files with the folder on disk.
 
     `sources` maps each generated path to the release file it came from, for messages.
+    `within` limits the comparison to paths under those prefixes (a partial plan: the
+    manifest of the whole folder is not compared, and the plan cannot be applied).
     """
     base = root / folder
     recorded = _load_manifest(base)
     files = dict(generated)
-    if files:
+    if within:
+        files = {p: t for p, t in files.items() if p.startswith(within)}
+    elif files:
         files[MANIFEST] = manifest_text(generated)
     changes: list[Change] = []
     conflicts: list[Problem] = []
     notices: list[Problem] = []
     kept: list[str] = []
-    present = _on_disk(base)
+    present = _on_disk(base, within)
     for path in sorted(set(present) | set(files)):
         shown = f"{folder}/{path}"
         old = _read(base / path) if path in present else None
@@ -170,7 +195,15 @@ def plan(root: Path, folder: str, generated: dict[str, str], sources: dict[str, 
                 )
             )
         changes.append(Change(shown, old, new))
-    return Plan(folder, files, tuple(changes), tuple(kept), tuple(conflicts), tuple(notices))
+    return Plan(
+        folder,
+        files,
+        tuple(changes),
+        tuple(kept),
+        tuple(conflicts),
+        tuple(notices),
+        partial=bool(within),
+    )
 
 
 def unified_diff(plans: list[Plan]) -> str:
@@ -215,8 +248,58 @@ def recover(root: Path, overlays: str) -> None:
                 os.replace(entry, target)
 
 
+# In the name of the file `write_atomically` writes beside its target and then renames. A
+# process killed in between leaves it behind; `discard_temporary` finds it by this.
+TEMPORARY = ".meshcanary-tmp-"
+
+
+def write_atomically(root: Path, path: Path, text: str) -> None:
+    """Replace the file at `path` with `text` in one rename: a kill leaves the old or the new.
+
+    A file system that refuses (full, read-only, an immutable file) is a MeshcanaryError, and
+    the file stays as it was.
+    """
+    temporary: Path | None = None
+    try:
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMPORARY}")
+        temporary = Path(name)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        # mkstemp makes the file 0600; the file it replaces keeps its own mode (0644 as a rule).
+        if path.exists():
+            os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+        shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        # Without the temporary file's name: it is gone, and the release file is what matters.
+        raise _unwritable(root, shown, OSError(exc.errno, exc.strerror)) from None
+    except BaseException:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+        raise
+
+
+def discard_temporary(folder: Path) -> None:
+    """Remove what a killed `write_atomically` left in `folder` and the folders in it.
+
+    Only a writer holding the repository's lock calls this, so no other process is still
+    writing one of these files.
+    """
+    if not folder.is_dir():
+        return
+    for leftover in folder.glob(f"*/.*{TEMPORARY}*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
 def apply(root: Path, item: Plan, *, force: bool = False) -> None:
     """Write the plan's tree in place of the old one, atomically."""
+    if item.partial:
+        raise ValueError(f"a partial plan of {item.folder} cannot be written")
     if item.conflicts and not force:
         raise InputError(item.conflicts)
     if not item.changes:
@@ -224,27 +307,107 @@ def apply(root: Path, item: Plan, *, force: bool = False) -> None:
     target = root / item.folder
     new = _staging(root, item.folder, "new")
     old = _staging(root, item.folder, "old")
-    shutil.rmtree(new, ignore_errors=True)
-    if item.files or item.kept:
-        new.mkdir(parents=True)
-        for path, text in item.files.items():
-            destination = new / path
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with open(destination, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-        for path in item.kept:
-            destination = new / path
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(target / path, destination, follow_symlinks=False)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        os.replace(target, old)
-    if new.exists():
-        os.replace(new, target)
+    swapped = False
+    try:
+        _stage(item, target, new)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        swapped = target.exists() and new.exists() and _exchange(new, target)
+        if not swapped:
+            if target.exists():
+                os.replace(target, old)
+            if new.exists():
+                os.replace(new, target)
+    except OSError as exc:
+        # A full or read-only file system: put the old tree back if it was moved, drop the
+        # staging folder, and say so in one line instead of a traceback.
+        if old.exists() and not target.exists():
+            with contextlib.suppress(OSError):  # else recover() puts it back next time
+                os.replace(old, target)
+        shutil.rmtree(new, ignore_errors=True)
+        raise _unwritable(root, item.folder, exc) from None
     _fsync_dir(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    # After an exchange the staging folder holds the old tree.
+    shutil.rmtree(new if swapped else old, ignore_errors=True)
+
+
+def _stage(item: Plan, target: Path, new: Path) -> None:
+    """Write the plan's whole tree into the staging folder `new`."""
+    shutil.rmtree(new, ignore_errors=True)
+    if not (item.files or item.kept):
+        return
+    new.mkdir(parents=True)
+    for path, text in item.files.items():
+        destination = new / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with open(destination, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    for path in item.kept:
+        destination = new / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(target / path, destination, follow_symlinks=False)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library older than glibc 2.28, or musl
+        return None
+    function.argtypes = (
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    )
+    function.restype = ctypes.c_int
+    return cast(Callable[..., int], function)
+
+
+def _exchange(new: Path, target: Path) -> bool:
+    """Swap two folders in one step (Linux `renameat2(RENAME_EXCHANGE)`); False where unsupported.
+
+    Two renames leave a moment with no `target` at all: a render killed there leaves the
+    environment's folder missing until the next render, and anything reading it then (a
+    `git add -A`, a `kubectl apply -k`) sees the environment deleted.
+    """
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if (
+        renameat2(_AT_FDCWD, os.fsencode(new), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE)
+        == 0
+    ):
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # old kernel, or the file system
+        return False
+    raise OSError(code, os.strerror(code), str(new), None, str(target))
+
+
+def _unwritable(root: Path, shown: str, exc: OSError) -> MeshcanaryError:
+    where = ""
+    if exc.filename and os.fsdecode(exc.filename) != str(root / shown):
+        path = Path(os.fsdecode(exc.filename))
+        where = f" ({path.relative_to(root).as_posix() if path.is_relative_to(root) else path})"
+    if exc.errno == errno.ENOSPC:
+        fix = "free some space"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = "make it writable (a read-only mount, or `chattr +i`?)"
+    else:
+        fix = "fix the file system"
+    return MeshcanaryError(
+        f"cannot write {shown}: {exc.strerror or exc}{where}\n"
+        f"  hint: {shown} is as it was; {fix}, then run again"
+    )
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,0 +1,26 @@
+"""Where things live in a meshcanary repository: names every stage shares, and nothing heavy.
+
+Kept apart so that a `check` answered from its cache can find its inputs without importing
+the loaders and the renderer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENVIRONMENTS = "environments"
+ENVIRONMENT_FILE = "environment.yaml"
+OVERLAYS = "deploy/overlays"
+GATEWAYS = "_gateways"
+MANIFEST = ".meshcanary.json"
+
+
+def environment_names(root: Path) -> list[str]:
+    """Environments of the repository: folders of environments/ with an environment.yaml."""
+    folder = root / ENVIRONMENTS
+    if not folder.is_dir():
+        return []
+    # Any entry named environment.yaml counts, so one that is a folder, a FIFO or a dangling
+    # link is reported when read; skipping it would make render delete the environment's tree.
+    return sorted(p.name for p in folder.iterdir() if os.path.lexists(p / ENVIRONMENT_FILE))

@@ -1,0 +1,119 @@
+"""The manifest loader: PyYAML's answers, faster, within bounds on depth and alias expansion."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meshcanary.manifest import MAX_DEPTH, Loader, TooLarge, load_document
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    # Plain words YAML 1.1 reads as something else: the loader must resolve them the same.
+    st.sampled_from(["yes", "No", "on", "~", "0x1F", "017", "1_000", "1e-05", "2001-12-14", "="]),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300)
+@given(VALUES, st.sampled_from([None, True, False]))
+def test_the_loader_gives_what_pyyaml_gives(value: Any, flow: bool | None) -> None:
+    text = yaml.safe_dump({"data": value}, default_flow_style=flow)
+    plain = yaml.safe_dump({"data": value}, default_flow_style=flow).replace("'", "")
+    for source in (text, plain):
+        try:
+            expected = yaml.load(source, Loader=Loader)  # noqa: S506 - a safe loader
+        except yaml.YAMLError:
+            with pytest.raises(yaml.YAMLError):
+                load_document(source)
+            continue
+        assert load_document(source) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: &a {p: 1}\ny:\n  <<: *a\n  q: 2\n",  # merge keys: PyYAML's constructor
+        "a: !!binary aGVsbG8=\n",
+        "a: !!set {x, y}\n",
+        "a: &x [1, 2]\nb: *x\n",
+        "a: !!str 3\nb: !!int '4'\n",
+        "? [1, 2]\n: v\n",
+    ],
+)
+def test_documents_beyond_the_fast_path_load_as_pyyaml_loads_them(text: str) -> None:
+    try:
+        expected: Any = yaml.load(text, Loader=Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        expected = type(exc)
+    try:
+        got: Any = load_document(text)
+    except yaml.YAMLError as exc:
+        got = type(exc)
+    assert got == expected
+
+
+def _laughs(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_billion_laughs_is_refused_at_once_and_where_it_expands() -> None:
+    start = time.perf_counter()
+    with pytest.raises(TooLarge, match="aliases expand") as caught:
+        load_document(_laughs(9))  # 10**9 values once expanded
+    assert time.perf_counter() - start < 1
+    assert caught.value.mark is not None and caught.value.mark.line == 6  # a6 (0-based line 6): 10**7 values
+
+
+def test_aliases_that_share_a_little_are_fine() -> None:
+    assert load_document(_laughs(3))["a2"][0][0] == ["x"] * 10
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a:\n" + "".join(" " * (i + 1) + "a:\n" for i in range(MAX_DEPTH + 5)), "nested deeper"),
+        ("[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5), "nested deeper"),
+        ("&a [*a]", "refers to a node that contains it"),
+        ("x: &a {y: *a}", "refers to a node that contains it"),
+    ],
+)
+def test_deep_and_cyclic_documents_are_refused(text: str, message: str) -> None:
+    with pytest.raises(TooLarge, match=message):
+        load_document(text)
+
+
+def test_the_same_bounds_hold_on_pyyamls_path() -> None:
+    merged = "base: &b {k: v}\n" + _laughs(9) + "m:\n  <<: *b\n"
+    with pytest.raises(TooLarge, match="aliases expand"):
+        load_document(merged)
+
+
+def test_lint_reports_a_bomb_as_a_located_problem(tmp_path, cli) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n"
+        + "".join(f"  {line}\n" for line in _laughs(9).splitlines())
+    )
+    outcome = cli("lint", bomb)
+    assert outcome.code == 2, outcome.out
+    assert f"{bomb}:11:7: error: document too large: aliases expand" in outcome.err
