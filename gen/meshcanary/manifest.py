@@ -68,18 +68,41 @@ _SIMPLE: dict[str, Callable[[Any, yaml.ScalarNode], Any]] = {
     "tag:yaml.org,2002:bool": lambda loader, node: loader.bool_values[node.value.lower()],
     "tag:yaml.org,2002:int": lambda loader, node: loader.construct_yaml_int(node),
     "tag:yaml.org,2002:float": lambda loader, node: loader.construct_yaml_float(node),
+    # Kubernetes (Go) reads these as plain strings, as the Loader's constructors do.
+    "tag:yaml.org,2002:timestamp": lambda loader, node: node.value,
+    "tag:yaml.org,2002:value": lambda loader, node: node.value,
 }
 
 
 _CYCLE = "an alias refers to a node that contains it"
 
 
-class TooLarge(ValueError):
-    """A document nested too deeply or expanded by aliases beyond the bounds."""
+class BadDocument(ValueError):
+    """A document that parses but is refused, with where."""
 
     def __init__(self, message: str, mark: yaml.Mark | None) -> None:
         super().__init__(message)
         self.mark = mark
+
+    def describe(self) -> str:
+        return str(self)
+
+
+class TooLarge(BadDocument):
+    """A document nested too deeply or expanded by aliases beyond the bounds."""
+
+    def describe(self) -> str:
+        return f"document too large: {self}"
+
+
+class Unsupported(BadDocument):
+    """A document with a tag outside JSON's data model (!!binary, !!set, !!omap…)."""
+
+
+_JSON_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp", "value")
+)
 
 
 class _Builder:
@@ -126,6 +149,8 @@ class _Builder:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     raise _Fallback
                 key = self(key_node, depth + 1)
+                if not isinstance(key, str):
+                    key = _key_text(key)
                 try:
                     value[key] = self(value_node, depth + 1)
                 except TypeError:  # an unhashable key, like a mapping: PyYAML's message
@@ -148,6 +173,36 @@ class _Builder:
         return value
 
 
+def _key_text(key: Any) -> Any:
+    """The JSON key sigs.k8s.io/yaml makes of a YAML key that is not a string."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int | float):
+        return str(key)
+    return key  # a mapping or a list as a key: PyYAML's error says so
+
+
+def _string_keys(value: Any, seen: dict[int, Any]) -> Any:
+    """`value` with every mapping key a string, for what PyYAML's constructor built."""
+    known = id(value)
+    if known in seen:
+        return seen[known]
+    if isinstance(value, dict):
+        fixed: dict[Any, Any] = {}
+        seen[known] = fixed
+        for key, item in value.items():
+            fixed[key if isinstance(key, str) else _key_text(key)] = _string_keys(item, seen)
+        return fixed
+    if isinstance(value, list):
+        items: list[Any] = []
+        seen[known] = items
+        items.extend(_string_keys(item, seen) for item in value)
+        return items
+    return value
+
+
 class _Fallback(Exception):
     """The document needs PyYAML's full constructor."""
 
@@ -167,16 +222,24 @@ def load_document(text: str) -> Any:
         bounded = _measure(node)
         if bounded is not None:
             raise bounded
-        return loader.construct_document(node)
+        return _string_keys(loader.construct_document(node), {})
     finally:
         loader.dispose()
 
 
-def _measure(node: yaml.Node) -> TooLarge | None:
+def _measure(node: yaml.Node) -> BadDocument | None:
     """Whether a node tree breaks MAX_DEPTH or MAX_NODES once aliases expand."""
     sizes: dict[int, int] = {}
 
     def size(current: yaml.Node, depth: int) -> int:
+        # YAML's own tags beyond JSON (an unknown tag is PyYAML's error, at the same place).
+        if current.tag.startswith("tag:yaml.org,2002:") and current.tag not in _JSON_TAGS:
+            raise Unsupported(
+                f"tag {current.tag.replace('tag:yaml.org,2002:', '!!')} builds a value JSON "
+                "cannot hold; Kubernetes reads only maps, lists, strings, numbers, booleans "
+                "and null",
+                current.start_mark,
+            )
         if isinstance(current, yaml.ScalarNode):
             return 1
         known = id(current)
@@ -203,7 +266,7 @@ def _measure(node: yaml.Node) -> TooLarge | None:
 
     try:
         size(node, 0)
-    except TooLarge as exc:
+    except BadDocument as exc:
         return exc
     return None
 
@@ -341,14 +404,33 @@ def split_documents(text: str) -> Iterator[tuple[str, int]]:
         yield text[start:], line
 
 
-def _yaml_problem(exc: yaml.YAMLError, file: str, first_line: int) -> Problem:
+def _yaml_problem(exc: yaml.YAMLError, file: str, piece: str, first_line: int) -> Problem:
+    if isinstance(exc, yaml.reader.ReaderError):
+        # The reader's errors carry an offset into the document, not a mark.
+        offset = max(0, min(exc.position, len(piece)))
+        line = first_line + piece.count("\n", 0, offset)
+        column = offset - (piece.rfind("\n", 0, offset) + 1) + 1
+        return Problem(
+            Location(file, line, column),
+            f"invalid YAML: {exc.reason} (#x{exc.character:04X})"
+            if isinstance(exc.character, int)
+            else f"invalid YAML: {exc.reason}",
+            "YAML text may not hold control characters; remove it",
+        )
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     line = first_line + mark.line if mark is not None else first_line
     column = mark.column + 1 if mark is not None else 1
     message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
-    hint = "YAML indents with spaces only; replace the tab" if "\\t" in problem else ""
+    # libyaml does not say it met a tab: look at the text where it stopped.
+    at = (
+        piece.split("\n")[mark.line]
+        if mark is not None and mark.line < piece.count("\n") + 1
+        else ""
+    )
+    tab = "\\t" in problem or "\t" in at[: (mark.column + 1) if mark is not None else 0]
+    hint = "YAML indents with spaces only; replace the tab" if tab else ""
     return Problem(Location(file, line, column), message, hint)
 
 
@@ -372,18 +454,17 @@ def parse_text(text: str, file: str, parsed: Parsed) -> None:
         try:
             data = load_document(piece)
         except yaml.YAMLError as exc:
-            parsed.problems.append(_yaml_problem(exc, file, first_line))
+            parsed.problems.append(_yaml_problem(exc, file, piece, first_line))
             continue
-        except TooLarge as exc:
+        except BadDocument as exc:
             line = first_line + exc.mark.line if exc.mark is not None else first_line
             column = exc.mark.column + 1 if exc.mark is not None else 1
-            parsed.problems.append(
-                Problem(
-                    Location(file, line, column),
-                    f"document too large: {exc}",
-                    "Kubernetes objects need neither; check where this file came from",
-                )
+            hint = (
+                "Kubernetes objects need neither; check where this file came from"
+                if isinstance(exc, TooLarge)
+                else "write the value as a string"
             )
+            parsed.problems.append(Problem(Location(file, line, column), exc.describe(), hint))
             continue
         if data is None:
             continue

@@ -8,6 +8,7 @@ what is wrong inside well-formed resources is a finding.
 from __future__ import annotations
 
 import re
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -68,8 +69,20 @@ def read_inputs(
         elif path.is_file():
             _read_file(path, _display(path), parsed)
         else:
-            parsed.problems.append(Problem(Location(given), "no such file or folder"))
+            parsed.problems.append(Problem(Location(given), _missing(path)))
     return parsed, from_stdin
+
+
+def _missing(path: Path) -> str:
+    """Why a path that is neither a file nor a folder cannot be read."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "is a symbolic link to nothing" if path.is_symlink() else "no such file or folder"
+    except OSError as exc:  # a symbolic link loop, say
+        return f"cannot read: {exc.strerror or exc}"
+    # Reading a FIFO would wait for a writer forever.
+    return "is a FIFO, not a file" if stat.S_ISFIFO(info.st_mode) else "is not a regular file"
 
 
 def _read_file(path: Path, display: str, parsed: Parsed) -> None:

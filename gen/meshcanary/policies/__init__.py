@@ -13,6 +13,21 @@ object, else CREATE. A namespace is known only by name: selectors see the one la
 `kubernetes.io/metadata.name`. Not supported: `paramKind`/`paramRef`, `auditAnnotations`,
 `authorizer`, the Kubernetes `quantity`, `url` and `ip` libraries.
 
+Limits, so that a policy cannot hang or exhaust CI (each refusal is located in the policy):
+
+- when a policy loads (the engine): expressions of at most 100,000 code points, nested at
+  most 32 levels (parentheses, calls, macros);
+- when a policy loads (`_cost`, like the API server's estimated cost check): no value an
+  expression builds may exceed MAX_SIZE (10,000,000 bytes or items) beyond what is
+  proportional to the input, grow to more than MAX_GROWTH (100) times the input, grow with
+  the square of the input, or accumulate geometrically in a loop; the work of one
+  evaluation not proportional to the input is at most MAX_COST (100,000,000 steps), the
+  nodes inside comprehensions counted 10,000 times;
+- when it runs: 10,000 comprehension iterations per evaluation, shared by all the
+  comprehensions of the expression ("Iteration budget exceeded", a finding under
+  failurePolicy Fail), and DEFAULT_TIMEOUT (5 s) of wall-clock time per policy over one
+  set of resources, checked between resources.
+
 Policy tests (`meshcanary policy test [DIR]`, DIR defaults to `policies`)::
 
     policies/

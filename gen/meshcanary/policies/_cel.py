@@ -2,7 +2,9 @@
 
 Imported only by `load()`, so a run without policies never loads the engine. The runtime
 stops any single evaluation after 10,000 comprehension iterations ("Iteration budget
-exceeded"); that is the per-expression cost limit policies run under.
+exceeded"), refuses expressions over 100,000 code points or nested deeper than 32 levels,
+and `_cost` refuses, when a policy loads, expressions whose estimated size or cost is over
+its limits: together, the cost limits policies run under.
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ from cel_expr_python.ext.ext_math import ExtMath
 from cel_expr_python.ext.ext_optional import ExtOptional
 from cel_expr_python.ext.ext_strings import ExtStrings
 
+from meshcanary.policies import _cost
+
 # Names an expression may use, as a ValidatingAdmissionPolicy offers them offline.
 VARIABLES = ("object", "oldObject", "request", "variables", "objects", "namespaceObject")
 
 
 class CompileError(Exception):
     """The engine refused an expression; the text is the engine's own."""
+
+
+CostError = _cost.CostError  # an expression over the size or cost limits
 
 
 class EvaluationError(Exception):
@@ -88,6 +95,10 @@ class Engine:
             raise CompileError(f"expression must return {expect}, found {returned}")
         return program
 
+    def estimate(self, program: Any, variables: Mapping[str, _cost.Size]) -> _cost.Size:
+        """The size bound of `program`'s value; CostError when it is over a limit."""
+        return _cost.estimate(program.serialize(), variables)
+
     def evaluate(self, program: Any, data: Mapping[str, Any]) -> Any:
         """The plain Python value of `program` over `data`."""
         try:
@@ -101,6 +112,20 @@ class Engine:
 
 def _clean(text: str) -> str:
     """The engine's message without its status-code decorations."""
-    for code in ("INVALID_ARGUMENT", "INTERNAL", "NOT_FOUND", "UNKNOWN"):
+    for code in _STATUS_CODES:
         text = text.removeprefix(f"{code}: ").removesuffix(f" [{code}]")
-    return text.strip()
+    # The parser repeats some errors once per attempt, and has no position for them.
+    lines = [line.replace("<input>:-1:-1: ", "") for line in text.strip().splitlines()]
+    return "\n".join(dict.fromkeys(lines))
+
+
+_STATUS_CODES = (
+    "INVALID_ARGUMENT",
+    "INTERNAL",
+    "NOT_FOUND",
+    "UNKNOWN",
+    "CANCELLED",
+    "OUT_OF_RANGE",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+)

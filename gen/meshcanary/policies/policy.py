@@ -11,7 +11,7 @@ from typing import Any
 
 from meshcanary.errors import InputError
 from meshcanary.manifest import JsonPath, Parsed, Resource, parse_text, pointer
-from meshcanary.problem import Problem, Severity
+from meshcanary.problem import Location, Problem, Severity
 from meshcanary.rules import suppressions
 
 API_VERSION = "admissionregistration.k8s.io/v1"
@@ -168,6 +168,7 @@ class Expression:
     source: str
     program: Any  # the engine's compiled program
     path: JsonPath  # where the expression is written in the policy
+    size: Any = None  # the estimated bound of its value (`_cost.Size`)
 
 
 @dataclass(frozen=True)
@@ -232,12 +233,30 @@ def _display(path: Path, root: Path) -> str:
 
 def read_documents(folders: Sequence[Path], root: Path) -> Parsed:
     """Every resource in `*.yaml` directly inside `folders` (sub-folders such as tests/ are not read)."""
+    from meshcanary.source import read_text
+
     parsed = Parsed()
     for folder in folders:
         if not folder.is_dir():
-            raise InputError(f"{_display(folder, root)}: no such policy folder")
+            what = "a file" if folder.is_file() else "no such folder"
+            if folder.exists() and not folder.is_file():
+                what = "not a folder"
+            raise InputError(
+                [
+                    Problem(
+                        Location(_display(folder, root)),
+                        f"--policies needs a folder of policy files; this is {what}",
+                        "give the folder that holds the ValidatingAdmissionPolicy files",
+                    )
+                ]
+            )
         for path in sorted(folder.glob("*.yaml")):
-            parse_text(path.read_text(encoding="utf-8"), _display(path, root), parsed)
+            try:  # a FIFO, a folder named *.yaml, bad UTF-8 or a huge file: located, not read
+                text = read_text(path, _display(path, root))
+            except InputError as exc:
+                parsed.problems.extend(exc.problems)
+                continue
+            parse_text(text, _display(path, root), parsed)
     if parsed.problems:
         raise InputError(parsed.problems)
     return parsed
@@ -250,7 +269,14 @@ class _Compiler:
         self.cel = _cel
         self.engine = _cel.Engine()
 
-    def compile(self, resource: Resource, path: JsonPath, expect: str) -> Expression:
+    def compile(
+        self,
+        resource: Resource,
+        path: JsonPath,
+        expect: str,
+        variables: Sequence[tuple[str, Expression]] = (),
+    ) -> Expression:
+        """Compile the expression at `path`, and refuse it when its estimate is over a limit."""
         source = resource.get(*path)
         if not isinstance(source, str) or not source.strip():
             raise InputError(
@@ -270,7 +296,31 @@ class _Compiler:
                     )
                 ]
             ) from None
-        return Expression(source, program, tuple(path))
+        try:
+            size = self.engine.estimate(program, {name: e.size for name, e in variables})
+        except self.cel.CostError as exc:
+            raise InputError([self._over_limit(resource, path, source, exc)]) from None
+        except (ValueError, IndexError):  # an engine whose output the estimate cannot read
+            size = None
+        return Expression(source, program, tuple(path), size)
+
+    @staticmethod
+    def _over_limit(resource: Resource, path: JsonPath, source: str, exc: Exception) -> Problem:
+        offset = getattr(exc, "offset", None)
+        where = ""
+        if offset is not None and 0 <= offset < len(source):
+            line = source.count("\n", 0, offset) + 1
+            column = offset - (source.rfind("\n", 0, offset) + 1) + 1
+            excerpt = source[offset : offset + 40].split("\n")[0]
+            where = f" at {line}:{column} of the expression (`{excerpt}`)"
+        return Problem(
+            resource.location(path),
+            f"policy {resource.name}: {pointer(path)}: CEL cost limit: {exc}{where}",
+            "build smaller values: avoid chains of replace() or concatenations that double, "
+            "and work on fields rather than whole objects inside loops",
+            rule="policy",
+            path=pointer(path),
+        )
 
 
 def _check_variable_names(resource: Resource, expression: Expression, known: Sequence[str]) -> None:
@@ -306,22 +356,26 @@ def _read_policy(resource: Resource, compiler: _Compiler) -> Policy:
     for i, condition in enumerate(spec.get("matchConditions") or []):
         expression = compiler.compile(
             resource, ["spec", "matchConditions", i, "expression"], "bool"
-        )
+        )  # conditions run before variables and cannot use them
         conditions.append((str(condition.get("name", i)), expression))
     variables: list[tuple[str, Expression]] = []
     for i, variable in enumerate(spec.get("variables") or []):
-        expression = compiler.compile(resource, ["spec", "variables", i, "expression"], "dyn")
+        expression = compiler.compile(
+            resource, ["spec", "variables", i, "expression"], "dyn", variables
+        )
         _check_variable_names(resource, expression, [n for n, _ in variables])
         variables.append((str(variable.get("name")), expression))
     known = [n for n, _ in variables]
     validations: list[Validation] = []
     for i, item in enumerate(spec.get("validations") or []):
         base: list[str | int] = ["spec", "validations", i]
-        expression = compiler.compile(resource, [*base, "expression"], "bool")
+        expression = compiler.compile(resource, [*base, "expression"], "bool", variables)
         _check_variable_names(resource, expression, known)
         message_expression = None
         if item.get("messageExpression"):
-            message_expression = compiler.compile(resource, [*base, "messageExpression"], "string")
+            message_expression = compiler.compile(
+                resource, [*base, "messageExpression"], "string", variables
+            )
             _check_variable_names(resource, message_expression, known)
         raw_path = item.get("fieldPath")
         validations.append(
@@ -389,7 +443,19 @@ def load(folders: Sequence[Path], root: Path, *, timeout: float = DEFAULT_TIMEOU
         for r in parsed.resources
         if r.api_version == API_VERSION and r.kind in (POLICY_KIND, BINDING_KIND)
     ]
-    problems = _schema_problems(ours)
+    # Anything else (a Kyverno policy, a v1beta1 VAP) would otherwise be ignored in silence.
+    problems = [
+        Problem(
+            r.location(["kind"]),
+            f"{r.kind or 'a document without kind'} ({r.api_version or 'no apiVersion'}) is not "
+            f"a {POLICY_KIND} or {BINDING_KIND} ({API_VERSION})",
+            f"only {API_VERSION} policies and bindings belong in a policy folder",
+            rule="policy",
+        )
+        for r in parsed.resources
+        if r not in ours
+    ]
+    problems += _schema_problems(ours)
     if problems:
         raise InputError(problems)
     compiler = _Compiler()
@@ -535,10 +601,13 @@ class _Run:
             if not policy.fail_closed:
                 return
             rule = policy.name if index is None else f"{policy.name}/{index}"
+            text = str(error)
+            if "Iteration budget exceeded" in text:
+                text += " (the limit is 10,000 comprehension iterations per evaluation)"
             problems.append(
                 Problem(
                     resource.location(),
-                    f"policy {policy.name}: {pointer(expression.path)} failed: {error}",
+                    f"policy {policy.name}: {pointer(expression.path)} failed: {text}",
                     f"failurePolicy is Fail; the expression is at {policy.resource.location(expression.path)}",
                     rule=rule,
                     severity=severity,

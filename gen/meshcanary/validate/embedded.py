@@ -140,6 +140,8 @@ def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], A
     """JSON Schemas from CustomResourceDefinition files, by (apiVersion, kind)."""
     found: dict[tuple[str, str], Any] = {}
     for path in paths:
+        if path.exists() and not path.is_file():  # a FIFO would block the read forever
+            raise InputError(f"--crd {path}: not a regular file")
         try:
             documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -192,6 +194,12 @@ def _explain(resource: Resource, error: Any) -> Problem:
     kind = error.kind
     name = type(kind).__name__
     instance = error.instance
+    if instance is None:  # jsonschema-rs shows NaN and infinities, which JSON lacks, as null
+        actual = resource.get(*path)
+        if isinstance(actual, float):
+            return _problem(
+                resource, path, f"{_field(path)} is {actual}, which JSON cannot hold", "", key=False
+            )
     if name == "AdditionalProperties":
         unexpected = list(getattr(kind, "unexpected", []) or [])
         field = str(unexpected[0]) if unexpected else ""
