@@ -117,7 +117,9 @@ def refusal(root: Path, paths: list[str] = PATHS) -> str:
         preflight(root, paths)
     assert isinstance(caught.value, MeshcanaryError)
     assert caught.value.exit_code == 2
-    return caught.value.text
+    # One `error: ` line like every other error, then the reason.
+    assert caught.value.text.startswith("error: ")
+    return caught.value.text.removeprefix("error: ")
 
 
 # --- preflight ---------------------------------------------------------------------------
@@ -398,7 +400,7 @@ def test_an_unknown_remote_is_refused(repo: Path) -> None:
     with pytest.raises(GitError) as caught:
         push(repo, "upstream", BRANCH)
     assert caught.value.text == (
-        "no git remote named 'upstream' (known remotes: origin)\n"
+        "error: no git remote named 'upstream' (known remotes: origin)\n"
         "  hint: add it with `git remote add upstream URL`, or choose another remote"
     )
 

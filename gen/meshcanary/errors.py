@@ -15,7 +15,8 @@ class MeshcanaryError(Exception):
     def __init__(self, problems: Iterable[Problem] | str) -> None:
         if isinstance(problems, str):
             self.problems: tuple[Problem, ...] = ()
-            self.text = problems
+            # Not about a place in a file: still one `error: ` line, as located ones say it.
+            self.text = problems if problems.startswith("error: ") else f"error: {problems}"
         else:
             self.problems = tuple(sorted(problems, key=Problem.sort_key))
             self.text = "\n".join(p.format() for p in self.problems)
