@@ -147,6 +147,8 @@ def snapshot(top: Path) -> dict[str, object]:
                 tree[key] = ("symlink", os.readlink(path))
             elif path.is_dir():
                 tree[key] = "dir"
+            elif not path.is_file():  # a FIFO or a device: reading it would wait or never end
+                tree[key] = ("special", path.lstat().st_mode)
             else:
                 tree[key] = path.read_bytes()
     return tree

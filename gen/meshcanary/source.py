@@ -6,7 +6,11 @@ point at `file:line:col`. Parse failures become `InputError`s carrying one locat
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import stat
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +18,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.composer import MaxDepthExceededError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from meshcanary.errors import InputError
 from meshcanary.problem import Location, Problem
@@ -25,6 +32,9 @@ NBSP = "\u00a0"
 # A release file is a few kilobytes; a limit keeps alias bombs and huge files from stalling a run.
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
+# A release nests a handful of levels; without a limit a deeply nested file exhausts Python's
+# recursion (a traceback, not a message), in ruamel's composer and in everything after it.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,9 @@ class SourceDoc:
         line, column = 0, 0
         for index, part in enumerate(path):
             last = index == len(path) - 1
+            if isinstance(node, CommentedMap) and part not in node:
+                # to_plain names a key that is not a string (1, null, [a, b]) by its text.
+                part = next((k for k in node if not isinstance(k, str) and str(k) == part), part)
             if isinstance(node, CommentedMap) and part in node:
                 # ruamel places an empty value at the next token, possibly lines below.
                 if (last and key) or node[part] is None:
@@ -60,9 +73,43 @@ class SourceDoc:
         return Location(self.display, line + 1, column + 1)
 
 
+_KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean", "timestamp": "a date"}
+
+
+class _Constructor(RoundTripConstructor):
+    """ruamel's round-trip constructor, with a position on every scalar it cannot convert.
+
+    `!!int thirty`, an integer of more than 4300 digits (Python refuses to convert it), a date
+    such as 2024-13-45 or `!!bool maybe` raise plain ValueErrors or KeyErrors without a mark.
+    """
+
+    def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
+        try:
+            return super().construct_non_recursive_object(node, tag)
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            value = str(node.value) if isinstance(node.value, str) else ""
+            shown = (
+                json.dumps(value)
+                if len(value) <= 40
+                else f"{value[:20]}... ({len(value)} characters)"
+            )
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            reason = ""
+            if tag == "timestamp":
+                reason = f": {exc}"  # "month must be in 1..12"
+            elif "digits" in str(exc):
+                reason = ": integers are limited to 4300 digits"
+            kind = _KINDS.get(tag, f"a {node.tag}")
+            raise ConstructorError(
+                None, None, f"cannot read {shown} as {kind}{reason}", node.start_mark
+            ) from None
+
+
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.Constructor = _Constructor
+    yaml.max_depth = MAX_DEPTH
     return yaml
 
 
@@ -90,21 +137,46 @@ def decode(raw: bytes, display: str) -> str:
 
 def read_text(path: Path, display: str) -> str:
     """The file's text, or an InputError that says why it cannot be read."""
-    if path.is_dir():
-        raise _located(display, 1, 1, "is a directory, not a YAML file")
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        # Only regular files, and never more than the limit: reading a FIFO waits forever for
+        # a writer, a link to /dev/zero never ends, and a 50 MB file need not be read to refuse.
+        if stat.S_ISDIR(info.st_mode):
+            raise _located(display, 1, 1, "is a directory, not a YAML file")
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+            raise _located(display, 1, 1, f"is {kind}, not a YAML file")
+        if info.st_size > MAX_BYTES:
+            raise _located(display, 1, 1, f"file is {info.st_size} bytes; the limit is {MAX_BYTES}")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise _located(display, 1, 1, "no such file") from None
+        dangling = os.path.islink(path)
+        raise _located(
+            display, 1, 1, "is a symbolic link to nothing" if dangling else "no such file"
+        ) from None
     except OSError as exc:
         raise _located(display, 1, 1, f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
-        raise _located(display, 1, 1, f"file is {len(raw)} bytes; the limit is {MAX_BYTES}")
+    if len(raw) > MAX_BYTES:  # it grew after stat
+        raise _located(display, 1, 1, f"file is over {MAX_BYTES} bytes, the limit")
     text = decode(raw, display)
     return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
 def _check_nbsp(text: str, display: str) -> None:
+    bom = text.find("\ufeff")
+    if bom >= 0:
+        # The one at the start is gone already; one further in (files joined together) would
+        # otherwise end up, invisible, inside a key or a value.
+        line = text.count("\n", 0, bom) + 1
+        column = bom - (text.rfind("\n", 0, bom) + 1) + 1
+        raise _located(
+            display,
+            line,
+            column,
+            "byte order mark (U+FEFF) inside the file",
+            "files joined together often carry one; remove it",
+        )
     offset = text.find(NBSP)
     if offset < 0:
         return
@@ -139,6 +211,27 @@ def _first_key(text: str, key: str, start: int, end: int, column: int) -> int | 
 
 
 def _yaml_error(exc: YAMLError, display: str, text: str) -> InputError:
+    if isinstance(exc, ReaderError) and isinstance(exc.position, int):
+        # Not a MarkedYAMLError: the reader knows only the offset of the character it refuses.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else 0
+        return _located(
+            display,
+            line,
+            column,
+            f"invalid YAML: control character U+{code:04X} is not allowed",
+            "remove it; write it as an escape such as \\t inside double quotes if it is meant",
+        )
+    if isinstance(exc, MaxDepthExceededError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return _located(
+            display,
+            mark.line + 1,
+            mark.column + 1,
+            f"nested more than {MAX_DEPTH} levels deep",
+            "release and environment files need only a few levels; look for unclosed brackets",
+        )
     if not isinstance(exc, MarkedYAMLError):
         return _located(display, 1, 1, f"invalid YAML: {exc}")
     mark = exc.problem_mark or exc.context_mark
@@ -206,15 +299,28 @@ def to_plain(node: Any, display: str) -> Any:
     """Plain dicts, lists and scalars (what JSON Schema validates), with a size guard."""
     count = 0
 
-    def walk(value: Any) -> Any:
+    def at(mapping: Any, key: Any, outer: tuple[int, int]) -> tuple[int, int]:
+        # Positions of the top-level values: an alias bomb is reported at the one that explodes.
+        if mapping is not node or not isinstance(mapping, CommentedMap):
+            return outer
+        try:
+            line, column = mapping.lc.value(key)
+        except (KeyError, TypeError):
+            return outer
+        return line + 1, column + 1
+
+    def walk(value: Any, where: tuple[int, int] = (1, 1)) -> Any:
         nonlocal count
         count += 1
         if count > MAX_NODES:
-            raise _located(display, 1, 1, f"more than {MAX_NODES} YAML nodes (alias bomb?)")
+            raise _located(display, *where, f"more than {MAX_NODES} YAML nodes (alias bomb?)")
         if isinstance(value, dict):
-            return {str(k) if not isinstance(k, str) else k: walk(v) for k, v in value.items()}
+            return {
+                str(k) if not isinstance(k, str) else k: walk(v, at(value, k, where))
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [walk(v) for v in value]
+            return [walk(v, where) for v in value]
         if isinstance(value, bool):
             return bool(value)
         if isinstance(value, int):
@@ -233,14 +339,21 @@ def to_plain(node: Any, display: str) -> Any:
 
 def _documents(text: str, display: str) -> Iterator[Any]:
     try:
-        yield from _yaml().load_all(text)
+        with warnings.catch_warnings():
+            # YAML lets an anchor be redefined; ruamel's warning would be an unlocated stderr line.
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            yield from _yaml().load_all(text)
     except YAMLError as exc:
         raise _yaml_error(exc, display, text) from None
 
 
 def load_mapping(path: Path, display: str) -> SourceDoc:
     """Parse a file that must hold exactly one YAML mapping."""
-    text = read_text(path, display)
+    return parse_mapping(read_text(path, display), display)
+
+
+def parse_mapping(text: str, display: str) -> SourceDoc:
+    """Parse text that must hold exactly one YAML mapping."""
     _check_nbsp(text, display)
     docs = [doc for doc in _documents(text, display) if doc is not None]
     if not docs:

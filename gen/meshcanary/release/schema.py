@@ -120,6 +120,8 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
         )
         return
     if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        if schema.get("type") == "integer" and not _is_integer(None, instance):
+            return  # .inf for an integer: the type error says it all, once
         words = {
             "minimum": "at least",
             "maximum": "at most",

@@ -8,7 +8,9 @@ folders, generators - is read directly; anything that can rename or rewrite reso
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from meshcanary import kustomize
 from meshcanary.errors import InputError
 from meshcanary.manifest import Loader
 from meshcanary.problem import Location, Problem
+from meshcanary.source import parse_mapping, read_text
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # Fields that cannot change a resource's kind, name, images or labels.
@@ -63,11 +66,23 @@ class Base:
 
 
 def _kustomization(folder: Path) -> Path | None:
-    return next((folder / n for n in KUSTOMIZATION_NAMES if (folder / n).is_file()), None)
+    # lexists, not is_file: a FIFO or a dangling link is reported when read, not skipped.
+    return next((folder / n for n in KUSTOMIZATION_NAMES if os.path.lexists(folder / n)), None)
 
 
-class _NeedsKustomize(Exception):
-    pass
+# Entries of a kustomization that may name a folder, which kustomize follows wherever it is
+# (its load restrictor confines files, not folders): each must stay inside the repository.
+_FOLDER_FIELDS = ("resources", "components", "bases", "generators", "transformers", "validators")
+
+
+@dataclass
+class _Walk:
+    """What reading a base found: its resources, and whether kustomize must build it instead."""
+
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    plain: bool = True
+    # YAML our parsers refuse: reported, with its position, only if kustomize refuses it too.
+    unparsed: list[Problem] = field(default_factory=list)
 
 
 def _load_all(text: str) -> list[Any]:
@@ -75,37 +90,115 @@ def _load_all(text: str) -> list[Any]:
     return [d for d in yaml.load_all(text, Loader=Loader) if d is not None]
 
 
-def _read_plain(folder: Path, root: Path, seen: set[Path]) -> list[dict[str, Any]]:
-    """Resources of a plain base, read from its files; `_NeedsKustomize` when not plain."""
+def _shown(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _inside(path: Path, root: Path, where: Location, what: str) -> Path:
+    """`path` resolved; an InputError at `where` when it leads outside the repository."""
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # NUL, a name too long, a link loop
+        reason = "a symbolic link loop" if isinstance(exc, RuntimeError) else str(exc)
+        raise InputError([Problem(where, f"{what} is not a usable path: {reason}")]) from None
+    if not resolved.is_relative_to(root):
+        raise InputError(
+            [
+                Problem(
+                    where,
+                    f"{what} is outside the repository",
+                    "a base may use only files and folders of this repository",
+                )
+            ]
+        )
+    return resolved
+
+
+def _read_resources(path: Path, root: Path, walk: _Walk) -> None:
+    display = _shown(path, root)
+    # Not a regular file, too big, not UTF-8: refused here, as kustomize would hang or fail.
+    text = read_text(path, display)
+    try:
+        docs = _load_all(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = (exc.problem or exc.context or "").strip()
+        walk.unparsed.append(Problem(Location(display, line, column), f"invalid YAML: {problem}"))
+        return
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # e.g. an over-long integer
+        walk.unparsed.append(Problem(Location(display), f"invalid YAML: {exc}"))
+        return
+    walk.resources.extend(d for d in docs if isinstance(d, dict))
+
+
+def _read_plain(folder: Path, root: Path, seen: set[Path], walk: _Walk) -> None:
+    """Read a base's resources from its files into `walk`; refuse every path out of the repo.
+
+    A kustomization that can rename or rewrite resources marks the walk as not plain, but
+    its folders are still followed, so no path out of the repository reaches kustomize.
+    """
     if folder in seen:
-        raise _NeedsKustomize
+        walk.plain = False
+        return
     seen.add(folder)
-    file = _kustomization(folder)
-    if file is None:
-        raise _NeedsKustomize
-    docs = _load_all(file.read_text(encoding="utf-8"))
-    spec = docs[0] if docs else {}
-    if not isinstance(spec, dict) or set(spec) - _PLAIN_FIELDS:
-        raise _NeedsKustomize
-    resources: list[dict[str, Any]] = []
-    for entry in spec.get("resources") or []:
-        if not isinstance(entry, str) or "://" in entry or entry.startswith(("github.com", "git@")):
-            raise _NeedsKustomize
-        target = (folder / entry).resolve()
-        if not target.is_relative_to(root):
-            raise _NeedsKustomize
-        if target.is_dir():
-            resources.extend(_read_plain(target, root, seen))
-        elif target.is_file():
-            resources.extend(
-                d for d in _load_all(target.read_text(encoding="utf-8")) if isinstance(d, dict)
-            )
-        else:
-            raise _NeedsKustomize
-    for field, kind in _GENERATED_KINDS.items():
-        for generator in spec.get(field) or []:
-            resources.append({"kind": kind, "metadata": {"name": generator.get("name", "")}})
-    return resources
+    found = _kustomization(folder)
+    if found is None:
+        walk.plain = False
+        return
+    display = _shown(found, root)
+    file = _inside(found, root, Location(display), display)
+    text = read_text(file, display)
+    try:
+        doc = parse_mapping(text, display)
+    except InputError as exc:
+        walk.plain = False
+        walk.unparsed.extend(exc.problems)
+        return
+    spec = doc.data
+    if set(spec) - _PLAIN_FIELDS:
+        walk.plain = False
+    for name in _FOLDER_FIELDS:
+        entries = spec.get(name) or []
+        if not isinstance(entries, list):
+            walk.plain = False
+            continue
+        for index, entry in enumerate(entries):
+            if (
+                not isinstance(entry, str)
+                or "\n" in entry  # an inline generator or transformer configuration
+                or "://" in entry
+                or entry.startswith(("github.com", "git@"))
+            ):
+                walk.plain = False
+                continue
+            where = doc.location([name, index])
+            if Path(entry).is_absolute():
+                raise InputError(
+                    [
+                        Problem(
+                            where,
+                            f"{name} entry {json.dumps(entry)} is an absolute path",
+                            "write it relative to the kustomization's folder",
+                        )
+                    ]
+                )
+            target = _inside(folder / entry, root, where, f"{name} entry {json.dumps(entry)}")
+            if target.is_dir():
+                _read_plain(target, root, seen, walk)
+            elif name == "resources" and os.path.lexists(folder / entry):
+                # A dangling link resolves to nothing: read the link, so the message says so.
+                link = Path(os.path.normpath(folder / entry))
+                _read_resources(target if target.exists() else link, root, walk)
+            else:
+                walk.plain = False
+    for name, kind in _GENERATED_KINDS.items():
+        generators = spec.get(name) or []
+        for generator in generators if isinstance(generators, list) else [None]:
+            if not isinstance(generator, dict):
+                walk.plain = False
+                continue
+            walk.resources.append({"kind": kind, "metadata": {"name": generator.get("name", "")}})
 
 
 def _labels(node: Any) -> dict[str, str]:
@@ -115,13 +208,17 @@ def _labels(node: Any) -> dict[str, str]:
 def read_base(root: Path, relative: str, where: Location) -> Base:
     """The parts of the base at `relative` the renderer needs; errors point at `where`."""
     folder = (root / relative).resolve()
-    try:
-        resources = _read_plain(folder, root.resolve(), set())
-    except (_NeedsKustomize, yaml.YAMLError, OSError, UnicodeDecodeError):
+    walk = _Walk()
+    _read_plain(folder, root.resolve(), set(), walk)
+    if walk.plain and not walk.unparsed:
+        resources = walk.resources
+    else:
         result = kustomize.build(folder, relative)
         if not result.ok:
+            # Our own parse error points into the base file; kustomize's names only the file.
             raise InputError(
-                [Problem(where, f'kustomize cannot build base "{relative}": {result.error}')]
+                walk.unparsed
+                or [Problem(where, f'kustomize cannot build base "{relative}": {result.error}')]
             ) from None
         resources = [d for d in _load_all(result.output) if isinstance(d, dict)]
 
