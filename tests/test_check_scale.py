@@ -195,3 +195,12 @@ def test_the_memo_trusts_a_file_only_while_its_stat_is_unchanged(
     assert service.stat().st_size == before.st_size
     changed = cli("--repo", example_repo, "check", "--format", "json")
     assert changed.code == 1 and "service-target-port" in changed.out
+
+
+@pytest.mark.parametrize("path", ["../outside.yaml", "/etc/passwd"])
+def test_a_path_outside_the_repository_is_refused_not_ignored(
+    example_repo: Path, cli, path: str
+) -> None:
+    outcome = cli("--repo", example_repo, "check", path, "environments/prod/micro-api.yaml")
+    assert outcome.code == 2
+    assert outcome.err.splitlines()[0] == f"{path}:1:1: error: is outside the repository"

@@ -213,3 +213,55 @@ def test_unknown_service_and_missing_step_are_exit_2(repo: Path, cli) -> None:
     assert (
         cli("--repo", repo, "step", "prod", "micro-api", "--to", "40", "--push", "origin").code == 2
     )
+
+
+def snapshot(repo: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(repo).as_posix(): p.read_bytes()
+        for p in repo.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(repo).parts
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("micro-apii", 'did you mean "micro-api"?'),
+        ("../../../etc/passwd", "services: checkout, micro-api"),
+        ("/etc/passwd", "services: checkout, micro-api"),
+    ],
+)
+def test_a_service_name_is_only_ever_a_release_of_the_environment(
+    repo: Path, cli, name: str, hint: str
+) -> None:
+    before = snapshot(repo)
+    outcome = cli("--repo", repo, "set-weights", "prod", name, "v1=50", "v2=50")
+    assert outcome.code == 2
+    assert outcome.err.splitlines() == [
+        f'error: no release "{name}" in environments/prod/',
+        f"  hint: {hint}",
+    ]
+    assert snapshot(repo) == before
+
+
+def test_an_edit_copies_only_its_service_to_check_it(repo: Path, cli, monkeypatch) -> None:
+    from meshcanary.commands import edit as command
+
+    copied: list[str] = []
+    real = command._scratch
+
+    def recorded(root: Path, release, target: Path) -> None:
+        real(root, release, target)
+        copied.extend(
+            p.relative_to(target).as_posix()
+            for p in target.rglob("*.yaml")
+            if "environments" in p.parts
+        )
+
+    monkeypatch.setattr(command, "_scratch", recorded)
+    assert cli("--repo", repo, "set-weights", "prod", "micro-api", "v1=60", "v2=40").code == 0
+    assert sorted(copied) == [
+        "environments/prod/environment.yaml",
+        "environments/prod/micro-api.yaml",
+    ]
+    assert cli("--repo", repo, "check").code == 0

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from meshcanary import kustomize
+from meshcanary.errors import InputError
 from meshcanary.layout import (
     ENVIRONMENT_FILE,
     ENVIRONMENTS,
@@ -535,6 +536,16 @@ def _inputs(scope: Scope) -> tuple[str, ...]:
 
 def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     """The report for `paths` (everything when empty), from the cache when nothing changed."""
+    inside = root.resolve()
+    outside = [p for p in paths if not (inside / p).resolve().is_relative_to(inside)]
+    if outside:
+        # Silently checking nothing would pass a hook that was pointed at the wrong place.
+        raise InputError(
+            [
+                Problem(Location(p), "is outside the repository", f"the repository is {inside}")
+                for p in outside
+            ]
+        )
     # A base ref and the kubeconform binary are inputs the key cannot see: run them afresh.
     if not options.cache or options.base or options.kubeconform:
         return _check(root, paths, options)
