@@ -18,7 +18,8 @@ class MeshcanaryError(Exception):
             # Not about a place in a file: still one `error: ` line, as located ones say it.
             self.text = problems if problems.startswith("error: ") else f"error: {problems}"
         else:
-            self.problems = tuple(sorted(problems, key=Problem.sort_key))
+            # A base used by several releases fails once per release: say it once.
+            self.problems = tuple(sorted(dict.fromkeys(problems), key=Problem.sort_key))
             self.text = "\n".join(p.format() for p in self.problems)
         super().__init__(self.text)
 
