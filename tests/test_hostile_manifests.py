@@ -388,7 +388,7 @@ def test_fifos_and_folders_where_files_belong(
     for crd in ("pipe.yaml", "crds"):
         outcome = cli("lint", "--crd", crd, "web.yaml")
         assert outcome.code == 2
-        assert _only_line(outcome.err) == f"--crd {crd}: not a regular file"
+        assert _only_line(outcome.err) == f"error: --crd {crd}: not a regular file"
     assert time.monotonic() - started < 10
 
 
