@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from meshcanary.errors import ToolError
 
@@ -39,12 +40,22 @@ def command() -> tuple[str, ...]:
 @dataclass(frozen=True)
 class BuildResult:
     folder: str
-    output: str
+    text: str  # what kustomize printed
     error: str
+    # The objects, when whoever built them has parsed them already (a batch build does).
+    documents: tuple[dict[str, Any], ...] | None = None
 
     @property
     def ok(self) -> bool:
         return not self.error
+
+    @property
+    def output(self) -> str:
+        if self.documents is not None and not self.text:
+            import yaml
+
+            return yaml.dump_all(list(self.documents), Dumper=yaml.CSafeDumper, sort_keys=False)
+        return self.text
 
 
 def build(folder: Path, display: str | None = None) -> BuildResult:

@@ -28,7 +28,16 @@ from meshcanary.layout import (
     OVERLAYS,
     environment_names,
 )
-from meshcanary.manifest import Document, JsonPath, Loader, Parsed, Resource, parse_text
+from meshcanary.manifest import (
+    BadDocument,
+    Document,
+    JsonPath,
+    Parsed,
+    Resource,
+    load_document,
+    parse_text,
+    split_documents,
+)
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.report import Report, ResourceResult, RuleInfo, Status
 from meshcanary.validate import Options, Verdict
@@ -219,9 +228,17 @@ def _version_document(root: Path, unit: Unit, version: str) -> Document | None:
     return Document(f"{unit.folder}/{version}/kustomization.yaml", text, 1, 0)
 
 
-def _resources(root: Path, unit: Unit, output: str) -> list[Resource]:
+def _resources(root: Path, unit: Unit, result: kustomize.BuildResult) -> list[Resource]:
     built = Parsed()
-    parse_text(output, unit.folder, built)
+    if result.documents is not None:
+        # Parsed by the batch build; the built text is no file a person reads, so a place in
+        # it is only a fallback (the unit's folder).
+        built.resources.extend(
+            Resource(data, Document(unit.folder, "", 1, index))
+            for index, data in enumerate(result.documents)
+        )
+    else:
+        parse_text(result.output, unit.folder, built)
     sources = _sources(root, unit)
     located: list[Resource] = []
     for resource in built.resources:
@@ -343,14 +360,20 @@ def build(
             if not result.ok:
                 retry.extend(batch)
                 continue
-            split: dict[int, list[dict[str, object]]] = {id(u): [] for u in batch}
-            for document in yaml.load_all(result.output, Loader=Loader):
+            split: dict[int, list[dict[str, Any]]] = {id(u): [] for u in batch}
+            try:
+                documents = [load_document(piece) for piece, _ in split_documents(result.text)]
+            except (yaml.YAMLError, BadDocument):
+                retry.extend(batch)  # built one by one, each problem lands on its overlay
+                continue
+            for document in documents:
                 if isinstance(document, dict):
                     owner = _owner(root, batch_root, batch, document)
                     split[id(owner)].append(document)
             for unit in batch:
-                text = yaml.dump_all(split[id(unit)], Dumper=yaml.CSafeDumper, sort_keys=False)
-                outputs[id(unit)] = kustomize.BuildResult(unit.folder, text, "")
+                outputs[id(unit)] = kustomize.BuildResult(
+                    unit.folder, "", "", tuple(split[id(unit)])
+                )
     if retry:
         for unit, result in zip(
             retry,
@@ -610,7 +633,7 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     for unit, result in zip(units, results, strict=True):
         if unit not in own:
             if result.ok:
-                located = _resources(root, unit, result.output)
+                located = _resources(root, unit, result)
                 context.update(id(r) for r in located)
                 by_environment.setdefault(unit.environment.environment.name, []).extend(located)
             continue
@@ -624,7 +647,7 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             )
             continue
         by_environment.setdefault(unit.environment.environment.name, []).extend(
-            _resources(root, unit, result.output)
+            _resources(root, unit, result)
         )
     policy_set = _policies(root, options)
     previous = _previous(root, options.base) if options.base and policy_set else {}
