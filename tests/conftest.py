@@ -36,6 +36,28 @@ def _cache_in_tmp(
     monkeypatch.setenv("MESHCANARY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
+GIT_NAME, GIT_EMAIL = "Mesh Canary Test", "test@meshcanary.invalid"
+
+
+def isolate_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No `GIT_*` variables and no one's own git configuration: a fixed identity, no signing."""
+    for name in list(os.environ):
+        if name.startswith("GIT_"):
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    config = home / "gitconfig"
+    config.write_text(
+        f"[user]\n\tname = {GIT_NAME}\n\temail = {GIT_EMAIL}\n"
+        "[init]\n\tdefaultBranch = main\n"
+        "[commit]\n\tgpgsign = false\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
 @dataclass
 class Outcome:
     code: int

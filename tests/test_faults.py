@@ -41,6 +41,7 @@ from pathlib import Path
 import pytest
 
 from meshcanary.__main__ import main
+from tests.conftest import GIT_EMAIL, GIT_NAME, isolate_git
 
 PROD = "deploy/overlays/prod"
 STAGING = "deploy/overlays/staging"
@@ -48,7 +49,7 @@ RELEASE = "environments/prod/micro-api.yaml"
 STAGING_RELEASE = "environments/staging/micro-api.yaml"
 BASE = "deploy/base/micro-api"
 SCRIPT = Path(sys.executable).parent / "meshcanary"
-NAME, EMAIL = "Mesh Canary Test", "test@meshcanary.invalid"
+NAME, EMAIL = GIT_NAME, GIT_EMAIL
 BRANCH = "meshcanary/prod/micro-api/v2-40"
 SET_WEIGHTS = ("set-weights", "prod", "micro-api", "v1=60", "v2=40")
 STEP = ("step", "prod", "micro-api", "--to", "40", "--commit", "--push", "origin")
@@ -399,20 +400,7 @@ def _warm(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(autouse=True)
 def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No one's own git configuration, and a lock that never makes a test wait long."""
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    home = tmp_path_factory.mktemp("home")
-    config = home / "gitconfig"
-    config.write_text(
-        f"[user]\n\tname = {NAME}\n\temail = {EMAIL}\n"
-        "[init]\n\tdefaultBranch = main\n"
-        "[commit]\n\tgpgsign = false\n",
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    isolate_git(tmp_path_factory, monkeypatch)
     monkeypatch.setenv("MESHCANARY_LOCK_TIMEOUT", "10")
 
 

@@ -21,8 +21,9 @@ from meshcanary.gitops import (
     push,
     write_github_output,
 )
+from tests.conftest import GIT_EMAIL, GIT_NAME, isolate_git
 
-NAME, EMAIL = "Mesh Canary Test", "test@meshcanary.invalid"
+NAME, EMAIL = GIT_NAME, GIT_EMAIL
 RELEASE = "environments/prod/micro-api.yaml"
 OVERLAY = "deploy/overlays/prod/micro-api"
 PATHS = [RELEASE, OVERLAY]
@@ -63,20 +64,7 @@ def status(repo: Path) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    home = tmp_path_factory.mktemp("home")
-    config = home / "gitconfig"
-    config.write_text(
-        f"[user]\n\tname = {NAME}\n\temail = {EMAIL}\n"
-        "[init]\n\tdefaultBranch = main\n"
-        "[commit]\n\tgpgsign = false\n"
-    )
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    isolate_git(tmp_path_factory, monkeypatch)
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def affected(
     ]
     if not paths:
         return units
-    chosen: list[Unit] = []
+    chosen: set[int] = set()  # ids: comparing the dataclasses would be quadratic
     for raw in paths:
         path = (
             PurePosixPath(Path(raw).resolve().relative_to(root.resolve()).as_posix())
@@ -142,19 +142,13 @@ def affected(
                 hit = parts[3] == unit.name or len(parts) == 4
             elif release is not None and str(path).startswith(release.base.rstrip("/") + "/"):
                 hit = True
-            if hit and unit not in chosen:
-                chosen.append(unit)
+            if hit:
+                chosen.add(id(unit))
     # Gateways are what routes bind to: check them with any service of their environment.
-    for unit in list(chosen):
-        if unit.release is not None:
-            for other in units:
-                if (
-                    other.release is None
-                    and other.environment is unit.environment
-                    and other not in chosen
-                ):
-                    chosen.append(other)
-    return [u for u in units if u in chosen]
+    served = {id(u.environment) for u in units if id(u) in chosen and u.release is not None}
+    return [
+        u for u in units if id(u) in chosen or (u.release is None and id(u.environment) in served)
+    ]
 
 
 def _sources(root: Path, unit: Unit) -> dict[tuple[str, str], Document]:
@@ -621,7 +615,12 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     # Besides its own units, a shard builds the gateways its routes bind to, to relate
     # them, but reports nothing of them: their environment's shard does.
     own = [u for u in units if _owned(shard, u)]
-    units = [u for u in units if u in own or (u.release is None and _serves(u, own))]
+    # By identity: comparing the dataclasses would make this quadratic in the overlays.
+    own_ids = {id(u) for u in own}
+    served = {id(u.environment) for u in own}
+    units = [
+        u for u in units if id(u) in own_ids or (u.release is None and id(u.environment) in served)
+    ]
     problems = [
         p
         for p in _stale(plan, {u.environment.environment.name for u in units})
@@ -631,7 +630,7 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     by_environment: dict[str, list[Resource]] = {}
     context: set[int] = set()
     for unit, result in zip(units, results, strict=True):
-        if unit not in own:
+        if id(unit) not in own_ids:
             if result.ok:
                 located = _resources(root, unit, result)
                 context.update(id(r) for r in located)
@@ -685,10 +684,6 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
                 )
             )
     return _report(problems, outcome, policy_set)
-
-
-def _serves(gateways: Unit, own: Sequence[Unit]) -> bool:
-    return any(u.environment is gateways.environment for u in own)
 
 
 def _report(problems: list[Problem], outcome: list[ResourceResult], policy_set: Any) -> Report:

@@ -95,11 +95,15 @@ def _scratch(root: Path, release: Release, target: Path) -> None:
     ]
     for path in copies:
         source, destination = root / path, target / path
-        if source.is_dir() and not destination.exists():
-            shutil.copytree(source, destination, symlinks=True)
-        elif source.is_file():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination)
+        try:
+            if source.is_dir() and not destination.exists():
+                shutil.copytree(source, destination, symlinks=True)
+            elif source.is_file():
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, destination)
+        except (OSError, shutil.Error) as exc:
+            # Changed under our feet (a base removed since it was read): nothing is written yet.
+            raise InputError(f"cannot copy {path} to check the edit: {exc}") from None
 
 
 def _service_changes(rendered: RenderResult, release: Release) -> list[tree.Plan]:
