@@ -38,7 +38,7 @@ from meshcanary.manifest import (
     parse_text,
     split_documents,
 )
-from meshcanary.problem import Location, Problem, Severity
+from meshcanary.problem import Location, Problem, ResourceRef, Severity
 from meshcanary.report import Report, ResourceResult, RuleInfo, Status
 from meshcanary.validate import Options, Verdict
 
@@ -676,8 +676,12 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             found = [p for p in found if p.resource is None or p.resource in checked]
         problems.extend(p for v in verdicts for p in v.problems)
         problems.extend(found)
+        by_resource: dict[ResourceRef, list[Problem]] = {}
+        for problem in found:
+            if problem.resource is not None:
+                by_resource.setdefault(problem.resource, []).append(problem)
         for resource, verdict in zip(resources, verdicts, strict=True):
-            mine = [p for p in found if p.resource == resource.ref]
+            mine = by_resource.get(resource.ref, [])
             outcome.append(
                 ResourceResult(
                     resource.file, resource.ref, verdict.status, (*verdict.problems, *mine)

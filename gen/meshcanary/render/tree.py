@@ -157,8 +157,8 @@ def plan(
     conflicts: list[Problem] = []
     notices: list[Problem] = []
     kept: list[str] = []
-    present = _on_disk(base, within)
-    for path in sorted(set(present) | set(files)):
+    present = set(_on_disk(base, within))  # a set: membership below, once per file
+    for path in sorted(present | set(files)):
         shown = f"{folder}/{path}"
         old = _read(base / path) if path in present else None
         new = files.get(path)
