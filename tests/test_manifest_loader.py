@@ -155,3 +155,20 @@ def test_lint_reports_a_bomb_as_a_located_problem(tmp_path, cli) -> None:
     outcome = cli("lint", bomb)
     assert outcome.code == 2, outcome.out
     assert f"{bomb}:11:7: error: document too large: aliases expand" in outcome.err
+
+
+def test_a_crd_file_is_read_within_the_same_bounds(tmp_path, cli) -> None:
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(
+        "kind: CustomResourceDefinition\nspec:\n"
+        + "".join(f"  {line}\n" for line in _laughs(9).splitlines())
+    )
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    start = time.perf_counter()
+    outcome = cli("lint", "--crd", crd, manifest)
+    assert time.perf_counter() - start < 5
+    assert outcome.code == 2
+    assert outcome.err.splitlines() == [
+        f"error: --crd {crd}: cannot read: aliases expand this document to more than 5,000,000 values"
+    ]

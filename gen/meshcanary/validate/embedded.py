@@ -16,7 +16,7 @@ import jsonschema_rs
 import yaml
 
 from meshcanary.errors import InputError
-from meshcanary.manifest import Resource, pointer
+from meshcanary.manifest import BadDocument, Resource, load_document, pointer, split_documents
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.report import Status
 from meshcanary.source import TYPE_WORDS, type_name
@@ -143,8 +143,10 @@ def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], A
         if path.exists() and not path.is_file():  # a FIFO would block the read forever
             raise InputError(f"--crd {path}: not a regular file")
         try:
-            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            # The manifest loader: libyaml, and bounds on aliases and depth.
+            text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+            documents = [load_document(piece) for piece, _ in split_documents(text)]
+        except (OSError, yaml.YAMLError, UnicodeDecodeError, BadDocument) as exc:
             raise InputError(f"--crd {path}: cannot read: {exc}") from None
         for crd in documents:
             if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
