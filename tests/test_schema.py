@@ -58,3 +58,72 @@ def test_float_weight_is_not_an_integer(tmp_path: Path) -> None:
     problems = schema.check("release", load_mapping(path, "r.yaml"))
     assert [(p.location.line, p.location.column) for p in problems] == [(4, 41)]
     assert problems[0].message == '"weight" must be an integer, found a number 100.0'
+
+
+def _mutations() -> Any:
+    from hypothesis import strategies as st
+
+    leaves = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-200, 200),
+        st.sampled_from(["", "v1", "V1", "a b", "x:1", "10s", "30%", "mesh", "-x", "é", "a\n"]),
+        st.text(max_size=6),
+    )
+    return st.recursive(
+        leaves,
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["v1", "image", "weight", "x", "headers"]), inner, max_size=3
+            )
+        ),
+        max_leaves=8,
+    )
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*prefix, index))
+    return found
+
+
+EXAMPLES = {
+    "release": [
+        load_mapping(p, p.name).data
+        for p in sorted((ROOT / "environments").glob("*/*.yaml"))
+        if p.name != "environment.yaml"
+    ],
+    "environment": [
+        load_mapping(p, p.name).data
+        for p in sorted((ROOT / "environments").glob("*/environment.yaml"))
+    ],
+}
+
+
+def test_the_quick_validator_agrees_with_the_one_that_explains() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    # check() trusts jsonschema-rs's "valid" without asking Python's jsonschema: on any
+    # example with any one value replaced, the two must agree (floats aside, see check()).
+    @settings(max_examples=400, deadline=None)
+    @given(st.sampled_from(sorted(EXAMPLES)), st.data(), _mutations())
+    def agree(name: str, data: Any, replacement: Any) -> None:
+        example = json.loads(json.dumps(data.draw(st.sampled_from(EXAMPLES[name]))))
+        path = data.draw(st.sampled_from(_paths(example)[1:]))
+        parent = example
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = replacement
+        if schema._has_float(example):
+            return
+        explained = not list(schema.validator(name).iter_errors(example))
+        assert schema._quick(name).is_valid(example) == explained, (path, replacement)
+
+    agree()
