@@ -215,14 +215,6 @@ def test_unknown_service_and_missing_step_are_exit_2(repo: Path, cli) -> None:
     )
 
 
-def snapshot(repo: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(repo).as_posix(): p.read_bytes()
-        for p in repo.rglob("*")
-        if p.is_file() and ".git" not in p.relative_to(repo).parts
-    }
-
-
 @pytest.mark.parametrize(
     ("name", "hint"),
     [
@@ -234,14 +226,14 @@ def snapshot(repo: Path) -> dict[str, bytes]:
 def test_a_service_name_is_only_ever_a_release_of_the_environment(
     repo: Path, cli, name: str, hint: str
 ) -> None:
-    before = snapshot(repo)
+    before = _snapshot(repo)
     outcome = cli("--repo", repo, "set-weights", "prod", name, "v1=50", "v2=50")
     assert outcome.code == 2
     assert outcome.err.splitlines() == [
         f'error: no release "{name}" in environments/prod/',
         f"  hint: {hint}",
     ]
-    assert snapshot(repo) == before
+    assert _snapshot(repo) == before
 
 
 def test_an_edit_copies_only_its_service_to_check_it(repo: Path, cli, monkeypatch) -> None:

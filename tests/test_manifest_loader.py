@@ -13,19 +13,16 @@ from hypothesis import strategies as st
 from meshcanary.manifest import MAX_DEPTH, Loader, TooLarge, Unsupported, load_document
 
 
+def _json_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
+
+
 def _json_keys(value: Any) -> Any:
     """What sigs.k8s.io/yaml makes of PyYAML's value: every mapping key a string."""
     if isinstance(value, dict):
-        return {
-            (
-                k
-                if isinstance(k, str)
-                else {True: "true", False: "false", None: "null"}.get(k, str(k))
-                if isinstance(k, bool) or k is None
-                else str(k)
-            ): _json_keys(v)
-            for k, v in value.items()
-        }
+        return {k if isinstance(k, str) else _json_key(k): _json_keys(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_json_keys(v) for v in value]
     return value

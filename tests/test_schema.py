@@ -11,7 +11,7 @@ import pytest
 
 from meshcanary.release import schema
 from meshcanary.source import load_mapping
-from tests.conftest import ROOT
+from tests.conftest import ROOT, json_paths
 
 SCHEMAS = sorted((ROOT / "schemas").glob("*.schema.json"))
 
@@ -82,17 +82,6 @@ def _mutations() -> Any:
     )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, (*prefix, index))
-    return found
-
-
 EXAMPLES = {
     "release": [
         load_mapping(p, p.name).data
@@ -116,7 +105,7 @@ def test_the_quick_validator_agrees_with_the_one_that_explains() -> None:
     @given(st.sampled_from(sorted(EXAMPLES)), st.data(), _mutations())
     def agree(name: str, data: Any, replacement: Any) -> None:
         example = json.loads(json.dumps(data.draw(st.sampled_from(EXAMPLES[name]))))
-        path = data.draw(st.sampled_from(_paths(example)[1:]))
+        path = data.draw(st.sampled_from(json_paths(example)[1:]))
         parent = example
         for part in path[:-1]:
             parent = parent[part]

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from meshcanary import source
 from meshcanary.errors import InputError
+from tests.conftest import json_paths
 
 WORDS = st.sampled_from(
     ["v1", "yes", "on", "~", "null", "True", "FALSE", "0x1F", "036", "3_0", "1.5", "-0", "+7",
@@ -23,17 +24,6 @@ VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
     max_leaves=15,
 )
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, (*prefix, index))
-    return found
 
 
 def _ruamel(text: str) -> source.SourceDoc:
@@ -67,7 +57,7 @@ def test_the_fast_path_gives_ruamels_values_and_places(
         return  # not a case the fast path takes
     doc = source.SourceDoc("f.yaml", None, fast[0], text, fast[1])
     assert doc.data == slow.data
-    for path in _paths(doc.data):
+    for path in json_paths(doc.data):
         for key in (False, True):
             assert doc.location(path, key=key) == slow.location(path, key=key), path
 

@@ -12,6 +12,7 @@ import re
 import stat
 import warnings
 from collections.abc import Iterator, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -443,7 +444,8 @@ class _NotFast(Exception):
     """The fast path cannot promise ruamel's answer for this document."""
 
 
-def _fast_loader() -> Any:
+@cache
+def _fast_loader() -> tuple[Any, Any]:
     import yaml
     from ruamel.yaml.nodes import ScalarNode
     from ruamel.yaml.resolver import VersionedResolver
@@ -459,17 +461,12 @@ def _fast_loader() -> Any:
     return yaml, Loader
 
 
-_FAST: list[Any] = []
-
-
 def _fast_mapping(text: str) -> tuple[dict[str, Any], Any] | None:
     if "%" in text and re.search(r"^%", text, re.MULTILINE):
         return None  # a %YAML directive changes how scalars read
     if "\t" in text:
         return None  # libyaml takes a tab where ruamel (and this project) refuse one
-    if not _FAST:
-        _FAST.extend(_fast_loader())
-    yaml, loader_class = _FAST
+    yaml, loader_class = _fast_loader()
     loader = loader_class(text)
     try:
         node = loader.get_single_node()
