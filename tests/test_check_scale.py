@@ -204,3 +204,26 @@ def test_a_path_outside_the_repository_is_refused_not_ignored(
     outcome = cli("--repo", example_repo, "check", path, "environments/prod/micro-api.yaml")
     assert outcome.code == 2
     assert outcome.err.splitlines()[0] == f"{path}:1:1: error: is outside the repository"
+
+
+def test_the_memo_forgets_files_that_are_gone_after_a_full_run(
+    example_repo: Path, cli, monkeypatch
+) -> None:
+    monkeypatch.setattr(cache._Memo, "SETTLED_NS", -(10**12))
+    notes = example_repo / "deploy/notes.txt"
+    notes.write_text("kept by a person\n", encoding="utf-8")
+
+    def remembered() -> set[str]:
+        (memo,) = cache.folder().glob("files-*.json")
+        return set(json.loads(memo.read_text(encoding="utf-8")))
+
+    cli("--repo", example_repo, "check")
+    assert "deploy/notes.txt" in remembered()
+    notes.unlink()
+    # A hook's narrow run saw only its service: it keeps what it did not look at.
+    cli("--repo", example_repo, "check", "environments/prod/micro-api.yaml")
+    assert "deploy/notes.txt" in remembered()
+    assert "environments/dev/checkout.yaml" in remembered()
+    cli("--repo", example_repo, "check")
+    assert "deploy/notes.txt" not in remembered()
+    assert "environments/dev/checkout.yaml" in remembered()

@@ -25,6 +25,7 @@ from meshcanary.problem import Location, Problem, ResourceRef, Severity
 from meshcanary.report import Report, ResourceResult, RuleInfo, Status
 
 FORMAT = 1
+TOPS = ("environments", "deploy", "policies")  # what a run over the whole repository reads
 _BASE = re.compile(r"""^base:[ \t]*["']?([^"'\s#]+)""", re.MULTILINE)
 
 
@@ -42,7 +43,7 @@ def key(
     paths: list[str],
     extra_files: list[Path],
     tool: str,
-    tops: Sequence[str] = ("environments", "deploy", "policies"),
+    tops: Sequence[str] = TOPS,
 ) -> str:
     """A digest of everything that can change the report of a run over `tops`.
 
@@ -78,7 +79,8 @@ def key(
             _hash_tree(root, relative, memo, found)
     for name in sorted(found):
         digest.update(name.encode() + b"\0" + bytes.fromhex(found[name]))
-    memo.save()
+    # A run over everything saw every file there is: entries of files gone since are dropped.
+    memo.save(complete=tuple(tops) == TOPS)
     return digest.hexdigest()
 
 
@@ -146,10 +148,11 @@ class _Memo:
         self.seen[name] = result
         return result
 
-    def save(self) -> None:
-        if not self.changed and self.fresh.keys() <= self.known.keys():
+    def save(self, *, complete: bool) -> None:
+        stale = complete and not self.known.keys() <= self.seen.keys()
+        if not self.changed and not stale and self.fresh.keys() <= self.known.keys():
             return
-        merged = {**self.known, **self.fresh}
+        merged = self.fresh if complete else {**self.known, **self.fresh}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

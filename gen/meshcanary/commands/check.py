@@ -537,8 +537,10 @@ def _owned_path(shard: Shard | None, path: str) -> bool:
 
 def _inputs(scope: Scope) -> tuple[str, ...]:
     """The repository paths a run over `scope` reads (release files also bring their bases)."""
+    from meshcanary.commands.cache import TOPS
+
     if not scope:
-        return ("environments", "deploy", "policies")
+        return TOPS
     tops: list[str] = []
     for env, services in sorted(scope.items()):
         if services is None:
