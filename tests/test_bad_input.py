@@ -343,6 +343,20 @@ CASES = [
         release(edit("  v1:\n", "  - name: v1\n").replace("  v2:\n", "  - name: v2\n")),
     ),
     Case(
+        "versions-more-than-sixteen",
+        # 10,000 versions rendered in 10 s, then `check` ran for 608 s: bounded. The versions
+        # mapping starts on line 6, at its first key.
+        (at(6, 3, '"versions" may have at most 16 entries'),),
+        release(
+            RELEASE.split("  v1:")[0]
+            + "".join(
+                f"  v{i}: {{image: registry.example/micro-api:1.{i}, replicas: 1, "
+                f"weight: {100 if i == 1 else 0}}}\n"
+                for i in range(1, 18)
+            )
+        ),
+    ),
+    Case(
         "hosts-empty-value",
         # Nothing after "hosts:" on line 3: the message belongs on that line (at the key), not
         # on the next key's line.

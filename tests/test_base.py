@@ -189,11 +189,25 @@ def test_unusable_base_is_reported_at_the_base_field(
 
 
 def test_base_kustomize_cannot_build_is_reported(empty_repo: Path, cli) -> None:
-    _base(empty_repo, "resources: [deployment.yaml, service.yaml, missing.yaml]\nnamePrefix: x-\n")
+    _base(
+        empty_repo,
+        "resources: [deployment.yaml, service.yaml]\nnamePrefix: x-\n"
+        "patches: [{patch: 'kind: Deployment', target: {kind: Deployment}}]\n",
+    )
     write(empty_repo / "environments/prod/shop.yaml", RELEASE)
     outcome = cli("--repo", empty_repo, "render")
     assert outcome.code == 2
     assert outcome.err.startswith(
         'environments/prod/shop.yaml:2:7: error: kustomize cannot build base "deploy/base/shop"'
+    ), outcome.err
+
+
+def test_a_base_entry_that_names_nothing_is_reported_at_its_line(empty_repo: Path, cli) -> None:
+    _base(empty_repo, "resources: [deployment.yaml, service.yaml, missing.yaml]\nnamePrefix: x-\n")
+    write(empty_repo / "environments/prod/shop.yaml", RELEASE)
+    outcome = cli("--repo", empty_repo, "render")
+    assert outcome.code == 2
+    assert outcome.err == (
+        'deploy/base/shop/kustomization.yaml:1:44: error: resources entry "missing.yaml": '
+        "no such file or folder\n"
     )
-    assert "missing.yaml" in outcome.err

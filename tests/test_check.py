@@ -190,12 +190,14 @@ def test_check_with_kubeconform_maps_back_to_generated_files(
 
 def test_batched_build_gives_each_overlay_exactly_its_own_objects(example_repo: Path) -> None:
     from meshcanary.commands.check import affected, build
-    from meshcanary.kustomize import build_many
+    from meshcanary.kustomize import Builder, Target
     from meshcanary.release.load import load
 
     units = affected(example_repo, load(example_repo), [])
     batched = build(example_repo, units)
-    alone = build_many([(example_repo / u.folder, u.folder) for u in units])
+    alone = Builder(example_repo).build_many(
+        [Target(example_repo / u.folder, u.folder) for u in units]
+    )
     import yaml
 
     for unit, together, single in zip(units, batched, alone, strict=True):
@@ -295,3 +297,24 @@ def test_a_corrupt_cache_entry_is_ignored(
         entry.write_text("{not json", encoding="utf-8")
     again = cli("--repo", example_repo, "check", "--format", "json")
     assert (again.code, again.out) == (first.code, first.out)
+
+
+def test_a_base_path_with_a_hash_keeps_findings_in_the_base(example_repo: Path, cli) -> None:
+    """kustomize quotes such a path in its origin annotations; read unquoted, every finding
+    of the base went to the first overlay of the batch (deploy/overlays/dev/_gateways:1:1)."""
+    base = example_repo / "deploy/base/check #out"
+    (example_repo / "deploy/base/checkout").rename(base)
+    for release in (example_repo / "environments").glob("*/checkout.yaml"):
+        text = release.read_text(encoding="utf-8")
+        release.write_text(
+            text.replace("base: deploy/base/checkout", 'base: "deploy/base/check #out"'),
+            encoding="utf-8",
+        )
+    service = base / "service.yaml"
+    text = service.read_text(encoding="utf-8")
+    service.write_text(text.replace("- name: http\n", "- name: web\n", 1), encoding="utf-8")
+    assert cli("--repo", example_repo, "render").code == 0
+    outcome = cli("--repo", example_repo, "check", "--no-cache", "--format", "json", "--summary")
+    ports = [f for f in _findings(outcome) if f["rule"] == "port-name-protocol"]
+    assert ports, outcome.out
+    assert {f["file"] for f in ports} == {"deploy/base/check #out/service.yaml"}, ports

@@ -643,12 +643,23 @@ CASES = [
     ),
     Case(
         "base-resource-is-a-fifo",
-        (Expect(base_file("service.yaml"), 1, 1, "is a FIFO, not a YAML file"),),
+        (
+            Expect(
+                base_file("kustomization.yaml"), 5, 5, 'entry "service.yaml" is a FIFO, not a file'
+            ),
+        ),
         setup=replaced(base_file("service.yaml"), fifo),
     ),
     Case(
         "base-resource-dangling-symlink",
-        (Expect(base_file("service.yaml"), 1, 1, "is a symbolic link to nothing"),),
+        (
+            Expect(
+                base_file("kustomization.yaml"),
+                5,
+                5,
+                'entry "service.yaml" is a symbolic link to nothing',
+            ),
+        ),
         setup=replaced(base_file("service.yaml"), dangling),
     ),
     Case(

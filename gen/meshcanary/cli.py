@@ -58,10 +58,30 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    context: typer.Context,
     repo: Annotated[
         Path,
         typer.Option("--repo", "-C", help="Repository to work in.", file_okay=False),
     ] = Path(),
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            envvar="MESHCANARY_ALLOW_REMOTE",
+            help="Let kustomize fetch remote bases whose https prefix an environment lists "
+            "under remoteBases (over https, without credentials). Off: every remote entry "
+            "is refused at its line.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            envvar="MESHCANARY_TIMEOUT",
+            min=1,
+            help="Seconds the whole run may wait on kustomize, remote fetches included.",
+        ),
+    ] = 900,
     version: Annotated[
         bool,
         typer.Option(
@@ -75,6 +95,9 @@ def main(
 
         raise InputError(f"--repo {repo}: no such directory")
     Settings.repo = repo.resolve()
+    from meshcanary import kustomize
+
+    context.with_resource(kustomize.run_settings(allow_remote=allow_remote, timeout=timeout))
 
 
 Environments = Annotated[

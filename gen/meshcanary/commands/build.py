@@ -11,6 +11,7 @@ from ruamel.yaml import YAML
 
 from meshcanary import kustomize
 from meshcanary.layout import GATEWAYS, OVERLAYS
+from meshcanary.problem import Problem
 from meshcanary.release.load import LoadedEnvironment
 
 
@@ -21,6 +22,7 @@ class Built:
     folder: str
     error: str
     resources: tuple[dict[str, Any], ...]
+    problems: tuple[Problem, ...] = ()  # entries refused before kustomize ran, at their lines
 
     def kinds(self, kind: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r.get("kind") == kind]
@@ -68,8 +70,12 @@ def build(
         if loaded.environment.gateways:
             units.append((name, GATEWAYS))
         units.extend((name, r.service) for r in loaded.releases)
-    folders = [(root / OVERLAYS / env / unit, f"{OVERLAYS}/{env}/{unit}") for env, unit in units]
-    results = kustomize.build_many(folders, jobs)
+    prefixes = {loaded.environment.name: loaded.environment.remote_bases for loaded in environments}
+    targets = [
+        kustomize.Target(root / OVERLAYS / env / unit, f"{OVERLAYS}/{env}/{unit}", prefixes[env])
+        for env, unit in units
+    ]
+    results = kustomize.builder(root).build_many(targets, jobs)
     yaml = YAML(typ="safe")
     built = []
     for (env, unit), result in zip(units, results, strict=True):
@@ -78,5 +84,5 @@ def build(
             if result.ok
             else ()
         )
-        built.append(Built(env, unit, result.folder, result.error, resources))
+        built.append(Built(env, unit, result.folder, result.error, resources, result.problems))
     return built

@@ -153,11 +153,15 @@ def affected(
 
 def _sources(root: Path, unit: Unit) -> dict[tuple[str, str], Document]:
     """Where each object of a unit is written down: generated files and the base's files."""
-    from meshcanary.render.base import KUSTOMIZATION_NAMES
+    from meshcanary.kustomize.contain import KUSTOMIZATION_NAMES
 
     found: dict[tuple[str, str], Document] = {}
+    inside = os.path.realpath(root) + os.sep
 
     def add(path: Path, display: str) -> None:
+        # Only regular files of the repository: a link out of it is not read, nor a FIFO.
+        if not os.path.realpath(path).startswith(inside) or not path.is_file():
+            return
         parsed = Parsed()
         try:
             parse_text(path.read_text(encoding="utf-8"), display, parsed)
@@ -276,7 +280,7 @@ def _previous(root: Path, ref: str) -> dict[tuple[str, str, str, str], dict[str,
     with tempfile.TemporaryDirectory(prefix="meshcanary-base-") as folder:
         diff.export(root, ref, Path(folder))
         objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        for text in diff.built(Path(folder)).values():
+        for text in diff.built(Path(folder), repo=root).values():
             document = yaml.safe_load(text)
             meta = document.get("metadata") or {}
             key = (
@@ -323,34 +327,51 @@ def build(
     One kustomize process costs about 0.15 s to start and build one overlay; one root listing
     25 overlays builds them in about 0.2 s, while roots of hundreds slow down quadratically. A
     batch root lives in a temporary folder, asks kustomize for origin annotations, and each
-    object goes back to its unit by the file it came from. A batch that fails is built again
-    one overlay at a time, so each error lands on its own overlay.
+    object goes back to its unit by the file it came from. Each overlay is resolved first: one
+    that names something refused is not built, and its problems are its result. A batch that
+    fails is built again one overlay at a time, so each error lands on its own overlay.
     """
     import tempfile
 
     import yaml
 
+    builder = kustomize.builder(root)
+    outputs: dict[int, kustomize.BuildResult] = {}
     batches: list[list[Unit]] = []
     for unit in units:
+        refused = builder.refused(_target(root, unit))
+        if refused:
+            outputs[id(unit)] = kustomize.BuildResult(
+                unit.folder, "", refused[0].message, None, refused
+            )
+            continue
         last = batches[-1] if batches else None
         if last and len(last) < BATCH and last[0].environment is unit.environment:
             last.append(unit)
         else:
             batches.append([unit])
-    outputs: dict[int, kustomize.BuildResult] = {}
     with tempfile.TemporaryDirectory(prefix="meshcanary-build-") as folder:
         roots = []
         for index, batch in enumerate(batches):
             batch_root = Path(folder) / f"batch-{index}"
             batch_root.mkdir()
-            listed = "".join(f"- {os.path.relpath(root / u.folder, batch_root)}\n" for u in batch)
+            listed = "".join(
+                f"- {json.dumps(os.path.relpath(root / u.folder, batch_root))}\n" for u in batch
+            )
             (batch_root / "kustomization.yaml").write_text(
                 f"buildMetadata: [originAnnotations]\nresources:\n{listed}", encoding="utf-8"
             )
-            roots.append((batch_root, batch[0].folder))
-        results = kustomize.build_many(roots, jobs)
+            roots.append(
+                kustomize.Target(
+                    batch_root,
+                    batch[0].folder,
+                    batch[0].environment.environment.remote_bases,
+                    tuple(root / u.folder for u in batch),
+                )
+            )
+        results = builder.build_many(roots, jobs)
         retry: list[Unit] = []
-        for (batch_root, _), batch, result in zip(roots, batches, results, strict=True):
+        for target, batch, result in zip(roots, batches, results, strict=True):
             if not result.ok:
                 retry.extend(batch)
                 continue
@@ -362,7 +383,7 @@ def build(
                 continue
             for document in documents:
                 if isinstance(document, dict):
-                    owner = _owner(root, batch_root, batch, document)
+                    owner = _owner(root, target.folder, batch, document)
                     split[id(owner)].append(document)
             for unit in batch:
                 outputs[id(unit)] = kustomize.BuildResult(
@@ -370,27 +391,35 @@ def build(
                 )
     if retry:
         for unit, result in zip(
-            retry,
-            kustomize.build_many([(root / u.folder, u.folder) for u in retry], jobs),
-            strict=True,
+            retry, builder.build_many([_target(root, u) for u in retry], jobs), strict=True
         ):
             outputs[id(unit)] = result
     return [outputs[id(u)] for u in units]
 
 
+def _target(root: Path, unit: Unit) -> kustomize.Target:
+    return kustomize.Target(
+        root / unit.folder, unit.folder, unit.environment.environment.remote_bases
+    )
+
+
 def _owner(root: Path, batch_root: Path, batch: list[Unit], document: dict[str, object]) -> Unit:
     """The unit an object of a batch build belongs to, by the file kustomize read it from."""
+    import yaml
+
     metadata = document.get("metadata")
     annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
     origin = annotations.pop(ORIGIN, "") if isinstance(annotations, dict) else ""
     if isinstance(metadata, dict) and annotations == {}:
         del metadata["annotations"]
     source = ""
-    for line in str(origin).splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("path", "configuredIn"):
-            source = value.strip()
-            break
+    try:
+        # A small YAML mapping of kustomize's; a path with " #" in it comes quoted.
+        described = yaml.safe_load(str(origin)) if origin else None
+    except yaml.YAMLError:
+        described = None
+    if isinstance(described, dict):
+        source = str(described.get("path") or described.get("configuredIn") or "")
     if source:
         path = os.path.normpath(batch_root / source)
         relative = Path(os.path.relpath(path, root)).as_posix()
@@ -637,6 +666,10 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
                 located = _resources(root, unit, result)
                 context.update(id(r) for r in located)
                 by_environment.setdefault(unit.environment.environment.name, []).extend(located)
+            continue
+        if result.problems:
+            # Refused before kustomize ran: each at the line that names it.
+            problems.extend(replace(p, rule=BUILD_RULE) for p in result.problems)
             continue
         if not result.ok:
             problems.append(

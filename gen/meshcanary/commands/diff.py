@@ -44,12 +44,23 @@ def _units(root: Path) -> list[tuple[str, Path]]:
     ]
 
 
-def built(root: Path, jobs: int | None = None) -> dict[Key, str]:
-    """Every object the tree at `root` renders to, as sorted-key YAML, by (kind, ns, name)."""
+def built(root: Path, jobs: int | None = None, repo: Path | None = None) -> dict[Key, str]:
+    """Every object the tree at `root` renders to, as sorted-key YAML, by (kind, ns, name).
+
+    `root` may be a ref's tree exported to a temporary folder: it is resolved as its own
+    repository, with the remote bases the environment files of `repo` (the working tree)
+    allow.
+    """
     units = _units(root)
-    results = kustomize.build_many([(path, f"{OVERLAYS}/{label}") for label, path in units], jobs)
+    builder = kustomize.builder(root)
+    targets = [
+        kustomize.Target(path, f"{OVERLAYS}/{label}", _remote_bases(repo or root, label))
+        for label, path in units
+    ]
     objects: dict[Key, str] = {}
-    for result in results:
+    for result in builder.build_many(targets, jobs):
+        if result.problems:
+            raise InputError(result.problems)
         if not result.ok:
             raise InputError(f"{result.folder}: kustomize build failed: {result.error}")
         for document in yaml.safe_load_all(result.output):
@@ -63,6 +74,19 @@ def built(root: Path, jobs: int | None = None) -> dict[Key, str]:
             )
             objects[key] = yaml.safe_dump(document, sort_keys=True)
     return objects
+
+
+def _remote_bases(repo: Path, label: str) -> tuple[str, ...]:
+    """The environment's remoteBases, read only when the run allows remote bases at all."""
+    if not kustomize.settings.allow_remote:
+        return ()
+    from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS
+    from meshcanary.release.load import environment
+
+    env = label.split("/", 1)[0]
+    if not (repo / ENVIRONMENTS / env / ENVIRONMENT_FILE).is_file():
+        return ()
+    return environment(repo, env).remote_bases
 
 
 def _git(root: Path, *args: str) -> bytes:
@@ -94,7 +118,7 @@ def export(root: Path, ref: str, target: Path) -> None:
 def diff(root: Path, base: str = "HEAD", jobs: int | None = None) -> list[ResourceDiff]:
     with tempfile.TemporaryDirectory(prefix="meshcanary-diff-") as folder:
         export(root, base, Path(folder))
-        before = built(Path(folder), jobs)
+        before = built(Path(folder), jobs, root)
     after = built(root, jobs)
     changes: list[ResourceDiff] = []
     for key in sorted(set(before) | set(after)):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from meshcanary import kustomize
 from meshcanary.errors import InputError
+from meshcanary.kustomize.contain import KUSTOMIZATION_NAMES
 from meshcanary.manifest import Parsed, parse_text
 from meshcanary.problem import Location, Problem
-from meshcanary.render.base import KUSTOMIZATION_NAMES
 from meshcanary.report import Report, ResourceResult, RuleInfo, Status
 from meshcanary.source import decode
 from meshcanary.validate import Options, Verdict
@@ -99,9 +99,21 @@ def _read_file(path: Path, display: str, parsed: Parsed) -> None:
     parse_text(text, display, parsed)
 
 
+def _repository(folder: Path) -> Path:
+    """The repository a folder belongs to (the nearest one with .git), else the folder."""
+    real = folder.resolve()
+    return next((p for p in (real, *real.parents) if (p / ".git").exists()), real)
+
+
 def _read_folder(folder: Path, parsed: Parsed, ignore: Sequence[re.Pattern[str]] = ()) -> None:
     if any((folder / name).is_file() for name in KUSTOMIZATION_NAMES):
-        result = kustomize.build(folder, _display(folder))
+        # Built only after every path it names is resolved inside its repository; nothing
+        # remote is fetched for lint.
+        target = kustomize.Target(folder, _display(folder))
+        result = kustomize.builder(_repository(folder)).build(target)
+        if result.problems:
+            parsed.problems.extend(result.problems)
+            return
         if not result.ok:
             parsed.problems.append(
                 Problem(Location(_display(folder)), f"kustomize build failed: {result.error}")

@@ -106,7 +106,17 @@ def _environment(root: Path, name: str, problems: list[Problem]) -> Environment 
         source=doc,
         max_step=data.get("policy", {}).get("maxStep"),
         rule_severities=tuple(sorted(data.get("policy", {}).get("rules", {}).items())),
+        remote_bases=tuple(data.get("remoteBases", ())),
     )
+
+
+def environment(root: Path, name: str) -> Environment:
+    """One environment's settings, without its releases; InputError when its file is bad."""
+    problems: list[Problem] = []
+    found = _environment(root, name, problems)
+    if found is None or problems:
+        raise InputError(problems)
+    return found
 
 
 def _is_dns_label(name: str) -> bool:

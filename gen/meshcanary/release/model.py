@@ -92,6 +92,7 @@ class Environment:
     source: SourceDoc = field(repr=False, compare=False)
     max_step: int | None = None  # largest weight change of one version in one change
     rule_severities: tuple[tuple[str, str], ...] = ()  # rule ID → error, warning, info or off
+    remote_bases: tuple[str, ...] = ()  # https prefixes kustomize may fetch, with --allow-remote
 
     def gateway(self, name: str) -> Gateway | None:
         return next((g for g in self.gateways if g.name == name), None)

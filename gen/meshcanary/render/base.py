@@ -8,7 +8,6 @@ folders, generators - is read directly; anything that can rename or rewrite reso
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +17,11 @@ import yaml
 
 from meshcanary import kustomize
 from meshcanary.errors import InputError
+from meshcanary.kustomize.contain import KUSTOMIZATION_NAMES, looks_remote
 from meshcanary.manifest import Loader
 from meshcanary.problem import Location, Problem
 from meshcanary.source import parse_mapping, read_text
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # Fields that cannot change a resource's kind, name, images or labels.
 _PLAIN_FIELDS = {
     "apiVersion",
@@ -70,8 +69,7 @@ def _kustomization(folder: Path) -> Path | None:
     return next((folder / n for n in KUSTOMIZATION_NAMES if os.path.lexists(folder / n)), None)
 
 
-# Entries of a kustomization that may name a folder, which kustomize follows wherever it is
-# (its load restrictor confines files, not folders): each must stay inside the repository.
+# Entries of a kustomization that may name a folder of resources.
 _FOLDER_FIELDS = ("resources", "components", "bases", "generators", "transformers", "validators")
 
 
@@ -94,26 +92,6 @@ def _shown(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def _inside(path: Path, root: Path, where: Location, what: str) -> Path:
-    """`path` resolved; an InputError at `where` when it leads outside the repository."""
-    try:
-        resolved = path.resolve()
-    except (OSError, ValueError, RuntimeError) as exc:  # NUL, a name too long, a link loop
-        reason = "a symbolic link loop" if isinstance(exc, RuntimeError) else str(exc)
-        raise InputError([Problem(where, f"{what} is not a usable path: {reason}")]) from None
-    if not resolved.is_relative_to(root):
-        raise InputError(
-            [
-                Problem(
-                    where,
-                    f"{what} is outside the repository",
-                    "a base may use only files and folders of this repository",
-                )
-            ]
-        )
-    return resolved
-
-
 def _read_resources(path: Path, root: Path, walk: _Walk) -> None:
     display = _shown(path, root)
     # Not a regular file, too big, not UTF-8: refused here, as kustomize would hang or fail.
@@ -133,10 +111,11 @@ def _read_resources(path: Path, root: Path, walk: _Walk) -> None:
 
 
 def _read_plain(folder: Path, root: Path, seen: set[Path], walk: _Walk) -> None:
-    """Read a base's resources from its files into `walk`; refuse every path out of the repo.
+    """Read a base's resources from its files into `walk`, where no kustomize is needed.
 
-    A kustomization that can rename or rewrite resources marks the walk as not plain, but
-    its folders are still followed, so no path out of the repository reaches kustomize.
+    The resolver has accepted every entry already (inside the repository, nothing remote),
+    so this only decides whether the files can be read as they are: a kustomization that can
+    rename or rewrite resources marks the walk as not plain, and kustomize builds the base.
     """
     if folder in seen:
         walk.plain = False
@@ -147,8 +126,7 @@ def _read_plain(folder: Path, root: Path, seen: set[Path], walk: _Walk) -> None:
         walk.plain = False
         return
     display = _shown(found, root)
-    file = _inside(found, root, Location(display), display)
-    text = read_text(file, display)
+    text = read_text(found, display)
     try:
         doc = parse_mapping(text, display)
     except InputError as exc:
@@ -163,33 +141,16 @@ def _read_plain(folder: Path, root: Path, seen: set[Path], walk: _Walk) -> None:
         if not isinstance(entries, list):
             walk.plain = False
             continue
-        for index, entry in enumerate(entries):
-            if (
-                not isinstance(entry, str)
-                or "\n" in entry  # an inline generator or transformer configuration
-                or "://" in entry
-                or entry.startswith(("github.com", "git@"))
-            ):
+        for entry in entries:
+            if not isinstance(entry, str) or "\n" in entry or looks_remote(entry):
                 walk.plain = False
                 continue
-            where = doc.location([name, index])
-            if Path(entry).is_absolute():
-                raise InputError(
-                    [
-                        Problem(
-                            where,
-                            f"{name} entry {json.dumps(entry)} is an absolute path",
-                            "write it relative to the kustomization's folder",
-                        )
-                    ]
-                )
-            target = _inside(folder / entry, root, where, f"{name} entry {json.dumps(entry)}")
+            # As kustomize reads it: `..` taken lexically, then links followed.
+            target = Path(os.path.realpath(os.path.normpath(folder / entry)))
             if target.is_dir():
                 _read_plain(target, root, seen, walk)
-            elif name == "resources" and os.path.lexists(folder / entry):
-                # A dangling link resolves to nothing: read the link, so the message says so.
-                link = Path(os.path.normpath(folder / entry))
-                _read_resources(target if target.exists() else link, root, walk)
+            elif name == "resources" and target.is_file():
+                _read_resources(target, root, walk)
             else:
                 walk.plain = False
     for name, kind in _GENERATED_KINDS.items():
@@ -205,15 +166,26 @@ def _labels(node: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (node or {}).items()} if isinstance(node, dict) else {}
 
 
-def read_base(root: Path, relative: str, where: Location) -> Base:
-    """The parts of the base at `relative` the renderer needs; errors point at `where`."""
+def read_base(
+    root: Path, relative: str, where: Location, remote_bases: tuple[str, ...] = ()
+) -> Base:
+    """The parts of the base at `relative` the renderer needs; errors point at `where`.
+
+    Every kustomization the base reaches is resolved first; what it refuses (a path out of
+    the repository, a remote entry, a plugin) is reported at the entry's own line.
+    """
     folder = (root / relative).resolve()
+    builder = kustomize.builder(root)
+    target = kustomize.Target(folder, relative, remote_bases)
+    refused = builder.refused(target)
+    if refused:
+        raise InputError(refused)
     walk = _Walk()
     _read_plain(folder, root.resolve(), set(), walk)
     if walk.plain and not walk.unparsed:
         resources = walk.resources
     else:
-        result = kustomize.build(folder, relative)
+        result = builder.build(target)
         if not result.ok:
             # Our own parse error points into the base file; kustomize's names only the file.
             raise InputError(

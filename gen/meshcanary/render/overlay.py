@@ -196,10 +196,13 @@ def _check_base(release: Release, base: Base) -> None:
 
 def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> dict[str, str]:
     """Files of one service overlay, keyed by path relative to the environment folder."""
-    base = base_cache.get(release.base)
+    # Environments may allow different remote bases: the same base is read once for each.
+    remote_bases = release.environment.remote_bases
+    key = "\n".join((release.base, *remote_bases))
+    base = base_cache.get(key)
     if base is None:
-        base = read_base(root, release.base, release.source.location(["base"]))
-        base_cache[release.base] = base
+        base = read_base(root, release.base, release.source.location(["base"]), remote_bases)
+        base_cache[key] = base
     _check_base(release, base)
     prefix = release.service
     top = f"{OVERLAYS}/{release.environment.name}/{prefix}/{SERVICE}"

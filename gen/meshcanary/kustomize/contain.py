@@ -1,0 +1,671 @@
+"""Every path a kustomization names, resolved before kustomize sees it.
+
+kustomize follows whatever a kustomization names: folders anywhere on disk, files it fetches
+over HTTP, and git repositories it clones by running git, where a `?ref=` that starts with
+`--` becomes an option of `git fetch` (`--upload-pack=<command>` runs a command). A pull
+request's author controls every kustomization in a repository, bases and committed overlays
+alike, so before any build meshcanary reads each kustomization kustomize would read, from the
+folder it builds down, and refuses at the entry's line:
+
+- an entry kustomize would fetch (a URL, `github.com/...`, `git@...`, `file://...`), unless
+  the run allows remote bases and the environment lists its https prefix (`Remotes`);
+- a path that leaves the repository, read either way: with `..` taken lexically first, as
+  Go's `filepath.Join` does, and with symbolic links followed first, as the system does;
+- a FIFO, device or socket, which would hang or feed the build;
+- what meshcanary could read differently from kustomize: a field name in another case (Go's
+  JSON decoder matches `Resources`, and `re\u017fources` with a long s, to `resources`), an unknown field, a YAML
+  merge key (go-yaml lets a later `<<` override, ruamel the other way round), helm charts,
+  and plugin configurations other than kustomize's builtins.
+
+A folder's verdict is cached, so a base that a thousand overlays include is read once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from meshcanary.errors import InputError
+from meshcanary.problem import Location, Problem
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+# The fields of kustomize v5's Kustomization, spelt exactly; a field that names paths is
+# listed with what it names.
+_BASES = ("resources", "bases", "components")  # folders (or, for resources, files) or remotes
+_FILES = ("crds", "configurations")  # files
+_PLUGINS = ("generators", "transformers", "validators")  # plugin configurations or folders
+_HELM = ("helmCharts", "helmGlobals", "helmChartInflationGenerator")
+_FIELDS = frozenset(
+    {
+        "apiVersion",
+        "kind",
+        "metadata",
+        "openapi",
+        "namePrefix",
+        "nameSuffix",
+        "namespace",
+        "commonLabels",
+        "labels",
+        "commonAnnotations",
+        "patchesStrategicMerge",
+        "patchesJson6902",
+        "patches",
+        "images",
+        "imageTags",
+        "replacements",
+        "replicas",
+        "vars",
+        "sortOptions",
+        "configMapGenerator",
+        "secretGenerator",
+        "generatorOptions",
+        "inventory",
+        "buildMetadata",
+        *_BASES,
+        *_FILES,
+        *_PLUGINS,
+        *_HELM,
+    }
+)
+# Items of list fields that hold a path, with every field kustomize knows for them.
+_PATCH_FIELDS = frozenset({"path", "patch", "target", "options"})
+_REPLACEMENT_FIELDS = frozenset({"path", "source", "targets"})
+_GENERATOR_FIELDS = frozenset(
+    {"name", "namespace", "behavior", "literals", "files", "envs", "env", "options", "type"}
+)
+# kustomize's builtin plugins (apiVersion: builtin); any other plugin needs plugins enabled,
+# which meshcanary never does.
+_BUILTIN_KINDS = frozenset(
+    {
+        "AnnotationsTransformer",
+        "ConfigMapGenerator",
+        "HashTransformer",
+        "ImageTagTransformer",
+        "LabelTransformer",
+        "NamespaceTransformer",
+        "PatchJson6902Transformer",
+        "PatchStrategicMergeTransformer",
+        "PatchTransformer",
+        "PrefixSuffixTransformer",
+        "PrefixTransformer",
+        "ReplacementTransformer",
+        "ReplicaCountTransformer",
+        "SecretGenerator",
+        "SortOrderTransformer",
+        "SuffixTransformer",
+        "ValueAddTransformer",
+    }
+)
+# Fields of builtin plugin configurations that name files, folded as Go's JSON decoder does.
+_CONFIG_PATH_FIELDS = {"path": "path", "paths": "paths", "files": "files", "envs": "envs"}
+_CONFIG_PATH_FIELDS["env"] = "env"
+
+_REMOTE_HINT = (
+    "copy the base into this repository; to fetch it, list its https prefix under "
+    "remoteBases in the environment file and run with --allow-remote"
+)
+_OUTSIDE_HINT = "a kustomization may name only files and folders of this repository"
+
+# A ref, version or tag kustomize may pass to `git fetch`: never an option.
+_SAFE_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]*")
+_SAFE_URL = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[A-Za-z0-9._~/+-]*")
+_QUERY_KEYS = frozenset({"ref", "version", "submodules"})
+
+
+@dataclass(frozen=True)
+class Remotes:
+    """Which remote entries a build may fetch.
+
+    None, unless the run allows remotes (`--allow-remote`, decided by whoever runs
+    meshcanary) and the entry starts with a prefix the environment file lists: a pull request
+    can edit the environment file, but not the command line CI runs.
+    """
+
+    allowed: bool = False
+    prefixes: tuple[str, ...] = ()
+
+    def admits(self, url: str) -> str:
+        """Why `url` may not be fetched, or "" when it may."""
+        if not self.allowed:
+            return "remote entries are fetched only with --allow-remote"
+        if not self.prefixes:
+            return "no remoteBases prefix is listed in the environment file"
+        base, _, query = url.partition("?")
+        if not _SAFE_URL.fullmatch(base) or "/../" in base + "/" or "/./" in base + "/":
+            return "only plain https URLs are fetched (letters, digits and . _ ~ / + - in the path)"
+        if not any(url.startswith(prefix) for prefix in self.prefixes):
+            return "it starts with none of the environment's remoteBases prefixes"
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False)
+        if query and not pairs:
+            return f"cannot read the query {json.dumps(query)}"
+        for key, value in pairs:
+            if key not in _QUERY_KEYS:
+                return f"the query key {json.dumps(key)} is not one meshcanary passes on"
+            if key == "submodules" and value not in ("true", "false"):
+                return "submodules must be true or false"
+            if key != "submodules" and not _SAFE_REF.fullmatch(value):
+                return f"the {key} {json.dumps(value)} could be read as an option of git"
+        return ""
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    """An entry kustomize would fetch, and where it is written."""
+
+    url: str
+    location: Location
+
+
+@dataclass
+class _Verdict:
+    """What reading one kustomization found: problems, remote entries, folders it includes."""
+
+    signature: tuple[int, ...] | None = None  # the kustomization file's stat when read
+    problems: list[Problem] = field(default_factory=list)
+    remotes: list[RemoteEntry] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
+
+
+def looks_remote(entry: str) -> bool:
+    """Whether kustomize could take `entry` for something to fetch rather than a local path.
+
+    Broader than kustomize's own parsers (which change between releases): a scheme or an
+    scp-like `host:` before the first slash, `//`, a query, `git@`, `_git/`, a `.git`
+    component, or a well-known forge's name first.
+    """
+    first = entry.split("/", 1)[0]
+    lowered = entry.lower()
+    return (
+        ":" in first
+        or "@" in first
+        or "//" in entry
+        or "?" in entry
+        or "_git/" in entry
+        or re.search(r"\.git(?:/|$)", lowered) is not None
+        or lowered.startswith(("github.com", "gitlab.com", "bitbucket.org", "git@"))
+    )
+
+
+def _fold(name: str) -> str:
+    # Go's encoding/json matches field names with Unicode simple folding: long s (U+017F) is
+    # s, the Kelvin sign (U+212A) is k; casefold() agrees on both.
+    return name.casefold()
+
+
+class Resolver:
+    """Reads kustomizations under one repository root; remembers each folder's verdict."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.realpath(root))
+        self._verdicts: dict[Path, _Verdict] = {}
+
+    # Paths -------------------------------------------------------------------------------
+
+    def shown(self, path: Path | str) -> str:
+        path = Path(path)
+        return (
+            path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+        )
+
+    def _inside(self, real: str) -> bool:
+        return real == str(self.root) or real.startswith(str(self.root) + os.sep)
+
+    def target(self, folder: Path, entry: str) -> tuple[Path | None, str]:
+        """Where `entry`, written in the kustomization of the real folder `folder`, leads.
+
+        kustomize joins and cleans the path lexically (Go's `filepath.Join`), then follows
+        symbolic links; the system follows links first and applies `..` after. Both readings
+        must stay in the repository. Returns the real path, or None and why not.
+        """
+        if "\x00" in entry:
+            return None, "is not a usable path: it holds a NUL character"
+        if os.path.isabs(entry):
+            return None, "is an absolute path; write it relative to the kustomization's folder"
+        joined = os.path.join(folder, entry)
+        lexical = os.path.normpath(joined)
+        try:
+            readings = {os.path.realpath(lexical), os.path.realpath(joined)}
+        except (OSError, ValueError) as exc:  # a name too long for the file system
+            return None, f"is not a usable path: {exc}"
+        if not all(self._inside(real) for real in readings):
+            return None, "is outside the repository"
+        return Path(os.path.realpath(lexical)), ""
+
+    # Kustomizations ----------------------------------------------------------------------
+
+    def check(self, folder: Path, remotes: Remotes = Remotes()) -> list[Problem]:
+        """Problems of the kustomization in `folder` and of everything it reaches.
+
+        Remote entries are judged against `remotes`; everything else is the same for every
+        caller and cached.
+        """
+        problems: list[Problem] = []
+        for verdict in self._reach(folder):
+            problems.extend(verdict.problems)
+            for remote in verdict.remotes:
+                reason = remotes.admits(remote.url)
+                if reason:
+                    problems.append(
+                        Problem(
+                            remote.location,
+                            f"remote entry {json.dumps(remote.url)} is refused: {reason}",
+                            _REMOTE_HINT,
+                        )
+                    )
+        return sorted(dict.fromkeys(problems), key=Problem.sort_key)
+
+    def remote_entries(self, folder: Path) -> list[RemoteEntry]:
+        """The remote entries the folder's build would fetch (judged by `check`)."""
+        return [remote for verdict in self._reach(folder) for remote in verdict.remotes]
+
+    def require(self, folder: Path, remotes: Remotes = Remotes()) -> None:
+        """Raise InputError with every problem `check` finds."""
+        problems = self.check(folder, remotes)
+        if problems:
+            raise InputError(problems)
+
+    def _reach(self, folder: Path) -> Iterator[_Verdict]:
+        start = Path(os.path.realpath(folder))
+        if not self._inside(str(start)):
+            outside = Problem(Location(str(folder)), "is outside the repository", _OUTSIDE_HINT)
+            yield _Verdict(problems=[outside])
+            return
+        seen: set[Path] = set()
+        todo = [start]
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            verdict = self._verdicts.get(current)
+            if verdict is None or verdict.signature != _signature(current):
+                verdict = self._verdicts[current] = self._read(current)
+            yield verdict
+            todo.extend(reversed(verdict.folders))
+
+    def _read(self, folder: Path) -> _Verdict:
+        from meshcanary.source import parse_mapping, read_text
+
+        verdict = _Verdict(_signature(folder))
+        present = [name for name in KUSTOMIZATION_NAMES if os.path.lexists(folder / name)]
+        if not present:
+            return verdict  # kustomize says so when it builds; nothing here to follow
+        display = self.shown(folder / present[0])
+        if len(present) > 1:
+            verdict.problems.append(
+                Problem(
+                    Location(display),
+                    f"the folder holds {' and '.join(present)}",
+                    "keep one kustomization file per folder",
+                )
+            )
+            return verdict
+        real, reason = self.target(folder, present[0])
+        if real is None:
+            verdict.problems.append(
+                Problem(Location(display), f"{present[0]} {reason}", _OUTSIDE_HINT)
+            )
+            return verdict
+        try:
+            text = read_text(real, display)
+            merge = _merge_key(text)
+            if merge is not None:
+                verdict.problems.append(
+                    Problem(
+                        Location(display, *merge),
+                        "a YAML merge key (<<) in a kustomization",
+                        "kustomize and meshcanary would merge it differently; write the fields out",
+                    )
+                )
+                return verdict
+            doc = parse_mapping(text, display)
+        except InputError as exc:
+            verdict.problems.extend(exc.problems)
+            return verdict
+        _Kustomization(self, folder, doc, verdict, text).read()
+        return verdict
+
+
+def _signature(folder: Path) -> tuple[int, ...] | None:
+    """The stat of the folder's kustomization file: a file rewritten since is read again."""
+    for name in KUSTOMIZATION_NAMES:
+        try:
+            info = os.stat(folder / name)
+        except OSError:
+            continue
+        return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    return None
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _merge_key(text: str) -> tuple[int, int] | None:
+    """Line and column of the first YAML merge key in `text`, if it has one."""
+    if "<<" not in text:
+        return None
+    import yaml
+
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
+    except yaml.YAMLError:
+        return None  # the parser reports it, with its place
+    stack: list[Any] = [n for n in nodes if n is not None]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.tag == _MERGE_TAG or (
+                    isinstance(key, yaml.ScalarNode) and key.value == "<<"
+                ):
+                    return key.start_mark.line + 1, key.start_mark.column + 1
+                stack.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
+
+
+class _Kustomization:
+    """The reading of one kustomization file into a `_Verdict`."""
+
+    def __init__(
+        self, resolver: Resolver, folder: Path, doc: Any, verdict: _Verdict, text: str
+    ) -> None:
+        self.resolver = resolver
+        self.folder = folder
+        self.doc = doc
+        self.verdict = verdict
+        self.lines = text.splitlines()
+
+    def problem(
+        self, path: Sequence[str | int], message: str, hint: str = "", *, key: bool = False
+    ) -> None:
+        location = self.doc.location(list(path), key=key)
+        self.verdict.problems.append(Problem(location, message, hint))
+
+    def read(self) -> None:
+        spec: dict[str, Any] = self.doc.data
+        for name, value in spec.items():
+            if name not in _FIELDS:
+                known = next((f for f in sorted(_FIELDS) if _fold(f) == _fold(name)), None)
+                self.problem(
+                    [name],
+                    f"kustomization field {json.dumps(name)} is "
+                    + (f"spelt differently from {json.dumps(known)}" if known else "unknown"),
+                    "kustomize's field names are case-sensitive for meshcanary; "
+                    "write them as kustomize documents them",
+                    key=True,
+                )
+                continue
+            if value is None:
+                continue
+            if name in _HELM:
+                self.problem(
+                    [name],
+                    f"{name}: helm charts are not built",
+                    "meshcanary runs kustomize without helm; render the chart into files of "
+                    "this repository",
+                )
+            elif name in _BASES:
+                for index, entry in self.strings(name, value):
+                    self.base(name, index, entry)
+            elif name in _FILES:
+                for index, entry in self.strings(name, value):
+                    self.file([name, index], name, entry)
+            elif name in _PLUGINS:
+                for index, entry in self.strings(name, value):
+                    self.plugin(name, index, entry)
+            elif name == "patchesStrategicMerge":
+                for index, entry in self.strings(name, value):
+                    self.patch_or_inline([name, index], name, entry)
+            elif name in ("patches", "patchesJson6902"):
+                self.items(name, value, _PATCH_FIELDS, ("path",))
+            elif name == "replacements":
+                self.items(name, value, _REPLACEMENT_FIELDS, ("path",))
+            elif name in ("configMapGenerator", "secretGenerator"):
+                self.items(name, value, _GENERATOR_FIELDS, ("files", "envs", "env"))
+            elif name == "openapi":
+                if not isinstance(value, dict):
+                    self.problem([name], "openapi must be a mapping")
+                elif "path" in value:
+                    self.file([name, "path"], "openapi path", value["path"])
+
+    def strings(self, name: str, value: Any) -> Iterator[tuple[int, str]]:
+        if not isinstance(value, list):
+            self.problem([name], f"{name} must be a list of strings")
+            return
+        for index, entry in enumerate(value):
+            if isinstance(entry, str):
+                yield index, entry
+            else:
+                self.problem([name, index], f"{name} entry must be a string")
+
+    def items(self, name: str, value: Any, fields: frozenset[str], paths: tuple[str, ...]) -> None:
+        if not isinstance(value, list):
+            self.problem([name], f"{name} must be a list")
+            return
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                continue  # kustomize refuses it; it names no file
+            for key in item:
+                if key not in fields:
+                    self.problem(
+                        [name, index, key],
+                        f"{name} field {json.dumps(key)} is unknown",
+                        "kustomize's field names are case-sensitive for meshcanary",
+                        key=True,
+                    )
+            for key in paths:
+                if key not in item or item[key] is None:
+                    continue
+                entries = item[key] if isinstance(item[key], list) else [item[key]]
+                where: list[str | int] = [name, index, key]
+                for number, entry in enumerate(entries):
+                    at = [*where, number] if isinstance(item[key], list) else where
+                    if not isinstance(entry, str):
+                        self.problem(at, f"{name} {key} entry must be a string")
+                    elif key == "files":
+                        # `key=path` or `path`: the file is after the first `=`.
+                        self.file(at, f"{name} file", entry.partition("=")[2] or entry)
+                    else:
+                        self.file(at, f"{name} {key}", entry)
+
+    def refuse_remote(self, path: Sequence[str | int], what: str, entry: str) -> bool:
+        if not looks_remote(entry):
+            return False
+        self.problem(
+            path,
+            f"{what} entry {json.dumps(entry)} names something to fetch; only files of this "
+            "repository are read here",
+            "copy the file into this repository",
+        )
+        return True
+
+    def resolve(self, path: Sequence[str | int], what: str, entry: str) -> os.stat_result | None:
+        """The entry's file or folder, contained and present; None after a problem."""
+        real, reason = self.resolver.target(self.folder, entry)
+        if real is None:
+            self.problem(path, f"{what} entry {json.dumps(entry)} {reason}", _OUTSIDE_HINT)
+            return None
+        try:
+            info = os.stat(real)
+        except OSError:
+            dangling = os.path.islink(os.path.join(self.folder, entry))
+            reason = "is a symbolic link to nothing" if dangling else "names no file or folder"
+            self.problem(path, f"{what} entry {json.dumps(entry)} {reason}")
+            return None
+        if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+            self.problem(
+                path,
+                f"{what} entry {json.dumps(entry)} is {kind}, not a file or folder",
+                "kustomize would wait on it for ever; name a regular file",
+            )
+            return None
+        return info
+
+    def base(self, name: str, index: int, entry: str) -> None:
+        if looks_remote(entry):
+            self.verdict.remotes.append(RemoteEntry(entry, self.doc.location([name, index])))
+            return
+        info = self.resolve([name, index], name, entry)
+        if info is not None and stat.S_ISDIR(info.st_mode):
+            real, _ = self.resolver.target(self.folder, entry)
+            assert real is not None  # noqa: S101 - resolve() just accepted it
+            self.verdict.folders.append(real)
+
+    def file(self, path: Sequence[str | int], what: str, entry: Any) -> None:
+        if not isinstance(entry, str):
+            self.problem(path, f"{what} must be a string")
+            return
+        if self.refuse_remote(path, what, entry):
+            return
+        info = self.resolve(path, what, entry)
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            self.problem(path, f"{what} entry {json.dumps(entry)} is a folder, not a file")
+
+    def patch_or_inline(self, path: Sequence[str | int], what: str, entry: str) -> None:
+        # kustomize loads the entry as a file (fetching an http or https URL), and reads it as
+        # an inline patch only when that fails.
+        if re.match(r"(?i)\s*https?:", entry):
+            self.refuse_remote(path, what, entry)
+        elif "\n" not in entry:
+            joined = os.path.join(self.folder, entry)
+            if os.path.lexists(joined) or os.path.lexists(os.path.normpath(joined)):
+                self.file(path, what, entry)
+
+    def plugin(self, name: str, index: int, entry: str) -> None:
+        path: list[str | int] = [name, index]
+        if "\n" in entry:
+            self.config(entry, self.doc.location(path), None)
+            return
+        if self.refuse_remote(path, name, entry):
+            return
+        info = self.resolve(path, name, entry)
+        if info is None:
+            return
+        real, _ = self.resolver.target(self.folder, entry)
+        assert real is not None  # noqa: S101 - resolve() just accepted it
+        if stat.S_ISDIR(info.st_mode):
+            self.verdict.folders.append(real)  # a kustomization whose output is configuration
+            return
+        from meshcanary.source import read_text
+
+        shown = self.resolver.shown(real)
+        try:
+            text = read_text(real, shown)
+        except InputError as exc:
+            self.verdict.problems.extend(exc.problems)
+            return
+        self.config(text, self.doc.location(path), shown)
+
+    def config(self, text: str, at: Location, display: str | None) -> None:
+        """A plugin configuration, inline (`display` None) or in a file: builtins only."""
+        from meshcanary.manifest import Parsed, parse_text
+
+        parsed = Parsed()
+        parse_text(text, display or at.file, parsed)
+        if display is None:
+            # An inline configuration (a block scalar) starts on the line after the entry's,
+            # indented.
+            first = self.lines[at.line] if at.line < len(self.lines) else ""
+            indent = len(first) - len(first.lstrip(" "))
+
+            def place(location: Location) -> Location:
+                return Location(at.file, at.line + location.line, location.column + indent)
+        else:
+
+            def place(location: Location) -> Location:
+                return location
+
+        for problem in parsed.problems:
+            self.verdict.problems.append(
+                Problem(place(problem.location), problem.message, problem.hint)
+            )
+        merge = _merge_key(text)
+        if merge is not None:
+            self.verdict.problems.append(
+                Problem(
+                    place(Location(at.file, *merge))
+                    if display is None
+                    else Location(display, *merge),
+                    "a YAML merge key (<<) in a plugin configuration",
+                    "kustomize and meshcanary would merge it differently; write the fields out",
+                )
+            )
+            return
+        for resource in parsed.resources:
+            data = resource.data
+            kind = str(data.get("kind", ""))
+            if data.get("apiVersion") != "builtin" or kind not in _BUILTIN_KINDS:
+                self.verdict.problems.append(
+                    Problem(
+                        place(resource.location([])),
+                        f"plugin {json.dumps(kind)} ({data.get('apiVersion')}) is not one of "
+                        "kustomize's builtins",
+                        "meshcanary runs kustomize with plugins and functions disabled",
+                    )
+                )
+                continue
+            for json_path, key, value in _walk(data):
+                wanted = _CONFIG_PATH_FIELDS.get(_fold(key))
+                if wanted is None:
+                    continue
+                where = place(resource.location(json_path, key=key != wanted))
+                if key != wanted:
+                    self.verdict.problems.append(
+                        Problem(
+                            where,
+                            f"plugin field {json.dumps(key)} is spelt differently from "
+                            f"{json.dumps(wanted)}",
+                            "kustomize's field names are case-sensitive for meshcanary",
+                        )
+                    )
+                    continue
+                for entry in value if isinstance(value, list) else [value]:
+                    self.config_file(where, f"{kind} {key}", entry, key)
+
+    def config_file(self, where: Location, what: str, entry: Any, key: str) -> None:
+        if not isinstance(entry, str):
+            self.verdict.problems.append(Problem(where, f"{what} entry must be a string"))
+            return
+        if key == "files":
+            entry = entry.partition("=")[2] or entry
+        reason = ""
+        if looks_remote(entry):
+            reason = "names something to fetch; only files of this repository are read here"
+        else:
+            real, reason = self.resolver.target(self.folder, entry)
+            if real is not None and not os.path.isfile(real):
+                reason = "is not a file of this repository"
+        if reason:
+            self.verdict.problems.append(
+                Problem(where, f"{what} entry {json.dumps(entry)} {reason}", _OUTSIDE_HINT)
+            )
+
+
+def _walk(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[list[str | int], str, Any]]:
+    """(path, key, value) of every mapping entry inside `value`, depth first."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [(path, value)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, dict):
+            for key, item in node.items():
+                yield [*where, key], str(key), item
+                stack.append(((*where, key), item))
+        elif isinstance(node, list):
+            stack.extend(((*where, index), item) for index, item in enumerate(node))
