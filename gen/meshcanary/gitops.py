@@ -6,6 +6,16 @@ GitPython both reads them when it opens a repository and copies them into every 
 runs (`env=` only adds variables, it cannot remove one). So each public function runs with
 those variables taken out of `os.environ` for its duration and put back afterwards, and passes
 the same scrubbed environment to every git command. meshcanary runs these steps on one thread.
+
+Commit hooks run, as they do for any commit in the repository: a repository's own checks (its
+`meshcanary check` hook, a secret scanner, a commit-msg hook adding a trailer) apply to
+meshcanary's commits too, and in CI the hooks are whatever the job installed, not files of the
+pull request. What a hook stages is not trusted: the commit must change exactly what
+meshcanary staged, and the user's index must be as it was, or the commit is undone and refused.
+
+Everything that goes into the pull request's title and body is treated as text someone else
+wrote (environment folders, service and version names, images, branch names): code spans long
+enough for any backticks inside, no line breaks in the title, `|` escaped in table cells.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ import os
 import posixpath
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +79,21 @@ class GitError(MeshcanaryError):
 
 @dataclass(frozen=True)
 class Committed:
-    """The commit meshcanary made, and the branch the user was on before."""
+    """The commit meshcanary made, and the branch the user was on before: the base, which the
+    new branch started from and its pull request merges into."""
 
     branch: str
     sha: str
     created_branch: bool
     previous_branch: str
+
+
+@dataclass(frozen=True)
+class Base:
+    """The branch an edit's branch starts from; `left`: the earlier edit's branch HEAD was on."""
+
+    branch: str
+    left: str | None = None
 
 
 @dataclass(frozen=True)
@@ -283,16 +302,19 @@ _IN_PROGRESS = (
 )
 
 
-def preflight(root: Path, paths: Sequence[str]) -> None:
+def preflight(root: Path, paths: Sequence[str], branch: str | None = None) -> None:
     """Refuse to edit when a commit of `paths` (relative to `root`) could not hold only the edit.
 
     Refused: `root` is not in a git work tree; a merge, rebase, cherry-pick or revert is in
     progress; `.git/index.lock` exists (a git command running, or one that was killed); HEAD
     is detached or has no commit yet; any of `paths` (files or folders) has
-    uncommitted, staged or untracked files. Changes elsewhere in the tree do not matter.
+    uncommitted, staged or untracked files; `branch`, when given, is a confusing name (see
+    `branch_problem`). Changes elsewhere in the tree do not matter.
     """
     with _session(root) as session:
         _refuse_unsafe_head(session)
+        if branch is not None:
+            _refuse_confusing_branch(session, branch)
         specs = [session.spec(p) for p in ([paths] if isinstance(paths, str) else paths)]
         if not specs:
             return
@@ -304,6 +326,59 @@ def preflight(root: Path, paths: Sequence[str]) -> None:
                 "commit or stash them first (`git stash --include-untracked`), so meshcanary's "
                 "commit holds only its own edit",
             )
+
+
+def return_to_base(root: Path) -> Base:
+    """The branch an edit's branch starts from, switched to when HEAD is on an earlier edit's.
+
+    Each edit's branch starts from the base, so that its pull request holds that one change:
+    the branch the user is on, unless it is a branch meshcanary made for an earlier edit;
+    then the branch that edit started from (recorded when meshcanary made it), and the work
+    tree switches to it before anything is read. A `meshcanary/` branch with no record (made
+    by an older meshcanary, or by hand) is refused rather than guessed.
+    """
+    with _session(root) as session:
+        _refuse_unsafe_head(session)
+        current = session.current_branch() or ""
+        base = _recorded_base(session, current)
+        if base is None:
+            _refuse_unknown_edit_branch(current)
+            return Base(current)
+        if base.startswith("-") or session.rev(f"refs/heads/{base}") is None:
+            raise GitError(
+                f"{current} is the branch of an earlier edit, and {base}, the branch it "
+                "started from, no longer exists",
+                "switch to the branch the change is for (such as `git switch main`), then run "
+                "again",
+            )
+        session.check(
+            "checkout",
+            "-q",
+            base,
+            "--",
+            what=f"cannot switch from {current}, the branch of an earlier edit, back to {base}",
+            hint=f"commit or stash what stops it, or `git switch {base}` yourself, then run "
+            "again; nothing was written",
+        )
+        return Base(base, left=current)
+
+
+def _recorded_base(session: _Session, branch: str) -> str | None:
+    if not branch:
+        return None
+    status, out, _ = session.run("config", "--get", f"branch.{branch}.{_BASE_KEY}")
+    recorded = out.strip() if status == 0 else ""
+    return recorded or None
+
+
+def _refuse_unknown_edit_branch(branch: str) -> None:
+    if branch.startswith(EDIT_PREFIX):
+        raise GitError(
+            f"{branch} looks like the branch of an earlier edit, and meshcanary does not know "
+            "which branch it started from",
+            "switch to the branch the change is for (such as `git switch main`), then run "
+            "again: each edit's branch starts from the base, not from another edit's branch",
+        )
 
 
 def _refuse_unsafe_head(session: _Session) -> None:
@@ -338,7 +413,21 @@ def _refuse_unsafe_head(session: _Session) -> None:
 
 # --- branch names ------------------------------------------------------------------------
 
+# Branches meshcanary names itself, and the configuration key (`branch.<name>.meshcanaryBase`)
+# where it records, for each branch it makes, the branch that one started from.
+EDIT_PREFIX = "meshcanary/"
+_BASE_KEY = "meshcanaryBase"
+MAX_BRANCH_LENGTH = 200
+# Three parts of at most 60 after the prefix stay under MAX_BRANCH_LENGTH, and each part far
+# under the 255 bytes a file name (a loose ref) may have.
+_PART_LENGTH = 60
 _UNSAFE_IN_REF = re.compile(r"[^A-Za-z0-9._-]+")
+_BRANCH_CHARACTER = re.compile(r"[A-Za-z0-9._/-]")
+# git reads these first components as (part of) a full ref name: `git rev-parse tags/v1` is
+# the tag, whatever branch is called that.
+_REF_NAMESPACES = ("refs", "heads", "tags", "remotes")
+# HEAD, ORIG_HEAD, FETCH_HEAD, MERGE_HEAD...: files in .git that git reads before any branch.
+_PSEUDO_REF = re.compile(r"[A-Z_]*HEAD")
 
 
 def _ref_component(text: str) -> str:
@@ -346,7 +435,7 @@ def _ref_component(text: str) -> str:
     part = re.sub(r"\.{2,}", ".", part)
     part = re.sub(r"-{2,}", "-", part)
     # No leading "." (git), no leading "-" (reads as an option), no trailing "." (git).
-    part = part.strip(".-")
+    part = part[:_PART_LENGTH].strip(".-")
     if part.endswith(".lock"):
         part = part[: -len(".lock")] + "-lock"
     return part or "_"
@@ -356,26 +445,121 @@ def branch_name(environment: str, service: str, target: str) -> str:
     """`meshcanary/<env>/<service>/<target>`, each part reduced to what a git ref allows.
 
     `target` says where the change goes, e.g. `v2-50` or `v2=50`; characters a ref name
-    cannot hold become `-` (`meshcanary/prod/micro-api/v2-50`).
+    cannot hold become `-` (`meshcanary/prod/micro-api/v2-50`), and each part is cut to 60
+    characters: whatever the names, `branch_problem` finds nothing wrong with the result.
     """
     return "/".join(_ref_component(p) for p in ("meshcanary", environment, service, target))
 
 
+def branch_problem(name: str, remotes: Collection[str] = ()) -> str | None:
+    """Why `name` is refused as the branch of an edit, or None when it is fine.
+
+    A branch name here is made of ASCII letters, digits, `-`, `_`, `.` and `/`, at most 200
+    characters, and is none of the names git or a reader would take for something else:
+    `HEAD` and the other names git keeps in `.git`, `@`, anything with `@{` or `..`, a name
+    that starts with `-` (an option) or with `refs/`, `heads/`, `tags/`, `remotes/` or the
+    name of a remote and `/` (`origin/main` reads as the remote-tracking branch), or that
+    `git check-ref-format --branch` refuses (empty parts, parts starting with `.`, `.lock`).
+    Spaces, control characters, backticks, quotes and `$` are refused with the rest: the name
+    goes into shell commands, Markdown and the `$GITHUB_OUTPUT` file.
+    """
+    if not name:
+        return "it is empty"
+    if name.startswith("-"):
+        return "it starts with '-', so git and other commands read it as an option"
+    if name == "@":
+        return "'@' is git's short name for HEAD"
+    if _PSEUDO_REF.fullmatch(name):
+        return f"git reads {name} as its own file in .git, not as a branch"
+    if "@{" in name:
+        return "'@{' is git's syntax for an earlier position of a branch"
+    if ".." in name:
+        return "'..' is git's syntax for a range of commits"
+    odd = next((c for c in name if not _BRANCH_CHARACTER.fullmatch(c)), None)
+    if odd is not None:
+        return (
+            f"it contains {odd!r}; a branch name here is made of ASCII letters, digits, "
+            "'-', '_', '.' and '/'"
+        )
+    if len(name) > MAX_BRANCH_LENGTH:
+        return f"it is longer than {MAX_BRANCH_LENGTH} characters"
+    parts = name.split("/")
+    if len(parts) > 1 and parts[0] in remotes:
+        return (
+            f"it starts with {parts[0]}/, the name of a remote, so it reads as the "
+            f"remote-tracking branch {name}"
+        )
+    if len(parts) > 1 and parts[0] in _REF_NAMESPACES:
+        return f"it starts with {parts[0]}/, so git reads it as (part of) a full ref name"
+    for part in parts:
+        if not part:
+            return "it has an empty part ('//', or '/' at the start or the end)"
+        if part.startswith("."):
+            return f"its part {part!r} starts with '.', which git refuses"
+        if part.endswith(".lock") or part.endswith("."):
+            return f"its part {part!r} ends with '.lock' or '.', which git refuses"
+    return None
+
+
+def _refuse_confusing_branch(session: _Session, name: str) -> None:
+    hint = (
+        "choose a name of letters, digits, '-', '_', '.' and '/' (such as "
+        "meshcanary/prod/micro-api/v2-50), or leave out --branch for the name meshcanary "
+        "derives from the change"
+    )
+    remotes = sorted(r.name for r in session.repo.remotes)
+    problem = branch_problem(name, remotes)
+    if problem is None and session.rev(f"refs/tags/{name}") is not None:
+        problem = f"a tag is called {name} too, so git could read the name as either"
+    if problem is None:
+        # git's own rules, in case they grow stricter than the list above.
+        status, _, _ = session.run("check-ref-format", "--branch", name)
+        problem = None if status == 0 else "`git check-ref-format --branch` refuses it"
+    if problem is not None:
+        raise GitError(f"branch name {name!r} is refused: {problem}", hint)
+
+
+def _refuse_stacking(session: _Session, current: str) -> None:
+    """Refuse to start a new branch from the branch of an earlier edit (its PR would hold both)."""
+    base = _recorded_base(session, current)
+    if base is None:
+        _refuse_unknown_edit_branch(current)
+        return
+    raise GitError(
+        f"HEAD is on {current}, the branch of an earlier edit: a new edit's branch starts "
+        f"from the base ({base}), or its pull request would hold both changes",
+        f"switch back first (`git switch {base}`), or run the edit command, which does",
+    )
+
+
 # --- commit ------------------------------------------------------------------------------
+
+_HOOK_CHANGED = "a commit hook changed what meshcanary commits"
+_HOOK_HINT = (
+    "meshcanary commits exactly the files it wrote; make the hook leave the staged files "
+    "alone (or skip it for meshcanary's commits), then run again"
+)
 
 
 def commit(root: Path, paths: Sequence[str], message: str, branch: str | None) -> Committed:
     """Commit exactly `paths` (relative to `root`; folders include deletions) with `message`.
 
     With `branch`, create it from HEAD and switch to it first, or reuse it when it already
-    points at HEAD; a branch that exists with other commits is refused. If anything fails
-    after the switch, the repository goes back to the previous branch, a branch created here
-    is deleted, and what was staged here is unstaged; the files in the work tree stay as
-    the caller wrote them. On success the repository stays on the (new) branch.
+    points at HEAD; a branch that exists with other commits, a confusing name
+    (`branch_problem`) and HEAD on the branch of an earlier edit are refused. The commit
+    hooks run; if the commit they let through changes anything but what was staged here
+    under `paths`, or the user's index differs afterwards, the commit is undone and refused.
+    If anything fails after the switch, HEAD goes back to the previous branch (without
+    touching the work tree), a branch created here is deleted, one reused is put back, and
+    the index is restored byte for byte; the files in the work tree stay as the caller
+    wrote them. On success the repository stays on the (new) branch, which records in the
+    repository's configuration the branch it started from (`return_to_base` reads it).
     """
     with _session(root) as session:
         _refuse_unsafe_head(session)
         previous = session.current_branch() or ""
+        if branch is not None:
+            _refuse_confusing_branch(session, branch)
         paths = [paths] if isinstance(paths, str) else paths
         specs = _known_specs(session, [session.spec(p) for p in paths])
         if not specs or not session.changes(specs):
@@ -384,15 +568,35 @@ def commit(root: Path, paths: Sequence[str], message: str, branch: str | None) -
                 "the edit changed no file; nothing was committed",
             )
         target = previous if branch is None else branch
+        if target != previous:
+            _refuse_stacking(session, previous)
+        head = session.rev("HEAD") or ""
+        saved_index = _read_index(session)
         created = switched = False
         if target != previous:
             created = _switch_to(session, target)
             switched = True
         try:
-            _stage_and_commit(session, specs, message)
+            if created:
+                session.check(
+                    "config",
+                    f"branch.{target}.{_BASE_KEY}",
+                    previous,
+                    what=f"cannot record the base of branch {target}",
+                    hint="",
+                )
+            _stage_and_commit(session, specs, message, head, target)
             sha = session.rev("HEAD") or ""
         except GitError as exc:
-            undone = _undo(session, specs, previous, target, switched=switched, created=created)
+            undone = _undo(
+                session,
+                saved_index,
+                previous=previous,
+                target=target,
+                head=head,
+                switched=switched,
+                created=created,
+            )
             raise GitError(
                 exc.message, "; ".join(filter(None, [exc.hint, undone])), exc.output
             ) from None
@@ -414,12 +618,6 @@ def _known_specs(session: _Session, specs: Sequence[str]) -> list[str]:
 
 def _switch_to(session: _Session, branch: str) -> bool:
     """Switch to `branch`, creating it at HEAD; True when it was created."""
-    status, _, _ = session.run("check-ref-format", "--branch", branch)
-    if status != 0 or branch.startswith("-"):
-        raise GitError(
-            f"{branch!r} is not a valid git branch name",
-            "use `meshcanary.gitops.branch_name` or a name `git check-ref-format --branch` accepts",
-        )
     head = session.rev("HEAD")
     tip = session.rev(f"refs/heads/{branch}")
     if tip is not None and tip != head:
@@ -441,7 +639,9 @@ def _switch_to(session: _Session, branch: str) -> bool:
     return False
 
 
-def _stage_and_commit(session: _Session, specs: Sequence[str], message: str) -> None:
+def _stage_and_commit(
+    session: _Session, specs: Sequence[str], message: str, head: str, target: str
+) -> None:
     # `add -A -- PATHS` stages additions, changes and deletions under exactly these paths.
     session.check("add", "-A", "--", *specs, what="cannot stage the edited files", hint="")
     status, _, _ = session.run("diff", "--cached", "--quiet", "HEAD", "--", *specs)
@@ -452,6 +652,11 @@ def _stage_and_commit(session: _Session, specs: Sequence[str], message: str) -> 
             + " changes nothing",
             "the edit changed no tracked file",
         )
+    # Taken before `git commit` runs any hook: what the commit must change (under the paths)
+    # and what the user has staged elsewhere, which must still be staged afterwards.
+    staged = _raw_diff(session, "--cached", head)
+    wanted = {path: entry for path, entry in staged.items() if _under(path, specs)}
+    elsewhere = {path: entry for path, entry in staged.items() if not _under(path, specs)}
     # A pathspec commit (`--only`) takes these paths and nothing else the user had staged.
     status, out, err = session.run("commit", "-q", "--only", "-m", message, "--", *specs)
     if status != 0:
@@ -462,29 +667,145 @@ def _stage_and_commit(session: _Session, specs: Sequence[str], message: str) -> 
             else "a commit hook may have rejected it"
         )
         raise GitError(f"git commit failed: {_gist(err, out, status)}", hint, text)
+    _verify(session, head, target, wanted, elsewhere)
+
+
+def _verify(
+    session: _Session,
+    head: str,
+    target: str,
+    wanted: Mapping[str, tuple[str, str]],
+    elsewhere: Mapping[str, tuple[str, str]],
+) -> None:
+    """Refuse a commit that is not HEAD + exactly `wanted`, or an index that lost `elsewhere`.
+
+    A hook runs inside `git commit` against the index being committed: whatever it stages
+    goes into the commit, and after a pathspec commit the user's index no longer matches.
+    """
+    sha = session.rev("HEAD") or ""
+    if session.current_branch() != target:
+        raise GitError(f"{_HOOK_CHANGED}: HEAD is no longer on {target}", _HOOK_HINT)
+    status, out, _ = session.run("rev-list", "--parents", "--max-count=1", sha)
+    if status != 0 or out.split()[1:] != [head]:
+        raise GitError(
+            f"{_HOOK_CHANGED}: {target} is not one commit on top of {head[:12]} (a hook "
+            "committed too)",
+            _HOOK_HINT,
+        )
+    committed = _raw_diff(session, head, sha)
+    if committed != wanted:
+        changes = [
+            f"{path} ({_hook_change(wanted.get(path), committed.get(path))})"
+            for path in sorted(set(committed) | set(wanted))
+            if committed.get(path) != wanted.get(path)
+        ]
+        raise GitError(f"{_HOOK_CHANGED}: {_listing(changes)}", _HOOK_HINT)
+    index_now = _raw_diff(session, "--cached", sha)
+    if index_now != elsewhere:
+        changes = [
+            path
+            for path in sorted(set(index_now) | set(elsewhere))
+            if index_now.get(path) != elsewhere.get(path)
+        ]
+        raise GitError(f"{_HOOK_CHANGED}: it changed the index at {_listing(changes)}", _HOOK_HINT)
+
+
+def _hook_change(wanted: tuple[str, str] | None, committed: tuple[str, str] | None) -> str:
+    if wanted is None and committed is not None:
+        return {"A": "added", "D": "deleted"}.get(committed[0], "modified")
+    if committed is None:
+        return "left out"
+    return "other content"
+
+
+def _raw_diff(session: _Session, *revisions: str) -> dict[str, tuple[str, str]]:
+    """path -> (status letter, the rest of git's raw line) for `git diff --raw REVISIONS`."""
+    out = session.check(
+        "diff",
+        "--raw",
+        "-z",
+        "--no-renames",
+        "--no-abbrev",
+        "--no-color",
+        "--ignore-submodules=none",
+        *revisions,
+        "--",
+        what="git diff failed",
+        hint="",
+    )
+    fields = out.split("\0")
+    found: dict[str, tuple[str, str]] = {}
+    for meta, path in zip(fields[::2], fields[1::2], strict=False):
+        if meta.startswith(":"):
+            found[path] = (meta.split()[-1][:1], meta)
+    return found
+
+
+def _under(path: str, specs: Sequence[str]) -> bool:
+    return any(path == spec or path.startswith(spec.rstrip("/") + "/") for spec in specs)
+
+
+def _index_path(session: _Session) -> Path:
+    return Path(session.repo.git_dir) / "index"
+
+
+def _read_index(session: _Session) -> bytes | None:
+    try:
+        return _index_path(session).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _restore_index(session: _Session, saved: bytes | None) -> bool:
+    """Put back the index bytes read before the commit, taking git's lock as git does."""
+    if saved is None:
+        return True
+    index = _index_path(session)
+    lock = index.with_name("index.lock")
+    try:
+        descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError:
+        return False  # another git command holds the index
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(saved)
+        os.replace(lock, index)
+    except OSError:
+        lock.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _undo(
     session: _Session,
-    specs: Sequence[str],
-    previous: str,
-    branch: str,
+    saved_index: bytes | None,
     *,
+    previous: str,
+    target: str,
+    head: str,
     switched: bool,
     created: bool,
 ) -> str:
-    """Put the repository back as it was before `commit`, except the files in the work tree."""
+    """Put the repository back as it was before `commit`, except the files in the work tree.
+
+    HEAD moves with `symbolic-ref` and branches with `update-ref`: a checkout would also
+    rewrite (or delete) work-tree files that a refused commit holds and the user's index
+    does not, such as a file a hook staged.
+    """
     done: list[str] = []
     failed: list[str] = []
-    # The user's index had nothing staged under these paths (preflight), so unstage them.
-    status, _, _ = session.run("reset", "-q", "HEAD", "--", *specs)
-    (done if status == 0 else failed).append("unstaged the edited files")
-    if switched:
-        status, _, _ = session.run("checkout", "-q", previous, "--")
+    (done if _restore_index(session, saved_index) else failed).append("unstaged the edited files")
+    tip = session.rev(f"refs/heads/{target}")
+    # A hook may have switched branches too.
+    if switched or session.current_branch() != previous:
+        status, _, _ = session.run("symbolic-ref", "HEAD", f"refs/heads/{previous}")
         (done if status == 0 else failed).append(f"switched back to {previous}")
         if created and status == 0:
-            status, _, _ = session.run("branch", "-q", "-D", branch)
-            (done if status == 0 else failed).append(f"deleted branch {branch}")
+            status, _, _ = session.run("branch", "-q", "-D", "--", target)
+            (done if status == 0 else failed).append(f"deleted branch {target}")
+    if tip is not None and tip != head and not (switched and created):
+        status, _, _ = session.run("update-ref", f"refs/heads/{target}", head, tip)
+        (done if status == 0 else failed).append(f"put {target} back at {head[:12]}")
     text = "nothing was committed: " + ", ".join(done) if done else "nothing was committed"
     if failed:
         text += "; could not: " + ", ".join(failed)
@@ -564,6 +885,44 @@ def _transport_gist(lines: Sequence[str], status: int) -> str:
 
 # --- pull request text -------------------------------------------------------------------
 
+# A name that reads the same in Markdown, a Mermaid chart and a shell: shown as it is.
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _shown(text: str) -> str:
+    r"""`text` on one line: what is not printable (line breaks, control and format characters,
+    such as a right-to-left override) written as its Python escape, `\n` or `\u202e`."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def _code(text: str) -> str:
+    """`text` as one Markdown code span, whatever backticks or spaces it holds.
+
+    The fence is one backtick longer than the longest run inside; a space on each side keeps
+    a leading or trailing backtick off the fence (CommonMark takes one such space off again).
+    """
+    text = _shown(text)
+    if not text:
+        return '`""`'
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    padded = text.strip(" ") and (text[0] in "` " or text[-1] in "` ")
+    return f"{fence} {text} {fence}" if padded else f"{fence}{text}{fence}"
+
+
+def _name(text: str) -> str:
+    """A version (or other) name in running Markdown: as it is when plain, else a code span."""
+    return text if _PLAIN.fullmatch(text) else _code(text)
+
+
+def _cell(markdown: str) -> str:
+    # GFM splits a table row at every `|` not escaped, inside a code span too.
+    return markdown.replace("|", "\\|")
+
+
+def _label(text: str) -> str:
+    """A name inside a Mermaid chart, where it sits between double quotes on one line."""
+    return text if _PLAIN.fullmatch(text) else re.sub(r"[^A-Za-z0-9._ -]", "_", text) or "_"
+
 
 def _versions(pr: PullRequest) -> list[str]:
     """Every version of the change, in the release file's order, removed ones where they were."""
@@ -574,23 +933,24 @@ def pr_title(pr: PullRequest) -> str:
     """`prod/micro-api: v2 30% -> 50%`: each version whose weight moved, added or removed.
 
     With two versions before and after, the first's move mirrors the second's, so only the
-    second (the canary) is named. When no weight moved, the title gives the weights.
+    second (the canary) is named. When no weight moved, the title gives the weights. One line,
+    whatever the names hold.
     """
     parts: list[str] = []
     for version in _versions(pr):
         was, now = pr.before.get(version), pr.after.get(version)
         if was is None and now is not None:
-            parts.append(f"{version} added at {now}%")
+            parts.append(f"{_shown(version)} added at {now}%")
         elif now is None:
-            parts.append(f"{version} removed")
+            parts.append(f"{_shown(version)} removed")
         elif was != now:
-            parts.append(f"{version} {was}% -> {now}%")
+            parts.append(f"{_shown(version)} {was}% -> {now}%")
     if len(pr.before) == 2 and list(pr.before) == list(pr.after) and len(parts) == 2:
         parts = parts[1:]
     if not parts:
-        weights = ", ".join(f"{v} {w}%" for v, w in pr.after.items())
+        weights = ", ".join(f"{_shown(v)} {w}%" for v, w in pr.after.items())
         parts = [f"{weights} (weights unchanged)"]
-    return f"{pr.environment}/{pr.service}: {', '.join(parts)}"
+    return f"{_shown(pr.environment)}/{_shown(pr.service)}: {', '.join(parts)}"
 
 
 def _weight_cell(was: int | None, now: int | None) -> str:
@@ -603,8 +963,8 @@ def _weight_cell(was: int | None, now: int | None) -> str:
 
 def _pie(heading: str, weights: Mapping[str, int]) -> list[str]:
     # Mermaid's pie chart needs positive values: versions at 0% are left out, and said so.
-    shown = {v: w for v, w in weights.items() if w > 0}
-    left_out = [v for v, w in weights.items() if w <= 0]
+    shown = [(_label(v), w) for v, w in weights.items() if w > 0]
+    left_out = [_label(v) for v, w in weights.items() if w <= 0]
     title = heading
     if left_out:
         title += f" ({', '.join(left_out)} at 0% not shown)"
@@ -613,35 +973,45 @@ def _pie(heading: str, weights: Mapping[str, int]) -> list[str]:
     return [
         "```mermaid",
         f"pie title {title}",
-        *(f'    "{v}" : {w}' for v, w in shown.items()),
+        *(f'    "{v}" : {w}' for v, w in shown),
         "```",
         "",
     ]
 
 
 def pr_body(pr: PullRequest) -> str:
-    """The pull request's Markdown: weights before → after, images, charts, checks, revert."""
+    """The pull request's Markdown: weights before → after, images, charts, checks, revert.
+
+    Names, images and branches are text others wrote: each is a code span (or, when plain, as
+    it is) that nothing inside can close, break a table row or start a heading with; the revert
+    command is offered only when every word of it is plain, so pasting it runs nothing else.
+    """
     versions = _versions(pr)
     lines = [
-        f"Traffic change for `{pr.service}` in `{pr.environment}`: merging "
-        f"`{pr.branch}` into `{pr.base_branch}` applies it.",
+        f"Traffic change for {_code(pr.service)} in {_code(pr.environment)}: merging "
+        f"{_code(pr.branch)} into {_code(pr.base_branch)} applies it.",
         "",
         "| version | weight (before → after) | image |",
         "|---|---|---|",
     ]
     for version in versions:
         image = pr.images.get(version)
-        lines.append(
-            f"| {version} | {_weight_cell(pr.before.get(version), pr.after.get(version))} | "
-            f"{f'`{image}`' if image else '—'} |"
-        )
+        cells = [
+            _name(version),
+            _weight_cell(pr.before.get(version), pr.after.get(version)),
+            _code(image) if image else "—",
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines += ["", *_pie("Before", pr.before), *_pie("After", pr.after)]
     lines += ["### Checks", ""]
-    lines += [f"- {name}: {result}" for name, result in pr.checks] or ["No checks ran."]
+    lines += [f"- {_shown(name)}: {_shown(result)}" for name, result in pr.checks] or [
+        "No checks ran."
+    ]
     lines += ["", "### How to revert", ""]
     removed = [v for v in pr.before if v not in pr.after]
     restorable = sum(pr.before.get(v, 0) for v in pr.after) == sum(pr.before.values())
-    if pr.before and restorable:
+    words = [pr.environment, pr.service, *pr.after]
+    if pr.before and restorable and all(_PLAIN.fullmatch(w) for w in words):
         weights = " ".join(f"{v}={pr.before.get(v, 0)}" for v in pr.after)
         lines.append(
             "Revert this pull request, or run "
@@ -651,7 +1021,7 @@ def pr_body(pr: PullRequest) -> str:
         lines.append("Revert this pull request.")
     if removed:
         lines.append(
-            f"Only reverting the pull request brings back {', '.join(removed)}, "
+            f"Only reverting the pull request brings back {', '.join(_name(v) for v in removed)}, "
             "which this change removes."
         )
     return "\n".join(lines) + "\n"
@@ -659,16 +1029,21 @@ def pr_body(pr: PullRequest) -> str:
 
 # --- GitHub Actions ----------------------------------------------------------------------
 
+# What GitHub accepts as an output's name: a letter or `_`, then letters, digits, `-` or `_`.
+_OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
 
 def write_github_output(path: Path, values: Mapping[str, str]) -> None:
     """Append `values` to the `$GITHUB_OUTPUT` file: `key=value`, or a heredoc when multi-line.
 
     A multi-line value is written as `key<<DELIMITER`, the value, and `DELIMITER`, with a
-    delimiter that occurs nowhere in the value.
+    delimiter that occurs nowhere in the value (`MESHCANARY_EOF`, else the first free
+    `MESHCANARY_EOF_<n>`): no line of a value can end it early and start an output of its own,
+    and the same values always give the same file.
     """
     chunks: list[str] = []
     for key, value in values.items():
-        if not key or any(c in key for c in "=\r\n") or "<<" in key:
+        if not _OUTPUT_NAME.fullmatch(key):
             raise ValueError(f"{key!r} cannot be a GitHub Actions output name")
         if "\n" not in value and "\r" not in value:
             chunks.append(f"{key}={value}\n")

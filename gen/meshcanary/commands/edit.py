@@ -3,7 +3,9 @@
 Each edit changes one release file (keeping every comment and the file's style), renders and
 checks the result in a scratch copy of the environment, and only then writes the release file
 and the rendered tree. With --commit it commits exactly those paths on a branch named from the
-environment, service and target; --push pushes it; --pr-title/--pr-body write the PR text.
+environment, service and target, started from the base branch (the one the user is on, or the
+one an earlier edit's branch started from) and left checked out; --push pushes it;
+--pr-title/--pr-body write the PR text, and $GITHUB_OUTPUT gets branch, base and title.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class EditResult:
     branch: str | None = None
     sha: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    base: str | None = None  # the branch `branch` started from, which its pull request targets
 
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -148,8 +151,6 @@ def _apply(
 
     git = git or GitOptions()
     release = _release(root, environment, service)
-    source = root / release.path
-    before = source.read_bytes().decode("utf-8")
     overlay = f"{OVERLAYS}/{environment}"
     paths = (release.path, overlay)
     if git.commit and not dry_run:
@@ -157,7 +158,13 @@ def _apply(
 
         # Before the transform: after an edit that was killed before its commit, "commit or
         # stash the uncommitted changes" helps; "v2 is already at 40%" would mislead.
-        gitops.preflight(root, list(paths))
+        gitops.preflight(root, list(paths), branch=git.branch)
+        # Each edit's branch starts from the base: on an earlier edit's branch, go back first
+        # and read the release as the base has it.
+        if gitops.return_to_base(root).left is not None:
+            release = _release(root, environment, service)
+    source = root / release.path
+    before = source.read_bytes().decode("utf-8")
     try:
         after, change, target = transform(release, before)
     except ValueError as exc:
@@ -247,7 +254,7 @@ def _commit(
         base_branch=committed.previous_branch,
     )
     title, body = gitops.pr_title(pull), gitops.pr_body(pull)
-    outputs = {"branch": committed.branch, "title": title}
+    outputs = {"branch": committed.branch, "base": committed.previous_branch, "title": title}
     if git.pr_title:
         git.pr_title.write_text(title + "\n", encoding="utf-8")
     if git.pr_body:
@@ -266,6 +273,7 @@ def _commit(
         branch=committed.branch,
         sha=committed.sha,
         extra=outputs,
+        base=committed.previous_branch,
     )
 
 
