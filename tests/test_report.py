@@ -270,16 +270,18 @@ def test_github_summary_follows_as_text() -> None:
 
 
 def test_github_escapes_like_the_runner_unescapes() -> None:
+    # Line breaks in what the input says are shown as escapes (printable), so the only `%0A`
+    # is the one before the hint; then `%`, CR, LF, and `:` `,` in properties, as the toolkit.
     problem = Problem(
         Location("dir,x/a:b%.yaml", 2, 3),
-        "50% off,\r\nsee: here",
+        "50% off,\r\nsee: here %0A",
         hint="a\nb",
         rule="policy:one,two",
         severity=Severity.WARNING,
     )
     assert render("github", Report((problem,))) == (
         "::warning file=dir%2Cx/a%3Ab%25.yaml,line=2,col=3,title=policy%3Aone%2Ctwo::"
-        "50%25 off,%0D%0Asee: here%0Ahint: a%0Ab\n"
+        "50%25 off,\\r\\nsee: here %250A%0Ahint: a\\nb\n"
     )
 
 
@@ -331,7 +333,7 @@ def test_tap_keeps_one_line_per_point_and_no_stray_directive() -> None:
     problem = Problem(Location("x.yaml", 1, 1), "missing 'kind' key\n# skip this")
     report = Report((problem,), (ResourceResult("x.yaml", unnamed, Status.ERROR, (problem,)),))
     assert render("tap", report) == (
-        "TAP version 13\nnot ok 1 - x.yaml: 1:1: missing 'kind' key \\# skip this\n1..1\n"
+        "TAP version 13\nnot ok 1 - x.yaml: 1:1: missing 'kind' key\\n\\# skip this\n1..1\n"
     )
 
 
@@ -531,7 +533,7 @@ def test_junit_escapes_markup_and_characters_xml_cannot_carry(
     junit_schema.validate(xml)
     failure = parse(xml).find("testsuite/testcase/failure")
     assert failure is not None
-    assert failure.get("message") == 'f&<.yaml:1:2: a <b> & "c" \\x07 \\x00 ]]> \\xd800'
+    assert failure.get("message") == 'f&<.yaml:1:2: a <b> & "c" \\x07 \\x00 ]]> \\ud800'
 
 
 # --- sarif ----------------------------------------------------------------------------------

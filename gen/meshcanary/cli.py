@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 import typer
 
 from meshcanary import __version__
-from meshcanary.problem import Problem
+from meshcanary.problem import Problem, printable, printable_lines
 
 if TYPE_CHECKING:
     from meshcanary.report import Report
@@ -146,7 +146,7 @@ def render(
     _warn(list(result.notices))
     for item in result.plans:
         for change in item.changes:
-            print(f"{change.action:<7} {change.path}")
+            print(f"{change.action:<7} {printable(str(change.path))}")
     changed = sum(len(p.changes) for p in result.plans)
     envs = len(result.environments)
     print(f"rendered {envs} environment(s): {changed or 'no'} file(s) changed", file=sys.stderr)
@@ -227,9 +227,13 @@ def build(
         view.add_column(column, no_wrap=column in ("overlay", "deployments"))
     failed = 0
     for item in built:
+        if item.problems:
+            failed += 1
+            _warn(list(item.problems))
+            continue
         if item.error:
             failed += 1
-            print(f"{item.folder}: error: {item.error}", file=sys.stderr)
+            print(f"{printable(str(item.folder))}: error: {printable(item.error)}", file=sys.stderr)
             continue
         s = item.summary()
         view.add_row(
@@ -580,18 +584,19 @@ def _edit(
         Settings.repo, environment, service, transform, dry_run=dry_run, force=force, git=git
     )
     if dry_run:
-        sys.stdout.write(result.diff)
+        sys.stdout.write(printable_lines(result.diff))
     if result.report.problems:
         from meshcanary.report import FORMATS
 
         sys.stderr.write(FORMATS["text"]().render(result.report, summary=False, color=False))
     if result.report.at_least(Severity.ERROR):
-        print(f"{result.message}: check failed; nothing written", file=sys.stderr)
+        print(f"{printable(result.message)}: check failed; nothing written", file=sys.stderr)
         return 1
     if result.written:
-        print(result.message)
+        print(printable(result.message))
         if result.branch:
-            print(f"committed {result.sha and result.sha[:12]} on {result.branch}", file=sys.stderr)
+            sha = result.sha and result.sha[:12]
+            print(f"committed {sha} on {printable(result.branch)}", file=sys.stderr)
     return 0
 
 
@@ -818,7 +823,7 @@ def import_command(
     for problem in result.notes:
         print(problem.format(), file=sys.stderr)
     for path in result.written:
-        print(f"create  {path}")
+        print(f"create  {printable(str(path))}")
     print(
         f"imported into {environment}; next: meshcanary render && meshcanary check", file=sys.stderr
     )
@@ -864,5 +869,7 @@ def policy_test(
 
     folder = directory if directory.is_absolute() else Settings.repo / directory
     report = policies.run_tests(folder, Settings.repo)
-    sys.stdout.write(report.format())
+    # One line per case, quoting a policy's name and files: printable; the last line counts.
+    cases = [printable(case.format()) for case in report.cases]
+    sys.stdout.write("\n".join([*cases, report.format().rsplit("\n", 1)[-1]]))
     return 0 if report.ok else 1

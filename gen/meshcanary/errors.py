@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from meshcanary.problem import Problem
+from meshcanary.problem import Problem, printable
+
+_HINT = "\n  hint: "
 
 
 class MeshcanaryError(Exception):
@@ -15,8 +17,13 @@ class MeshcanaryError(Exception):
     def __init__(self, problems: Iterable[Problem] | str) -> None:
         if isinstance(problems, str):
             self.problems: tuple[Problem, ...] = ()
-            # Not about a place in a file: still one `error: ` line, as located ones say it.
-            self.text = problems if problems.startswith("error: ") else f"error: {problems}"
+            # Not about a place in a file: still one `error: ` line, as located ones say it,
+            # and the hint (after the `\n  hint: ` that `Problem.format` also writes) on its own.
+            # Both quote untrusted text (file names, kustomize's and git's output): printable.
+            message, hinted, hint = problems.removeprefix("error: ").partition(_HINT)
+            self.text = f"error: {printable(message)}"
+            if hinted:
+                self.text += f"{_HINT}{printable(hint)}"
         else:
             # A base used by several releases fails once per release: say it once.
             self.problems = tuple(sorted(dict.fromkeys(problems), key=Problem.sort_key))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import io
 import os
+import re
 import subprocess
 import tarfile
 import tempfile
@@ -20,6 +21,7 @@ import yaml
 from meshcanary import kustomize
 from meshcanary.errors import InputError
 from meshcanary.layout import OVERLAYS
+from meshcanary.problem import printable, printable_lines
 
 Key = tuple[str, str, str]  # kind, namespace, name
 
@@ -140,19 +142,46 @@ def diff(root: Path, base: str = "HEAD", jobs: int | None = None) -> list[Resour
     return changes
 
 
+def _longest_backticks(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
+
+
+def _code(text: str) -> str:
+    """`text` as Markdown inline code, the only way names reach the comment outside a block.
+
+    Inside a code span nothing is a link, an image, HTML or emphasis. `printable` keeps it on
+    one line (a line break would end the heading it is in), and the span is opened and closed
+    by more backticks than any run inside it, padded when the text starts or ends with one.
+    """
+    text = printable(text)
+    ticks = "`" * (_longest_backticks(text) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" or (text[:1] == text[-1:] == " ") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
 def markdown(changes: list[ResourceDiff], base: str) -> str:
-    """The diff as Markdown for a pull-request comment."""
+    """The diff as Markdown for a pull-request comment.
+
+    Kinds, namespaces and names are whatever the manifests say, so everything that quotes them
+    is code: names are inline code (`_code`), and each diff is a fenced block whose fence is
+    longer than any run of backticks in it, so no line of the diff can close it. The diff's
+    lines go through `printable_lines` too: no control or bidi character reaches the comment,
+    and none of them is a workflow command when the Markdown is printed in a CI log.
+    """
     if not changes:
-        return f"No change to the rendered resources since `{base}`.\n"
-    lines = [f"Rendered resources changed since `{base}`: {len(changes)}", ""]
+        return f"No change to the rendered resources since {_code(base)}.\n"
+    lines = [f"Rendered resources changed since {_code(base)}: {len(changes)}", ""]
     for change in changes:
         kind, namespace, name = change.key
+        label = f"{kind} {namespace + '/' if namespace else ''}{name}"
+        body = printable_lines(change.diff.rstrip("\n"))
+        fence = "`" * max(3, _longest_backticks(body) + 1)
         lines += [
-            f"#### {change.action}: {kind} {namespace + '/' if namespace else ''}{name}",
+            f"#### {change.action}: {_code(label)}",
             "",
-            "```diff",
-            change.diff.rstrip("\n"),
-            "```",
+            f"{fence}diff",
+            body,
+            fence,
             "",
         ]
     return "\n".join(lines)

@@ -3,13 +3,17 @@
     ::error file=deploy/a.yaml,line=12,col=7,title=weights-sum::weights sum to 90%0Ahint: ...
 
 Errors are `::error`, warnings `::warning`, info `::notice`; GitHub shows each on the line it
-names in the pull request. Values are escaped as the Actions runner unescapes them. With
-`--summary` the text format's summary lines follow as plain log lines.
+names in the pull request. Values are escaped as the Actions runner unescapes them (`%`, CR
+and LF in the message; also `:` and `,` in properties, as the Actions toolkit does). Before
+that, what they quote from the input goes through `printable`, as in the text format: the only
+line break in a message is the one before its hint, and no control or bidi character reaches
+the log or the annotation. With `--summary` the text format's summary lines follow as plain
+log lines.
 """
 
 from __future__ import annotations
 
-from meshcanary.problem import Problem, Severity
+from meshcanary.problem import Problem, Severity, printable
 from meshcanary.report import Report, summary_lines
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
@@ -28,13 +32,15 @@ def escape_property(value: str) -> str:
 def annotation(problem: Problem) -> str:
     loc = problem.location
     properties = {
-        "file": loc.file,
+        "file": printable(loc.file),
         "line": str(loc.line),
         "col": str(loc.column),
-        "title": problem.rule,
+        "title": printable(problem.rule),
     }
     props = ",".join(f"{key}={escape_property(value)}" for key, value in properties.items())
-    message = problem.message + (f"\nhint: {problem.hint}" if problem.hint else "")
+    message = printable(problem.message)
+    if problem.hint:
+        message += f"\nhint: {printable(problem.hint)}"
     return f"::{_COMMANDS[problem.severity]} {props}::{escape_data(message)}"
 
 

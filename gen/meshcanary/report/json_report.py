@@ -21,14 +21,17 @@ The key set is a contract; keys are added, never renamed or removed:
 
 Findings are in report order (by file, line, column); output is indented by two spaces and
 ends with a newline. It is the same with and without `--summary`.
+
+Values are exactly what was found, file names and quoted input included; the encoding makes
+them safe to print (`printable_json`): control, bidi and other invisible characters are
+`\\uXXXX` escapes, so the text shown in a terminal or a CI log is what a JSON reader reads.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from meshcanary.problem import Problem, Severity
+from meshcanary.problem import Problem, Severity, printable_json
 from meshcanary.report import Report, Status
 
 
@@ -76,4 +79,4 @@ def document(report: Report) -> dict[str, Any]:
 
 class JsonReporter:
     def render(self, report: Report, *, summary: bool, color: bool) -> str:
-        return json.dumps(document(report), indent=2, ensure_ascii=False) + "\n"
+        return printable_json(document(report)) + "\n"

@@ -15,23 +15,19 @@ finding, a resource that could not be checked an `<error>`, a skipped one `<skip
 finding that belongs to no resource (a file that does not parse) is a test case of its own,
 named after its position. No `time` attributes, so the same report gives the same bytes. It
 validates against the JUnit XSD in kubeconform's acceptance tests.
+
+Names, file names and messages quote the input, and CI test views show them as they are: they
+go through `printable`, as in the text format, which also turns every character XML 1.0
+cannot carry even escaped (C0 controls, lone surrogates, U+FFFE/U+FFFF) into an escape.
 """
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 
-from meshcanary.problem import Problem, Severity
+from meshcanary.problem import Problem, Severity, printable
 from meshcanary.report import Report, ResourceResult, Status, file_order, unattached
 from meshcanary.report.text import format_problem
-
-# Characters XML 1.0 cannot carry even escaped; messages quote bad input, so they can occur.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _xml_text(value: str) -> str:
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
 
 
 def _outcome(case: ET.Element, tag: str, problem: Problem | None, fallback: str) -> None:
@@ -39,9 +35,9 @@ def _outcome(case: ET.Element, tag: str, problem: Problem | None, fallback: str)
     if problem is None:
         element.set("message", fallback)
         return
-    element.set("message", _xml_text(f"{problem.location}: {problem.message}"))
-    element.set("type", _xml_text(problem.rule))
-    element.text = _xml_text(format_problem(problem))
+    element.set("message", printable(f"{problem.location}: {problem.message}"))
+    element.set("type", printable(problem.rule))
+    element.text = format_problem(problem)  # printable already, hint on its own line
 
 
 def _resource_case(result: ResourceResult) -> ET.Element:
@@ -49,7 +45,7 @@ def _resource_case(result: ResourceResult) -> ET.Element:
     name = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
     case = ET.Element(
         "testcase",
-        {"name": _xml_text(name), "classname": _xml_text(f"{ref.kind}@{ref.api_version}")},
+        {"name": printable(name), "classname": printable(f"{ref.kind}@{ref.api_version}")},
     )
     if result.status is Status.SKIPPED:
         ET.SubElement(case, "skipped")  # the XSD allows no attributes on it
@@ -61,13 +57,13 @@ def _resource_case(result: ResourceResult) -> ET.Element:
             _outcome(case, "failure", problem, "invalid")
     elif result.problems:  # valid, with findings below the failing severity
         out = ET.SubElement(case, "system-out")
-        out.text = _xml_text("\n".join(format_problem(p) for p in result.problems))
+        out.text = "\n".join(format_problem(p) for p in result.problems)
     return case
 
 
 def _loose_case(problem: Problem) -> ET.Element:
     case = ET.Element(
-        "testcase", {"name": _xml_text(str(problem.location)), "classname": _xml_text(problem.rule)}
+        "testcase", {"name": printable(str(problem.location)), "classname": printable(problem.rule)}
     )
     _outcome(case, "error" if problem.severity is Severity.ERROR else "failure", problem, "")
     return case
@@ -99,7 +95,7 @@ class JunitReporter:
         totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         for number, (file, cases) in enumerate(by_file.items(), start=1):
             tally = _tally(cases)
-            suite = ET.SubElement(root, "testsuite", {"name": _xml_text(file), "id": str(number)})
+            suite = ET.SubElement(root, "testsuite", {"name": printable(file), "id": str(number)})
             for key in ("tests", "failures", "errors"):
                 suite.set(key, str(tally[key]))
             suite.set("disabled", "0")

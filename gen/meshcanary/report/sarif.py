@@ -9,18 +9,22 @@ relative, forward-slash URI under `%SRCROOT%`, and its start line and column.
 `partialFingerprints` hashes the rule, file, resource, field and message, not the line, so
 code scanning keeps an alert open across edits that only move it; equal findings in one run
 are told apart by a `:N` occurrence suffix, as GitHub's own line hashes are.
+
+Message texts are for people (code scanning shows them as they are): what they quote from the
+input goes through `printable`, as in the text format, and the only line break is the one
+before the hint. Identifiers (rule IDs, URIs) keep their values, and the JSON is written by
+`printable_json`, so no control or bidi character is raw in the file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Any
 from urllib.parse import quote
 
 from meshcanary import __version__
-from meshcanary.problem import Problem, Severity
+from meshcanary.problem import Problem, Severity, printable, printable_json
 from meshcanary.report import Report, RuleInfo, qualified_name
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -44,7 +48,7 @@ def _rules(report: Report) -> list[RuleInfo]:
         if seen is None or problem.severity.rank > seen.rank:
             unlisted[problem.rule] = problem.severity
     for rule_id in sorted(unlisted):
-        summary = _UNLISTED.get(rule_id, f"Findings of the check `{rule_id}`.")
+        summary = _UNLISTED.get(rule_id, f"Findings of the check `{printable(rule_id)}`.")
         rules.append(RuleInfo(id=rule_id, severity=unlisted[rule_id], summary=summary))
     return rules
 
@@ -90,7 +94,9 @@ def _fingerprint(problem: Problem) -> str:
 
 
 def _result(problem: Problem, index: dict[str, int], fingerprint: str) -> dict[str, Any]:
-    text = problem.message + (f"\nhint: {problem.hint}" if problem.hint else "")
+    text = printable(problem.message)
+    if problem.hint:
+        text += f"\nhint: {printable(problem.hint)}"
     loc = problem.location
     return {
         "ruleId": problem.rule,
@@ -145,4 +151,4 @@ def document(report: Report) -> dict[str, Any]:
 
 class SarifReporter:
     def render(self, report: Report, *, summary: bool, color: bool) -> str:
-        return json.dumps(document(report), indent=2, ensure_ascii=False) + "\n"
+        return printable_json(document(report)) + "\n"

@@ -10,14 +10,15 @@
 A resource is `apiVersion/Kind/namespace/name`. Several findings on one resource share its
 line, `line:col: message` each, joined by `; `. A finding that belongs to no resource (a file
 that does not parse) is a test point of its own, after the resources of its file. With
-`--summary` the summary lines follow the plan as TAP comments.
+`--summary` the summary lines follow the plan as TAP comments. What a point quotes from the
+input goes through `printable` (controls and line breaks as escapes), and `#` becomes `\\#`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from meshcanary.problem import Problem
+from meshcanary.problem import Problem, printable
 from meshcanary.report import (
     Report,
     ResourceResult,
@@ -31,12 +32,12 @@ from meshcanary.report import (
 
 def _text(value: str) -> str:
     # One line per test point, and a bare `#` would start a directive.
-    return " ".join(value.splitlines()).replace("#", "\\#")
+    return printable(value).replace("#", "\\#")
 
 
 def _findings(problems: Sequence[Problem], fallback: str) -> str:
-    found = [f"{p.location.line}:{p.location.column}: {p.message}" for p in problems]
-    return _text("; ".join(found) or fallback)
+    found = [f"{p.location.line}:{p.location.column}: {_text(p.message)}" for p in problems]
+    return "; ".join(found) or fallback
 
 
 def _point(result: ResourceResult) -> tuple[bool, str]:

@@ -7,11 +7,14 @@ With `--summary` it ends with the findings by severity (`2 errors, 1 warning`) w
 any, then kubeconform's summary line, word for word:
 
     Summary: 7 resources found in 2 files - Valid: 6, Invalid: 1, Errors: 0, Skipped: 0
+
+File names, messages, hints and rule IDs are shown through `printable`: one line each, with
+control and invisible characters as escapes (`\\n`, `\\x1b`, `\\u202e`).
 """
 
 from __future__ import annotations
 
-from meshcanary.problem import Problem, Severity
+from meshcanary.problem import Problem, Severity, printable
 from meshcanary.report import Report, summary_lines
 
 # Plain ANSI codes: importing Rich for three colours would cost more than the whole report.
@@ -28,9 +31,11 @@ def format_problem(problem: Problem, *, color: bool = False) -> str:
     severity = problem.severity.value
     if color:
         severity = f"{_COLORS[problem.severity]}{severity}{_RESET}"
-    text = f"{problem.location}: {severity}: {problem.message} [{problem.rule}]"
+    # Every part but the severity quotes the input (a policy names its own rule): printable.
+    location, message = printable(str(problem.location)), printable(problem.message)
+    text = f"{location}: {severity}: {message} [{printable(problem.rule)}]"
     if problem.hint:
-        text += f"\n  hint: {problem.hint}"
+        text += f"\n  hint: {printable(problem.hint)}"
     return text
 
 
