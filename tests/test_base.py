@@ -208,6 +208,6 @@ def test_a_base_entry_that_names_nothing_is_reported_at_its_line(empty_repo: Pat
     outcome = cli("--repo", empty_repo, "render")
     assert outcome.code == 2
     assert outcome.err == (
-        'deploy/base/shop/kustomization.yaml:1:44: error: resources entry "missing.yaml": '
-        "no such file or folder\n"
+        'deploy/base/shop/kustomization.yaml:1:44: error: resources entry "missing.yaml" '
+        "names no file or folder\n"
     )

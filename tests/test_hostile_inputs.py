@@ -689,7 +689,7 @@ CASES = [
     Case(
         "base-kustomization-yaml-error",
         # " bad: [" is indented one space: the parser fails at that key, line 6 column 2.
-        (Expect(base_file("kustomization.yaml"), 6, 2, "invalid YAML: expected <block end>"),),
+        (Expect(base_file("kustomization.yaml"), 6, 2, "invalid YAML: did not find expected key"),),
         setup=base_kustomization(KUSTOMIZATION + " bad: [\n"),
     ),
     Case(

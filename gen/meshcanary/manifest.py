@@ -404,7 +404,8 @@ def split_documents(text: str) -> Iterator[tuple[str, int]]:
         yield text[start:], line
 
 
-def _yaml_problem(exc: yaml.YAMLError, file: str, piece: str, first_line: int) -> Problem:
+def yaml_problem(exc: yaml.YAMLError, file: str, piece: str, first_line: int) -> Problem:
+    """A YAML error of one document (starting at `first_line`) as a located Problem."""
     if isinstance(exc, yaml.reader.ReaderError):
         # The reader's errors carry an offset into the document, not a mark.
         offset = max(0, min(exc.position, len(piece)))
@@ -454,7 +455,7 @@ def parse_text(text: str, file: str, parsed: Parsed) -> None:
         try:
             data = load_document(piece)
         except yaml.YAMLError as exc:
-            parsed.problems.append(_yaml_problem(exc, file, piece, first_line))
+            parsed.problems.append(yaml_problem(exc, file, piece, first_line))
             continue
         except BadDocument as exc:
             line = first_line + exc.mark.line if exc.mark is not None else first_line

@@ -229,6 +229,19 @@ BYPASSES: dict[str, tuple[str, int, int, str]] = {
         3,
         '"Path" is spelt differently',
     ),
+    # kustomize reads the first document, and the last of two equal keys.
+    "second-document": (
+        "resources: [deployment.yaml, service.yaml]\n---\nresources: [../../../../outside]\n",
+        3,
+        1,
+        "a second YAML document",
+    ),
+    "repeated-key": (
+        BASE_TEXT + "resources: [../../../../outside]\n",
+        4,
+        13,
+        "is outside the repository",
+    ),
     "unknown-field": (
         BASE_TEXT + "vendored: [../../../../outside]\n",
         4,
@@ -559,3 +572,28 @@ def test_a_folder_is_resolved_once_per_run(repo: Path) -> None:
     # Rewritten since: read again.
     (base / "kustomization.yaml").write_text(BASE_TEXT + "  - ../../../x\n", encoding="utf-8")
     assert resolver.check(base)
+
+
+def test_real_paths_are_the_systems(tmp_path: Path) -> None:
+    """The resolver's remembered real paths agree with os.path.realpath, links and .. mixed."""
+    import random
+
+    (tmp_path / "a/b/c").mkdir(parents=True)
+    (tmp_path / "x").mkdir()
+    os.symlink(tmp_path / "a/b/c", tmp_path / "x/deep")
+    os.symlink("../a", tmp_path / "x/rel")
+    os.symlink("nowhere", tmp_path / "dangling")
+    resolver = Resolver(tmp_path)
+    parts = ["a", "b", "c", "x", "deep", "rel", "..", ".", "dangling", "nope"]
+    pick = random.Random(7)  # noqa: S311 - a fixed sequence of paths, not a secret
+    for _ in range(3000):
+        path = os.path.join(str(tmp_path), *pick.choices(parts, k=pick.randint(1, 6)))
+        assert resolver.real(path) == os.path.realpath(path), path
+
+
+def test_a_link_loop_is_not_a_usable_path(tmp_path: Path) -> None:
+    os.symlink("two", tmp_path / "one")
+    os.symlink("one", tmp_path / "two")
+    real, reason = Resolver(tmp_path).target(tmp_path, "one")
+    assert real is None
+    assert reason.startswith("is not a usable path: too many levels of symbolic links")

@@ -206,6 +206,8 @@ class Resolver:
     def __init__(self, root: Path) -> None:
         self.root = Path(os.path.realpath(root))
         self._verdicts: dict[Path, _Verdict] = {}
+        # Real paths already worked out: thousands of entries share their folders.
+        self._reals: dict[str, str] = {}
 
     # Paths -------------------------------------------------------------------------------
 
@@ -217,6 +219,39 @@ class Resolver:
 
     def _inside(self, real: str) -> bool:
         return real == str(self.root) or real.startswith(str(self.root) + os.sep)
+
+    def real(self, path: str, depth: int = 0) -> str:
+        """`os.path.realpath(path)` for an absolute path, remembering every folder on the way.
+
+        Links are followed before `..` is applied, as the system does; a part that does not
+        exist is kept as written, as realpath does.
+        """
+        found = self._reals.get(path)
+        if found is not None:
+            return found
+        parent, name = os.path.split(path)
+        if not name:  # the root, or a trailing slash
+            return self.real(parent, depth) if parent != path else path
+        above = self.real(parent, depth)
+        if name == ".":
+            real = above
+        elif name == "..":
+            real = os.path.dirname(above)
+        else:
+            candidate = os.path.join(above, name)
+            try:
+                is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+            except OSError:
+                is_link = False
+            if not is_link:
+                real = candidate
+            elif depth > 40:
+                raise OSError(f"too many levels of symbolic links at {candidate}")
+            else:
+                link = os.readlink(candidate)
+                real = self.real(os.path.join(above, link), depth + 1)
+        self._reals[path] = real
+        return real
 
     def target(self, folder: Path, entry: str) -> tuple[Path | None, str]:
         """Where `entry`, written in the kustomization of the real folder `folder`, leads.
@@ -232,12 +267,14 @@ class Resolver:
         joined = os.path.join(folder, entry)
         lexical = os.path.normpath(joined)
         try:
-            readings = {os.path.realpath(lexical), os.path.realpath(joined)}
-        except (OSError, ValueError) as exc:  # a name too long for the file system
+            kustomize_reads = self.real(lexical)
+            # Without a `..` the two readings are the same path.
+            system_reads = self.real(joined) if ".." in entry else kustomize_reads
+        except (OSError, ValueError) as exc:  # a link loop, a name too long
             return None, f"is not a usable path: {exc}"
-        if not all(self._inside(real) for real in readings):
+        if not (self._inside(kustomize_reads) and self._inside(system_reads)):
             return None, "is outside the repository"
-        return Path(os.path.realpath(lexical)), ""
+        return Path(kustomize_reads), ""
 
     # Kustomizations ----------------------------------------------------------------------
 
@@ -273,7 +310,7 @@ class Resolver:
             raise InputError(problems)
 
     def _reach(self, folder: Path) -> Iterator[_Verdict]:
-        start = Path(os.path.realpath(folder))
+        start = Path(self.real(os.path.abspath(folder)))
         if not self._inside(str(start)):
             outside = Problem(Location(str(folder)), "is outside the repository", _OUTSIDE_HINT)
             yield _Verdict(problems=[outside])
@@ -292,7 +329,7 @@ class Resolver:
             todo.extend(reversed(verdict.folders))
 
     def _read(self, folder: Path) -> _Verdict:
-        from meshcanary.source import parse_mapping, read_text
+        from meshcanary.source import read_text
 
         verdict = _Verdict(_signature(folder))
         present = [name for name in KUSTOMIZATION_NAMES if os.path.lexists(folder / name)]
@@ -316,22 +353,84 @@ class Resolver:
             return verdict
         try:
             text = read_text(real, display)
-            merge = _merge_key(text)
-            if merge is not None:
-                verdict.problems.append(
-                    Problem(
-                        Location(display, *merge),
-                        "a YAML merge key (<<) in a kustomization",
-                        "kustomize and meshcanary would merge it differently; write the fields out",
-                    )
-                )
-                return verdict
-            doc = parse_mapping(text, display)
         except InputError as exc:
             verdict.problems.extend(exc.problems)
             return verdict
-        _Kustomization(self, folder, doc, verdict, text).read()
+        merge = _merge_key(text)
+        if merge is not None:
+            verdict.problems.append(
+                Problem(
+                    Location(display, *merge),
+                    "a YAML merge key (<<) in a kustomization",
+                    "kustomize and meshcanary would merge it differently; write the fields out",
+                )
+            )
+            return verdict
+        doc = _parse(text, display, verdict.problems)
+        if doc is not None:
+            _Kustomization(self, folder, doc, verdict, text).read()
         return verdict
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A kustomization as kustomize reads it (YAML 1.1), and where its parts are written."""
+
+    data: dict[str, Any]
+    document: Any  # manifest.Document
+
+    def location(self, path: list[str | int], *, key: bool = False) -> Location:
+        return self.document.location(path, key=key)  # type: ignore[no-any-return]
+
+
+def _parse(text: str, display: str, problems: list[Problem]) -> _Parsed | None:
+    """The one mapping of a kustomization file, read as go-yaml reads it; None after a problem.
+
+    YAML 1.1, as kustomize's go-yaml: a value kustomize reads as a string is a string here
+    too. Bounded like any manifest (aliases, depth). One document: kustomize reads only the
+    first, so a second would be a place to hide entries.
+    """
+    import yaml
+
+    from meshcanary.manifest import (
+        BadDocument,
+        Document,
+        load_document,
+        split_documents,
+        yaml_problem,
+    )
+
+    found: list[_Parsed] = []
+    for index, (piece, first_line) in enumerate(split_documents(text)):
+        try:
+            data = load_document(piece)
+        except yaml.YAMLError as exc:
+            problems.append(yaml_problem(exc, display, piece, first_line))
+            return None
+        except BadDocument as exc:
+            line = first_line + exc.mark.line if exc.mark is not None else first_line
+            column = exc.mark.column + 1 if exc.mark is not None else 1
+            problems.append(Problem(Location(display, line, column), exc.describe()))
+            return None
+        if data is None:
+            continue
+        document = Document(display, piece, first_line, index)
+        if found:
+            problems.append(
+                Problem(
+                    document.location([]),
+                    "a second YAML document in a kustomization",
+                    "kustomize reads only the first; remove the --- and what follows",
+                )
+            )
+            return None
+        if not isinstance(data, dict):
+            problems.append(
+                Problem(document.location([]), "a kustomization must be a mapping of fields")
+            )
+            return None
+        found.append(_Parsed(data, document))
+    return found[0] if found else None
 
 
 def _signature(folder: Path) -> tuple[int, ...] | None:
