@@ -18,6 +18,7 @@ ignores permission bits); a test skips, saying why, where it cannot mount or cha
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import io
 import json
@@ -31,6 +32,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +43,7 @@ from pathlib import Path
 import pytest
 
 from meshcanary.__main__ import main
+from meshcanary.lock import lock_path
 from tests.conftest import GIT_EMAIL, GIT_NAME, isolate_git
 
 PROD = "deploy/overlays/prod"
@@ -847,14 +850,18 @@ def real(repo: Path, *args: str, **env: str) -> subprocess.Popen[str]:
 
 
 @contextmanager
-def paused(repo: Path, *args: str) -> Iterator[tuple[Child, Callable[[], None]]]:
-    """Run a command that stops at its first write, holding the repository's lock, until the
-    returned function is called."""
+def paused(
+    repo: Path, *args: str, at: Callable[[str], bool] | None = None
+) -> Iterator[tuple[Child, Callable[[], None]]]:
+    """Run a command that stops at its first write (or the first event `at` picks), holding
+    the repository's lock, until the returned function is called."""
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
+    stopped: list[bool] = []
 
-    def pause(n: int, _event: str) -> None:
-        if n == 1:
+    def pause(_n: int, event: str) -> None:
+        if not stopped and (at is None or at(event)):
+            stopped.append(True)
             os.write(ready_w, b"x")
             os.read(go_r, 1)
 
@@ -915,6 +922,243 @@ def test_a_second_writer_process_that_cannot_wait_fails_clearly_and_changes_noth
         done = first.wait()
     assert done.code == 0, done.err
     assert run(repo, "render", "--check").code == 0
+
+
+def test_two_edits_in_a_git_worktree_exclude_each_other_whatever_their_tmpdir(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """Guarantee: in a linked git worktree (whose `.git` is a file, not a folder), two edits
+    with different TMPDIRs exclude each other, and so does a render in the main work tree:
+    the lock lives in the repository's common git folder. The second stops clearly once it
+    cannot wait longer, having written nothing; the first finishes."""
+    worktree = tmp_path / "worktree"
+    git(git_repo, "worktree", "add", "-q", str(worktree), "-b", "edits")
+    other_tmp = tmp_path / "other-tmp"
+    other_tmp.mkdir()
+    before, main_before = state(worktree), state(git_repo)
+    with paused(worktree, *SET_WEIGHTS) as (first, go):
+        for where, args in (
+            (worktree, ("step", "prod", "micro-api", "--to", "50")),
+            (git_repo, ("render",)),
+        ):
+            second = real(where, *args, MESHCANARY_LOCK_TIMEOUT="0.5", TMPDIR=str(other_tmp))
+            _, err = second.communicate(timeout=60)
+            assert second.returncode == 2, (where, err)
+            assert "another meshcanary command is writing" in err
+            assert "Traceback" not in err
+        assert state(worktree) == before
+        assert state(git_repo) == main_before
+        go()
+        done = first.wait()
+    assert done.code == 0, done.err
+    assert run(worktree, "render", "--check").code == 0
+
+
+def _staging_folders(repo: Path) -> list[Path]:
+    return [p for p in (repo / "deploy/overlays").iterdir() if _IN_STAGING.search(f"/{p.name}/")]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        pytest.param(lambda event: bool(_IN_STAGING.search(event)), id="while-staging"),
+        pytest.param(lambda event: event.startswith("exchange "), id="at-the-swap"),
+    ],
+)
+def test_a_staging_folder_another_process_put_in_place_is_never_swapped_in_or_written(
+    example_repo: Path, moment: Callable[[str], bool]
+) -> None:
+    """Guarantee: when another process (a writer that does not share the lock: an older
+    version, or another TMPDIR without git) replaces a render's staging folder with one of
+    its own, half written, the render writes nothing into it and never swaps it in: it stops
+    clearly, the environment's tree is as before and the other folder keeps its bytes. The
+    next `render`, once that folder's owner is gone, clears it and finishes the job."""
+    repo = _only(example_repo, "prod")
+    _set_weights(repo, RELEASE, 60, 40)
+    before = state(repo)
+    with paused(repo, "render", at=moment) as (writer, go):
+        (staging,) = _staging_folders(repo)
+        shutil.rmtree(staging)  # what a writer outside the lock did: empty it, write its own
+        (staging / "micro-api").mkdir(parents=True)
+        (staging / "kustomization.yaml").write_text("half: written\n", encoding="utf-8")
+        theirs = _files(staging)
+        go()
+        done = writer.wait()
+    assert_clear_error(done, "another process replaced this render's staging folder")
+    assert state(repo).overlays == before.overlays
+    assert _files(staging) == theirs
+    ok(repo, "render")
+    assert _staging_folders(repo) == []
+    assert run(repo, "render", "--check").code == 0
+
+
+_HOLD_FOLDER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_staging_folder_a_living_process_holds_stops_render_and_is_kept(
+    example_repo: Path,
+) -> None:
+    """Guarantee: `render` (whose first step finishes what a killed render left) never
+    deletes a staging folder that a living process holds (a render at work outside this
+    one's lock): it stops clearly and writes nothing. Once that process is gone, the next
+    `render` clears the folder and finishes."""
+    repo = _only(example_repo, "prod")
+    _set_weights(repo, RELEASE, 60, 40)
+    staging = repo / "deploy/overlays/.prod.0123456789abcdef.new"
+    (staging / "micro-api").mkdir(parents=True)
+    (staging / "micro-api/virtualservice.yaml").write_text("half: written\n", encoding="utf-8")
+    before = state(repo)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_FOLDER, str(staging)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline() == "held\n"
+        done = run(repo, "render")
+        assert_clear_error(done, f"another process is rendering {PROD} right now")
+        assert state(repo) == before
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    ok(repo, "render")
+    assert _staging_folders(repo) == []
+    assert run(repo, "render", "--check").code == 0
+
+
+def test_an_edit_whose_commit_hook_runs_meshcanary_does_not_wait_for_itself(
+    git_repo: Path,
+) -> None:
+    """Guarantee: `step --commit` holds the lock while `git commit` runs the repository's
+    pre-commit hook; a `meshcanary check` and `render --check` in that hook read the tree the
+    edit wrote without waiting for the lock (that would wait for themselves until the
+    timeout, and fail the commit), and a `meshcanary render` there stops at once, clearly."""
+    # A hook that waited for the lock would stop after MESHCANARY_LOCK_TIMEOUT and fail the
+    # commit: that the edit succeeds is the proof that nothing waited for itself.
+    _hook(git_repo / ".git", "pre-commit", f'"{SCRIPT}" check && "{SCRIPT}" render --check')
+    edit = real(git_repo, *STEP)
+    _, err = edit.communicate(timeout=120)
+    assert edit.returncode == 0, err
+    assert git(git_repo, "log", "-1", "--format=%s", BRANCH) == "prod/micro-api: v2 30% -> 40%"
+
+    git(git_repo, "checkout", "-q", "main")
+    _hook(git_repo / ".git", "pre-commit", f'"{SCRIPT}" render')
+    edit = real(git_repo, "step", "prod", "micro-api", "--to", "50", "--commit")
+    _, err = edit.communicate(timeout=120)
+    assert edit.returncode == 2, err
+    assert "runs inside another one that is writing there" in err
+    assert "Traceback" not in err
+
+
+# --- readers beside a writer -------------------------------------------------------------------
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has the file at `path` open."""
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for descriptor in descriptors:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{descriptor}") == str(path):
+                return True
+    return False
+
+
+def test_readers_started_inside_a_writers_lock_wait_and_see_its_whole_result(
+    example_repo: Path,
+) -> None:
+    """Guarantee: readers (`check`, `build`, `render --check`, `status`) started while an edit
+    has written the release file but not yet swapped in the tree it renders from it wait for
+    the edit to finish, then see its whole result: check clean, the tree fresh, build and
+    status showing the new weights. Without waiting, each would see the new release file
+    beside the old tree."""
+    repo = _only(example_repo, "prod")
+    readers = (("check",), ("build",), ("render", "--check"), ("status", "--format", "json"))
+    with paused(repo, *SET_WEIGHTS, at=lambda event: bool(_IN_STAGING.search(event))) as (
+        writer,
+        go,
+    ):
+        assert "weight: 40}" in (repo / RELEASE).read_text(encoding="utf-8")  # written
+        started = [real(repo, *args, MESHCANARY_LOCK_TIMEOUT="60") for args in readers]
+        # Until each reader has finished or opened the lock file to wait on it.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+            process.poll() is not None or _has_open(process.pid, lock_path(repo))
+            for process in started
+        ):
+            time.sleep(0.05)
+        waiting = [
+            args for args, process in zip(readers, started, strict=True) if process.poll() is None
+        ]
+        go()
+        done = writer.wait()
+        outputs = [process.communicate(timeout=120) for process in started]
+    assert done.code == 0, done.err
+    for args, process, (out, err) in zip(readers, started, outputs, strict=True):
+        assert process.returncode == 0, (args, out, err)
+    assert "60/40" in outputs[1][0]  # build: micro-api's weights, v1/v2
+    weights = json.loads(outputs[3][0])["environments"]["prod"]
+    assert [(v["version"], v["weight"]) for v in weights if v["service"] == "micro-api"] == [
+        ("v1", 60),
+        ("v2", 40),
+    ]
+    assert waiting == list(readers)
+
+
+_WRITER = """
+import sys, time
+from meshcanary.__main__ import main
+
+repo, rounds = sys.argv[1], int(sys.argv[2])
+for n in range(rounds):
+    weights = ["v1=60", "v2=40"] if n % 2 == 0 else ["v1=70", "v2=30"]
+    code = main(["--repo", repo, "set-weights", "prod", "micro-api", *weights])
+    if code != 0:
+        sys.exit(code)
+    time.sleep(0.2)  # a person or a pipeline between two edits: readers get a turn
+"""
+
+
+def test_readers_beside_a_writer_never_see_a_half_updated_tree(example_repo: Path) -> None:
+    """Guarantee: while a writer process edits and renders again and again, `check` and
+    `build` processes started at any moment see one whole state (a release file and the
+    tree rendered from it): check is clean and build succeeds every time."""
+    repo = _only(example_repo, "prod")
+    assert finish(real(repo, "check")) == 0
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(repo), "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[tuple[str, int, str]] = []
+
+    def read(command: str) -> None:
+        while writer.poll() is None:
+            process = real(repo, command)
+            out, err = process.communicate(timeout=120)
+            seen.append((command, process.returncode, out + err))
+
+    readers = [threading.Thread(target=read, args=(c,)) for c in ("check", "build", "check")]
+    for reader in readers:
+        reader.start()
+    _, err = writer.communicate(timeout=300)
+    for reader in readers:
+        reader.join()
+    assert writer.returncode == 0, err
+    assert len(seen) >= 8, seen
+    wrong = [(command, code, text) for command, code, text in seen if code != 0]
+    assert not wrong, f"{len(wrong)} of {len(seen)} readers saw a half-updated tree: {wrong[0]}"
 
 
 # --- SIGKILL at random moments, to real processes ------------------------------------------------

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from meshcanary.commands.render import render
 from meshcanary.render import tree
-from tests.conftest import write
+from tests.conftest import isolate_git, write
 
 PROD = Path("deploy/overlays/prod")
 
@@ -280,5 +284,115 @@ def test_a_second_writer_waits_then_fails_clearly(example_repo: Path, cli, monke
     assert done.returncode == 2
     assert "another meshcanary command is writing" in done.stderr
     assert _snapshot(example_repo) == before
-    # Readers never lock, and once the lock is free the writer goes ahead.
+    # Once the lock is free the writer goes ahead.
     assert cli("--repo", example_repo, "render").code == 0
+
+
+# --- CRLF checkouts ---------------------------------------------------------------------------
+
+SCRIPT = Path(sys.executable).parent / "meshcanary"
+RELEASE = "environments/prod/micro-api.yaml"
+VIRTUALSERVICE = f"{PROD}/micro-api/virtualservice.yaml"
+
+
+def _git(folder: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(folder), *args], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def _meshcanary(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), "--repo", str(repo), *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("checkout", ["core.autocrlf=true", ".gitattributes eol=crlf"])
+def test_a_crlf_checkout_is_fresh_keeps_its_line_ends_and_still_finds_hand_edits(
+    example_repo: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    checkout: str,
+) -> None:
+    """Guarantee: in a clone whose work tree has CRLF line ends (core.autocrlf=true, as Git
+    for Windows sets it, or `* text eol=crlf` in .gitattributes) while the repository holds
+    LF, the tree meshcanary rendered is fresh: `render --check` and `check` pass and `render`
+    changes nothing. A real hand edit is still found, at its line; an edit writes only what
+    it changes, so git lists only the release file, the VirtualService and the manifest."""
+    isolate_git(tmp_path_factory, monkeypatch)
+    if checkout.startswith(".gitattributes"):
+        write(example_repo / ".gitattributes", "* text eol=crlf\n")
+    _git(example_repo, "init", "-q")
+    _git(example_repo, "add", "-A")
+    _git(example_repo, "commit", "-qm", "start")
+    clone = tmp_path / "clone"
+    if checkout.startswith("core.autocrlf"):
+        _git(tmp_path, "-c", "core.autocrlf=true", "clone", "-q", str(example_repo), str(clone))
+        _git(clone, "config", "core.autocrlf", "true")  # for the commands after the clone
+    else:
+        _git(tmp_path, "clone", "-q", str(example_repo), str(clone))
+    target = clone / VIRTUALSERVICE
+    assert b"\r\n" in target.read_bytes()
+    assert b"\r\n" not in _git(clone, "show", f"HEAD:{VIRTUALSERVICE}").encode()
+    before = _snapshot(clone / "deploy")
+
+    fresh = _meshcanary(clone, "render", "--check")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "render is fresh" in fresh.stderr
+    again = _meshcanary(clone, "render")
+    assert again.returncode == 0, again.stderr
+    assert "no file(s) changed" in again.stderr
+    assert _snapshot(clone / "deploy") == before
+    checked = _meshcanary(clone, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    edited = target.read_bytes().replace(b"weight: 30", b"weight: 31")
+    target.write_bytes(edited)
+    (clone / RELEASE).write_bytes(
+        (clone / RELEASE).read_bytes().replace(b"weight: 70}", b"weight: 60}")
+    )
+    (clone / RELEASE).write_bytes(
+        (clone / RELEASE).read_bytes().replace(b"weight: 30}", b"weight: 40}")
+    )
+    refused = _meshcanary(clone, "render")
+    assert refused.returncode == 2, refused.stderr
+    line = edited.split(b"\r\n").index(b"      weight: 31") + 1
+    assert refused.stderr.startswith(
+        f"{VIRTUALSERVICE}:{line}:1: error: edited by hand since meshcanary wrote it"
+    ), refused.stderr
+    assert _snapshot(clone / "deploy") == {
+        **before,
+        "overlays/prod/micro-api/virtualservice.yaml": edited,
+    }
+    _git(clone, "checkout", "--", VIRTUALSERVICE, RELEASE)
+
+    edit = _meshcanary(clone, "set-weights", "prod", "micro-api", "v1=60", "v2=40")
+    assert edit.returncode == 0, edit.stderr
+    changed = sorted(line[3:] for line in _git(clone, "status", "--porcelain").splitlines())
+    assert changed == sorted([RELEASE, f"{PROD}/.meshcanary.json", VIRTUALSERVICE])
+    assert b"\r\n" in (clone / PROD / "micro-api/destinationrule.yaml").read_bytes()
+    assert _meshcanary(clone, "render", "--check").returncode == 0
+
+
+def test_recover_leaves_a_link_named_like_a_staging_folder_alone(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    """Guarantee: a symbolic link named like a staging folder (a pull request can commit one)
+    is never put in place of a missing environment folder, nor followed to delete what it
+    points to: recover leaves the link and its target as they are."""
+    import shutil
+
+    overlays = example_repo / "deploy/overlays"
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / "kustomization.yaml", "resources: []\n")
+    shutil.rmtree(overlays / "prod")
+    (overlays / ".prod.old").symlink_to(elsewhere)
+    (overlays / ".dev.0123456789abcdef.new").symlink_to(elsewhere)
+    tree.recover(example_repo, "deploy/overlays")
+    assert not os.path.lexists(overlays / "prod")
+    assert (overlays / ".prod.old").is_symlink()
+    assert (overlays / ".dev.0123456789abcdef.new").is_symlink()
+    assert _snapshot(elsewhere) == {"kustomization.yaml": b"resources: []\n"}

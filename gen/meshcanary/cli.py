@@ -130,10 +130,13 @@ def render(
 
     names = environments or []
     if check:
-        result = command.plan(Settings.repo, names)
+        from meshcanary.lock import shared
+
+        with shared(Settings.repo):
+            result = command.plan(Settings.repo, names)
         _warn(list(result.notices))
         if result.stale:
-            sys.stdout.write(result.diff())
+            sys.stdout.write(printable_lines(result.diff()))
             changed = sum(len(p.changes) for p in result.plans)
             print(
                 f"render is stale: {changed} file(s) differ; run `meshcanary render`",
@@ -166,9 +169,11 @@ def status(
 ) -> int:
     """Show each service's versions, images, replicas and weights."""
     from meshcanary.commands import status as command
+    from meshcanary.lock import shared
     from meshcanary.release.load import load
 
-    table = command.rows(load(Settings.repo, environments or []))
+    with shared(Settings.repo):
+        table = command.rows(load(Settings.repo, environments or []))
     if output is Format.json:
         print(json.dumps(command.as_json(table), indent=2))
         return 0
@@ -206,9 +211,11 @@ def build(
 ) -> int:
     """Build every service overlay with kustomize and summarise the resources."""
     from meshcanary.commands import build as command
+    from meshcanary.lock import shared
     from meshcanary.release.load import load
 
-    built = command.build(Settings.repo, load(Settings.repo, environments or []), jobs)
+    with shared(Settings.repo):
+        built = command.build(Settings.repo, load(Settings.repo, environments or []), jobs)
     from rich.console import Console
     from rich.table import Table
 
@@ -460,7 +467,10 @@ def check(
         cache=not no_cache,
         shard=part,
     )
-    report = command.check(Settings.repo, paths or [], settings)
+    from meshcanary.lock import shared
+
+    with shared(Settings.repo):
+        report = command.check(Settings.repo, paths or [], settings)
     return _emit(report, output, summary, fail_on)
 
 
@@ -512,13 +522,16 @@ def diff_command(
 ) -> int:
     """Show the rendered difference, per resource, between a ref and the working tree."""
     from meshcanary.commands import diff as command
+    from meshcanary.lock import shared
 
-    changes = command.diff(Settings.repo, base, jobs)
+    with shared(Settings.repo):
+        changes = command.diff(Settings.repo, base, jobs)
     if output is DiffFormat.markdown:
         sys.stdout.write(command.markdown(changes, base))
     else:
-        sys.stdout.write("".join(change.diff for change in changes))
-        print(f"{len(changes)} resource(s) differ from {base}", file=sys.stderr)
+        # Rendered objects quote the input: each line printable, so none is a workflow command.
+        sys.stdout.write(printable_lines("".join(change.diff for change in changes)))
+        print(f"{len(changes)} resource(s) differ from {printable(base)}", file=sys.stderr)
     return 0
 
 
@@ -596,7 +609,8 @@ def _edit(
         print(printable(result.message))
         if result.branch:
             sha = result.sha and result.sha[:12]
-            print(f"committed {sha} on {printable(result.branch)}", file=sys.stderr)
+            since = f" (from {printable(result.base)})" if result.base else ""
+            print(f"committed {sha} on {printable(result.branch)}{since}", file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,16 @@ A render writes the whole new folder beside the old one and swaps them in one st
 `renameat2` exchange; two renames elsewhere). If the process dies on the way, `recover` at the
 next start restores a whole tree: the old one when the new one was not in place yet, else the
 new one. A file system that refuses a write stops the render with the old tree in place.
+
+The staging folder is the render's own: a new name each time (`.<env>.<token>.new`), made
+with mkdir (never emptied or reused), held open and locked (flock) until the render is done.
+The swap checks that the folder at that name is still the one it made (device and inode of
+the open folder) and the exchange that it swapped that one in, so a folder another process
+put there is never swapped in or deleted. `recover` touches only folders named like staging
+folders whose lock no living process holds, and stops at one that a living process holds.
+
+Line endings do not count: a checkout with `core.autocrlf` or `eol=crlf` has CRLF in the
+work tree and LF in the repository, and the manifest's digests are those of the LF text.
 """
 
 from __future__ import annotations
@@ -16,10 +26,13 @@ import contextlib
 import ctypes
 import difflib
 import errno
+import fcntl
 import functools
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 import stat
 import subprocess
@@ -75,12 +88,18 @@ class Plan:
 
 
 def _read(path: Path) -> str | None:
+    """The file's text as meshcanary wrote it: CRLF line ends (a checkout's) read as LF."""
     try:
-        return path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):
         return None
-    except UnicodeDecodeError:
-        return path.read_bytes().decode("utf-8", errors="replace")
+    return _lf(data.decode("utf-8", errors="replace"))
+
+
+def _lf(text: str) -> str:
+    # Git stores a `text` file with LF and checks it out with CRLF under core.autocrlf=true
+    # or eol=crlf: what Argo CD or Flux read is the LF text, and the digests are of it.
+    return text.replace("\r\n", "\n")
 
 
 def _first_difference(old: str, new: str) -> int:
@@ -105,7 +124,7 @@ def _committed(root: Path, path: str, expected: str | None) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    text = done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None
+    text = _lf(done.stdout.decode("utf-8", errors="replace")) if done.returncode == 0 else None
     return text if text is not None and digest(text) == expected else None
 
 
@@ -236,28 +255,129 @@ def unified_diff(plans: list[Plan]) -> str:
     )
 
 
-def _staging(root: Path, folder: str, suffix: str) -> Path:
+# Staging folders beside deploy/overlays/<env>: `.<env>.<token>.new` holds a render's new
+# tree, `.<env>.<token>.old` the old one between the two renames of a swap without
+# renameat2. Versions before the token named them `.<env>.new` and `.<env>.old`.
+_STAGING = re.compile(r"\.(?P<env>[^.]+)(?:\.[0-9a-f]{16})?\.(?P<kind>new|old)")
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _staging(root: Path, folder: str, token: str, kind: str) -> Path:
     target = root / folder
-    return target.parent / f".{target.name}.{suffix}"
+    return target.parent / f".{target.name}.{token}.{kind}"
+
+
+@dataclass
+class _Claim:
+    """A folder this render made or moved aside, known by identity, held open and locked.
+
+    The lock (flock on the open folder) tells `recover` in another process that the folder is
+    in use; the open descriptor keeps its inode from being reused, so (device, inode) tells
+    whether the folder at a path is still this one.
+    """
+
+    device: int
+    inode: int
+    fd: int | None  # None for a symbolic link: known by identity, not held
+
+    @classmethod
+    def take(cls, path: Path) -> _Claim | None:
+        """Claim what is at `path`; None when nothing is there.
+
+        BlockingIOError: a living process holds the folder's lock.
+        """
+        try:
+            status = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISDIR(status.st_mode):
+            return cls(status.st_dev, status.st_ino, None)
+        return cls.hold(os.open(path, _FOLDER))
+
+    @classmethod
+    def hold(cls, fd: int) -> _Claim:
+        """Claim the open folder `fd`, which the claim closes when released."""
+        opened = os.fstat(fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise
+        except OSError:
+            pass  # a file system without flock (some NFS mounts): known by identity alone
+        return cls(opened.st_dev, opened.st_ino, fd)
+
+    def at(self, path: Path) -> bool:
+        """Whether what is at `path` is this folder (or link)."""
+        try:
+            status = os.lstat(path)
+        except OSError:
+            return False
+        return (status.st_dev, status.st_ino) == (self.device, self.inode)
+
+    def discard(self, path: Path) -> None:
+        """Remove `path` if it is this folder (or link), and let it go."""
+        if self.at(path):
+            if self.fd is None:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)  # the link, never what it points to
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+        self.release()
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _busy(shown: str, env: str) -> MeshcanaryError:
+    return MeshcanaryError(
+        f"{shown}: another process is rendering {env} right now, without this repository's "
+        "lock\n  hint: nothing was written; run again when it has finished (another meshcanary "
+        "with another TMPDIR, or an older version?)"
+    )
+
+
+def _foreign(shown: str, folder: str) -> MeshcanaryError:
+    return MeshcanaryError(
+        f"{shown}: another process replaced this render's staging folder; nothing was swapped "
+        f"in\n  hint: {folder} is as it was; is another meshcanary writing here without this "
+        "repository's lock (another TMPDIR, an older version)? Run again when it has finished"
+    )
 
 
 def recover(root: Path, overlays: str) -> None:
-    """Finish or undo a swap that a killed render left half done."""
+    """Finish or undo a swap that a killed render left half done.
+
+    Only real folders (not links) named like staging folders are touched, and only once no
+    living process holds them: a new tree never swapped in, or an old one swapped out, is
+    removed; an old tree whose environment folder is missing is put back. A folder a living
+    process holds is a render at work that does not share this one's lock: it stops this one.
+    """
     parent = root / overlays
     if not parent.is_dir():
         return
     for entry in sorted(parent.iterdir()):
-        name = entry.name
-        if not name.startswith("."):
+        match = _STAGING.fullmatch(entry.name)
+        if match is None or entry.is_symlink() or not entry.is_dir():
             continue
-        if name.endswith(".new"):
-            shutil.rmtree(entry, ignore_errors=True)
-        elif name.endswith(".old"):
-            target = parent / name[1:-4]
-            if target.exists():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                os.replace(entry, target)
+        shown = f"{overlays}/{entry.name}"
+        try:
+            claim = _Claim.take(entry)
+        except BlockingIOError:
+            raise _busy(shown, f"{overlays}/{match['env']}") from None
+        except OSError:
+            continue  # gone since the listing, or not a folder after all
+        if claim is None:
+            continue
+        target = parent / match["env"]
+        if match["kind"] == "old" and not os.path.lexists(target) and claim.at(entry):
+            os.replace(entry, target)
+            claim.release()
+        else:
+            claim.discard(entry)
 
 
 # In the name of the file `write_atomically` writes beside its target and then renames. A
@@ -317,48 +437,139 @@ def apply(root: Path, item: Plan, *, force: bool = False) -> None:
     if not item.changes:
         return
     target = root / item.folder
-    new = _staging(root, item.folder, "new")
-    old = _staging(root, item.folder, "old")
+    token = secrets.token_hex(8)
+    new = _staging(root, item.folder, token, "new")
+    old = _staging(root, item.folder, token, "old")
+    shown = new.relative_to(root).as_posix()
+    staged: _Claim | None = None
+    previous: _Claim | None = None
     swapped = False
     try:
-        _stage(item, target, new)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        swapped = target.exists() and new.exists() and _exchange(new, target)
-        if not swapped:
-            if target.exists():
-                os.replace(target, old)
-            if new.exists():
-                os.replace(new, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if item.files or item.kept:
+                new.mkdir()  # never one that is there already: a staging folder is not reused
+                fd = os.open(new, _FOLDER)
+                staged = _Claim.hold(fd)
+                _stage(item, target, new, fd)
+            try:
+                previous = _Claim.take(target)
+            except BlockingIOError:
+                raise _busy(item.folder, item.folder) from None
+            if staged is not None and not staged.at(new):
+                raise _foreign(shown, item.folder)
+            if staged is not None and previous is not None:
+                swapped = _exchange(new, target)
+                if swapped and not staged.at(target):
+                    # Replaced between the check and the exchange: put the old tree back.
+                    _exchange(new, target)
+                    raise _foreign(shown, item.folder)
+            if not swapped:
+                if previous is not None:
+                    os.replace(target, old)
+                if staged is not None:
+                    os.replace(new, target)
+        except OSError as exc:
+            # A full or read-only file system: put the old tree back if it was moved, drop the
+            # staging folder, and say so in one line instead of a traceback.
+            if previous is not None and previous.at(old) and not os.path.lexists(target):
+                with contextlib.suppress(OSError):  # else recover() puts it back next time
+                    os.replace(old, target)
+            if staged is not None and not staged.at(new):
+                raise _foreign(shown, item.folder) from None
+            if staged is not None:
+                staged.discard(new)
+            raise _unwritable(root, item.folder, exc) from None
+        _fsync_dir(target.parent)
+        # After an exchange the staging folder holds the old tree; after two renames, `old`.
+        if previous is not None:
+            previous.discard(new if swapped else old)
+    finally:
+        for claim in (staged, previous):
+            if claim is not None:
+                claim.release()
+
+
+def _stage(item: Plan, target: Path, new: Path, staging: int) -> None:
+    """Write the plan's whole tree into the new, empty staging folder `new`, open at `staging`.
+
+    Through the open folder rather than its path: were another process to put a folder of its
+    own at that path, this render's writes would still go to its own folder (or fail), never
+    into theirs. A generated file the plan leaves as it is keeps its bytes and time stamp (a
+    CRLF checkout's line ends: git then sees only what changed), as files a person added do.
+    """
+    changed = {change.path.removeprefix(f"{item.folder}/") for change in item.changes}
+    folders = _Folders(staging)
+    path = ""
+    try:
+        for path, text in item.files.items():
+            parent, name = folders.open(path)
+            if (
+                path not in changed
+                and (target / path).is_file()
+                and not (target / path).is_symlink()
+            ):
+                _copy(target / path, name, parent)
+                continue
+            fd = os.open(name, _CREATE, 0o666, dir_fd=parent)
+            with open(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for path in item.kept:
+            parent, name = folders.open(path)
+            _copy(target / path, name, parent)
     except OSError as exc:
-        # A full or read-only file system: put the old tree back if it was moved, drop the
-        # staging folder, and say so in one line instead of a traceback.
-        if old.exists() and not target.exists():
-            with contextlib.suppress(OSError):  # else recover() puts it back next time
-                os.replace(old, target)
-        shutil.rmtree(new, ignore_errors=True)
-        raise _unwritable(root, item.folder, exc) from None
-    _fsync_dir(target.parent)
-    # After an exchange the staging folder holds the old tree.
-    shutil.rmtree(new if swapped else old, ignore_errors=True)
+        if exc.filename is not None and os.path.isabs(os.fsdecode(exc.filename)):
+            raise
+        # Name the file by its path, not by its name in the open folder (or by none at all).
+        raise OSError(exc.errno, exc.strerror, str(new / path)) from None
+    finally:
+        folders.close()
 
 
-def _stage(item: Plan, target: Path, new: Path) -> None:
-    """Write the plan's whole tree into the staging folder `new`."""
-    shutil.rmtree(new, ignore_errors=True)
-    if not (item.files or item.kept):
+def _copy(source: Path, name: str, parent: int) -> None:
+    """Copy the file or link `source` to `name` in the open folder `parent`, as it is."""
+    if source.is_symlink():
+        os.symlink(os.readlink(source), name, dir_fd=parent)
         return
-    new.mkdir(parents=True)
-    for path, text in item.files.items():
-        destination = new / path
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        with open(destination, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    for path in item.kept:
-        destination = new / path
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(target / path, destination, follow_symlinks=False)
+    status = source.stat()
+    with (
+        open(source, "rb") as reader,
+        open(os.open(name, _CREATE, 0o666, dir_fd=parent), "wb") as handle,
+    ):
+        shutil.copyfileobj(reader, handle)
+        os.fchmod(handle.fileno(), stat.S_IMODE(status.st_mode))
+        handle.flush()  # before the time stamp: a later write would change it
+        os.utime(handle.fileno(), ns=(status.st_atime_ns, status.st_mtime_ns))
+        os.fsync(handle.fileno())
+
+
+class _Folders:
+    """Folders inside a staging folder, made and opened relative to it, a few kept open."""
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+        self.opened: dict[str, int] = {}
+
+    def open(self, path: str) -> tuple[int, str]:
+        """The descriptor of the folder `path` is in (made if need be), and its name there."""
+        folder, _, name = path.rpartition("/")
+        if not folder:
+            return self.top, name
+        if folder not in self.opened:
+            if len(self.opened) >= 64:  # an environment of thousands of services: few at once
+                self.close()
+            parent, last = self.open(folder)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(last, 0o777, dir_fd=parent)
+            self.opened[folder] = os.open(last, _FOLDER, dir_fd=parent)
+        return self.opened[folder], name
+
+    def close(self) -> None:
+        for fd in self.opened.values():
+            os.close(fd)
+        self.opened.clear()
 
 
 _AT_FDCWD = -100
