@@ -70,7 +70,11 @@ def test_build_reports_a_broken_overlay(tmp_path: Path) -> None:
     (repo / "deploy/base/micro-api/service.yaml").unlink()
     done = _run("--repo", repo, "build", "prod")
     assert done.returncode == 2
-    assert "deploy/overlays/prod/micro-api: error:" in done.stderr
+    # Found before kustomize runs, at the line that names the missing file.
+    assert done.stderr.startswith(
+        'deploy/base/micro-api/kustomization.yaml:7:5: error: resources entry "service.yaml" '
+        "names no file or folder\n"
+    ), done.stderr
     assert "Traceback" not in done.stderr
 
 

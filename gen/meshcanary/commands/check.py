@@ -610,6 +610,7 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             "ignore_missing_schemas": validation.ignore_missing_schemas,
             "policies": [str(p) for p in options.policies],
             "shard": [options.shard.index, options.shard.count] if options.shard else None,
+            "policy_timeout": os.environ.get("MESHCANARY_POLICY_TIMEOUT", ""),
         },
         sort_keys=True,
     )
@@ -624,8 +625,15 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     if cached is not None:
         return cached
     report = _check(root, paths, options)
-    cache.write(name, report)
+    # A policy stopped by its budget depends on the machine's speed, not on the inputs.
+    if not any(_stopped_policy(p) for p in report.problems):
+        cache.write(name, report)
     return report
+
+
+def _stopped_policy(problem: Problem) -> bool:
+    """A finding about a policy itself: only a policy stopped by its budget is one."""
+    return problem.resource is not None and problem.resource.kind == "ValidatingAdmissionPolicy"
 
 
 def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
@@ -707,8 +715,11 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
         if policy_set is not None:
             found += policy_set.evaluate(related, previous)
         if context:
+            # Findings on objects that are here only as context belong to another run; a
+            # finding on no object of the run (a policy stopped by its budget) stays.
             checked = {r.ref for r in resources}
-            found = [p for p in found if p.resource is None or p.resource in checked]
+            others = {r.ref for r in related} - checked
+            found = [p for p in found if p.resource is None or p.resource not in others]
         problems.extend(p for v in verdicts for p in v.problems)
         problems.extend(found)
         by_resource: dict[ResourceRef, list[Problem]] = {}

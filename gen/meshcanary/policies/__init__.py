@@ -25,8 +25,12 @@ Limits, so that a policy cannot hang or exhaust CI (each refusal is located in t
   nodes inside comprehensions counted 10,000 times;
 - when it runs: 10,000 comprehension iterations per evaluation, shared by all the
   comprehensions of the expression ("Iteration budget exceeded", a finding under
-  failurePolicy Fail), and DEFAULT_TIMEOUT (5 s) of wall-clock time per policy over one
-  set of resources, checked between resources.
+  failurePolicy Fail), and DEFAULT_TIMEOUT (5 s; MESHCANARY_POLICY_TIMEOUT sets another) of
+  wall-clock time per policy over one set of resources. Policies run in a worker process
+  that is killed at the budget, inside an evaluation if need be (the engine itself cannot
+  be interrupted): an error at the expression that was running, whatever the
+  failurePolicy, says which resource it was on and how many were not checked; the findings
+  on the resources checked before it stand, and the next policy runs in a new worker.
 
 Policy tests (`meshcanary policy test [DIR]`, DIR defaults to `policies`)::
 

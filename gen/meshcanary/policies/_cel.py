@@ -1,10 +1,11 @@
 """The CEL engine (cel-expr-python, Google's C++ runtime): environment and Kubernetes libraries.
 
-Imported only by `load()`, so a run without policies never loads the engine. The runtime
-stops any single evaluation after 10,000 comprehension iterations ("Iteration budget
-exceeded"), refuses expressions over 100,000 code points or nested deeper than 32 levels,
-and `_cost` refuses, when a policy loads, expressions whose estimated size or cost is over
-its limits: together, the cost limits policies run under.
+Imported only by `load()` and by the worker process (`_worker`), so a run without policies
+never loads the engine. The runtime stops any single evaluation after 10,000 comprehension
+iterations ("Iteration budget exceeded"), refuses expressions over 100,000 code points or
+nested deeper than 32 levels, and `_cost` refuses, when a policy loads, expressions whose
+estimated size or cost is over its limits; the worker is killed when a policy outlives its
+wall-clock budget: together, the cost limits policies run under.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ estimated cost is over a limit, this module walks the checked expression (the en
   and every node once, with the nodes inside comprehensions counted ITERATIONS times (the
   engine's budget is shared by all comprehensions of one evaluation): at most MAX_COST
   units. Work proportional to the input is not limited here (the input is already read);
-  the per-policy wall-clock guard in `policy.py` bounds it.
+  the per-policy wall-clock budget bounds it (`_worker` kills the evaluation at it).
 """
 
 from __future__ import annotations

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshcanary.errors import InputError
+from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.manifest import JsonPath, Parsed, Resource, parse_text, pointer
+from meshcanary.policies import _worker
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.rules import suppressions
 
@@ -19,7 +21,9 @@ POLICY_KIND = "ValidatingAdmissionPolicy"
 BINDING_KIND = "ValidatingAdmissionPolicyBinding"
 # Wall-clock budget of one policy over one `evaluate` call, on top of the engine's own
 # 10,000-iteration limit per expression: a policy that is merely slow cannot stall CI either.
+# The evaluation runs in a worker process that is killed at the budget (`_worker`).
 DEFAULT_TIMEOUT = 5.0
+TIMEOUT_VARIABLE = "MESHCANARY_POLICY_TIMEOUT"  # another budget, in seconds
 
 SEVERITY_OF_ACTION = {"Deny": Severity.ERROR, "Warn": Severity.WARNING, "Audit": Severity.INFO}
 PreviousKey = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
@@ -435,8 +439,29 @@ def _schema_problems(resources: Sequence[Resource]) -> list[Problem]:
     return [p for r in resources for p in validator.validate(r).problems]
 
 
-def load(folders: Sequence[Path], root: Path, *, timeout: float = DEFAULT_TIMEOUT) -> PolicySet:
-    """Read, schema-check and compile the policies and bindings in `folders`."""
+def budget() -> float:
+    """The wall-clock budget of a policy: TIMEOUT_VARIABLE when it is set, else DEFAULT_TIMEOUT."""
+    text = os.environ.get(TIMEOUT_VARIABLE)
+    if text is None:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise MeshcanaryError(
+            f'{TIMEOUT_VARIABLE}="{text}": expected the seconds each policy may run, such as 5'
+        )
+    return seconds
+
+
+def load(folders: Sequence[Path], root: Path, *, timeout: float | None = None) -> PolicySet:
+    """Read, schema-check and compile the policies and bindings in `folders`.
+
+    `timeout` is each policy's budget in seconds (by default, `budget()`).
+    """
+    timeout = budget() if timeout is None else timeout
+    _worker.start()  # it loads the engine while the policies are read and compiled here
     parsed = read_documents(folders, root)
     ours = [
         r
@@ -491,7 +516,6 @@ def load(folders: Sequence[Path], root: Path, *, timeout: float = DEFAULT_TIMEOU
             Policy(**{**p.__dict__, "bindings": tuple(bindings.get(p.name, ()))})
             for p in policies.values()
         ),
-        compiler,
         timeout,
     )
 
@@ -509,7 +533,6 @@ class PolicySet:
     """Compiled policies, ready to evaluate on any number of resource sets."""
 
     policies: tuple[Policy, ...]
-    _compiler: Any = field(repr=False, default=None)
     timeout: float = DEFAULT_TIMEOUT
 
     def __len__(self) -> int:
@@ -517,9 +540,7 @@ class PolicySet:
 
     def only(self, name: str) -> PolicySet:
         """The same set narrowed to one policy (and its bindings)."""
-        return PolicySet(
-            tuple(p for p in self.policies if p.name == name), self._compiler, self.timeout
-        )
+        return PolicySet(tuple(p for p in self.policies if p.name == name), self.timeout)
 
     def evaluate(
         self,
@@ -528,151 +549,167 @@ class PolicySet:
     ) -> list[Problem]:
         """Findings of every policy on `resources`; `previous` holds the base branch's objects."""
         previous = previous or {}
+        objects = _worker.Objects([r.data for r in resources])
         problems: list[Problem] = []
-        everything: list[dict[str, Any]] | None = None
         for policy in self.policies:
-            if policy.uses_objects and everything is None:
-                everything = [r.data for r in resources]
-            run = _Run(self, policy, everything or [], time.monotonic() + self.timeout)
-            for resource in resources:
-                if run.over_budget(resource, resources, problems):
-                    break
-                problems.extend(run.evaluate(resource, previous.get(key_of(resource))))
+            selected = [
+                s
+                for i, r in enumerate(resources)
+                if (s := _select(policy, i, r, previous.get(key_of(r))))
+            ]
+            if selected:
+                problems += _Run(policy, self.timeout).evaluate(objects, selected)
         return sorted(problems, key=Problem.sort_key)
+
+
+@dataclass(frozen=True)
+class _Selected:
+    """A resource a policy selects, and what its findings on it are."""
+
+    index: int  # in the resource set
+    resource: Resource
+    operation: str
+    old: dict[str, Any] | None
+    severity: Severity
+
+
+def _select(
+    policy: Policy, index: int, resource: Resource, old: dict[str, Any] | None
+) -> _Selected | None:
+    operation = "UPDATE" if old is not None else "CREATE"
+    if not policy.match.matches(resource, operation):
+        return None
+    severity = policy.severity_for(resource, operation)
+    return None if severity is None else _Selected(index, resource, operation, old, severity)
+
+
+def _code(policy: Policy) -> tuple[_worker.Code, list[Expression]]:
+    """The policy as the worker compiles it, and its expressions by the worker's numbers."""
+    expressions: list[tuple[Expression, str]] = []
+
+    def number(expression: Expression, expect: str) -> int:
+        expressions.append((expression, expect))
+        return len(expressions) - 1
+
+    conditions = tuple(number(e, "bool") for _, e in policy.conditions)
+    variables = tuple((name, number(e, "dyn")) for name, e in policy.variables)
+    validations = tuple(
+        (
+            v.index,
+            number(v.expression, "bool"),
+            None if v.message_expression is None else number(v.message_expression, "string"),
+        )
+        for v in policy.validations
+    )
+    sources = tuple((e.source, expect) for e, expect in expressions)
+    code = _worker.Code(sources, conditions, variables, validations, policy.uses_objects)
+    return code, [e for e, _ in expressions]
 
 
 @dataclass
 class _Run:
     """One policy over one resource set."""
 
-    policies: PolicySet
     policy: Policy
-    objects: list[dict[str, Any]]
-    deadline: float
+    timeout: float
 
-    def over_budget(
-        self, resource: Resource, resources: Sequence[Resource], problems: list[Problem]
-    ) -> bool:
-        if time.monotonic() <= self.deadline:
-            return False
-        done = list(resources).index(resource)
-        problems.append(
-            Problem(
-                self.policy.resource.location(),
-                f"policy {self.policy.name} stopped after its {self.policies.timeout:g} s "
-                f"budget; {len(resources) - done} of {len(resources)} resources not checked",
-                "make the expressions cheaper (avoid nested loops over `objects`)",
-                rule=self.policy.name,
-                resource=self.policy.resource.ref,
-            )
-        )
-        return True
-
-    def evaluate(self, resource: Resource, old: dict[str, Any] | None) -> list[Problem]:
+    def evaluate(self, objects: _worker.Objects, selected: list[_Selected]) -> list[Problem]:
         policy = self.policy
-        operation = "UPDATE" if old is not None else "CREATE"
-        if not policy.match.matches(resource, operation):
-            return []
-        severity = policy.severity_for(resource, operation)
-        if severity is None:
-            return []
-        ignored = suppressions(resource)
-        compiler = self.policies._compiler
-        group, _, version = resource.api_version.rpartition("/")
-        data: dict[str, Any] = {
-            "object": resource.data,
-            "oldObject": old,
-            "request": {
-                "kind": {"group": group, "version": version, "kind": resource.kind},
-                "resource": {"group": group, "version": version, "resource": plural(resource.kind)},
-                "name": resource.name,
-                "namespace": resource.namespace,
-                "operation": operation,
-                "userInfo": {},
-                "dryRun": True,
-            },
-            "variables": {},
-            "objects": self.objects,
-            "namespaceObject": None,
-        }
+        code, expressions = _code(policy)
+        cases = tuple(
+            _worker.Case(s.index, s.old, _request(s.resource, s.operation), self._skipped(s))
+            for s in selected
+        )
+        result = _worker.run(code, objects, cases, self.timeout)
+        validations = {v.index: v for v in policy.validations}
         problems: list[Problem] = []
-
-        def failed(index: int | None, expression: Expression, error: Exception) -> None:
-            if not policy.fail_closed:
-                return
-            rule = policy.name if index is None else f"{policy.name}/{index}"
-            text = str(error)
-            if "Iteration budget exceeded" in text:
-                text += " (the limit is 10,000 comprehension iterations per evaluation)"
-            problems.append(
-                Problem(
-                    resource.location(),
-                    f"policy {policy.name}: {pointer(expression.path)} failed: {text}",
-                    f"failurePolicy is Fail; the expression is at {policy.resource.location(expression.path)}",
-                    rule=rule,
-                    severity=severity,
-                    resource=resource.ref,
-                )
-            )
-
-        def run(expression: Expression) -> Any:
-            return compiler.engine.evaluate(expression.program, data)
-
-        errors = compiler.cel.EvaluationError
-        for _, condition in policy.conditions:
-            try:
-                if run(condition) is not True:
-                    return []
-            except errors as exc:
-                failed(None, condition, exc)
-                return problems
-        computed: dict[str, Any] = {}
-        for name, expression in policy.variables:
-            try:
-                computed[name] = run(expression)
-            except errors as exc:
-                # The API server evaluates variables lazily; an unusable one fails the policy.
-                failed(None, expression, exc)
-                return problems
-            data["variables"] = dict(computed)
-        for validation in policy.validations:
-            rule = f"{policy.name}/{validation.index}"
-            if rule in ignored or policy.name in ignored:
-                continue
-            try:
-                result = run(validation.expression)
-            except errors as exc:
-                failed(validation.index, validation.expression, exc)
-                continue
-            if result is True:
-                continue
-            if result is not False:
-                failed(
-                    validation.index,
-                    validation.expression,
-                    TypeError(f"returned {result!r}, not a bool"),
-                )
-                continue
-            problems.append(
-                Problem(
-                    resource.location(validation.field_path or ()),
-                    self._message(validation, run, errors),
-                    f"reason: {validation.reason}" if validation.reason else "",
-                    rule=rule,
-                    severity=severity,
-                    resource=resource.ref,
-                    path=pointer(validation.field_path or ()),
-                )
-            )
+        for position, outcomes in result.outcomes:
+            chosen = selected[position]
+            for outcome in outcomes:
+                if isinstance(outcome, _worker.Denied):
+                    problems.append(self._denied(chosen, validations[outcome.validation], outcome))
+                elif policy.fail_closed:
+                    problems.append(self._failed(chosen, expressions[outcome.expression], outcome))
+        if result.stop is not None:
+            problems.append(self._stopped(result.stop, selected, expressions))
         return problems
 
-    @staticmethod
-    def _message(validation: Validation, run: Any, errors: type[Exception]) -> str:
-        if validation.message_expression is not None:
-            try:
-                text = run(validation.message_expression)
-            except errors:  # as in the API server: fall back to `message`
-                text = None
-            if isinstance(text, str) and text.strip():
-                return text.strip()
-        return validation.message or f"failed expression: {validation.expression.source}"
+    def _skipped(self, selected: _Selected) -> frozenset[int]:
+        ignored = suppressions(selected.resource)
+        name = self.policy.name
+        return frozenset(
+            v.index
+            for v in self.policy.validations
+            if name in ignored or f"{name}/{v.index}" in ignored
+        )
+
+    def _denied(
+        self, selected: _Selected, validation: Validation, denied: _worker.Denied
+    ) -> Problem:
+        resource = selected.resource
+        return Problem(
+            resource.location(validation.field_path or ()),
+            denied.message
+            or validation.message
+            or f"failed expression: {validation.expression.source}",
+            f"reason: {validation.reason}" if validation.reason else "",
+            rule=f"{self.policy.name}/{validation.index}",
+            severity=selected.severity,
+            resource=resource.ref,
+            path=pointer(validation.field_path or ()),
+        )
+
+    def _failed(
+        self, selected: _Selected, expression: Expression, failed: _worker.Failed
+    ) -> Problem:
+        policy, resource = self.policy, selected.resource
+        text = failed.text
+        if "Iteration budget exceeded" in text:
+            text += " (the limit is 10,000 comprehension iterations per evaluation)"
+        return Problem(
+            resource.location(),
+            f"policy {policy.name}: {pointer(expression.path)} failed: {text}",
+            f"failurePolicy is Fail; the expression is at {policy.resource.location(expression.path)}",
+            rule=policy.name if failed.validation is None else f"{policy.name}/{failed.validation}",
+            severity=selected.severity,
+            resource=resource.ref,
+        )
+
+    def _stopped(
+        self, stop: _worker.Stop, selected: list[_Selected], expressions: list[Expression]
+    ) -> Problem:
+        """The policy's evaluation did not finish: located at the expression that was running."""
+        policy = self.policy
+        path = expressions[stop.expression].path if stop.expression is not None else ()
+        what = f"policy {policy.name}: {pointer(path)}" if path else f"policy {policy.name}"
+        if stop.ended_by is None:
+            what += f" stopped after its {self.timeout:g} s budget"
+            hint = (
+                "make the expression cheaper: no loops over `objects`, no string functions "
+                f"over whole values inside loops ({TIMEOUT_VARIABLE} sets the budget)"
+            )
+        else:
+            what += f" ended the process evaluating it ({stop.ended_by})"
+            hint = "the CEL engine crashed or the system ran out of memory on this expression"
+        return Problem(
+            policy.resource.location(path),
+            f"{what} on {selected[stop.case].resource.ref}; "
+            f"{len(selected) - stop.case} of {len(selected)} resources it selects not checked",
+            hint,
+            rule=policy.name,
+            resource=policy.resource.ref,
+        )
+
+
+def _request(resource: Resource, operation: str) -> dict[str, Any]:
+    """The `request` an expression sees: what the API server would be asked to do."""
+    group, _, version = resource.api_version.rpartition("/")
+    return {
+        "kind": {"group": group, "version": version, "kind": resource.kind},
+        "resource": {"group": group, "version": version, "resource": plural(resource.kind)},
+        "name": resource.name,
+        "namespace": resource.namespace,
+        "operation": operation,
+        "userInfo": {},
+        "dryRun": True,
+    }
