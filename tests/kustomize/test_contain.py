@@ -566,9 +566,9 @@ def test_a_folder_is_resolved_once_per_run(repo: Path) -> None:
     resolver = Resolver(repo)
     base = repo / "deploy/base/micro-api"
     assert resolver.check(base) == []
-    verdict = resolver._verdicts[base.resolve()]
+    verdict = resolver._verdicts[(str(base.resolve()), False)]
     assert resolver.check(base) == []
-    assert resolver._verdicts[base.resolve()] is verdict
+    assert resolver._verdicts[(str(base.resolve()), False)] is verdict
     # Rewritten since: read again.
     (base / "kustomization.yaml").write_text(BASE_TEXT + "  - ../../../x\n", encoding="utf-8")
     assert resolver.check(base)
@@ -597,3 +597,27 @@ def test_a_link_loop_is_not_a_usable_path(tmp_path: Path) -> None:
     real, reason = Resolver(tmp_path).target(tmp_path, "one")
     assert real is None
     assert reason.startswith("is not a usable path: too many levels of symbolic links")
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("../../../../../outside/cm.yaml", "goes up with .."),
+        ("https://example.com/p.yaml", "names something to fetch"),
+    ],
+)
+def test_a_plugin_folder_is_read_as_configuration(repo: Path, outside, cli, path, message) -> None:
+    """`transformers: [folder]` builds the folder and takes its objects for plugin
+    configurations: their paths are checked like an inline configuration's."""
+    (repo / BASE).write_text(BASE_TEXT + "transformers: [plugins]\n", encoding="utf-8")
+    plugins = repo / "deploy/base/micro-api/plugins"
+    write(plugins / "kustomization.yaml", "resources: [patch.yaml]\n")
+    write(
+        plugins / "patch.yaml",
+        f"apiVersion: builtin\nkind: PatchTransformer\nmetadata: {{name: x}}\npath: {path}\n",
+    )
+    outcome = cli("--repo", repo, "render")
+    assert outcome.code == 2
+    first = outcome.err.splitlines()[0]
+    assert first.startswith("deploy/base/micro-api/plugins/patch.yaml:4:7: error: "), outcome.err
+    assert message in first

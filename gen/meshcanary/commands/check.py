@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -338,40 +338,34 @@ def build(
     builder = kustomize.builder(root)
     outputs: dict[int, kustomize.BuildResult] = {}
     batches: list[list[Unit]] = []
-    for unit in units:
-        refused = builder.refused(_target(root, unit))
-        if refused:
-            outputs[id(unit)] = kustomize.BuildResult(
-                unit.folder, "", refused[0].message, None, refused
-            )
-            continue
-        last = batches[-1] if batches else None
-        if last and len(last) < BATCH and last[0].environment is unit.environment:
-            last.append(unit)
-        else:
-            batches.append([unit])
+    targets: list[kustomize.Target] = []
+
+    def batch_roots(folder: Path) -> Iterator[kustomize.Target]:
+        """Each batch's root, written as soon as the batch is full: it builds while the next
+        units are resolved."""
+        batch: list[Unit] = []
+        for unit in [*units, None]:
+            if unit is not None:
+                refused = builder.refused(_target(root, unit))
+                if refused:
+                    outputs[id(unit)] = kustomize.BuildResult(
+                        unit.folder, "", refused[0].message, None, refused
+                    )
+                    continue
+            if batch and (
+                unit is None or len(batch) == BATCH or batch[0].environment is not unit.environment
+            ):
+                batches.append(batch)
+                targets.append(_batch_root(root, folder / f"batch-{len(batches)}", batch))
+                yield targets[-1]
+                batch = []
+            if unit is not None:
+                batch.append(unit)
+
     with tempfile.TemporaryDirectory(prefix="meshcanary-build-") as folder:
-        roots = []
-        for index, batch in enumerate(batches):
-            batch_root = Path(folder) / f"batch-{index}"
-            batch_root.mkdir()
-            listed = "".join(
-                f"- {json.dumps(os.path.relpath(root / u.folder, batch_root))}\n" for u in batch
-            )
-            (batch_root / "kustomization.yaml").write_text(
-                f"buildMetadata: [originAnnotations]\nresources:\n{listed}", encoding="utf-8"
-            )
-            roots.append(
-                kustomize.Target(
-                    batch_root,
-                    batch[0].folder,
-                    batch[0].environment.environment.remote_bases,
-                    tuple(root / u.folder for u in batch),
-                )
-            )
-        results = builder.build_many(roots, jobs)
+        results = builder.build_many(batch_roots(Path(folder)), jobs)
         retry: list[Unit] = []
-        for target, batch, result in zip(roots, batches, results, strict=True):
+        for target, batch, result in zip(targets, batches, results, strict=True):
             if not result.ok:
                 retry.extend(batch)
                 continue
@@ -395,6 +389,23 @@ def build(
         ):
             outputs[id(unit)] = result
     return [outputs[id(u)] for u in units]
+
+
+def _batch_root(root: Path, batch_root: Path, batch: list[Unit]) -> kustomize.Target:
+    """A kustomization in a temporary folder listing the batch's overlays, with origins."""
+    batch_root.mkdir()
+    listed = "".join(
+        f"- {json.dumps(os.path.relpath(root / u.folder, batch_root))}\n" for u in batch
+    )
+    (batch_root / "kustomization.yaml").write_text(
+        f"buildMetadata: [originAnnotations]\nresources:\n{listed}", encoding="utf-8"
+    )
+    return kustomize.Target(
+        batch_root,
+        batch[0].folder,
+        batch[0].environment.environment.remote_bases,
+        tuple(root / u.folder for u in batch),
+    )
 
 
 def _target(root: Path, unit: Unit) -> kustomize.Target:

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -230,30 +230,25 @@ class Builder:
         """Build each target in its own kustomize process, several at once, results in order.
 
         One root listing many overlays makes kustomize slow down quadratically; one process
-        per service overlay stays linear and uses every core. Every target is resolved
-        first, in this thread; a refused target is not built.
+        per service overlay stays linear and uses every core. Each target is resolved in this
+        thread and, unless refused, handed to a kustomize process at once: `targets` may be
+        made lazily, so resolving the next goes on while the last builds.
         """
-        items = list(targets)
-        results: list[BuildResult | None] = []
-        runs: list[tuple[int, Target, bool]] = []
-        for target in items:
-            problems = self.refused(target)
-            if problems:
-                first = problems[0]
-                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                message = f"{first.location}: {first.message}{more}"
-                results.append(BuildResult(target.display, "", message, None, problems))
-                continue
-            folders = target.listed or (target.folder,)
-            fetches = any(self.resolver.remote_entries(folder) for folder in folders)
-            runs.append((len(results), target, fetches))
-            results.append(None)
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(runs) or 1))
+        results: list[BuildResult | Future[BuildResult]] = []
+        workers = max(1, jobs or os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            built = pool.map(lambda run: _run(run[1].folder, run[1].display, run[2]), runs)
-            for (index, _, _), result in zip(runs, built, strict=True):
-                results[index] = result
-        return [r for r in results if r is not None]
+            for target in targets:
+                problems = self.refused(target)
+                if problems:
+                    first = problems[0]
+                    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                    message = f"{first.location}: {first.message}{more}"
+                    results.append(BuildResult(target.display, "", message, None, problems))
+                    continue
+                folders = target.listed or (target.folder,)
+                fetches = any(self.resolver.remote_entries(folder) for folder in folders)
+                results.append(pool.submit(_run, target.folder, target.display, fetches))
+            return [r if isinstance(r, BuildResult) else r.result() for r in results]
 
 
 def builder(root: Path) -> Builder:

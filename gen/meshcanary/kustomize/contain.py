@@ -22,6 +22,7 @@ A folder's verdict is cached, so a base that a thousand overlays include is read
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -171,7 +172,8 @@ class _Verdict:
     signature: tuple[int, ...] | None = None  # the kustomization file's stat when read
     problems: list[Problem] = field(default_factory=list)
     remotes: list[RemoteEntry] = field(default_factory=list)
-    folders: list[Path] = field(default_factory=list)
+    # Folders it includes, and whether what they build is plugin configuration.
+    folders: list[tuple[str, bool]] = field(default_factory=list)
 
 
 def looks_remote(entry: str) -> bool:
@@ -201,24 +203,28 @@ def _fold(name: str) -> str:
 
 
 class Resolver:
-    """Reads kustomizations under one repository root; remembers each folder's verdict."""
+    """Reads kustomizations under one repository root; remembers each folder's verdict.
+
+    Paths are strings inside: a check of a thousand overlays resolves tens of thousands.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(os.path.realpath(root))
-        self._verdicts: dict[Path, _Verdict] = {}
+        self._top = str(self.root)
+        self._prefix = self._top.rstrip(os.sep) + os.sep
+        # By (real folder, read as plugin configuration): what its kustomization holds.
+        self._verdicts: dict[tuple[str, bool], _Verdict] = {}
         # Real paths already worked out: thousands of entries share their folders.
         self._reals: dict[str, str] = {}
 
     # Paths -------------------------------------------------------------------------------
 
     def shown(self, path: Path | str) -> str:
-        path = Path(path)
-        return (
-            path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
-        )
+        text = str(path)
+        return text[len(self._prefix) :] if text.startswith(self._prefix) else text
 
     def _inside(self, real: str) -> bool:
-        return real == str(self.root) or real.startswith(str(self.root) + os.sep)
+        return real == self._top or real.startswith(self._prefix)
 
     def real(self, path: str, depth: int = 0) -> str:
         """`os.path.realpath(path)` for an absolute path, remembering every folder on the way.
@@ -253,7 +259,7 @@ class Resolver:
         self._reals[path] = real
         return real
 
-    def target(self, folder: Path, entry: str) -> tuple[Path | None, str]:
+    def target(self, folder: str | Path, entry: str) -> tuple[str | None, str]:
         """Where `entry`, written in the kustomization of the real folder `folder`, leads.
 
         kustomize joins and cleans the path lexically (Go's `filepath.Join`), then follows
@@ -274,7 +280,7 @@ class Resolver:
             return None, f"is not a usable path: {exc}"
         if not (self._inside(kustomize_reads) and self._inside(system_reads)):
             return None, "is outside the repository"
-        return Path(kustomize_reads), ""
+        return kustomize_reads, ""
 
     # Kustomizations ----------------------------------------------------------------------
 
@@ -303,58 +309,53 @@ class Resolver:
         """The remote entries the folder's build would fetch (judged by `check`)."""
         return [remote for verdict in self._reach(folder) for remote in verdict.remotes]
 
-    def require(self, folder: Path, remotes: Remotes = Remotes()) -> None:
-        """Raise InputError with every problem `check` finds."""
-        problems = self.check(folder, remotes)
-        if problems:
-            raise InputError(problems)
-
     def _reach(self, folder: Path) -> Iterator[_Verdict]:
-        start = Path(self.real(os.path.abspath(folder)))
-        if not self._inside(str(start)):
+        start = self.real(os.path.abspath(folder))
+        if not self._inside(start):
             outside = Problem(Location(str(folder)), "is outside the repository", _OUTSIDE_HINT)
             yield _Verdict(problems=[outside])
             return
-        seen: set[Path] = set()
-        todo = [start]
+        seen: set[tuple[str, bool]] = set()
+        todo = [(start, False)]
         while todo:
             current = todo.pop()
             if current in seen:
                 continue
             seen.add(current)
+            found = _kustomization_stat(current[0])
             verdict = self._verdicts.get(current)
-            if verdict is None or verdict.signature != _signature(current):
-                verdict = self._verdicts[current] = self._read(current)
+            if verdict is None or verdict.signature != (found and found[1]):
+                verdict = self._verdicts[current] = self._read(*current, found)
             yield verdict
             todo.extend(reversed(verdict.folders))
 
-    def _read(self, folder: Path) -> _Verdict:
-        from meshcanary.source import read_text
-
-        verdict = _Verdict(_signature(folder))
-        present = [name for name in KUSTOMIZATION_NAMES if os.path.lexists(folder / name)]
-        if not present:
-            return verdict  # kustomize says so when it builds; nothing here to follow
-        display = self.shown(folder / present[0])
-        if len(present) > 1:
+    def _read(
+        self, folder: str, configuration: bool, found: tuple[str, tuple[int, ...]] | None
+    ) -> _Verdict:
+        if found is None:
+            # kustomize says so when it builds; nothing here to follow.
+            return _Verdict(None)
+        name, signature = found
+        verdict = _Verdict(signature)
+        display = self.shown(os.path.join(folder, name))
+        others = [
+            n for n in KUSTOMIZATION_NAMES if n != name and os.path.lexists(os.path.join(folder, n))
+        ]
+        if others:
             verdict.problems.append(
                 Problem(
                     Location(display),
-                    f"the folder holds {' and '.join(present)}",
+                    f"the folder holds {' and '.join([name, *others])}",
                     "keep one kustomization file per folder",
                 )
             )
             return verdict
-        real, reason = self.target(folder, present[0])
+        real, reason = self.target(folder, name)
         if real is None:
-            verdict.problems.append(
-                Problem(Location(display), f"{present[0]} {reason}", _OUTSIDE_HINT)
-            )
+            verdict.problems.append(Problem(Location(display), f"{name} {reason}", _OUTSIDE_HINT))
             return verdict
-        try:
-            text = read_text(real, display)
-        except InputError as exc:
-            verdict.problems.extend(exc.problems)
+        text = _read_text(real, display, verdict.problems)
+        if text is None:
             return verdict
         merge = _merge_key(text)
         if merge is not None:
@@ -368,8 +369,37 @@ class Resolver:
             return verdict
         doc = _parse(text, display, verdict.problems)
         if doc is not None:
-            _Kustomization(self, folder, doc, verdict, text).read()
+            _Kustomization(self, folder, doc, verdict, text, configuration).read()
         return verdict
+
+
+def _read_text(path: str, display: str, problems: list[Problem]) -> str | None:
+    """A kustomization's or configuration's text; None after a problem (not a regular file,
+    over the size limit, not UTF-8, unreadable)."""
+    from meshcanary.source import read_text
+
+    try:
+        return read_text(Path(path), display)
+    except InputError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _kustomization_stat(folder: str) -> tuple[str, tuple[int, ...]] | None:
+    """The folder's kustomization file's name and stat, by which a rewritten one is read again.
+
+    `lstat`, so a link or a FIFO is found here and reported when read.
+    """
+    for name in KUSTOMIZATION_NAMES:
+        try:
+            info = os.lstat(os.path.join(folder, name))
+        except OSError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            with contextlib.suppress(OSError):  # dangling: reading it says so
+                info = os.stat(os.path.join(folder, name))
+        return name, (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    return None
 
 
 @dataclass(frozen=True)
@@ -433,17 +463,6 @@ def _parse(text: str, display: str, problems: list[Problem]) -> _Parsed | None:
     return found[0] if found else None
 
 
-def _signature(folder: Path) -> tuple[int, ...] | None:
-    """The stat of the folder's kustomization file: a file rewritten since is read again."""
-    for name in KUSTOMIZATION_NAMES:
-        try:
-            info = os.stat(folder / name)
-        except OSError:
-            continue
-        return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-    return None
-
-
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -480,13 +499,22 @@ class _Kustomization:
     """The reading of one kustomization file into a `_Verdict`."""
 
     def __init__(
-        self, resolver: Resolver, folder: Path, doc: Any, verdict: _Verdict, text: str
+        self,
+        resolver: Resolver,
+        folder: str,
+        doc: Any,
+        verdict: _Verdict,
+        text: str,
+        configuration: bool = False,
     ) -> None:
         self.resolver = resolver
         self.folder = folder
         self.doc = doc
         self.verdict = verdict
-        self.lines = text.splitlines()
+        self.text = text
+        # Built by a `generators`, `transformers` or `validators` entry: its resource files
+        # are plugin configurations, and are read as such.
+        self.configuration = configuration
 
     def problem(
         self, path: Sequence[str | int], message: str, hint: str = "", *, key: bool = False
@@ -592,8 +620,10 @@ class _Kustomization:
         )
         return True
 
-    def resolve(self, path: Sequence[str | int], what: str, entry: str) -> os.stat_result | None:
-        """The entry's file or folder, contained and present; None after a problem."""
+    def resolve(
+        self, path: Sequence[str | int], what: str, entry: str
+    ) -> tuple[str, os.stat_result] | None:
+        """The entry's real path and stat, contained and present; None after a problem."""
         real, reason = self.resolver.target(self.folder, entry)
         if real is None:
             self.problem(path, f"{what} entry {json.dumps(entry)} {reason}", _OUTSIDE_HINT)
@@ -613,17 +643,20 @@ class _Kustomization:
                 "kustomize would wait on it for ever; name a regular file",
             )
             return None
-        return info
+        return real, info
 
     def base(self, name: str, index: int, entry: str) -> None:
         if looks_remote(entry):
             self.verdict.remotes.append(RemoteEntry(entry, self.doc.location([name, index])))
             return
-        info = self.resolve([name, index], name, entry)
-        if info is not None and stat.S_ISDIR(info.st_mode):
-            real, _ = self.resolver.target(self.folder, entry)
-            assert real is not None  # noqa: S101 - resolve() just accepted it
-            self.verdict.folders.append(real)
+        found = self.resolve([name, index], name, entry)
+        if found is None:
+            return
+        real, info = found
+        if stat.S_ISDIR(info.st_mode):
+            self.verdict.folders.append((real, self.configuration))
+        elif self.configuration and name == "resources":
+            self.config_in_file(real, self.doc.location([name, index]))
 
     def file(self, path: Sequence[str | int], what: str, entry: Any) -> None:
         if not isinstance(entry, str):
@@ -631,8 +664,8 @@ class _Kustomization:
             return
         if self.refuse_remote(path, what, entry):
             return
-        info = self.resolve(path, what, entry)
-        if info is not None and not stat.S_ISREG(info.st_mode):
+        found = self.resolve(path, what, entry)
+        if found is not None and not stat.S_ISREG(found[1].st_mode):
             self.problem(path, f"{what} entry {json.dumps(entry)} is a folder, not a file")
 
     def patch_or_inline(self, path: Sequence[str | int], what: str, entry: str) -> None:
@@ -652,23 +685,21 @@ class _Kustomization:
             return
         if self.refuse_remote(path, name, entry):
             return
-        info = self.resolve(path, name, entry)
-        if info is None:
+        found = self.resolve(path, name, entry)
+        if found is None:
             return
-        real, _ = self.resolver.target(self.folder, entry)
-        assert real is not None  # noqa: S101 - resolve() just accepted it
+        real, info = found
         if stat.S_ISDIR(info.st_mode):
-            self.verdict.folders.append(real)  # a kustomization whose output is configuration
-            return
-        from meshcanary.source import read_text
+            # A kustomization whose output is plugin configuration.
+            self.verdict.folders.append((real, True))
+        else:
+            self.config_in_file(real, self.doc.location(path))
 
+    def config_in_file(self, real: str, at: Location) -> None:
         shown = self.resolver.shown(real)
-        try:
-            text = read_text(real, shown)
-        except InputError as exc:
-            self.verdict.problems.extend(exc.problems)
-            return
-        self.config(text, self.doc.location(path), shown)
+        text = _read_text(real, shown, self.verdict.problems)
+        if text is not None:
+            self.config(text, at, shown)
 
     def config(self, text: str, at: Location, display: str | None) -> None:
         """A plugin configuration, inline (`display` None) or in a file: builtins only."""
@@ -679,7 +710,8 @@ class _Kustomization:
         if display is None:
             # An inline configuration (a block scalar) starts on the line after the entry's,
             # indented.
-            first = self.lines[at.line] if at.line < len(self.lines) else ""
+            lines = self.text.splitlines()
+            first = lines[at.line] if at.line < len(lines) else ""
             indent = len(first) - len(first.lstrip(" "))
 
             def place(location: Location) -> Location:
@@ -745,6 +777,10 @@ class _Kustomization:
         reason = ""
         if looks_remote(entry):
             reason = "names something to fetch; only files of this repository are read here"
+        elif self.configuration and ".." in entry.split("/"):
+            # Built from a folder, the configuration's paths could be read from that folder
+            # or from the kustomization that names it: allow only what is below both.
+            reason = "goes up with ..; a plugin configuration built from a folder may name only files below it"
         else:
             real, reason = self.resolver.target(self.folder, entry)
             if real is not None and not os.path.isfile(real):
