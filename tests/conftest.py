@@ -58,6 +58,29 @@ def isolate_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
+def git(repo: Path, *args: str) -> str:
+    """`git -C repo ARGS` with a fixed identity and none of the caller's `GIT_*` variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    identity = ["-c", f"user.name={GIT_NAME}", "-c", f"user.email={GIT_EMAIL}"]
+    identity += ["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
+    done = subprocess.run(
+        ["git", "-C", str(repo), *identity, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return done.stdout
+
+
+def commit_all(repo: Path, message: str = "start") -> Path:
+    """Make `repo` a git repository whose one commit holds everything in it."""
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+    return repo
+
+
 def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path into a JSON-like value, itself first: keys of mappings, indexes of lists."""
     found = [prefix]

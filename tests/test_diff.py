@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import unicodedata
 from pathlib import Path
 
@@ -14,29 +12,12 @@ from markdown_it.token import Token
 
 from meshcanary.commands import diff
 from meshcanary.problem import printable
-
-
-def _git(repo: Path, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    identity = [
-        "-c",
-        "user.name=Test",
-        "-c",
-        "user.email=test@example.com",
-        "-c",
-        "init.defaultBranch=main",
-    ]
-    subprocess.run(
-        ["git", "-C", str(repo), *identity, *args], check=True, capture_output=True, env=env
-    )
+from tests.conftest import commit_all
 
 
 @pytest.fixture
 def repo(example_repo: Path) -> Path:
-    _git(example_repo, "init", "-q")
-    _git(example_repo, "add", "-A")
-    _git(example_repo, "commit", "-qm", "start")
-    return example_repo
+    return commit_all(example_repo)
 
 
 def _edit(path: Path, old: str, new: str) -> None:

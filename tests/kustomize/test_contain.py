@@ -18,29 +18,17 @@ from pathlib import Path
 import pytest
 
 from meshcanary.kustomize.contain import Remotes, Resolver, looks_remote
-from tests.conftest import write
+from tests.conftest import commit_all, write
 
 BASE = "deploy/base/micro-api/kustomization.yaml"
 OVERLAY = "deploy/overlays/prod/micro-api/kustomization.yaml"
 BASE_TEXT = "resources:\n  - deployment.yaml\n  - service.yaml\n"
 
 
-def _git(repo: Path, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    identity = ["-c", "user.name=T", "-c", "user.email=t@example.com"]
-    identity += ["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
-    subprocess.run(
-        ["git", "-C", str(repo), *identity, *args], check=True, capture_output=True, env=env
-    )
-
-
 @pytest.fixture
 def repo(example_repo: Path) -> Path:
     """The examples in a git repository with one commit (diff and step need a HEAD)."""
-    _git(example_repo, "init", "-q")
-    _git(example_repo, "add", "-A")
-    _git(example_repo, "commit", "-qm", "start")
-    return example_repo
+    return commit_all(example_repo)
 
 
 @pytest.fixture
@@ -64,9 +52,7 @@ def upload_pack(tmp_path: Path) -> tuple[str, Path]:
     """
     source = tmp_path / "source"
     write(source / "x" / "kustomization.yaml", "resources: []\n")
-    _git(source, "init", "-q")
-    _git(source, "add", "-A")
-    _git(source, "commit", "-qm", "x")
+    commit_all(source)
     mark = tmp_path / "PWNED"
     return f"file://{source}//x?ref=--upload-pack=touch${{IFS}}{mark}", mark
 
