@@ -763,17 +763,23 @@ def test_cr_and_mixed_line_ends_render_like_lf(cli, repo):
 # ---------------------------------------------------------------------------------------
 # Bounded: the cases that could hang or blow up, in a process of their own
 
-# Runs meshcanary in-process and reports its own peak memory (ru_maxrss, KiB on Linux): the
-# child's, not the test runner's.
+# Runs meshcanary in-process and reports its own peak memory: VmHWM, the high-water mark of
+# this process's own memory. Not ru_maxrss: Linux carries the forking test runner's size
+# across exec into it, so a test runner grown past the bound failed every case.
 PROBE = """
 import json, resource, sys, time
 from meshcanary.__main__ import main
 start = time.perf_counter()
 code = main(sys.argv[1:])
+try:
+    with open("/proc/self/status", encoding="ascii") as status:
+        peak_kib = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
+except OSError:
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 sys.stdout.write(json.dumps({
     "code": code,
     "seconds": time.perf_counter() - start,
-    "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_mib": peak_kib / 1024,
 }))
 """
 BOUNDED = {c.id: c for c in CASES}

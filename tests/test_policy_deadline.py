@@ -228,22 +228,33 @@ def test_the_budget_variable_is_a_number_of_seconds(tmp_path: Path, budget: str)
     assert outcome.stderr.startswith("error: MESHCANARY_POLICY_TIMEOUT"), outcome.stderr
 
 
-def test_a_stopped_policy_is_reported_by_every_shard_and_never_cached(
+def test_a_stopped_policy_is_reported_by_a_shard_and_never_cached(
     example_repo: Path, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A shard relates objects of other shards as context; a finding about the policy itself
-    is not about such an object, and stays. Its outcome depends on the machine's speed, so
-    the report is not cached."""
-    import shutil
+    """A shard relates objects of other shards as context, and reports only findings on its
+    own objects; a finding about the policy itself is not about such an object, and stays.
+    Its outcome depends on the machine's speed, so the report is not cached."""
+    from meshcanary.commands.check import Shard
 
-    from tests.conftest import ROOT
-
-    shutil.copytree(ROOT / "policies", example_repo / "policies")
-    monkeypatch.setenv("MESHCANARY_POLICY_TIMEOUT", "0.001")
-    for shard in ("1/2", "2/2"):
-        outcome = cli("--repo", example_repo, "check", "--shard", shard, "--format", "json")
-        stopped = [f for f in json.loads(outcome.out)["findings"] if "budget" in f["message"]]
-        assert stopped, (shard, outcome.out)
+    # Shard 2/2 owns both services but not every environment: it has context there.
+    shard = Shard.parse("2/2")
+    assert shard.owns("micro-api") and shard.owns("checkout")
+    assert not shard.owns_environment("prod")
+    for base in ("micro-api", "checkout"):
+        path = example_repo / "deploy/base" / base / "deployment.yaml"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(
+            text.replace(
+                "metadata:\n", f"metadata:\n  annotations: {{blob: {'a' * 200_000}}}\n", 1
+            ),
+            encoding="utf-8",
+        )
+    _policy(example_repo / "policies", ATTACK)
+    monkeypatch.setenv("MESHCANARY_POLICY_TIMEOUT", "1")
+    outcome = cli("--repo", example_repo, "check", "--shard", "2/2", "--format", "json")
+    stopped = [f for f in json.loads(outcome.out)["findings"] if "budget" in f["message"]]
+    assert {f["file"] for f in stopped} == {"policies/p.yaml"}, outcome.out
+    assert any("on Deployment default/" in f["message"] for f in stopped), stopped
     cache = Path(os.environ["MESHCANARY_CACHE_DIR"])
     # The stat memo of input files may be kept; no report is.
     assert not [p for p in cache.rglob("*") if p.is_file() and not p.name.startswith("files-")]
