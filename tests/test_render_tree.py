@@ -396,3 +396,103 @@ def test_recover_leaves_a_link_named_like_a_staging_folder_alone(
     assert (overlays / ".prod.old").is_symlink()
     assert (overlays / ".dev.0123456789abcdef.new").is_symlink()
     assert _snapshot(elsewhere) == {"kustomization.yaml": b"resources: []\n"}
+
+
+# ---------------------------------------------------------------------------------------
+# Generated paths that are not files of the repository: never read, never shown
+
+OUTSIDE_TEXT = "s3cr3t-outside-the-repository"
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    return write(tmp_path / "outside" / "secret.json", f'{{"token": "{OUTSIDE_TEXT}"}}\n')
+
+
+@pytest.mark.parametrize(
+    "generated",
+    ["deploy/overlays/prod/.meshcanary.json", "deploy/overlays/prod/micro-api/virtualservice.yaml"],
+)
+def test_a_generated_file_that_is_a_link_out_is_not_read(
+    example_repo: Path, cli, secret_file: Path, generated: str
+) -> None:
+    """Before, `render --check` printed the outside file's contents in its diff."""
+    path = example_repo / generated
+    path.unlink()
+    path.symlink_to(secret_file)
+    outcome = cli("--repo", example_repo, "render", "--check")
+    assert outcome.code == 1
+    assert OUTSIDE_TEXT not in outcome.out + outcome.err
+    assert "(a symbolic link, not read)" in outcome.out
+    check = cli("--repo", example_repo, "check", "--no-cache")
+    assert OUTSIDE_TEXT not in check.out + check.err
+
+
+def test_a_generated_file_that_is_a_fifo_does_not_hang_render(example_repo: Path) -> None:
+    path = example_repo / "deploy/overlays/prod/micro-api/virtualservice.yaml"
+    path.unlink()
+    os.mkfifo(path)
+    done = subprocess.run(
+        [sys.executable, "-m", "meshcanary", "--repo", str(example_repo), "render", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a hang fails here
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    # Not a file meshcanary wrote: the render makes it anew.
+    assert done.stdout.startswith(
+        "--- /dev/null\n+++ b/deploy/overlays/prod/micro-api/virtualservice.yaml\n"
+    )
+
+
+def test_an_environment_folder_that_leads_out_is_refused(
+    example_repo: Path, cli, secret_file: Path
+) -> None:
+    overlay = example_repo / "deploy/overlays/prod"
+    outside = secret_file.parent
+    for child in overlay.iterdir():  # the look of an overlay, outside the repository
+        if child.is_file():
+            (outside / child.name).write_bytes(child.read_bytes())
+    (outside / "micro-api").mkdir()
+    (outside / "micro-api" / "virtualservice.yaml").write_text(
+        OUTSIDE_TEXT + "\n", encoding="utf-8"
+    )
+    import shutil
+
+    shutil.rmtree(overlay)
+    overlay.symlink_to(outside)
+    for args in (("render", "--check"), ("render",), ("check", "--no-cache")):
+        outcome = cli("--repo", example_repo, *args)
+        assert outcome.code == 2, (args, outcome)
+        assert outcome.err.startswith(
+            "deploy/overlays/prod:1:1: error: leads outside the repository through a symbolic link"
+        ), (args, outcome.err)
+        assert OUTSIDE_TEXT not in outcome.out + outcome.err
+    assert (outside / "micro-api" / "virtualservice.yaml").read_text() == OUTSIDE_TEXT + "\n"
+
+
+def test_a_service_folder_that_leads_out_is_not_walked_by_the_hook(
+    example_repo: Path, secret_file: Path
+) -> None:
+    """`check PATH` compares only the named service's folder: one that is a link is listed,
+    not followed. Before, its files were read: here one of them is a link to /dev/zero, and
+    reading it never ends."""
+    import shutil
+
+    service = example_repo / "deploy/overlays/prod/micro-api"
+    shutil.rmtree(service)
+    (secret_file.parent / "virtualservice.yaml").symlink_to("/dev/zero")
+    service.symlink_to(secret_file.parent)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "meshcanary", "--repo", str(example_repo)),
+            *("check", "--no-cache", "environments/prod/micro-api.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,  # reading /dev/zero would end here
+        check=False,
+    )
+    assert done.returncode in (1, 2), done.stderr
+    assert OUTSIDE_TEXT not in done.stdout + done.stderr

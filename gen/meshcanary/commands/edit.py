@@ -11,6 +11,7 @@ one an earlier edit's branch started from) and left checked out; --push pushes i
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import shutil
 import tempfile
@@ -80,6 +81,12 @@ def _release(root: Path, environment: str, service: str) -> Release:
     return loaded.releases[0]
 
 
+def _leaves(root: Path, path: Path) -> bool:
+    """Whether `path`, through symbolic links, is outside the repository at `root`."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real != top and not real.startswith(top.rstrip(os.sep) + os.sep)
+
+
 def _scratch(root: Path, release: Release, target: Path) -> None:
     """What one service renders and checks from, copied to `target`.
 
@@ -99,7 +106,12 @@ def _scratch(root: Path, release: Release, target: Path) -> None:
     for path in copies:
         source, destination = root / path, target / path
         try:
-            if source.is_dir() and not destination.exists():
+            # A link out of the repository is copied as a link, never followed: what it
+            # names is not read, and the check in the copy refuses it as it would here.
+            if _leaves(root, source) and not os.path.lexists(destination):
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(os.readlink(source), destination)
+            elif source.is_dir() and not destination.exists():
                 shutil.copytree(source, destination, symlinks=True)
             elif source.is_file():
                 destination.parent.mkdir(parents=True, exist_ok=True)

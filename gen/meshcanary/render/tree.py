@@ -87,12 +87,35 @@ class Plan:
         return bool(self.changes)
 
 
+# Generated files are small; anything larger is not one of ours, and is not read.
+_MAX_GENERATED = 4 * 1024 * 1024
+
+
 def _read(path: Path) -> str | None:
-    """The file's text as meshcanary wrote it: CRLF line ends (a checkout's) read as LF."""
+    """The file's text as meshcanary wrote it: CRLF line ends (a checkout's) read as LF.
+
+    Only a regular file is read. A symbolic link (which could lead out of the repository), a
+    FIFO (which would wait for ever) or a device stands in the tree as a line saying what it
+    is: never meshcanary's, so it is reported or replaced, and its target is never shown.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        data = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
+        handle = os.open(path, flags)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "(a symbolic link, not read)\n"
+        return f"(cannot be read: {exc.strerror})\n"
+    with os.fdopen(handle, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return "(a FIFO, device or socket, not read)\n"
+        if info.st_size > _MAX_GENERATED:
+            return f"(a file of {info.st_size} bytes, not read)\n"
+        data = stream.read(_MAX_GENERATED + 1)
     return _lf(data.decode("utf-8", errors="replace"))
 
 
@@ -159,9 +182,26 @@ def _on_disk(folder: Path, within: tuple[str, ...] = ()) -> list[str]:
                 walk(entry.path, f"{prefix}{entry.name}/")
 
     for top in [p.rstrip("/") for p in within] if within else [""]:
-        if (folder / top).is_dir() if top else True:
+        if top and os.path.islink(folder / top):
+            found.append(top)  # listed, never followed: it could lead anywhere
+        elif (folder / top).is_dir() if top else True:
             walk(str(folder / top) if top else str(folder), f"{top}/" if top else "")
     return sorted(found)
+
+
+def _contained(root: Path, base: Path, folder: str) -> None:
+    """An InputError when the environment's folder, through a link, is outside `root`."""
+    real, top = os.path.realpath(base), os.path.realpath(root)
+    if real != top and not real.startswith(top.rstrip(os.sep) + os.sep):
+        raise InputError(
+            [
+                Problem(
+                    Location(folder),
+                    "leads outside the repository through a symbolic link",
+                    "deploy/overlays/ and its folders must be folders of this repository",
+                )
+            ]
+        )
 
 
 def plan(
@@ -178,6 +218,7 @@ def plan(
     manifest of the whole folder is not compared, and the plan cannot be applied).
     """
     base = root / folder
+    _contained(root, base, folder)
     recorded = _load_manifest(base)
     files = dict(generated)
     if within:
