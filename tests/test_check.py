@@ -318,3 +318,25 @@ def test_a_base_path_with_a_hash_keeps_findings_in_the_base(example_repo: Path, 
     ports = [f for f in _findings(outcome) if f["rule"] == "port-name-protocol"]
     assert ports, outcome.out
     assert {f["file"] for f in ports} == {"deploy/base/check #out/service.yaml"}, ports
+
+
+def test_the_cache_key_never_reads_a_file_outside_the_repository(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    """A base file that links out counts by what the link says, not by what it names."""
+    from meshcanary.commands import cache
+
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("first\n", encoding="utf-8")
+    link = example_repo / "deploy/base/micro-api/linked.yaml"
+    link.symlink_to(outside)
+
+    def key() -> str:
+        return cache.key(example_repo, "{}", [], [], "kustomize")
+
+    first = key()
+    outside.write_text("second, and longer\n", encoding="utf-8")
+    assert key() == first
+    link.unlink()
+    link.symlink_to(tmp_path / "elsewhere.yaml")
+    assert key() != first

@@ -88,8 +88,8 @@ def _hash_tree(root: Path, top: str, memo: _Memo, found: dict[str, str]) -> None
     """Add the digest of `top` (a file, or every file under a folder) to `found`."""
     name = os.path.normpath(top).replace(os.sep, "/")
     path = os.path.join(root, name)
-    if os.path.isfile(path):
-        found.setdefault(name, memo.entry(name, path)[0])
+    if os.path.islink(path) or os.path.isfile(path):
+        found.setdefault(name, _digest(root, name, path, memo))
         return
     try:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
@@ -99,8 +99,25 @@ def _hash_tree(root: Path, top: str, memo: _Memo, found: dict[str, str]) -> None
         child = f"{name}/{entry.name}"
         if entry.is_dir(follow_symlinks=False):
             _hash_tree(root, child, memo, found)
-        elif child not in found and entry.is_file():
+        elif child not in found and entry.is_symlink():
+            found[child] = _digest(root, child, entry.path, memo)
+        elif child not in found and entry.is_file(follow_symlinks=False):
             found[child] = memo.entry(child, entry.path)[0]
+
+
+def _digest(root: Path, name: str, path: str, memo: _Memo) -> str:
+    """A file's digest, when it is a file of the repository (a link to one included); for a
+    link out of the repository or to a folder, of what the link says.
+
+    What such a link names is not read: it is not the repository's, and the build refuses
+    it anyway. Links to folders are not followed here, as the walk does not follow them.
+    """
+    inside = os.path.realpath(root).rstrip(os.sep) + os.sep
+    real = os.path.realpath(path)
+    if real.startswith(inside) and os.path.isfile(real):
+        return memo.entry(name, path)[0]
+    target = os.readlink(path) if os.path.islink(path) else ""
+    return hashlib.sha256(f"link:{target}".encode()).hexdigest()
 
 
 class _Memo:
