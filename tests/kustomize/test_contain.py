@@ -607,3 +607,14 @@ def test_a_plugin_folder_is_read_as_configuration(repo: Path, outside, cli, path
     first = outcome.err.splitlines()[0]
     assert first.startswith("deploy/base/micro-api/plugins/patch.yaml:4:7: error: "), outcome.err
     assert message in first
+
+
+def test_lint_of_a_kustomize_folder_is_resolved_first(repo: Path, outside: Path, cli) -> None:
+    """`lint FOLDER` builds a folder with a kustomization: resolved like any other."""
+    folder = repo / "deploy/base/micro-api"
+    line = _append(folder / "kustomization.yaml", "  - ../../../../outside")
+    outcome = cli("lint", str(folder))
+    assert outcome.code == 2
+    assert "s3cr3t" not in outcome.out + outcome.err
+    assert f"kustomization.yaml:{line}:5: error: resources entry" in outcome.err, outcome.err
+    assert "is outside the repository" in outcome.err
