@@ -238,7 +238,9 @@ def test_a_release_file_committed_without_its_render_is_blocked(repo: Repo) -> N
     assert "weight: 60" in repo.read(VIRTUALSERVICE)
 
 
-def test_a_commit_outside_environments_and_deploy_runs_no_meshcanary_hook(repo: Repo) -> None:
+def test_a_commit_outside_environments_and_deploy_checks_nothing(repo: Repo) -> None:
+    """The check hook always runs (a deletion passes it no file), and finds nothing staged
+    under environments/, deploy/ or policies/ to check."""
     before = repo.head()
     repo.write("README.md", "# deployments\n\nHow we ship.\n")
     repo.git("add", "README.md")
@@ -248,5 +250,58 @@ def test_a_commit_outside_environments_and_deploy_runs_no_meshcanary_hook(repo: 
     assert commit.code == 0, commit.output
     assert repo.head() != before
     assert set(commit.hooks) == set(_names()), commit.output
-    for hook_id, result in commit.hooks.items():
-        assert (result.status, result.reason) == ("Skipped", "(no files to check)"), hook_id
+    assert commit.hooks["meshcanary-check"].status == "Passed", commit.output
+    assert commit.hooks["meshcanary-check"].output == "", commit.output
+    render = commit.hooks["meshcanary-render"]
+    assert (render.status, render.reason) == ("Skipped", "(no files to check)"), commit.output
+
+
+def test_deleting_a_release_file_without_its_overlay_is_blocked(repo: Repo) -> None:
+    """pre-commit passes hooks no deleted file: before, this commit ran no hook and landed
+    an overlay that nothing renders any more."""
+    before = repo.head()
+    repo.git("rm", "--quiet", "environments/prod/checkout.yaml")
+
+    commit = repo.commit("prod: drop checkout, overlay forgotten")
+
+    assert commit.code != 0, commit.output
+    assert repo.head() == before
+    check = commit.hooks["meshcanary-check"]
+    assert check.status == "Failed", commit.output
+    assert (
+        "deploy/overlays/prod/checkout/virtualservice.yaml:1:1: error: virtualservice.yaml is "
+        "no longer rendered from environments/prod/checkout.yaml [render-fresh]"
+    ) in check.output, commit.output
+
+
+def test_a_hook_in_a_monorepo_subfolder_checks_and_reports_from_the_top(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    """The repository is platform/releases/ of a larger work tree; the hook gets `-C` in its
+    args (after the command, as pre-commit appends them) and reports paths from the top."""
+    top = tmp_path / "monorepo"
+    releases = top / "platform" / "releases"
+    releases.parent.mkdir(parents=True)
+    example_repo.rename(releases)
+    repo = Repo(top, tmp_path / "pre-commit-home")
+    hooks = [{**hook, "args": ["-C", "platform/releases"]} for hook in _local_hooks()]
+    repo.write(
+        ".pre-commit-config.yaml", yaml.safe_dump({"repos": [{"repo": "local", "hooks": hooks}]})
+    )
+    repo.git("init", "--quiet", "--initial-branch=main")
+    repo.git("add", "--all")
+    repo.git("commit", "--quiet", "-m", "monorepo")
+    assert repo.run(sys.executable, "-m", "pre_commit", "install").returncode == 0
+    before = repo.head()
+    release = "platform/releases/" + RELEASE
+    text = repo.read(release)
+    repo.write(release, text.replace("weight: 30}", "weight: 20}"))
+    repo.git("add", release)
+
+    commit = repo.commit("prod: micro-api 70/20")
+
+    assert commit.code != 0, commit.output
+    assert repo.head() == before
+    check = commit.hooks["meshcanary-check"]
+    assert check.status == "Failed", commit.output
+    assert f"{release}:" in check.output and "weights sum to 90" in check.output, commit.output

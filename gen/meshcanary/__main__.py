@@ -6,10 +6,52 @@ import gc
 import sys
 from collections.abc import Sequence
 
+# Options of the program, not of a command; those that take a value.
+_GLOBAL_VALUES = {"-C", "--repo", "--timeout"}
+_GLOBAL_FLAGS = {"--allow-remote", "-V", "--version", "--help"}
+
+
+def hoisted(args: list[str]) -> list[str]:
+    """`args` with `-C DIR` / `--repo DIR` given after the command moved before it.
+
+    A pre-commit hook's `args: [-C, platform/releases]` land after the command. Nothing
+    after `--` is touched.
+    """
+    index = 0
+    while index < len(args):  # the global options before the command
+        arg = args[index]
+        if arg in _GLOBAL_VALUES:
+            index += 2
+        elif arg in _GLOBAL_FLAGS or arg.startswith(tuple(f"{o}=" for o in _GLOBAL_VALUES)):
+            index += 1
+        else:
+            break
+    head, rest = args[: index + 1], args[index + 1 :]
+    moved: list[str] = []
+    kept: list[str] = []
+    position = 0
+    while position < len(rest):
+        arg = rest[position]
+        if arg == "--":
+            kept += rest[position:]
+            break
+        if arg in ("-C", "--repo") and position + 1 < len(rest):
+            moved += [arg, rest[position + 1]]
+            position += 2
+            continue
+        if arg.startswith("--repo=") or (arg.startswith("-C") and len(arg) > 2):
+            moved.append(arg)
+        else:
+            kept.append(arg)
+        position += 1
+    if not moved or index >= len(args):
+        return args
+    return [*head[:-1], *moved, head[-1], *kept]
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code: 0 clean, 1 findings or stale, 2 bad input."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoisted(list(sys.argv[1:] if argv is None else argv))
     if args in (["--version"], ["-V"]):
         # Answer without importing the CLI stack: start-up time is felt in every hook run.
         from meshcanary import __version__
@@ -29,11 +71,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 2)
     except MeshcanaryError as exc:
-        print(exc.text, file=sys.stderr)
+        print(_shown(exc), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _shown(exc: Exception) -> str:
+    """The error's text, its files shown relative to the git work tree as reports show them."""
+    from dataclasses import replace
+
+    from meshcanary.cli import Settings
+    from meshcanary.errors import MeshcanaryError
+
+    assert isinstance(exc, MeshcanaryError)  # noqa: S101 - only those reach here
+    workspace = Settings.workspace
+    if not exc.problems or workspace is None:
+        return exc.text
+    located = [
+        replace(
+            p, location=replace(p.location, file=workspace.shown(p.location.file, Settings.base))
+        )
+        for p in exc.problems
+    ]
+    return "\n".join(p.format() for p in located)
 
 
 def run() -> None:

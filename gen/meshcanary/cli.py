@@ -22,6 +22,7 @@ from meshcanary.problem import Problem, printable, printable_lines
 if TYPE_CHECKING:
     from meshcanary.report import Report
     from meshcanary.validate import Options as ValidationOptions
+    from meshcanary.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., int])
 
@@ -48,6 +49,10 @@ app = typer.Typer(
 
 class Settings:
     repo: Path = Path()
+    # The repository and the git work tree around it: reports show paths relative to the
+    # work tree's top. `base` is the folder the paths a command reports are relative to.
+    workspace: Workspace | None = None
+    base: Path | None = None
 
 
 def _version(value: bool) -> None:
@@ -60,9 +65,16 @@ def _version(value: bool) -> None:
 def main(
     context: typer.Context,
     repo: Annotated[
-        Path,
-        typer.Option("--repo", "-C", help="Repository to work in.", file_okay=False),
-    ] = Path(),
+        Path | None,
+        typer.Option(
+            "--repo",
+            "-C",
+            help="Repository to work in, before or after the command (default: the nearest "
+            "folder upward with environments/ or deploy/overlays/, as git finds its work tree).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     allow_remote: Annotated[
         bool,
         typer.Option(
@@ -90,11 +102,15 @@ def main(
     ] = False,
 ) -> None:
     """Git-native canary releases for Istio."""
-    if not repo.is_dir():
+    from meshcanary.workspace import Workspace, find_root
+
+    if repo is not None and not repo.is_dir():
         from meshcanary.errors import InputError
 
         raise InputError(f"--repo {repo}: no such directory")
-    Settings.repo = repo.resolve()
+    Settings.repo = repo.resolve() if repo is not None else find_root(Path.cwd())
+    Settings.workspace = Workspace.at(Settings.repo)
+    Settings.base = Settings.repo
     from meshcanary import kustomize
 
     context.with_resource(kustomize.run_settings(allow_remote=allow_remote, timeout=timeout))
@@ -356,6 +372,11 @@ def _emit(report: Report, output: ReportFormat, summary: bool, fail_on: FailOn) 
     from meshcanary.problem import Severity
     from meshcanary.report import FORMATS
 
+    workspace, base = Settings.workspace, Settings.base
+    if workspace is not None:
+        # Relative to the git work tree's top: where annotations and code scanning look.
+        report = report.relocated(lambda file: workspace.shown(file, base))
+
     color = output is ReportFormat.text and sys.stdout.isatty()
     sys.stdout.write(FORMATS[output.value]().render(report, summary=summary, color=color))
     return 1 if report.at_least(Severity(fail_on.value)) else 0
@@ -405,6 +426,8 @@ def lint(
 
         report = binary.lint(paths or ["-"], settings)
     else:
+        # lint's paths are as the user gave them: relative to the current folder.
+        Settings.base = Path.cwd()
         report = command.lint(paths or ["-"], settings)
     return _emit(report, output, summary, fail_on)
 
@@ -446,6 +469,15 @@ def check(
             help="Check part K of N (for a CI matrix); the N parts together check everything.",
         ),
     ] = None,
+    staged: Annotated[
+        bool,
+        typer.Option(
+            "--staged",
+            help="Also check what the changes staged in git affect, deletions included (the "
+            "pre-commit hook); with no paths and nothing staged under environments/, deploy/ "
+            "or policies/, check nothing.",
+        ),
+    ] = False,
 ) -> int:
     """Check the repository: release files, render freshness, kustomize, schemas, rules."""
     from meshcanary.commands import check as command
@@ -469,9 +501,42 @@ def check(
     )
     from meshcanary.lock import shared
 
+    changed = _in_repository(paths or [])
+    if staged:
+        assert Settings.workspace is not None  # noqa: S101 - the callback set it
+        changed = sorted({*changed, *Settings.workspace.staged()})
+        if not changed:
+            from meshcanary.report import Report
+
+            return _emit(Report(()), output, summary, fail_on)
     with shared(Settings.repo):
-        report = command.check(Settings.repo, paths or [], settings)
+        report = command.check(Settings.repo, changed, settings)
     return _emit(report, output, summary, fail_on)
+
+
+def _in_repository(paths: list[str]) -> list[str]:
+    """Paths as pre-commit or a person gives them, relative to the repository; exit 2 naming
+    each one that lies outside it, rather than checking nothing and passing."""
+    from meshcanary.errors import InputError
+    from meshcanary.problem import Location
+
+    workspace = Settings.workspace
+    assert workspace is not None  # noqa: S101 - the callback set it
+    mapped = [(raw, workspace.inside(raw)) for raw in paths]
+    outside = [raw for raw, inside in mapped if inside is None]
+    if outside:
+        raise InputError(
+            [
+                Problem(
+                    # Absolute: shown, as every path is, from the git work tree's top.
+                    Location(str(Path.cwd() / raw)),
+                    "is outside the repository",
+                    f"the repository is {Settings.repo}; give -C/--repo for another one",
+                )
+                for raw in outside
+            ]
+        )
+    return [inside for _, inside in mapped if inside is not None]
 
 
 @app.command("rules")

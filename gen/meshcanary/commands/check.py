@@ -671,11 +671,10 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     units = [
         u for u in units if id(u) in own_ids or (u.release is None and id(u.environment) in served)
     ]
-    problems = [
-        p
-        for p in _stale(plan, {u.environment.environment.name for u in units})
-        if _owned_path(shard, p.location.file)
-    ]
+    # The environments the paths name are compared even when no unit is left to build: a
+    # deleted release file leaves an overlay that nothing renders any more.
+    compared = {u.environment.environment.name for u in units} | set(scope)
+    problems = [p for p in _stale(plan, compared) if _owned_path(shard, p.location.file)]
     results = build(root, units, options.jobs)
     by_environment: dict[str, list[Resource]] = {}
     context: set[int] = set()

@@ -6,7 +6,8 @@ reporter classes, so adding a format is adding a module and a line here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from meshcanary.problem import Problem, ResourceRef, Severity
@@ -57,6 +58,25 @@ class Report:
 
     def at_least(self, severity: Severity) -> list[Problem]:
         return [p for p in self.problems if p.severity.rank >= severity.rank]
+
+    def relocated(self, shown: Callable[[str], str]) -> Report:
+        """The same report with every file named as `shown` names it."""
+
+        def moved(problem: Problem) -> Problem:
+            where = problem.location
+            return replace(problem, location=replace(where, file=shown(where.file)))
+
+        moves = {p: moved(p) for p in self.problems}
+        for result in self.results:
+            moves.update((p, moved(p)) for p in result.problems if p not in moves)
+        return replace(
+            self,
+            problems=tuple(moves[p] for p in self.problems),
+            results=tuple(
+                replace(r, file=shown(r.file), problems=tuple(moves[p] for p in r.problems))
+                for r in self.results
+            ),
+        )
 
 
 from typing import Protocol  # noqa: E402
