@@ -126,6 +126,8 @@ def test_hostile_names_stay_in_code(repo: Path, cli) -> None:
     )
     outcome = cli("--repo", repo, "diff", "--format", "markdown")
     assert outcome.code == 0, outcome.err
+    # A hand edit is what would be applied: compared as it is, and said so.
+    assert outcome.err.startswith("deploy/overlays/ has 1 file(s) edited by hand"), outcome.err
     assert not _unsafe(outcome.out)
     tokens = _blocks(outcome.out)
     # Only the count line, one heading and one diff block: nothing broke out of either.
@@ -162,3 +164,17 @@ def test_markdown_fences_outlast_backticks_in_the_diff() -> None:
     ]
     assert _outline(_blocks(text)) == ["paragraph_open", "heading_open", "fence"]
     assert diff.markdown([], "`") == "No change to the rendered resources since `` ` ``.\n"
+
+
+def test_a_release_file_edited_without_render_shows_its_change(repo: Path, cli) -> None:
+    """Before, diff compared the stale overlays and said "0 resource(s) differ"."""
+    release = repo / "environments/prod/micro-api.yaml"
+    _edit(release, "weight: 70}", "weight: 60}")
+    _edit(release, "weight: 30}", "weight: 40}")
+    outcome = cli("--repo", repo, "diff")
+    assert outcome.code == 0
+    assert "-      weight: 70\n+      weight: 60\n" in outcome.out
+    assert outcome.err.startswith("deploy/overlays/ is stale (2 file(s)): compared with what")
+    assert "1 resource(s) differ from HEAD" in outcome.err
+    # Nothing was written: the render happened in a scratch copy.
+    assert "weight: 70" in (repo / "deploy/overlays/prod/micro-api/virtualservice.yaml").read_text()

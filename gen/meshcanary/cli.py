@@ -590,7 +590,20 @@ def diff_command(
     from meshcanary.lock import shared
 
     with shared(Settings.repo):
-        changes = command.diff(Settings.repo, base, jobs)
+        result = command.diff(Settings.repo, base, jobs)
+    changes = result.changes
+    if result.edited:
+        print(
+            f"deploy/overlays/ has {result.edited} file(s) edited by hand: compared as it is; "
+            "`meshcanary render` would refuse to overwrite them",
+            file=sys.stderr,
+        )
+    elif result.stale:
+        print(
+            f"deploy/overlays/ is stale ({result.stale} file(s)): compared with what the "
+            "release files render to; run `meshcanary render` to write it",
+            file=sys.stderr,
+        )
     if output is DiffFormat.markdown:
         sys.stdout.write(command.markdown(changes, base))
     else:

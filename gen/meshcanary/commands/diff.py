@@ -15,13 +15,17 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from meshcanary import kustomize
 from meshcanary.errors import InputError
-from meshcanary.layout import OVERLAYS
+from meshcanary.layout import ENVIRONMENTS, OVERLAYS
 from meshcanary.problem import printable, printable_lines
+
+if TYPE_CHECKING:
+    from meshcanary.commands.render import RenderResult
 
 Key = tuple[str, str, str]  # kind, namespace, name
 
@@ -117,11 +121,57 @@ def export(root: Path, ref: str, target: Path) -> None:
         tar.extractall(target, filter="data")
 
 
-def diff(root: Path, base: str = "HEAD", jobs: int | None = None) -> list[ResourceDiff]:
+@dataclass(frozen=True)
+class Diff:
+    changes: list[ResourceDiff]
+    # Generated files that differ from what the release files render to: when there are any,
+    # the working tree's side is a fresh render of its release files, not the stale tree...
+    stale: int = 0
+    # ... unless some were edited by hand: then it is the tree as it is, edits and all.
+    edited: int = 0
+
+
+def diff(root: Path, base: str = "HEAD", jobs: int | None = None) -> Diff:
+    """What would change in the cluster between `base` and the working tree, once rendered.
+
+    A release file edited without `render` changes nothing under deploy/overlays/ yet: the
+    working tree's side is then rendered from its release files in a scratch copy, so the
+    diff shows the edit, and `stale` says how many generated files are behind. A generated
+    file edited by hand is what Argo CD would apply: then the tree is compared as it is.
+    """
+    from meshcanary.commands import render as render_command
+
     with tempfile.TemporaryDirectory(prefix="meshcanary-diff-") as folder:
         export(root, base, Path(folder))
         before = built(Path(folder), jobs, root)
-    after = built(root, jobs)
+    plan = render_command.plan(root)
+    stale = sum(len(p.changes) for p in plan.plans)
+    edited = sum(len(p.conflicts) for p in plan.plans)
+    if stale and not edited:
+        with tempfile.TemporaryDirectory(prefix="meshcanary-rendered-") as scratch:
+            copy = Path(scratch)
+            _copy_inputs(root, plan, copy)
+            render_command.render(copy, force=True)
+            after = built(copy, jobs, root)
+    else:
+        after = built(root, jobs)
+    return Diff(_compare(before, after, base), stale, edited)
+
+
+def _copy_inputs(root: Path, plan: RenderResult, target: Path) -> None:
+    """What a render of `root` reads and writes: environments/, deploy/ and every base."""
+    import shutil
+
+    folders = {ENVIRONMENTS, "deploy"} | {
+        release.base for loaded in plan.environments for release in loaded.releases
+    }
+    for folder in sorted(folders):
+        source, destination = root / folder, target / folder
+        if source.is_dir() and not destination.exists():
+            shutil.copytree(source, destination, symlinks=True)
+
+
+def _compare(before: dict[Key, str], after: dict[Key, str], base: str) -> list[ResourceDiff]:
     changes: list[ResourceDiff] = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
