@@ -23,9 +23,9 @@ import xmlschema
 from meshcanary.errors import InputError
 from meshcanary.problem import Location, Problem, printable, printable_json, printable_lines
 from meshcanary.report import FORMATS
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
-JUNIT_XSD = SHARED / "conformance" / "kubeconform" / "fixtures" / "junit.xsd"
+JUNIT_XSD = DATA / "kubeconform" / "fixtures" / "junit.xsd"
 
 FORGED = "\n::error file=x,line=1::forged"
 OSC_LINK = "\x1b]8;;http://evil\x07"
@@ -176,7 +176,7 @@ def _lint(cli, fmt: str):
 
 
 def test_every_format_is_covered() -> None:
-    assert set(FORMATS) == {"text", "json", "junit", "sarif", "github", "tap"}
+    assert set(FORMATS) == {"text", "json", "junit", "sarif", "github", "tap", "markdown"}
 
 
 def test_text(cli, hostile: Path) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import unittest
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import xmlschema
@@ -19,11 +22,14 @@ from meshcanary.report import (
     ResourceResult,
     RuleInfo,
     Status,
+    reporter,
     summary_line,
 )
-from tests.conftest import SHARED
+from meshcanary.report.junit import JunitReporter
+from meshcanary.report.tap import TapReporter
+from tests.conftest import DATA
 
-JUNIT_XSD = SHARED / "conformance" / "kubeconform" / "fixtures" / "junit.xsd"
+JUNIT_XSD = DATA / "kubeconform" / "fixtures" / "junit.xsd"
 
 VS = ResourceRef("networking.istio.io/v1", "VirtualService", "web", "prod")
 DEPLOY = ResourceRef("apps/v1", "Deployment", "web-v2", "prod")
@@ -105,21 +111,50 @@ STDIN = Report(
     stdin=True,
 )
 EMPTY = Report(problems=(), files=1)
+# What `lint` reports most: resources their schemas accept, with the rules' findings on them
+# (an error, a warning), a resource with none, and a file that could not be read.
+UNREADABLE = Problem(
+    Location("deploy/c.yaml"), "not UTF-8: byte 0xff cannot be decoded", "save the file as UTF-8"
+)
+RULED = Report(
+    problems=(WEIGHTS, LATEST, UNREADABLE),
+    results=(
+        ResourceResult("deploy/a.yaml", VS, Status.VALID, (WEIGHTS,)),
+        ResourceResult("deploy/a.yaml", DEPLOY, Status.VALID, (LATEST,)),
+        ResourceResult("deploy/a.yaml", SERVICE, Status.VALID),
+    ),
+    files=1,
+    rules=RULES,
+)
 
-REPORTS = {"clean": CLEAN, "mixed": MIXED, "broken": BROKEN, "stdin": STDIN, "empty": EMPTY}
+REPORTS = {
+    "clean": CLEAN,
+    "mixed": MIXED,
+    "broken": BROKEN,
+    "stdin": STDIN,
+    "empty": EMPTY,
+    "ruled": RULED,
+}
+SEVERITIES = list(Severity)
 
 
 def render(name: str, report: Report, *, summary: bool = False, color: bool = False) -> str:
-    return FORMATS[name]().render(report, summary=summary, color=color)
+    return reporter(name).render(report, summary=summary, color=color)
+
+
+def verdicts(name: str, report: Report, fail_on: Severity, *, summary: bool = False) -> str:
+    """The formats that say pass or fail (JUnit, TAP), with `--fail-on`."""
+    reporter = {"junit": JunitReporter, "tap": TapReporter}[name]()
+    return reporter.render(report, summary=summary, color=False, fail_on=fail_on)
 
 
 # --- the registry -------------------------------------------------------------------------
 
 
 def test_formats_are_the_documented_ones() -> None:
-    assert list(FORMATS) == ["text", "json", "junit", "sarif", "github", "tap"]
-    for reporter in FORMATS.values():
-        instance: Reporter = reporter()
+    assert list(FORMATS) == ["text", "json", "junit", "sarif", "github", "tap", "markdown"]
+    for name in FORMATS:
+        instance: Reporter = reporter(name)
         assert callable(instance.render)
 
 
@@ -128,7 +163,7 @@ def test_formats_are_the_documented_ones() -> None:
 @pytest.mark.parametrize("summary", [False, True])
 def test_every_format_is_deterministic(fmt: str, case: str, summary: bool) -> None:
     first = render(fmt, REPORTS[case], summary=summary)
-    again = FORMATS[fmt]().render(REPORTS[case], summary=summary, color=False)
+    again = reporter(fmt).render(REPORTS[case], summary=summary, color=False)
     assert first == again
     assert first == "" or first.endswith("\n")
     assert "\x1b" not in first
@@ -300,12 +335,54 @@ def test_tap_every_status() -> None:
         "TAP version 13\n"
         "not ok 1 - deploy/a.yaml (networking.istio.io/v1/VirtualService/prod/web): "
         "12:7: weights sum to 90, not 100\n"
-        "not ok 2 - deploy/a.yaml (apps/v1/Deployment/prod/web-v2): "
-        '30:16: image tag "latest" is mutable; 31:5: weight 0 and 0 replicas\n'
+        # A warning and an info: below --fail-on error, so the point passes.
+        "ok 2 - deploy/a.yaml (apps/v1/Deployment/prod/web-v2)\n"
         "ok 3 - deploy/a.yaml (v1/Service//web)\n"
         "ok 4 - deploy/a.yaml (v1/Secret/prod/token) # skip\n"
         "not ok 5 - deploy/b.yaml: 3:1: mapping values are not allowed here\n"
         "1..5\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "point"),
+    [
+        (Severity.ERROR, "ok 2 - deploy/a.yaml (apps/v1/Deployment/prod/web-v2)"),
+        (
+            Severity.WARNING,
+            "not ok 2 - deploy/a.yaml (apps/v1/Deployment/prod/web-v2): "
+            '30:16: image tag "latest" is mutable',
+        ),
+        (
+            Severity.INFO,
+            "not ok 2 - deploy/a.yaml (apps/v1/Deployment/prod/web-v2): "
+            '30:16: image tag "latest" is mutable; 31:5: weight 0 and 0 replicas',
+        ),
+    ],
+)
+def test_tap_fails_a_point_on_the_findings_at_or_above_fail_on(
+    fail_on: Severity, point: str
+) -> None:
+    lines = verdicts("tap", MIXED, fail_on).splitlines()
+    assert lines[2] == point
+    assert lines[1].startswith("not ok 1 - ")  # an error fails whatever --fail-on says
+    assert lines[5].startswith("not ok 5 - ")  # and so does a file that does not parse
+
+
+def test_tap_rule_findings_on_valid_resources_fail_the_point() -> None:
+    # The schema accepts both; the rules do not. kubeconform knows only the schema.
+    assert render("tap", RULED) == (
+        "TAP version 13\n"
+        "not ok 1 - deploy/a.yaml (networking.istio.io/v1/VirtualService/prod/web): "
+        "12:7: weights sum to 90, not 100\n"
+        "ok 2 - deploy/a.yaml (apps/v1/Deployment/prod/web-v2)\n"
+        "ok 3 - deploy/a.yaml (v1/Service//web)\n"
+        "not ok 4 - deploy/c.yaml: 1:1: not UTF-8: byte 0xff cannot be decoded\n"
+        "1..4\n"
+    )
+    warned = verdicts("tap", RULED, Severity.WARNING).splitlines()
+    assert warned[2] == (
+        'not ok 2 - deploy/a.yaml (apps/v1/Deployment/prod/web-v2): 30:16: image tag "latest" is mutable'
     )
 
 
@@ -315,10 +392,76 @@ def test_tap_summary_is_a_comment() -> None:
         "not ok 1 - stdin (sagemaker.aws.amazon.com/v1/TrainingJob//job): "
         "1:1: could not find schema for TrainingJob\n"
         "ok 2 - stdin (v1/Service//web)\n"
-        "1..2\n"
         "# 1 error\n"
         "# Summary: 2 resources found parsing stdin - Valid: 1, Invalid: 0, Errors: 1, Skipped: 0\n"
+        "1..2\n"
     )
+
+
+# TAP 13 (testanything.org/tap-version-13-specification.html): the version line first, one plan
+# `1..N`, either before every test point or as the very last line, test points numbered from 1,
+# and comment lines starting with `#`. Nothing else is written here.
+_PLAN = re.compile(r"1\.\.(0|[1-9][0-9]*)")
+_POINT = re.compile(r"(ok|not ok) ([1-9][0-9]*)(?: - ([^\n]*))?")
+
+
+def _tap_grammar(text: str) -> tuple[int, list[bool]]:
+    """The plan's count and each point's outcome, or an AssertionError where `text` breaks TAP."""
+    assert text.endswith("\n")
+    lines = text[:-1].split("\n")
+    assert lines[0] == "TAP version 13"
+    plans = [i for i, line in enumerate(lines) if _PLAN.fullmatch(line)]
+    assert len(plans) == 1, lines
+    points = [i for i, line in enumerate(lines) if _POINT.fullmatch(line)]
+    plan = plans[0]
+    assert plan == len(lines) - 1 or all(plan < i for i in points), f"plan in the middle: {lines}"
+    for i, line in enumerate(lines[1:], start=1):
+        assert i == plan or i in points or line.startswith("#"), f"not TAP: {line!r}"
+    outcomes = []
+    for number, i in enumerate(points, start=1):
+        match = _POINT.fullmatch(lines[i])
+        assert match is not None
+        assert int(match.group(2)) == number
+        outcomes.append(match.group(1) == "ok")
+    planned = _PLAN.fullmatch(lines[plan])
+    assert planned is not None
+    assert int(planned.group(1)) == len(points)
+    return len(points), outcomes
+
+
+@pytest.mark.parametrize("case", list(REPORTS))
+@pytest.mark.parametrize("summary", [False, True])
+@pytest.mark.parametrize("fail_on", SEVERITIES)
+def test_tap_is_well_formed(case: str, summary: bool, fail_on: Severity) -> None:
+    _tap_grammar(verdicts("tap", REPORTS[case], fail_on, summary=summary))
+
+
+def test_the_tap_grammar_rejects_a_plan_before_trailing_comments() -> None:
+    # What `--summary` wrote before: the plan, then comments after it.
+    with pytest.raises(AssertionError, match="plan in the middle"):
+        _tap_grammar("TAP version 13\nok 1 - a\n1..1\n# Summary\n")
+    with pytest.raises(AssertionError):
+        _tap_grammar("TAP version 13\nok 1 - a\nok 3 - b\n1..2\n")
+    assert _tap_grammar("TAP version 13\n1..2\nok 1 - a\nnot ok 2 - b\n# c\n") == (
+        2,
+        [True, False],
+    )
+
+
+@pytest.mark.parametrize("case", list(REPORTS))
+@pytest.mark.parametrize("summary", [False, True])
+def test_tap_reads_back_with_a_tap_parser(tmp_path: Path, case: str, summary: bool) -> None:
+    loader = pytest.importorskip("tap.loader", reason="the tap.py parser is not installed")
+    text = render("tap", REPORTS[case], summary=summary)
+    count, outcomes = _tap_grammar(text)
+    path = tmp_path / "report.tap"
+    path.write_text(text, encoding="utf-8")
+    result = unittest.TestResult()
+    loader.Loader().load_suite_from_file(str(path)).run(result)
+    # tap.py turns a broken rule (a misplaced plan, a wrong count) into one more failed test.
+    assert result.testsRun == count
+    assert len(result.failures) + len(result.errors) == outcomes.count(False)
+    assert len(result.skipped) == text.count(" # skip\n")
 
 
 def test_tap_without_resources() -> None:
@@ -467,7 +610,7 @@ def test_junit_structure() -> None:
     assert root.attrib == {
         "name": "meshcanary",
         "tests": "5",
-        "failures": "2",
+        "failures": "1",
         "disabled": "1",
         "errors": "1",
     }
@@ -477,7 +620,7 @@ def test_junit_structure() -> None:
     a, b = suites
     assert (a.get("tests"), a.get("failures"), a.get("errors"), a.get("skipped")) == (
         "4",
-        "2",
+        "1",
         "0",
         "1",
     )
@@ -488,15 +631,15 @@ def test_junit_structure() -> None:
         ("web", "Service@v1"),
         ("prod/token", "Secret@v1"),
     ]
-    failures = cases[1].findall("failure")
-    assert [f.get("message") for f in failures] == [
-        'deploy/a.yaml:30:16: image tag "latest" is mutable',
-        "deploy/a.yaml:31:5: weight 0 and 0 replicas",
-    ]
-    assert [f.get("type") for f in failures] == ["mutable-image-tag", "idle-version"]
     assert cases[0].findtext("failure") == (
         "deploy/a.yaml:12:7: error: weights sum to 90, not 100 [weights-sum]\n"
         "  hint: make the weights of the route add up to 100"
+    )
+    # A warning and an info, below --fail-on error: the case passes and says what it found.
+    assert [child.tag for child in cases[1]] == ["system-out"]
+    assert cases[1].findtext("system-out") == (
+        'deploy/a.yaml:30:16: warning: image tag "latest" is mutable [mutable-image-tag]\n'
+        "deploy/a.yaml:31:5: info: weight 0 and 0 replicas [idle-version]"
     )
     assert len(cases[2]) == 0
     skipped = cases[3].find("skipped")
@@ -507,6 +650,91 @@ def test_junit_structure() -> None:
     error = loose.find("error")
     assert error is not None
     assert error.get("message") == "deploy/b.yaml:3:1: mapping values are not allowed here"
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "failing", "passing"),
+    [
+        (Severity.ERROR, [], ["mutable-image-tag", "idle-version"]),
+        (Severity.WARNING, ["mutable-image-tag"], ["idle-version"]),
+        (Severity.INFO, ["mutable-image-tag", "idle-version"], []),
+    ],
+)
+def test_junit_failures_are_the_findings_at_or_above_fail_on(
+    junit_schema: xmlschema.XMLSchema,
+    fail_on: Severity,
+    failing: list[str],
+    passing: list[str],
+) -> None:
+    xml = verdicts("junit", MIXED, fail_on)
+    junit_schema.validate(xml)
+    root = parse(xml)
+    deployment = root.findall("testsuite/testcase")[1]
+    assert [f.get("type") for f in deployment.findall("failure")] == failing
+    out = deployment.findtext("system-out") or ""
+    assert [rule for rule in ("mutable-image-tag", "idle-version") if rule in out] == passing
+    expected = 1 + (1 if failing else 0)  # the VirtualService's error fails whatever --fail-on
+    assert root.get("failures") == str(expected)
+    assert root.findall("testsuite")[0].get("failures") == str(expected)
+
+
+def test_junit_rule_findings_on_valid_resources_are_failures(
+    junit_schema: xmlschema.XMLSchema,
+) -> None:
+    # The schema accepts both resources; the rules do not. Counted like schema failures.
+    xml = render("junit", RULED)
+    junit_schema.validate(xml)
+    root = parse(xml)
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("4", "1", "1")
+    a, c = root.findall("testsuite")
+    assert (a.get("tests"), a.get("failures"), a.get("errors")) == ("3", "1", "0")
+    web, canary, service = a.findall("testcase")
+    failure = web.find("failure")
+    assert failure is not None
+    assert (failure.get("type"), failure.get("message")) == (
+        "weights-sum",
+        "deploy/a.yaml:12:7: weights sum to 90, not 100",
+    )
+    assert [child.tag for child in canary] == ["system-out"]
+    assert len(service) == 0
+    # A file that could not be read is an error, not a failure: nothing in it was checked.
+    assert (c.get("name"), c.get("tests"), c.get("failures"), c.get("errors")) == (
+        "deploy/c.yaml",
+        "1",
+        "0",
+        "1",
+    )
+    warned = parse(verdicts("junit", RULED, Severity.WARNING))
+    assert warned.get("failures") == "2"
+    assert [f.get("type") for f in warned.findall("testsuite/testcase/failure")] == [
+        "weights-sum",
+        "mutable-image-tag",
+    ]
+
+
+def test_junit_a_resource_that_could_not_be_checked_keeps_its_rule_findings(
+    junit_schema: xmlschema.XMLSchema,
+) -> None:
+    weights = Problem(
+        Location("stdin", 9, 3), "weights sum to 90", rule="weights-sum", resource=TRAINING_JOB
+    )
+    latest = Problem(
+        Location("stdin", 12, 3),
+        "latest",
+        rule="mutable-image-tag",
+        severity=Severity.WARNING,
+        resource=TRAINING_JOB,
+    )
+    result = ResourceResult("stdin", TRAINING_JOB, Status.ERROR, (MISSING_SCHEMA, weights, latest))
+    xml = render("junit", Report((MISSING_SCHEMA, weights, latest), (result,), stdin=True))
+    junit_schema.validate(xml)  # errors, then failures, then output: the XSD's order
+    case = parse(xml).find("testsuite/testcase")
+    assert case is not None
+    assert [(child.tag, child.get("type")) for child in case] == [
+        ("error", "schema"),
+        ("failure", "weights-sum"),
+        ("system-out", None),
+    ]
 
 
 def test_junit_error_status_and_empty_report() -> None:
@@ -630,3 +858,74 @@ def test_sarif_locations_and_fingerprints() -> None:
     # The same finding moved to another line keeps its fingerprint.
     moved = json.loads(render("sarif", Report((problem("x.yaml", 40),))))["runs"][0]["results"]
     assert moved[0]["partialFingerprints"] == results[2]["partialFingerprints"]
+
+
+# --- GitHub: at most ten annotations of a kind, and the job summary ------------------------
+
+
+def _many(count: int, severity: Severity) -> Report:
+    problems = tuple(
+        Problem(Location("deploy/a.yaml", line, 1), f"finding {line}", rule="r", severity=severity)
+        for line in range(1, count + 1)
+    )
+    return Report(problems)
+
+
+def test_github_says_in_the_tenth_annotation_how_many_more_there_are() -> None:
+    """GitHub drops annotations past ten errors per step without a word."""
+    lines = render("github", _many(13, Severity.ERROR)).splitlines()
+    annotations = [line for line in lines if line.startswith("::error ")]
+    assert len(annotations) == 10
+    assert annotations[-1].endswith(
+        "::finding 10 (and 3 more errors, not shown as annotations: see the job summary or the log)"
+    )
+    # The rest are in the log, as plain lines.
+    assert lines[10:] == [
+        f"deploy/a.yaml:{line}:1: error: finding {line} [r]" for line in (11, 12, 13)
+    ]
+
+
+def test_github_annotates_ten_of_each_kind() -> None:
+    report = Report(_many(10, Severity.ERROR).problems + _many(10, Severity.WARNING).problems)
+    lines = render("github", report).splitlines()
+    assert sum(line.startswith("::error ") for line in lines) == 10
+    assert sum(line.startswith("::warning ") for line in lines) == 10
+    assert not any("more" in line for line in lines)
+
+
+def test_github_writes_every_finding_to_the_job_summary(
+    example_repo: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(page))
+    release = example_repo / "environments/prod/micro-api.yaml"
+    release.write_text(
+        release.read_text()
+        .replace("weight: 70}", "weight: 60}")
+        .replace("weight: 30}", "weight: 40}")
+    )
+    outcome = cli("--repo", example_repo, "check", "--no-cache", "--format", "github")
+    assert outcome.code == 1
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("### meshcanary: 1 error\n\n| | where | finding | rule |\n")
+    assert "| error | `deploy/overlays/prod/micro-api/virtualservice.yaml:" in text
+
+
+def test_markdown_keeps_hostile_text_inert() -> None:
+    from markdown_it import MarkdownIt
+
+    hostile = Problem(
+        Location("a|b`.yaml", 1, 1), "![x](http://evil) <img src=x> [y](z) | `code`", rule="r"
+    )
+    page = render("markdown", Report((hostile,)))
+    tokens = MarkdownIt("commonmark").enable("table").parse(page)
+    inline = [t for t in tokens if t.type == "inline"]
+    kinds = {child.type for token in inline for child in token.children or []}
+    assert kinds <= {"text", "code_inline", "html_inline", "softbreak"}, kinds
+    html = [
+        child.content
+        for token in inline
+        for child in token.children or []
+        if child.type == "html_inline"
+    ]
+    assert html == [], html  # no HTML: the only tag we write is <br> before a hint

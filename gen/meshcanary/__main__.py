@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 # Options of the program, not of a command; those that take a value.
-_GLOBAL_VALUES = {"-C", "--repo", "--timeout"}
+_GLOBAL_VALUES = {"-C", "--repo", "--timeout", "--kustomize"}
 _GLOBAL_FLAGS = {"--allow-remote", "-V", "--version", "--help"}
 
 

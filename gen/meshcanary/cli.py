@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -18,6 +19,7 @@ import typer
 
 from meshcanary import __version__
 from meshcanary.problem import Problem, printable, printable_lines
+from meshcanary.report import FORMATS
 
 if TYPE_CHECKING:
     from meshcanary.report import Report
@@ -94,6 +96,17 @@ def main(
             help="Seconds the whole run may wait on kustomize, remote fetches included.",
         ),
     ] = 900,
+    kustomize_program: Annotated[
+        str | None,
+        typer.Option(
+            "--kustomize",
+            envvar="MESHCANARY_KUSTOMIZE",
+            metavar="PATH",
+            help="The kustomize to run: a kustomize, or a kubectl (run as `kubectl kustomize`). "
+            "Default: a kustomize on PATH, else the kubectl installed with meshcanary.",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -113,7 +126,11 @@ def main(
     Settings.base = Settings.repo
     from meshcanary import kustomize
 
-    context.with_resource(kustomize.run_settings(allow_remote=allow_remote, timeout=timeout))
+    context.with_resource(
+        kustomize.run_settings(
+            allow_remote=allow_remote, timeout=timeout, kustomize=kustomize_program
+        )
+    )
 
 
 Environments = Annotated[
@@ -276,13 +293,9 @@ def build(
     return 0
 
 
-class ReportFormat(StrEnum):
-    text = "text"
-    json = "json"
-    junit = "junit"
-    sarif = "sarif"
-    github = "github"
-    tap = "tap"
+# The choices are the report registry's names: one list of formats.
+ReportFormat = StrEnum("ReportFormat", [(name, name) for name in FORMATS])  # type: ignore[misc]
+TEXT = ReportFormat("text")
 
 
 class Validator(StrEnum):
@@ -370,16 +383,30 @@ def _options(
 
 def _emit(report: Report, output: ReportFormat, summary: bool, fail_on: FailOn) -> int:
     from meshcanary.problem import Severity
-    from meshcanary.report import FORMATS
+    from meshcanary.report import reporter
 
     workspace, base = Settings.workspace, Settings.base
     if workspace is not None:
         # Relative to the git work tree's top: where annotations and code scanning look.
         report = report.relocated(lambda file: workspace.shown(file, base))
 
-    color = output is ReportFormat.text and sys.stdout.isatty()
-    sys.stdout.write(FORMATS[output.value]().render(report, summary=summary, color=color))
+    color = output.value == "text" and _color(sys.stdout)
+    sys.stdout.write(reporter(output.value).render(report, summary=summary, color=color))
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if output.value == "github" and summary_file:
+        # Annotations stop at ten of a kind per step: the job summary shows every finding.
+        with open(summary_file, "a", encoding="utf-8") as page:
+            page.write(reporter("markdown").render(report, summary=summary, color=False))
     return 1 if report.at_least(Severity(fail_on.value)) else 0
+
+
+def _color(stream: Any) -> bool:
+    """Colour on a terminal; NO_COLOR turns it off, FORCE_COLOR on (no-color.org, as Rich)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR", "0") not in ("", "0"):
+        return True
+    return bool(stream.isatty())
 
 
 @app.command()
@@ -389,7 +416,7 @@ def lint(
         list[str] | None,
         typer.Argument(help="Files, folders, Kustomize folders, or - for standard input."),
     ] = None,
-    output: FormatOption = ReportFormat.text,
+    output: FormatOption = TEXT,
     summary: SummaryOption = False,
     kubernetes_version: VersionOption = None,
     strict: StrictOption = False,
@@ -439,7 +466,7 @@ def check(
         list[str] | None,
         typer.Argument(help="Changed files (as pre-commit passes them); default: everything."),
     ] = None,
-    output: FormatOption = ReportFormat.text,
+    output: FormatOption = TEXT,
     summary: SummaryOption = False,
     kubernetes_version: VersionOption = None,
     strict: StrictOption = False,
@@ -677,9 +704,9 @@ def _edit(
     if dry_run:
         sys.stdout.write(printable_lines(result.diff))
     if result.report.problems:
-        from meshcanary.report import FORMATS
+        from meshcanary.report import reporter
 
-        sys.stderr.write(FORMATS["text"]().render(result.report, summary=False, color=False))
+        sys.stderr.write(reporter("text").render(result.report, summary=False, color=False))
     if result.report.at_least(Severity.ERROR):
         print(f"{printable(result.message)}: check failed; nothing written", file=sys.stderr)
         return 1

