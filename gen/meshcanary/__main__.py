@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 # Options of the program, not of a command; those that take a value.
 _GLOBAL_VALUES = {"-C", "--repo", "--timeout", "--kustomize"}
-_GLOBAL_FLAGS = {"--allow-remote", "-V", "--version", "--help"}
+_GLOBAL_FLAGS = {"--allow-remote", "-V", "--version", "--help", "--quiet", "-q"}
 
 
 def hoisted(args: list[str]) -> list[str]:

@@ -43,7 +43,7 @@ app = typer.Typer(
     name="meshcanary",
     help="Git-native canary releases for Istio: release files in, a checked Kustomize tree out.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -55,6 +55,7 @@ class Settings:
     # work tree's top. `base` is the folder the paths a command reports are relative to.
     workspace: Workspace | None = None
     base: Path | None = None
+    quiet: bool = False
 
 
 def _version(value: bool) -> None:
@@ -96,6 +97,12 @@ def main(
             help="Seconds the whole run may wait on kustomize, remote fetches included.",
         ),
     ] = 900,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only findings and errors: no notes, no progress bar."
+        ),
+    ] = False,
     kustomize_program: Annotated[
         str | None,
         typer.Option(
@@ -124,8 +131,13 @@ def main(
     Settings.repo = repo.resolve() if repo is not None else find_root(Path.cwd())
     Settings.workspace = Workspace.at(Settings.repo)
     Settings.base = Settings.repo
+    Settings.quiet = quiet
     from meshcanary import kustomize
 
+    if sys.stderr.isatty() and not quiet:
+        from meshcanary import progress
+
+        context.with_resource(progress.bar())
     context.with_resource(
         kustomize.run_settings(
             allow_remote=allow_remote, timeout=timeout, kustomize=kustomize_program
@@ -140,8 +152,18 @@ Environments = Annotated[
 
 
 def _warn(problems: list[Problem]) -> None:
+    """Problems that do not stop the command; with --quiet, only errors among them."""
+    from meshcanary.problem import Severity
+
     for problem in problems:
-        print(problem.format(), file=sys.stderr)
+        if problem.severity is Severity.ERROR or not Settings.quiet:
+            print(problem.format(), file=sys.stderr)
+
+
+def _note(text: str) -> None:
+    """What a command says it did, on stderr; nothing with --quiet."""
+    if not Settings.quiet:
+        print(text, file=sys.stderr)
 
 
 @app.command()
@@ -176,7 +198,7 @@ def render(
                 file=sys.stderr,
             )
             return 1
-        print("render is fresh", file=sys.stderr)
+        _note("render is fresh")
         return 0
     result = command.render(Settings.repo, names, force=force)
     _warn(list(result.notices))
@@ -185,7 +207,7 @@ def render(
             print(f"{change.action:<7} {printable(str(change.path))}")
     changed = sum(len(p.changes) for p in result.plans)
     envs = len(result.environments)
-    print(f"rendered {envs} environment(s): {changed or 'no'} file(s) changed", file=sys.stderr)
+    _note(f"rendered {envs} environment(s): {changed or 'no'} file(s) changed")
     return 0
 
 
@@ -636,7 +658,7 @@ def diff_command(
     else:
         # Rendered objects quote the input: each line printable, so none is a workflow command.
         sys.stdout.write(printable_lines("".join(change.diff for change in changes)))
-        print(f"{len(changes)} resource(s) differ from {printable(base)}", file=sys.stderr)
+        _note(f"{len(changes)} resource(s) differ from {printable(base)}")
     return 0
 
 
@@ -943,9 +965,7 @@ def import_command(
         print(problem.format(), file=sys.stderr)
     for path in result.written:
         print(f"create  {printable(str(path))}")
-    print(
-        f"imported into {environment}; next: meshcanary render && meshcanary check", file=sys.stderr
-    )
+    _note(f"imported into {environment}; next: meshcanary render && meshcanary check")
     return 0
 
 
@@ -957,16 +977,25 @@ def init_command(
     environments: Annotated[
         list[str] | None, typer.Option("--env", help="Environments to create (repeatable).")
     ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option(
+            "--ref",
+            help="meshcanary commit (a full SHA) the workflow installs and the hooks run; "
+            "default: the commit this meshcanary was installed from, when it can be told.",
+        ),
+    ] = None,
 ) -> int:
     """Scaffold a new GitOps repository: environments, a base, pre-commit and a workflow."""
     from meshcanary.commands import init as command
 
-    written = command.init(
-        directory, service=service, environments=tuple(environments or ("dev", "prod"))
+    done = command.scaffold(
+        directory, service=service, environments=tuple(environments or ("dev", "prod")), ref=ref
     )
-    for path in written:
-        print(f"create  {path}")
-    print(f"next: cd {directory} && meshcanary render && meshcanary check", file=sys.stderr)
+    for path in done.written:
+        print(f"create  {printable(path)}")
+    _warn(list(done.notes))
+    _note(f"next: cd {directory} && meshcanary render && meshcanary check")
     return 0
 
 

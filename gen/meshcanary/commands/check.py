@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from meshcanary import kustomize
+from meshcanary import kustomize, progress
 from meshcanary.errors import InputError
 from meshcanary.layout import (
     ENVIRONMENT_FILE,
@@ -339,6 +339,7 @@ def build(
     outputs: dict[int, kustomize.BuildResult] = {}
     batches: list[list[Unit]] = []
     targets: list[kustomize.Target] = []
+    progress.start("kustomize build", len(units))
 
     def batch_roots(folder: Path) -> Iterator[kustomize.Target]:
         """Each batch's root, written as soon as the batch is full: it builds while the next
@@ -351,6 +352,7 @@ def build(
                     outputs[id(unit)] = kustomize.BuildResult(
                         unit.folder, "", refused[0].message, None, refused
                     )
+                    progress.advance()
                     continue
             if batch and (
                 unit is None or len(batch) == BATCH or batch[0].environment is not unit.environment
@@ -384,6 +386,7 @@ def build(
                     unit.folder, "", "", tuple(split[id(unit)])
                 )
     if retry:
+        progress.start("kustomize build, one overlay at a time", len(retry))
         for unit, result in zip(
             retry, builder.build_many([_target(root, u) for u in retry], jobs), strict=True
         ):

@@ -6,6 +6,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshcanary import progress
 from meshcanary.errors import InputError
 from meshcanary.layout import ENVIRONMENTS, GATEWAYS, MANIFEST, OVERLAYS
 from meshcanary.problem import Problem
@@ -70,6 +71,7 @@ def plan(
     gateways) are compared, in partial plans that cannot be applied.
     """
     environments = load(root, names, only)
+    progress.start("render", sum(len(loaded.releases) for loaded in environments))
     cache: dict[str, Base] = {}
     plans: list[tree.Plan] = []
     problems: list[Problem] = []

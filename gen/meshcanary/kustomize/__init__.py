@@ -17,6 +17,7 @@ still finds it). Every build:
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from meshcanary import progress
 from meshcanary.errors import ToolError
 from meshcanary.kustomize.contain import Remotes, Resolver
 from meshcanary.problem import Problem
@@ -261,11 +263,18 @@ class Builder:
                     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
                     message = f"{first.location}: {first.message}{more}"
                     results.append(BuildResult(target.display, "", message, None, problems))
+                    progress.advance(len(target.listed) or 1)
                     continue
                 folders = target.listed or (target.folder,)
                 fetches = any(self.resolver.remote_entries(folder) for folder in folders)
-                results.append(pool.submit(_run, target.folder, target.display, fetches))
+                future = pool.submit(_run, target.folder, target.display, fetches)
+                future.add_done_callback(functools.partial(_built, len(folders)))
+                results.append(future)
             return [r if isinstance(r, BuildResult) else r.result() for r in results]
+
+
+def _built(count: int, _: Future[BuildResult]) -> None:
+    progress.advance(count)
 
 
 def builder(root: Path) -> Builder:

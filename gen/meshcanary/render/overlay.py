@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshcanary import progress
 from meshcanary.errors import InputError
 from meshcanary.layout import GATEWAYS, OVERLAYS
 from meshcanary.problem import Problem
@@ -252,6 +253,7 @@ def environment_files(
             files.update(service_files(root, release, base_cache))
         except InputError as exc:
             problems.extend(exc.problems)
+        progress.advance()
     if problems:
         raise InputError(problems)
     resources = [r.service for r in loaded.releases]
