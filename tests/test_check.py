@@ -97,6 +97,7 @@ def test_changed_paths_limit_what_is_built(example_repo: Path, cli) -> None:
 
 
 def test_unrelated_paths_check_nothing(example_repo: Path, cli) -> None:
+    (example_repo / "README.md").write_text("# deployments\n", encoding="utf-8")
     outcome = cli("--repo", example_repo, "check", "--summary", "README.md")
     assert outcome.code == 0
     assert "Summary: 0 resource found" in outcome.out
@@ -241,11 +242,22 @@ def test_repository_policies_see_the_base_branch_as_old_object(example_repo: Pat
         encoding="utf-8",
     )
     assert cli("--repo", example_repo, "render").code == 0
-    assert cli("--repo", example_repo, "check").code == 0  # without a base, nothing to compare with
-    outcome = cli("--repo", example_repo, "check", "--base", "HEAD", "--format", "json")
-    assert outcome.code == 1
-    steps = [f for f in _findings(outcome) if f["rule"].startswith("max-weight-step/")]
-    assert steps and steps[0]["file"] == "deploy/overlays/prod/micro-api/virtualservice.yaml"
+    # Judged alone, the tree is fine: there is nothing to compare with.
+    assert cli("--repo", example_repo, "check", "--no-base").code == 0
+    # By default it is judged against HEAD, as an explicit --base HEAD does.
+    for args in ([], ["--base", "HEAD"]):
+        outcome = cli("--repo", example_repo, "check", *args, "--format", "json")
+        assert outcome.code == 1
+        steps = [f for f in _findings(outcome) if f["rule"].startswith("max-weight-step/")]
+        assert steps and steps[0]["file"] == "deploy/overlays/prod/micro-api/virtualservice.yaml"
+        # And the built-in check says it at the release file's weight line.
+        [v1, v2] = [f for f in _findings(outcome) if f["rule"] == "weight-step"]
+        assert (v1["file"], v1["message"]) == (
+            "environments/prod/micro-api.yaml",
+            "v1 moves from 70% to 20% since HEAD: 50 points, and "
+            "environments/prod/environment.yaml allows 25 in one change",
+        )
+        assert v2["message"].startswith("v2 moves from 30% to 80% since HEAD")
 
 
 def test_policy_test_command_runs_the_repositorys_policy_tests(cli) -> None:

@@ -222,36 +222,22 @@ def status(
     environments: Environments = None,
     output: Annotated[Format, typer.Option("--format", "-o", help="Output format.")] = Format.text,
 ) -> int:
-    """Show each service's versions, images, replicas and weights."""
+    """Show each version's role, image, pods, weight and traffic, pinned and mirrored requests,
+    the canary's step of the plan, and whether the render is stale."""
+    import shutil
+
     from meshcanary.commands import status as command
     from meshcanary.lock import shared
-    from meshcanary.release.load import load
 
     with shared(Settings.repo):
-        table = command.rows(load(Settings.repo, environments or []))
+        result = command.status(Settings.repo, environments or [])
+    _warn(list(result.problems))
     if output is Format.json:
-        print(json.dumps(command.as_json(table), indent=2))
+        print(json.dumps(command.as_json(result), indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=max(Console().width, 120))
-    for env in dict.fromkeys(r.environment for r in table):
-        view = Table(title=f"environment {env}", title_justify="left")
-        for column in ("service", "version", "image", "replicas", "weight", "traffic"):
-            view.add_column(
-                column, justify="right" if column in ("replicas", "weight", "traffic") else "left"
-            )
-        for row in (r for r in table if r.environment == env):
-            view.add_row(
-                row.service,
-                row.version,
-                row.image,
-                str(row.replicas),
-                str(row.weight),
-                f"{row.share:g}%",
-            )
-        console.print(view)
+    # At a terminal, as wide as it is (COLUMNS first); piped, each row on one line.
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    sys.stdout.write(command.text(result, width=width, color=_color(sys.stdout)))
     return 0
 
 
@@ -505,8 +491,17 @@ def check(
     policies: PoliciesOption = None,
     base: Annotated[
         str | None,
-        typer.Option("--base", help="Git ref whose rendered objects policies see as oldObject."),
+        typer.Option(
+            "--base",
+            help="Git ref the change is judged against: policies see its objects as oldObject "
+            "and no weight moves more than policy.maxStep since it (default: HEAD, when there "
+            "is one; in CI, the pull request's base).",
+            show_default=False,
+        ),
     ] = None,
+    no_base: Annotated[
+        bool, typer.Option("--no-base", help="Judge the tree alone: no base, no oldObject.")
+    ] = False,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Check afresh; do not read or write the cache.")
     ] = False,
@@ -544,7 +539,8 @@ def check(
         jobs,
         kubeconform=validator is Validator.kubeconform,
         policies=tuple(policies or ()),
-        base=base,
+        base=None if no_base else (base or "HEAD"),
+        base_required=base is not None,
         cache=not no_cache,
         shard=part,
     )
@@ -709,8 +705,21 @@ def _edit(
     from meshcanary.errors import InputError
     from meshcanary.problem import Severity
 
-    if push and not commit:
-        raise InputError("--push needs --commit")
+    # Each of these only means something for a commit: without one, refuse rather than
+    # quietly write the edit and leave out what was asked for.
+    needs_commit = [
+        option
+        for option, given in (
+            ("--branch", branch),
+            ("--push", push),
+            ("--pr-title", pr_title),
+            ("--pr-body", pr_body),
+        )
+        if given is not None
+    ]
+    if needs_commit and not commit:
+        verb = "needs" if len(needs_commit) == 1 else "need"
+        raise InputError(f"{' and '.join(needs_commit)} {verb} --commit")
     output = os.environ.get("GITHUB_OUTPUT")
     git = command.GitOptions(
         commit=commit,
@@ -738,6 +747,10 @@ def _edit(
             sha = result.sha and result.sha[:12]
             since = f" (from {printable(result.base)})" if result.base else ""
             print(f"committed {sha} on {printable(result.branch)}{since}", file=sys.stderr)
+        if result.branch and result.pushed:
+            print(
+                f"pushed {printable(result.branch)} to {printable(result.pushed)}", file=sys.stderr
+            )
     return 0
 
 

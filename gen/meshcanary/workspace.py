@@ -84,13 +84,16 @@ class Workspace:
             candidates += [self.top / given] if self.top is not None else []
             candidates.append(self.root / given)
         readings = [Path(os.path.normpath(candidate)) for candidate in candidates]
-        # The first reading that names something is what the path means, inside or not;
-        # when none does (a deleted file), the first that lies in the repository.
-        existing = [reading for reading in readings if os.path.lexists(reading)]
-        chosen = existing[:1] or [r for r in readings if r.is_relative_to(self.root)][:1]
-        if not chosen or not chosen[0].is_relative_to(self.root):
-            return None
-        return PurePosixPath(chosen[0].relative_to(self.root).as_posix()).as_posix()
+        inside = [r for r in readings if r.is_relative_to(self.root)]
+        # A reading in the repository that names something; else, when another reading names
+        # something outside it, that is what was meant; else (a deleted file) the first
+        # reading in the repository.
+        chosen = next((r for r in inside if os.path.lexists(r)), None)
+        if chosen is None:
+            if any(os.path.lexists(r) for r in readings) or not inside:
+                return None
+            chosen = inside[0]
+        return PurePosixPath(chosen.relative_to(self.root).as_posix()).as_posix()
 
     def staged(self) -> list[str]:
         """Repository paths of the changes staged in git under CHECKED_FOLDERS, deletions

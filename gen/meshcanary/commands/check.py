@@ -45,6 +45,7 @@ from meshcanary.validate import Options, Verdict
 # Rendering pulls in the release schema, ruamel and the renderer: a report answered from the
 # cache needs none of them, so they are imported where they are used.
 if TYPE_CHECKING:
+    from meshcanary.baseline import Baseline
     from meshcanary.commands.render import RenderResult
     from meshcanary.release.load import LoadedEnvironment
     from meshcanary.release.model import Release
@@ -90,7 +91,14 @@ class CheckOptions:
     jobs: int | None = None
     kubeconform: bool = False  # validate with the kubeconform binary instead of in-process
     policies: tuple[Path, ...] = ()  # more policy folders besides the repository's policies/
-    base: str | None = None  # git ref whose rendered objects are the policies' oldObject
+    # The git ref a change is judged against: policies see its objects as oldObject, and no
+    # weight moves more than the environment's maxStep since it. Required: an error when the
+    # ref is missing (else, as for the default HEAD, nothing to compare with is no error).
+    base: str | None = None
+    base_required: bool = False
+    # An edit checks a scratch copy: the repository the ref is in, and what the edit changed.
+    base_repository: Path | None = None
+    base_changed: tuple[str, ...] | None = None
     cache: bool = True  # reuse the report of an earlier run over the same inputs
     shard: Shard | None = None  # check only this part of the repository
 
@@ -269,28 +277,102 @@ def _policies(root: Path, options: CheckOptions) -> Any:
     return policies.load(folders, root)
 
 
-def _previous(root: Path, ref: str) -> dict[tuple[str, str, str, str], dict[str, Any]]:
-    """The objects the tree at `ref` renders to, keyed as policies look up `oldObject`."""
+ObjectKey = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+
+
+def _key(document: Mapping[str, Any]) -> ObjectKey:
+    meta = document.get("metadata") or {}
+    return (
+        str(document.get("apiVersion", "")),
+        str(document.get("kind", "")),
+        str(meta.get("namespace", "")),
+        str(meta.get("name", "")),
+    )
+
+
+def _previous(
+    baseline: Baseline, units: Sequence[Unit], built: Mapping[int, list[Resource]]
+) -> dict[ObjectKey, dict[str, Any]]:
+    """The objects at the baseline, keyed as policies look up `oldObject`.
+
+    An overlay whose files and base did not change since is what it was: its objects now are
+    its objects then. Only the others are built, from the baseline's files; what they hold
+    now and did not then has no old object.
+    """
     import tempfile
 
-    import yaml
+    def changed(unit: Unit) -> bool:
+        base = (unit.release.base,) if unit.release is not None else ()
+        return baseline.touches(unit.folder, *base)
 
-    from meshcanary.commands import diff
-
+    previous = {
+        _key(r.data): r.data for unit in units if not changed(unit) for r in built.get(id(unit), [])
+    }
+    rebuilt = [u for u in units if changed(u)]
+    if not rebuilt:
+        return previous
+    wanted = {u.folder for u in rebuilt} | {u.release.base for u in rebuilt if u.release}
+    present = sorted(p for p in wanted if baseline.show(f"{p}/kustomization.yaml") is not None)
+    if not present:
+        return previous
     with tempfile.TemporaryDirectory(prefix="meshcanary-base-") as folder:
-        diff.export(root, ref, Path(folder))
-        objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        for text in diff.built(Path(folder), repo=root).values():
-            document = yaml.safe_load(text)
-            meta = document.get("metadata") or {}
-            key = (
-                str(document.get("apiVersion", "")),
-                str(document.get("kind", "")),
-                str(meta.get("namespace", "")),
-                str(meta.get("name", "")),
+        then = Path(folder)
+        baseline.export(present, then)
+        targets = [
+            kustomize.Target(then / u.folder, u.folder, u.environment.environment.remote_bases)
+            for u in rebuilt
+            if (then / u.folder).is_dir()
+        ]
+        for result in kustomize.builder(then).build_many(targets):
+            if not result.ok:
+                continue  # it did not build then: nothing to compare with
+            for document in load_documents(result.output):
+                if isinstance(document, dict):
+                    previous[_key(document)] = document
+    return previous
+
+
+def load_documents(text: str) -> list[Any]:
+    return [load_document(piece) for piece, _ in split_documents(text)]
+
+
+STEP_RULE = "weight-step"
+
+
+def _weight_steps(baseline: Baseline, releases: Sequence[Release]) -> list[Problem]:
+    """A finding per version whose weight moves more than the environment's maxStep since
+    the baseline, at the weight's line in the release file."""
+    from meshcanary.source import parse_mapping
+
+    problems: list[Problem] = []
+    for release in releases:
+        step = release.environment.max_step
+        if step is None or release.path not in baseline.changed:
+            continue
+        text = baseline.show(release.path)
+        if text is None:
+            continue  # a new release: its first weights are its plan's business
+        try:
+            versions = parse_mapping(text, release.path).data.get("versions") or {}
+        except InputError:
+            continue  # the old file did not parse: nothing to compare with
+        for version in release.versions:
+            old = versions.get(version.name) if isinstance(versions, dict) else None
+            before = old.get("weight", 0) if isinstance(old, dict) else 0
+            if not isinstance(before, int) or abs(version.weight - before) <= step:
+                continue
+            problems.append(
+                Problem(
+                    release.source.location(["versions", version.name, "weight"]),
+                    f"{version.name} moves from {before}% to {version.weight}% since "
+                    f"{baseline.ref}: {abs(version.weight - before)} points, and "
+                    f"{release.environment.path} allows {step} in one change",
+                    f"move it in steps of at most {step} (`meshcanary step` follows the plan), "
+                    "or raise policy.maxStep",
+                    rule=STEP_RULE,
+                )
             )
-            objects[key] = document
-    return objects
+    return problems
 
 
 def _kubeconform(resources: list[Resource], validation: Options) -> list[Verdict]:
@@ -608,9 +690,19 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
                 for p in outside
             ]
         )
-    # A base ref and the kubeconform binary are inputs the key cannot see: run them afresh.
-    if not options.cache or options.base or options.kubeconform:
-        return _check(root, paths, options)
+    baseline = None
+    if options.base:
+        from meshcanary import baseline as baselines
+
+        baseline = baselines.resolve(
+            options.base_repository or root,
+            options.base,
+            required=options.base_required,
+            changed=options.base_changed,
+        )
+    # The kubeconform binary is an input the key cannot see: run it afresh.
+    if not options.cache or options.kubeconform:
+        return _check(root, paths, options, baseline)
     from meshcanary.commands import cache
 
     validation = options.validation
@@ -625,6 +717,7 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             "policies": [str(p) for p in options.policies],
             "shard": [options.shard.index, options.shard.count] if options.shard else None,
             "policy_timeout": os.environ.get("MESHCANARY_POLICY_TIMEOUT", ""),
+            "base": baseline.commit if baseline else None,
         },
         sort_keys=True,
     )
@@ -638,7 +731,7 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     cached = cache.read(name)
     if cached is not None:
         return cached
-    report = _check(root, paths, options)
+    report = _check(root, paths, options, baseline)
     # A policy stopped by its budget depends on the machine's speed, not on the inputs.
     if not any(_stopped_policy(p) for p in report.problems):
         cache.write(name, report)
@@ -650,7 +743,9 @@ def _stopped_policy(problem: Problem) -> bool:
     return problem.resource is not None and problem.resource.kind == "ValidatingAdmissionPolicy"
 
 
-def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
+def _check(
+    root: Path, paths: Sequence[str], options: CheckOptions, baseline: Baseline | None = None
+) -> Report:
     from meshcanary import rules
     from meshcanary.commands import render as render_command
     from meshcanary.validate.embedded import EmbeddedValidator
@@ -680,11 +775,12 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     problems = [p for p in _stale(plan, compared) if _owned_path(shard, p.location.file)]
     results = build(root, units, options.jobs)
     by_environment: dict[str, list[Resource]] = {}
+    by_unit: dict[int, list[Resource]] = {}
     context: set[int] = set()
     for unit, result in zip(units, results, strict=True):
         if id(unit) not in own_ids:
             if result.ok:
-                located = _resources(root, unit, result)
+                located = by_unit[id(unit)] = _resources(root, unit, result)
                 context.update(id(r) for r in located)
                 by_environment.setdefault(unit.environment.environment.name, []).extend(located)
             continue
@@ -701,11 +797,12 @@ def _check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
                 )
             )
             continue
-        by_environment.setdefault(unit.environment.environment.name, []).extend(
-            _resources(root, unit, result)
-        )
+        located = by_unit[id(unit)] = _resources(root, unit, result)
+        by_environment.setdefault(unit.environment.environment.name, []).extend(located)
+    if baseline is not None:
+        problems += _weight_steps(baseline, [u.release for u in own if u.release is not None])
     policy_set = _policies(root, options)
-    previous = _previous(root, options.base) if options.base and policy_set else {}
+    previous = _previous(baseline, units, by_unit) if baseline is not None and policy_set else {}
     outcome: list[ResourceResult] = []
     for loaded in environments:
         resources = by_environment.get(loaded.environment.name, [])
@@ -763,6 +860,11 @@ def _report(problems: list[Problem], outcome: list[ResourceResult], policy_set: 
             "the committed deploy/overlays/ is what the release files render to",
         ),
         RuleInfo(BUILD_RULE, Severity.ERROR, "every overlay builds with kustomize"),
+        RuleInfo(
+            STEP_RULE,
+            Severity.ERROR,
+            "no weight moves more than the environment's maxStep since the base (HEAD)",
+        ),
     )
     # A base shared by environments is one file: report each of its lines once.
     unique = {(p.location, p.rule, p.message): p for p in problems}

@@ -307,7 +307,9 @@ istioApiVersion: networking.istio.io/v1     # v1beta1 for Istio before 1.22
 #       - port: {{number: 80, name: http, protocol: HTTP}}
 #         hosts: [{env}.example.com]
 defaults:
-  canary: {{steps: [10, 25, 50, 100]}}        # what `step --next` moves a canary through
+  canary: {{steps: [10, 25, 50, 75, 100]}}    # what `step --next` moves a canary through
+policy:
+  maxStep: 25     # no weight moves more than 25 points in one change (check, hook, edits)
 """
 
 

@@ -1,0 +1,97 @@
+"""What a change is judged against: a git ref, the paths changed since it, its files.
+
+`check` compares with HEAD by default (in a pre-commit hook: what is being committed against
+the commit before), with the pull request's base in CI (`--base origin/main`), and an edit
+with HEAD. Policies see the base's objects as `oldObject`; the `weight-step` check compares
+release files. Only what changed since the base is built at the base: a hook that touches one
+service builds one old overlay, a check of an unchanged tree builds none.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshcanary.errors import InputError
+
+
+def _git(repository: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    # Not a hook's GIT_DIR or GIT_INDEX_FILE: this reads commits, which need neither.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    try:
+        return subprocess.run(  # noqa: S603 - git from PATH, an argument list
+            ["git", "-C", str(repository), *args],  # noqa: S607
+            capture_output=True,
+            check=False,
+            env=env,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InputError(f"cannot run git: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A commit of the repository and what differs from it in the work tree."""
+
+    repository: Path  # the meshcanary repository (a folder of the git work tree)
+    ref: str  # as given
+    commit: str  # the full SHA it names
+    changed: frozenset[str]  # repository paths that differ from the commit, new files too
+
+    def touches(self, *folders: str) -> bool:
+        """Whether anything under these repository paths differs from the commit."""
+        prefixes = tuple(f.rstrip("/") + "/" for f in folders)
+        return any(p in folders or p.startswith(prefixes) for p in self.changed)
+
+    def show(self, path: str) -> str | None:
+        """The text of a repository file at the commit; None when it did not exist."""
+        done = _git(self.repository, "show", f"{self.commit}:./{path}")
+        return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None
+
+    def export(self, paths: list[str], target: Path) -> None:
+        """These repository paths as they were at the commit, extracted into `target`."""
+        import io
+        import tarfile
+
+        done = _git(self.repository, "archive", "--format=tar", self.commit, "--", *paths)
+        if done.returncode != 0:
+            message = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+            raise InputError(f"git archive {self.ref}: {message[-1] if message else 'failed'}")
+        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+            tar.extractall(target, filter="data")
+
+
+def resolve(
+    repository: Path, ref: str, *, required: bool, changed: tuple[str, ...] | None = None
+) -> Baseline | None:
+    """The baseline `ref` names in the repository's git work tree.
+
+    None when `ref` is not `required` (the default HEAD) and there is nothing to compare
+    with: no git, or no commit yet. A required ref that is not there is an error that says
+    how to fetch it (a CI checkout is often shallow). `changed`, when given, is what differs
+    (an edit checks a scratch copy, not the work tree).
+    """
+    done = _git(repository, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if done.returncode != 0:
+        if not required:
+            return None
+        inside = _git(repository, "rev-parse", "--is-inside-work-tree").returncode == 0
+        if not inside:
+            raise InputError(f"--base {ref}: {repository} is not in a git work tree")
+        branch = ref.removeprefix("origin/")
+        raise InputError(
+            f"--base {ref}: no such commit in this clone\n"
+            f"  hint: fetch it first, e.g. `git fetch --depth=1 origin {branch}` (a CI checkout "
+            "is shallow and has only the pull request's commit)"
+        )
+    commit = done.stdout.decode().strip()
+    if changed is None:
+        # Both relative to the repository (diff's --relative; ls-files is by default).
+        diff = _git(repository, "diff", "--relative", "--name-only", "--no-renames", "-z", commit)
+        new = _git(repository, "ls-files", "--others", "--exclude-standard", "-z")
+        names = (os.fsdecode(diff.stdout) + os.fsdecode(new.stdout)).split("\0")
+        changed = tuple(name for name in names if name)
+    return Baseline(repository, ref, commit, frozenset(changed))
