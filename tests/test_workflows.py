@@ -23,7 +23,7 @@ from pre_commit.clientlib import load_manifest
 
 from meshcanary.commands.init import Origin, init
 from meshcanary.commands.render import render as render_overlays
-from tests.conftest import ROOT
+from tests.conftest import ROOT, commit_all, git
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -272,7 +272,7 @@ def test_pr_check_uploads_its_sarif_report_even_when_the_check_fails() -> None:
     check, report = _step(path, "check", "meshcanary check"), _step(path, "check", "SARIF report")
     upload = _step(path, "check", "Upload the SARIF report to code scanning")
     assert names.index(check["name"]) < names.index(report["name"]) < names.index(upload["name"])
-    assert check["run"].endswith("check --format github") and "if" not in check
+    assert check["run"].endswith("check --base HEAD^1 --format github") and "if" not in check
     assert 'check --format sarif > "$RUNNER_TEMP/meshcanary.sarif"' in report["run"]
     # After a failed step a step runs only with a status function in its `if:`; `!cancelled()`
     # rather than `always()`, so that a cancelled run stops.
@@ -310,6 +310,9 @@ def test_pr_checks_sarif_step_passes_on_findings_and_fails_on_bad_input(tmp_path
     sarif = runner_temp / "meshcanary.sarif"
     repo = tmp_path / "repo"
     init(repo, ref=A_COMMIT)
+    # A pull request's merge commit and its first parent, the base branch (fetch-depth: 2).
+    commit_all(repo, "base")
+    git(repo, "commit", "--allow-empty", "-qm", "merge")
 
     # Not rendered yet: findings (meshcanary exits 1), reported, and the step passes.
     done = _run_step(script, repo, runner_temp)
