@@ -273,7 +273,7 @@ def test_pr_check_uploads_its_sarif_report_even_when_the_check_fails() -> None:
     upload = _step(path, "check", "Upload the SARIF report to code scanning")
     assert names.index(check["name"]) < names.index(report["name"]) < names.index(upload["name"])
     assert check["run"].endswith("check --base HEAD^1 --format github") and "if" not in check
-    assert 'check --format sarif > "$RUNNER_TEMP/meshcanary.sarif"' in report["run"]
+    assert 'check --base HEAD^1 --format sarif > "$RUNNER_TEMP/meshcanary.sarif"' in report["run"]
     # After a failed step a step runs only with a status function in its `if:`; `!cancelled()`
     # rather than `always()`, so that a cancelled run stops.
     assert report["if"].startswith("${{ !cancelled() && steps.install.outcome == 'success'")
