@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -10,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SHARED, write
+from tests.conftest import ARTICLE, DATA, ROOT, write
 
-SEED = SHARED / "seed"
-KUBECONFORM = SHARED / "conformance" / "kubeconform" / "fixtures"
+KUBECONFORM = DATA / "kubeconform" / "fixtures"
 
 
 def _findings(outcome) -> list[dict]:
@@ -27,15 +27,15 @@ def _line_of(path: Path, needle: str, occurrence: int = 1) -> int:
 
 
 def test_seed_is_reported_with_lines_and_exit_1(cli) -> None:
-    files = sorted(SEED.glob("*.yaml"))
+    files = sorted(ARTICLE.glob("*.yaml"))
     outcome = cli("lint", "--format", "json", *files)
     assert outcome.code == 1
     found = {(Path(f["file"]).name, f["line"], f["rule"]) for f in _findings(outcome)}
-    v1 = SEED / "micro-api-canary-istio-v1.yaml"
+    v1 = ARTICLE / "micro-api-canary-istio-v1.yaml"
     assert ("micro-api-canary-istio-v1.yaml", _line_of(v1, "meta data"), "resource-name") in found
-    service = SEED / "micro-api.yaml"
+    service = ARTICLE / "micro-api.yaml"
     assert ("micro-api.yaml", _line_of(service, "targetPort: 9090"), "service-target-port") in found
-    routes = SEED / "virtual-service-all.yaml"
+    routes = ARTICLE / "virtual-service-all.yaml"
     assert (
         "virtual-service-all.yaml",
         _line_of(routes, "gateways:"),
@@ -47,12 +47,12 @@ def test_seed_is_reported_with_lines_and_exit_1(cli) -> None:
         "micro-api-canary.yaml",
         "micro-api.yaml",
     ):
-        line = _line_of(SEED / name, "-SNAPSHOT")
+        line = _line_of(ARTICLE / name, "-SNAPSHOT")
         assert (name, line, "mutable-image-tag") in found, name
 
 
 def test_as_published_seed_is_bad_input_at_the_first_non_breaking_space(cli) -> None:
-    files = sorted((SEED / "as-published").glob("*.yaml"))
+    files = sorted((ARTICLE / "as-published").glob("*.yaml"))
     outcome = cli("lint", *files)
     assert outcome.code == 2
     for path in files:
@@ -60,12 +60,13 @@ def test_as_published_seed_is_bad_input_at_the_first_non_breaking_space(cli) -> 
         offset = text.index("\u00a0")
         line = text.count("\n", 0, offset) + 1
         column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-        assert f"{path}:{line}:{column}: error: non-breaking space" in outcome.err
+        # Reports name a file inside a git work tree from its top: the folder and name suffice.
+        assert f"as-published/{path.name}:{line}:{column}: error: non-breaking space" in outcome.err
     assert "Traceback" not in outcome.err
 
 
 def test_strict_reports_the_misspelt_metadata_as_an_unknown_field(cli) -> None:
-    path = SEED / "micro-api-canary-istio-v1.yaml"
+    path = ARTICLE / "micro-api-canary-istio-v1.yaml"
     outcome = cli("lint", "--strict", "--format", "json", path)
     schema = [f for f in _findings(outcome) if f["rule"] == "schema"]
     assert schema
@@ -76,7 +77,7 @@ def test_strict_reports_the_misspelt_metadata_as_an_unknown_field(cli) -> None:
 
 
 def test_json_report_shape_is_stable(cli) -> None:
-    outcome = cli("lint", "--format", "json", SEED / "micro-api.yaml")
+    outcome = cli("lint", "--format", "json", ARTICLE / "micro-api.yaml")
     data = json.loads(outcome.out)
     assert set(data) == {"findings", "summary"}
     assert set(data["findings"][0]) == {
@@ -158,10 +159,10 @@ def test_suppression_with_reason_silences_only_that_rule(cli, tmp_path: Path) ->
 
 def test_other_formats_run(cli) -> None:
     for name in ("text", "json", "junit", "sarif", "github", "tap"):
-        outcome = cli("lint", "--format", name, SEED / "micro-api.yaml")
+        outcome = cli("lint", "--format", name, ARTICLE / "micro-api.yaml")
         assert outcome.code == 1, name
         assert outcome.out, name
-    sarif = json.loads(cli("lint", "--format", "sarif", SEED / "micro-api.yaml").out)
+    sarif = json.loads(cli("lint", "--format", "sarif", ARTICLE / "micro-api.yaml").out)
     rules = {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
     assert {"service-target-port", "weights-sum-100"} <= rules
     assert all(r["ruleId"] in rules for r in sarif["runs"][0]["results"])
@@ -229,7 +230,7 @@ def test_missing_kubeconform_binary_is_exit_2(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    outcome = cli("lint", "--validator", "kubeconform", SEED / "micro-api.yaml")
+    outcome = cli("lint", "--validator", "kubeconform", ARTICLE / "micro-api.yaml")
     assert outcome.code == 2
     assert "kubeconform not found on PATH" in outcome.err
 
@@ -265,7 +266,7 @@ def test_yaml_11_value_indicator_reads_as_a_string(cli, tmp_path: Path) -> None:
 
 def test_policy_findings_and_compile_errors_through_the_cli(cli, tmp_path: Path) -> None:
     outcome = cli(
-        "lint", "--policies", ROOT / "policies", "--format", "json", SEED / "micro-api.yaml"
+        "lint", "--policies", ROOT / "policies", "--format", "json", ARTICLE / "micro-api.yaml"
     )
     assert outcome.code == 1
     rules = {f["rule"] for f in _findings(outcome)}
@@ -277,7 +278,199 @@ def test_policy_findings_and_compile_errors_through_the_cli(cli, tmp_path: Path)
         "      - {apiGroups: [apps], apiVersions: [v1], resources: [deployments], operations: [CREATE]}\n"
         "  validations:\n    - expression: object.spec.replicas >\n",
     )
-    broken = cli("lint", "--policies", bad.parent, SEED / "micro-api.yaml")
+    broken = cli("lint", "--policies", bad.parent, ARTICLE / "micro-api.yaml")
     assert broken.code == 2
     assert f"{bad.parent.name}/broken.yaml:9:" in broken.err or "broken.yaml:9:" in broken.err
     assert "Traceback" not in broken.err
+
+
+# --- one bad file among good ones (issue 12) ------------------------------------------------
+
+# A Service that selects on `version`: an error of the rules in a resource the schema accepts.
+PINNED_SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata: {name: NAME}
+spec:
+  selector: {app: NAME, version: v1}
+  ports: [{name: http, port: 80}]
+"""
+
+
+def _refuse_reading(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`path` without read permission; as root, who reads it anyway, refused as the kernel would."""
+    path.chmod(0)
+    if not os.access(path, os.R_OK):
+        return
+    read_bytes = Path.read_bytes
+
+    def refused(self: Path) -> bytes:
+        if self.absolute() == path.absolute():
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+
+
+def _bad_input(kind: str, path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Make `path` bad input of `kind`: where its problem is (`line:col`), and what it says."""
+    if kind == "no-permission":
+        path.write_text(PINNED_SERVICE.replace("NAME", "hidden"), encoding="utf-8")
+        _refuse_reading(path, monkeypatch)
+        return "1:1", "cannot read: Permission denied"
+    if kind == "fifo":
+        os.mkfifo(path)
+        return "1:1", "is a FIFO, not a file"
+    if kind == "invalid-utf-8":
+        path.write_bytes(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: caf\xe9}\n")
+        return "3:21", "not UTF-8: byte 0xe9 cannot be decoded"
+    path.symlink_to("nowhere.yaml")
+    return "1:1", "is a symbolic link to nothing"
+
+
+BAD_INPUTS = ["no-permission", "fifo", "invalid-utf-8", "dangling-link"]
+
+
+@pytest.fixture
+def among_good_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """a.yaml and c.yaml with findings, and b.yaml made bad: where b's problem is, and what."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "c"):
+        write(tmp_path / f"{name}.yaml", PINNED_SERVICE.replace("NAME", f"web-{name}"))
+
+    def make(kind: str) -> tuple[str, str]:
+        return _bad_input(kind, tmp_path / "b.yaml", monkeypatch)
+
+    return make
+
+
+@pytest.mark.parametrize("kind", BAD_INPUTS)
+def test_a_bad_file_leaves_the_report_of_the_others(among_good_files, kind: str) -> None:
+    from meshcanary.commands.lint import LintOptions, lint
+
+    where, message = among_good_files(kind)
+    report = lint(["a.yaml", "b.yaml", "c.yaml"], LintOptions())
+    # Sorted by file, the bad file's problem between the others' findings.
+    assert [(p.location.file, p.rule) for p in report.problems] == [
+        ("a.yaml", "service-selects-all-versions"),
+        ("b.yaml", "input"),
+        ("c.yaml", "service-selects-all-versions"),
+    ]
+    problem = report.problems[1]
+    assert f"{problem.location.line}:{problem.location.column}" == where
+    assert problem.message.startswith(message)
+    assert [r.resource.name for r in report.results] == ["web-a", "web-c"]
+
+
+@pytest.mark.parametrize("kind", BAD_INPUTS)
+def test_a_bad_file_is_exit_2_after_the_findings_of_the_others(
+    cli, among_good_files, kind: str
+) -> None:
+    where, message = among_good_files(kind)
+    outcome = cli("lint", "a.yaml", "b.yaml", "c.yaml")
+    assert outcome.code == 2  # bad input wins over findings
+    shown = [line for line in outcome.out.splitlines() if not line.startswith("  hint:")]
+    assert [line.split(":")[0] for line in shown] == ["a.yaml", "b.yaml", "c.yaml"]
+    assert shown[1].startswith(f"b.yaml:{where}: error: {message}"), shown[1]
+    assert shown[1].endswith("[input]")
+    # stderr says why the exit code is 2, as for any bad input.
+    errors = [line for line in outcome.err.splitlines() if not line.startswith("  hint:")]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"b.yaml:{where}: error: {message}")
+    assert "Traceback" not in outcome.err
+
+
+def test_a_bad_file_in_every_format(cli, among_good_files) -> None:
+    among_good_files("invalid-utf-8")
+    found = _findings(cli("lint", "--format", "json", "a.yaml", "b.yaml", "c.yaml"))
+    assert [(f["file"], f["rule"]) for f in found] == [
+        ("a.yaml", "service-selects-all-versions"),
+        ("b.yaml", "input"),
+        ("c.yaml", "service-selects-all-versions"),
+    ]
+    from meshcanary.report import FORMATS
+
+    for name in FORMATS:
+        outcome = cli("lint", "--format", name, "--summary", "a.yaml", "b.yaml", "c.yaml")
+        assert outcome.code == 2, name
+        assert all(f"{file}.yaml" in outcome.out for file in "abc"), name
+
+
+# --- JUnit and TAP say what --fail-on says ----------------------------------------------------
+
+
+def test_junit_counts_the_rules_errors_as_failures(cli, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    import xmlschema
+
+    path = write(tmp_path / "svc.yaml", PINNED_SERVICE.replace("NAME", "web"))
+    outcome = cli("lint", "--format", "junit", path)
+    assert outcome.code == 1
+    xmlschema.XMLSchema(str(KUBECONFORM / "junit.xsd")).validate(outcome.out)
+    root = ET.fromstring(outcome.out)  # noqa: S314  (our own output, validated above)
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("1", "1", "0")
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None
+    assert failure.get("type") == "service-selects-all-versions"
+
+
+MUTABLE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: 'nginx:latest'}]
+"""
+
+
+def test_tap_fails_the_points_fail_on_fails(cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", MUTABLE)
+    passed = cli("lint", "--format", "tap", path)
+    assert passed.code == 0
+    assert passed.out.splitlines()[1] == f"ok 1 - {path} (apps/v1/Deployment//web)"
+    failed = cli("lint", "--format", "tap", "--fail-on", "warning", path)
+    assert failed.code == 1
+    assert failed.out.splitlines()[1].startswith(f"not ok 1 - {path} (apps/v1/Deployment//web): 9:")
+    junit = cli("lint", "--format", "junit", "--fail-on", "warning", path)
+    assert 'failures="1"' in junit.out.splitlines()[1]
+
+
+def test_tap_summary_leaves_the_plan_last(cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", MUTABLE)
+    lines = cli("lint", "--format", "tap", "--summary", path).out.splitlines()
+    assert lines[0] == "TAP version 13"
+    assert lines[-1] == "1..1"
+    assert lines[2:-1] == [
+        "# 1 warning",
+        "# Summary: 1 resource found in 1 file - Valid: 1, Invalid: 0, Errors: 0, Skipped: 0",
+    ]
+
+
+# --- Bookinfo: an ordinary application is no finding ------------------------------------------
+
+BOOKINFO = DATA / "bookinfo"
+# The rules issue 12 found crying wolf on ordinary repositories.
+QUIET = {
+    "duplicate-resources",
+    "mutable-image-tag",
+    "port-name-protocol",
+    "service-selects-all-versions",
+}
+
+
+def test_bookinfo_has_no_false_positive(cli) -> None:
+    outcome = cli("lint", "--format", "json", BOOKINFO)
+    assert "Traceback" not in outcome.err
+    assert outcome.err == ""
+    found = _findings(outcome)
+    assert [f for f in found if f["rule"] in QUIET] == []
+    summary = json.loads(outcome.out)["summary"]
+    assert (summary["resources"], summary["files"], summary["invalid"]) == (21, 4, 0)
+    # What is left is the sample's own choice: subsets of versions whose Deployments live in
+    # other files of it (details v2, ratings v2, v2-mysql, v2-mysql-vm).
+    assert {f["rule"] for f in found} <= {"subset-selects-one-deployment"}

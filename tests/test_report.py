@@ -144,8 +144,8 @@ def render(name: str, report: Report, *, summary: bool = False, color: bool = Fa
 
 def verdicts(name: str, report: Report, fail_on: Severity, *, summary: bool = False) -> str:
     """The formats that say pass or fail (JUnit, TAP), with `--fail-on`."""
-    reporter = {"junit": JunitReporter, "tap": TapReporter}[name]()
-    return reporter.render(report, summary=summary, color=False, fail_on=fail_on)
+    formats = {"junit": JunitReporter, "tap": TapReporter}
+    return formats[name]().render(report, summary=summary, color=False, fail_on=fail_on)
 
 
 # --- the registry -------------------------------------------------------------------------

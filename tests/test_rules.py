@@ -19,14 +19,13 @@ import yaml
 from meshcanary.manifest import Parsed, parse_text
 from meshcanary.problem import Problem, Severity
 from meshcanary.rules import Rule, Scope, all_rules, run
-from tests.conftest import ROOT, SHARED, kustomize_build
+from tests.conftest import ARTICLE, ROOT, kustomize_build
 
 FIXTURES = Path(__file__).parent / "rules"
 RULES = all_rules()
 BY_ID = {rule.ID: rule for rule in RULES}
 EXPECT = re.compile(r"#\s*expect:\s*([a-z0-9-]+)\s*$")
 KEBAB = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
-SEED = SHARED / "seed"
 OVERLAYS = ROOT / "deploy" / "overlays"
 
 
@@ -298,13 +297,27 @@ def test_duplicate_names_the_first_definition_by_file_and_line(tmp_path: Path) -
     assert f"{first}:4" in problem.message
 
 
+def test_duplicate_names_every_copy_in_every_finding(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("# first\n" + _image("1.0"), encoding="utf-8")
+    second.write_text(_image("1.0") + "---\n" + _image("1.1"), encoding="utf-8")
+    problems = _run_one(BY_ID["duplicate-resources"], first, second)
+    assert [(p.location.file, p.location.line) for p in problems] == [
+        (str(second), 3),
+        (str(second), 10),
+    ]
+    copies = f"{first}:4, {second}:3 and {second}:10"
+    for problem in problems:
+        assert problem.message == f"Pod default/debug is defined 3 times: at {copies}"
+
+
 # The seed: the article this project started from ---------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def seed_problems() -> dict[tuple[str, str], set[int]]:
-    paths = sorted(SEED.glob("*.yaml"))
-    assert paths, f"no seed manifests in {SEED}"
+    paths = sorted(ARTICLE.glob("*.yaml"))
+    assert paths, f"no seed manifests in {ARTICLE}"
     found: dict[tuple[str, str], set[int]] = defaultdict(set)
     for problem in run(Scope(_parse(*paths).resources)):
         found[problem.rule, Path(problem.location.file).name].add(problem.location.line)
@@ -332,7 +345,7 @@ def test_seed_breaks_the_rules_at_the_offending_lines(
 
 
 def test_seed_misspelt_metadata_is_named_with_a_hint() -> None:
-    path = SEED / "micro-api-canary-istio-v1.yaml"
+    path = ARTICLE / "micro-api-canary-istio-v1.yaml"
     (problem,) = _run_one(BY_ID["resource-name"], path)
     assert (problem.location.line, problem.location.column) == (18, 1)
     assert "meta data" in problem.message

@@ -398,14 +398,24 @@ def _emit(report: Report, output: ReportFormat, summary: bool, fail_on: FailOn) 
         # Relative to the git work tree's top: where annotations and code scanning look.
         report = report.relocated(lambda file: workspace.shown(file, base))
 
+    severity = Severity(fail_on.value)
     color = output.value == "text" and _color(sys.stdout)
-    sys.stdout.write(reporter(output.value).render(report, summary=summary, color=color))
+    sys.stdout.write(
+        reporter(output.value).render(report, summary=summary, color=color, fail_on=severity)
+    )
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if output.value == "github" and summary_file:
         # Annotations stop at ten of a kind per step: the job summary shows every finding.
         with open(summary_file, "a", encoding="utf-8") as page:
             page.write(reporter("markdown").render(report, summary=summary, color=False))
-    return 1 if report.at_least(Severity(fail_on.value)) else 0
+    unreadable = report.unreadable()
+    if unreadable:
+        from meshcanary.errors import InputError
+
+        # Bad input wins over findings; stderr says why, as it does for every exit 2.
+        print(InputError(unreadable).text, file=sys.stderr)
+        return 2
+    return 1 if report.at_least(severity) else 0
 
 
 def _color(stream: Any) -> bool:

@@ -2,7 +2,9 @@
 
 Inputs are files, folders (searched for .yaml, .yml and .json), Kustomize folders (built
 first) and `-` for standard input. Unreadable or unparseable input is bad input (exit 2);
-what is wrong inside well-formed resources is a finding.
+what is wrong inside well-formed resources is a finding. One bad file does not stop the run:
+its problems (rule `input`) are in the report, sorted by file among the findings of every
+file that could be read, and the exit code is still 2.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 import stat
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from meshcanary import kustomize
@@ -24,6 +26,7 @@ from meshcanary.source import decode
 from meshcanary.validate import Options, Verdict
 
 SUFFIXES = (".yaml", ".yml", ".json")
+INPUT = "input"  # the rule of a problem with the input itself (Problem's default)
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,6 @@ def lint(paths: Sequence[str], options: LintOptions, stdin: str | None = None) -
     from meshcanary.validate.embedded import EmbeddedValidator
 
     parsed, from_stdin = read_inputs(paths, stdin, options.ignore_filename_patterns)
-    if parsed.problems:
-        raise InputError(parsed.problems)
     validator = EmbeddedValidator(options.validation)
     verdicts = [validator.validate(resource) for resource in parsed.resources]
     return assemble(parsed, from_stdin, verdicts, options)
@@ -142,7 +143,8 @@ def lint(paths: Sequence[str], options: LintOptions, stdin: str | None = None) -
 def assemble(
     parsed: Parsed, from_stdin: bool, verdicts: Sequence[Verdict], options: LintOptions
 ) -> Report:
-    """One report from the schema verdicts of `parsed.resources` and the rules' findings."""
+    """One report from the schema verdicts of `parsed.resources`, the rules' findings, and
+    the problems of the input that could not be read (`unreadable`)."""
     from meshcanary import rules
 
     found: list[Problem] = []
@@ -167,7 +169,10 @@ def assemble(
         )
         for resource, verdict in zip(parsed.resources, verdicts, strict=True)
     )
-    problems = sorted([p for v in verdicts for p in v.problems] + found, key=Problem.sort_key)
+    problems = sorted(
+        [p for v in verdicts for p in v.problems] + found + unreadable(parsed),
+        key=Problem.sort_key,
+    )
     infos = tuple(
         RuleInfo(rule.ID, rule.SEVERITY, rule.SUMMARY, (rule.__doc__ or "").strip())
         for rule in rules.all_rules()
@@ -184,3 +189,12 @@ def assemble(
             *(("policies",) if options.policies else ()),
         ),
     )
+
+
+def unreadable(parsed: Parsed) -> list[Problem]:
+    """The problems of input that could not be read or parsed, once each, as rule `input`."""
+    # A base that two Kustomize folders share fails once for each: say it once.
+    unique = dict.fromkeys(
+        p if p.rule == INPUT else replace(p, rule=INPUT) for p in parsed.problems
+    )
+    return list(unique)

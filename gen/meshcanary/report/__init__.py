@@ -59,6 +59,10 @@ class Report:
     def at_least(self, severity: Severity) -> list[Problem]:
         return [p for p in self.problems if p.severity.rank >= severity.rank]
 
+    def unreadable(self) -> list[Problem]:
+        """Problems with the input itself (a file that cannot be read or parsed): exit 2."""
+        return [p for p in self.problems if p.rule == "input"]
+
     def relocated(self, shown: Callable[[str], str]) -> Report:
         """The same report with every file named as `shown` names it."""
 
@@ -85,7 +89,11 @@ from typing import Protocol  # noqa: E402
 class Reporter(Protocol):
     """One output format: the whole report as the text to print."""
 
-    def render(self, report: Report, *, summary: bool, color: bool) -> str: ...
+    def render(
+        self, report: Report, *, summary: bool, color: bool, fail_on: Severity = Severity.ERROR
+    ) -> str:
+        """`fail_on` is `--fail-on`: the formats that pass or fail (JUnit, TAP) fail on it."""
+        ...
 
 
 def plural(count: int, word: str) -> str:

@@ -77,7 +77,9 @@ def workflow_commands(problems: list[Problem]) -> list[str]:
 
 
 class GithubReporter:
-    def render(self, report: Report, *, summary: bool, color: bool) -> str:
+    def render(
+        self, report: Report, *, summary: bool, color: bool, fail_on: Severity = Severity.ERROR
+    ) -> str:
         lines = workflow_commands(list(report.problems))
         if summary:
             lines += summary_lines(report)

@@ -78,5 +78,7 @@ def document(report: Report) -> dict[str, Any]:
 
 
 class JsonReporter:
-    def render(self, report: Report, *, summary: bool, color: bool) -> str:
+    def render(
+        self, report: Report, *, summary: bool, color: bool, fail_on: Severity = Severity.ERROR
+    ) -> str:
         return printable_json(document(report)) + "\n"

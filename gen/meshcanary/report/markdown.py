@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from meshcanary.problem import Problem, printable
+from meshcanary.problem import Problem, Severity, printable
 from meshcanary.report import Report, severity_line, summary_line
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
@@ -46,7 +46,9 @@ def row(problem: Problem) -> str:
 
 
 class MarkdownReporter:
-    def render(self, report: Report, *, summary: bool, color: bool) -> str:
+    def render(
+        self, report: Report, *, summary: bool, color: bool, fail_on: Severity = Severity.ERROR
+    ) -> str:
         counts = severity_line(report) or "no findings"
         lines = [f"### meshcanary: {counts}", ""]
         if report.problems:

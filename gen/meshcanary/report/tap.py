@@ -7,18 +7,22 @@
     not ok 4 - broken.yaml: 3:1: mapping values are not allowed here
     1..4
 
-A resource is `apiVersion/Kind/namespace/name`. Several findings on one resource share its
-line, `line:col: message` each, joined by `; `. A finding that belongs to no resource (a file
-that does not parse) is a test point of its own, after the resources of its file. With
-`--summary` the summary lines follow the plan as TAP comments. What a point quotes from the
-input goes through `printable` (controls and line breaks as escapes), and `#` becomes `\\#`.
+A resource is `apiVersion/Kind/namespace/name`. A point is `not ok` when the resource has a
+finding at or above `--fail-on` (error by default: what makes the exit code 1) or could not be
+checked; it then names those findings, `line:col: message` each, joined by `; `. Findings
+below `--fail-on` leave the point `ok`, described as kubeconform describes a valid resource. A
+finding that belongs to no resource (a file that does not parse) is a test point of its own,
+after the resources of its file. The plan comes last, as kubeconform writes it: TAP takes a
+plan only before the first test point or after the last line, so `--summary` puts its lines,
+as TAP comments, before the plan. What a point quotes from the input goes through `printable`
+(controls and line breaks as escapes), and `#` becomes `\\#`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from meshcanary.problem import Problem, printable
+from meshcanary.problem import Problem, Severity, printable
 from meshcanary.report import (
     Report,
     ResourceResult,
@@ -35,40 +39,53 @@ def _text(value: str) -> str:
     return printable(value).replace("#", "\\#")
 
 
+UNREADABLE = "input"  # input that could not be read or parsed
+
+
+def _fails(problem: Problem, fail_on: Severity) -> bool:
+    return problem.severity.rank >= fail_on.rank
+
+
 def _findings(problems: Sequence[Problem], fallback: str) -> str:
     found = [f"{p.location.line}:{p.location.column}: {_text(p.message)}" for p in problems]
     return "; ".join(found) or fallback
 
 
-def _point(result: ResourceResult) -> tuple[bool, str]:
+def _point(result: ResourceResult, fail_on: Severity) -> tuple[bool, str]:
     """Whether the resource passed, and the test point's description."""
     subject = f"{_text(result.file)} ({_text(qualified_name(result.resource))})"
-    if result.status is Status.VALID:
-        return True, subject
     if result.status is Status.SKIPPED:
         return True, f"{subject} # skip"
-    if result.status is Status.INVALID:
-        return False, f"{subject}: {_findings(result.problems, 'invalid')}"
-    if not (result.resource.kind or result.resource.name):
-        subject = _text(result.file)  # kubeconform: no signature for what did not parse
-    return False, f"{subject}: {_findings(result.problems, 'could not be checked')}"
+    failing = [p for p in result.problems if _fails(p, fail_on)]
+    if result.status is Status.ERROR:
+        if not (result.resource.kind or result.resource.name):
+            subject = _text(result.file)  # kubeconform: no signature for what did not parse
+        return False, f"{subject}: {_findings(failing, 'could not be checked')}"
+    if failing or (result.status is Status.INVALID and not result.problems):
+        return False, f"{subject}: {_findings(failing, 'invalid')}"
+    return True, subject
 
 
 class TapReporter:
-    def render(self, report: Report, *, summary: bool, color: bool) -> str:
+    def render(
+        self, report: Report, *, summary: bool, color: bool, fail_on: Severity = Severity.ERROR
+    ) -> str:
         by_file: dict[str, list[tuple[bool, str]]] = {file: [] for file in file_order(report)}
         for result in report.results:
-            by_file[result.file].append(_point(result))
+            by_file[result.file].append(_point(result, fail_on))
         for problem in unattached(report):
             file = problem.location.file
-            by_file[file].append((False, f"{_text(file)}: {_findings([problem], '')}"))
+            if problem.rule == UNREADABLE or _fails(problem, fail_on):
+                by_file[file].append((False, f"{_text(file)}: {_findings([problem], '')}"))
+            else:
+                by_file[file].append((True, _text(file)))
         points = [point for file_points in by_file.values() for point in file_points]
         lines = ["TAP version 13"]
         lines += [
             f"{'ok' if passed else 'not ok'} {number} - {description}"
             for number, (passed, description) in enumerate(points, start=1)
         ]
-        lines.append(f"1..{len(points)}")
         if summary:
             lines += [f"# {line}" for line in summary_lines(report)]
+        lines.append(f"1..{len(points)}")
         return "".join(line + "\n" for line in lines)

@@ -40,7 +40,9 @@ def format_problem(problem: Problem, *, color: bool = False) -> str:
 
 
 class TextReporter:
-    def render(self, report: Report, *, summary: bool, color: bool) -> str:
+    def render(
+        self, report: Report, *, summary: bool, color: bool, fail_on: Severity = Severity.ERROR
+    ) -> str:
         lines = [format_problem(p, color=color) for p in report.problems]
         if summary:
             lines += summary_lines(report)

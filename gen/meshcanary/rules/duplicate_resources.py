@@ -13,8 +13,10 @@ PersistentVolume, CustomResourceDefinition, …) the namespace is ignored. Objec
 treat `same-kind-different-api.yaml` as two objects; meshcanary deliberately does not, since
 the API server stores both versions as one object.
 
-The finding points at the second object's `metadata.name` and names the first one's file and
-line. Fix: delete one of them, or rename or move one to another namespace.
+Each copy after the first gets a finding at its `metadata.name`, and every finding names the
+file and line of every copy (`is defined 3 times: at a.yaml:4, b.yaml:2 and b.yaml:30`), so
+whichever one you look at tells you where the others are. Fix: delete all but one of them, or
+rename one or move it to another namespace.
 """
 
 from __future__ import annotations
@@ -64,21 +66,30 @@ Key = tuple[str, str, str, str]
 
 
 def check(scope: Scope) -> Iterator[Finding]:
-    first: dict[Key, Resource] = {}
+    copies: dict[Key, list[Resource]] = {}
     for resource in scope.resources:
         key = identity(resource)
-        if key is None:
+        if key is not None:
+            copies.setdefault(key, []).append(resource)
+    for (_, kind, namespace, name), found in copies.items():
+        if len(found) < 2:
             continue
-        original = first.setdefault(key, resource)
-        if original is resource:
-            continue
-        loc = original.location(["metadata", "name"])
-        where = f"{key[2]}/" if key[2] else ""
-        yield Finding(
-            resource,
-            ["metadata", "name"],
-            f"{resource.kind} {where}{key[3]} is already defined at {loc.file}:{loc.line}",
-        )
+        places = [_place(resource) for resource in found]
+        where = f"{namespace}/" if namespace else ""
+        times = "twice" if len(found) == 2 else f"{len(found)} times"
+        message = f"{kind} {where}{name} is defined {times}: at {_listed(places)}"
+        for resource in found[1:]:
+            yield Finding(resource, ["metadata", "name"], message)
+
+
+def _place(resource: Resource) -> str:
+    loc = resource.location(["metadata", "name"])
+    return f"{loc.file}:{loc.line}"
+
+
+def _listed(places: list[str]) -> str:
+    """`a and b`, `a, b and c`: two places or more."""
+    return f"{', '.join(places[:-1])} and {places[-1]}"
 
 
 def identity(resource: Resource) -> Key | None:

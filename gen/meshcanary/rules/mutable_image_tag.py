@@ -9,7 +9,10 @@ project started from deploys `micro-api:1.1-SNAPSHOT` with `imagePullPolicy: Alw
 Every `containers[].image` and `initContainers[].image` of a Pod, of a pod template
 (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, …) and of a CronJob's job template is
 checked; the tag is compared case-insensitively. An image pinned by digest (`@sha256:…`) is
-fine whatever its tag.
+fine whatever its tag. So is `image: auto` on a container named `istio-proxy`: that is Istio's
+placeholder for gateway injection, which the injector replaces with the proxy image of the
+control plane when the pod is created (Istio's own analyzer, IST0146, reads it the same way).
+`auto` on any other container is an image named `auto` with no tag.
 
 Fix: deploy an immutable release tag (`1.1.0`) or pin the digest.
 """
@@ -27,6 +30,10 @@ SEVERITY = Severity.WARNING
 SUMMARY = "images have an immutable tag (not missing, `latest` or `-SNAPSHOT`)"
 HINT = "use a release tag that is never rebuilt (e.g. `1.4.2`) or pin the image by digest"
 
+# Istio's gateway injection: the injector fills in the image of this container.
+PROXY = "istio-proxy"
+AUTO = "auto"
+
 
 def check(scope: Scope) -> Iterator[Finding]:
     for resource in scope.resources:
@@ -40,6 +47,8 @@ def check(scope: Scope) -> Iterator[Finding]:
             for index, container in enumerate(containers):
                 image = container.get("image") if isinstance(container, dict) else None
                 if not isinstance(image, str) or not image.strip():
+                    continue
+                if image == AUTO and container.get("name") == PROXY:
                     continue
                 problem = mutable(image.strip())
                 if problem:

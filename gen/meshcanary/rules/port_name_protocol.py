@@ -7,7 +7,12 @@ falls back to protocol sniffing, which cannot route server-first protocols and d
 for HTTP it also means that routes and weights meant for `http` may not apply as written.
 
 A port with `appProtocol` set is skipped: Istio takes the protocol from that field instead of
-the name.
+the name. So are the platform's own Services, whose port names (`dns-tcp`, `status-port`,
+`metrics`) are not yours to rename: those in the namespaces Istio's analyzer (`istioctl
+analyze`, IST0118) calls system namespaces (kube-system, kube-public, kube-node-lease,
+local-path-storage), those in istio-system, where the control plane lives, and those the
+analyzer takes for the Istio control plane or its gateways wherever they run (an `istio` label,
+or `release: istio`).
 
 Fix: rename the port (`http`, `http-web`, `grpc-api`, …) or set `appProtocol`.
 """
@@ -16,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from meshcanary.manifest import Resource
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import CORE, of_kind
+from meshcanary.rules._mesh import CORE, namespace_of, of_kind
 
 ID = "port-name-protocol"
 SEVERITY = Severity.WARNING
@@ -34,9 +40,17 @@ PROTOCOLS = frozenset(
     ("grpc", "grpc-web", "http", "http2", "https", "mongo", "mysql", "redis", "tcp", "tls", "udp")
 )
 
+# Istio's `util.IsSystemNamespace` (the namespaces its injector ignores), and istio-system, where
+# the control plane lives.
+SYSTEM_NAMESPACES = frozenset(
+    ("kube-system", "kube-public", "kube-node-lease", "local-path-storage", "istio-system")
+)
+
 
 def check(scope: Scope) -> Iterator[Finding]:
     for service in of_kind(scope, CORE, "Service"):
+        if namespace_of(service) in SYSTEM_NAMESPACES or _control_plane(service):
+            continue
         ports = service.get("spec", "ports")
         if not isinstance(ports, list):
             continue
@@ -62,3 +76,9 @@ def check(scope: Scope) -> Iterator[Finding]:
                     f"port name {name!r} does not start with a protocol Istio knows, so Istio "
                     "has to guess its protocol",
                 )
+
+
+def _control_plane(service: Resource) -> bool:
+    """Istio's `util.IsIstioControlPlane`: an `istio` label, or `release: istio`."""
+    labels = service.metadata.get("labels")
+    return isinstance(labels, dict) and ("istio" in labels or labels.get("release") == "istio")

@@ -8,7 +8,11 @@ fail with 503, and callers outside the mesh only ever reach one version.
 
 Two findings: a Service whose selector has a `version` key; and, for each subset of a
 DestinationRule for the Service's host (`name.ns.svc.cluster.local`), a Service that selects
-none of the Deployments whose pod template carries the subset's labels. Services without a
+none of its own app's Deployments whose pod template carries the subset's labels. The app is
+what the selector says with the labels Istio names a workload's service by (`app`,
+`app.kubernetes.io/name`, `service.istio.io/canonical-name`): Deployments of other apps in the
+namespace are not versions of this one, even when they carry the subset's `version`. A Service
+that selects on none of those labels is checked for `version` only, and Services without a
 selector (endpoints managed by hand) are skipped.
 
 Fix: select on the labels all versions share (usually just `app`) and leave `version` to the
@@ -38,6 +42,9 @@ SEVERITY = Severity.ERROR
 SUMMARY = "a Service selects the pods of every version and does not select on `version`"
 HINT = "select only on labels every version's pods share (e.g. `app`); subsets pick versions"
 
+# The labels Istio takes a workload's service name from: they say which app a Deployment is.
+APP_LABELS = frozenset(("app", "app.kubernetes.io/name", "service.istio.io/canonical-name"))
+
 
 def check(scope: Scope) -> Iterator[Finding]:
     services = of_kind(scope, CORE, "Service")
@@ -56,13 +63,16 @@ def check(scope: Scope) -> Iterator[Finding]:
                 "pods are its endpoints",
                 key=True,
             )
+        app = {key: value for key, value in selector.items() if key in APP_LABELS}
+        if not app:
+            continue
         namespace = namespace_of(service)
         host = f"{service.name}.{namespace}.{CLUSTER_DOMAIN}"
         for rule in mesh.destination_rules(host):
             for subset in subsets(rule):
                 if not subset.labels:
                     continue
-                versions = mesh.select(namespace, [subset.labels])
+                versions = mesh.select(namespace, [subset.labels, app])
                 if not versions or mesh.select(namespace, [subset.labels, selector]):
                     continue
                 first = versions[0]
