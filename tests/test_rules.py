@@ -363,3 +363,20 @@ def test_rendered_examples_have_no_findings(env: str) -> None:
     assert len(parsed.resources) == len(resources)
     problems = run(Scope(parsed.resources))
     assert problems == [], "\n".join(f"[{p.rule}] {p.format()}" for p in problems)
+
+
+def test_rules_as_json_list_every_rule_for_tools(cli) -> None:
+    import json
+
+    from meshcanary.rules import all_rules
+
+    outcome = cli("rules", "--format", "json")
+    assert outcome.code == 0
+    listed = json.loads(outcome.out)
+    ids = [r["id"] for r in listed]
+    assert ids[: len(all_rules())] == [r.ID for r in all_rules()]
+    assert {"schema", "render-fresh", "kustomize-build", "weight-step"} <= set(ids)
+    assert all(set(r) == {"id", "severity", "summary", "hint", "doc"} for r in listed)
+    one = cli("rules", "weights-sum-100", "--format", "json")
+    assert json.loads(one.out)["id"] == "weights-sum-100"
+    assert cli("rules", "nope", "--format", "json").code == 2

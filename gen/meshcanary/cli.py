@@ -601,12 +601,21 @@ def rules_command(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the rules reference page (docs/rules.md).")
     ] = False,
+    output: Annotated[Format, typer.Option("--format", "-o", help="Output format.")] = Format.text,
 ) -> int:
     """List the built-in rules, or explain one."""
     from meshcanary.commands import rules as command
 
     if markdown:
         sys.stdout.write(command.markdown())
+        return 0
+    if output is Format.json:
+        chosen = [r for r in command.as_json() if rule is None or r["id"] == rule]
+        if rule is not None and not chosen:
+            from meshcanary.errors import InputError
+
+            raise InputError(f'unknown rule "{rule}"; `meshcanary rules` lists them')
+        print(json.dumps(chosen if rule is None else chosen[0], indent=2))
         return 0
     if rule is None:
         sys.stdout.write(command.listing())

@@ -10,6 +10,8 @@ EXTRA = {
     "schema": "every resource matches its JSON Schema (Kubernetes, Istio, or a CRD)",
     "render-fresh": "the committed deploy/overlays/ is what the release files render to (check)",
     "kustomize-build": "every overlay builds with kustomize (check)",
+    "weight-step": "no weight moves more than the environment's policy.maxStep since the base "
+    "(check, hooks and edits: HEAD; CI: the pull request's base)",
 }
 
 
@@ -19,6 +21,25 @@ def ids() -> list[str]:
 
 def find(rule_id: str) -> Rule | None:
     return next((r for r in all_rules() if rule_id == r.ID), None)
+
+
+def as_json() -> list[dict[str, str]]:
+    """Every rule for tools: the built-in ones, then the checks of the pipeline itself."""
+    rules = [
+        {
+            "id": r.ID,
+            "severity": r.SEVERITY.value,
+            "summary": r.SUMMARY,
+            "hint": r.HINT,
+            "doc": inspect.cleandoc(r.__doc__ or ""),
+        }
+        for r in all_rules()
+    ]
+    rules += [
+        {"id": rule, "severity": "error", "summary": summary, "hint": "", "doc": ""}
+        for rule, summary in EXTRA.items()
+    ]
+    return rules
 
 
 def listing() -> str:
