@@ -635,7 +635,7 @@ def test_step_to_the_next_step_of_the_plan() -> None:
 
 
 def test_steps_that_make_no_sense_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"v2 is at 100%, at or past the last step"):
+    with pytest.raises(ValueError, match=r"v2 already receives all the traffic, the last step"):
         edit.plan_step(_release("dev", "micro-api"), next_step=True)
     with pytest.raises(ValueError, match="no canary steps"):
         edit.plan_step(_with(PROD, {"v1": 70, "v2": 30}, steps=()), next_step=True)
@@ -708,15 +708,76 @@ def test_weight_change_describes_the_canary() -> None:
         "v1 60% -> 0%, v2 30% -> 0%, v3 10% -> 100%"
     )
     started = edit.WeightChange.of(PROD, edit.plan_start(PROD, "v3", first_step=True))
-    assert started.describe() == "v3 0% -> 10%"  # the stable only makes room for it
+    # The stable only makes room for it.
+    assert started.describe() == "start v3 at 10%; v1 (stable) keeps the rest, 70% -> 60%"
     assert started.moved() == [("v1", 70, 60), ("v3", 0, 10)]
     middle = edit.WeightChange.of(THREE, edit.plan_set(THREE, {"v2": 20, "v3": 20}))
     assert middle.describe() == "v2 30% -> 20%, v3 10% -> 20%"
     two = edit.WeightChange({"v1": 100}, edit.plan_start(_with(PROD, {"v1": 100}), "v2", True))
-    assert two.describe() == "v2 0% -> 10%"
+    assert two.describe() == "start v2 at 10%; v1 (stable) keeps the rest, 100% -> 90%"
     retired = edit.WeightChange({"v1": 100, "v2": 0}, {"v1": 100})
     assert retired.moved() == []
-    assert retired.describe() == "weights unchanged"
+    assert retired.describe() == "retire v2"
+    same = edit.WeightChange({"v1": 70, "v2": 30}, {"v1": 70, "v2": 30})
+    assert same.describe() == "weights unchanged"
+
+
+def test_start_and_retire_say_what_happened() -> None:
+    """Issue 12: `start` and `retire` moved no weight, and said "weights unchanged"."""
+    image = "registry.example/micro-api:1.4"
+    started = edit.WeightChange(
+        {"v1": 70, "v2": 30}, edit.plan_start(PROD, "v3", False), images={"v3": image}
+    )
+    assert started.describe() == f"start v3 at 0% (image {image})"
+    first = edit.WeightChange(
+        {"v1": 70, "v2": 30}, edit.plan_start(PROD, "v3", True), images={"v3": image}
+    )
+    assert first.describe() == (
+        f"start v3 at 10% (image {image}); v1 (stable) keeps the rest, 70% -> 60%"
+    )
+    assert edit.WeightChange({"v1": 0, "v2": 100}, {"v2": 100}).describe() == "retire v1"
+
+
+def test_a_step_with_three_versions_says_which_version_keeps_the_rest() -> None:
+    """Issue 12: with a version between stable and canary, `v3 10% -> 25%` hid that v1 gave
+    the 15% and v2 kept its share; the stable (the first version) absorbs the difference."""
+    planned = edit.plan_step(THREE, next_step=True)  # v1 60, v2 30, v3 10; steps 10, 25, ...
+    assert planned == {"v1": 45, "v2": 30, "v3": 25}
+    assert edit.WeightChange.of(THREE, planned).describe() == (
+        "v3 10% -> 25%; v1 (stable) keeps the rest, 60% -> 45%; v2 stays at 30%"
+    )
+    back = edit.WeightChange.of(THREE, edit.plan_rollback(THREE))
+    assert back.describe() == (
+        "v3 10% -> 0%; v1 (stable) keeps the rest, 60% -> 70%; v2 stays at 30%"
+    )
+    four = _with(PROD, {"v1": 50, "v2": 20, "v3": 10, "v4": 20})
+    assert edit.WeightChange.of(four, edit.plan_step(four, to=30)).describe() == (
+        "v4 20% -> 30%; v1 (stable) keeps the rest, 50% -> 40%; v2 stays at 20%, v3 stays at 10%"
+    )
+
+
+def test_step_advises_promote_only_when_promote_would_work() -> None:
+    """Issue 12: at 100% `step --next` said "promote it", and promote then refused."""
+    done = _release("dev", "micro-api")  # v1 0, v2 100: the plan is over
+    with pytest.raises(ValueError) as stepped:
+        edit.plan_step(done, next_step=True)
+    assert "promote" not in str(stepped.value)
+    assert str(stepped.value) == (
+        "v2 already receives all the traffic, the last step of the plan (10, 25, 50, 100); "
+        "the rollout is done: retire the old version with `meshcanary retire dev micro-api v1`"
+    )
+    with pytest.raises(ValueError, match="nothing to promote; retire the old version with"):
+        edit.plan_promote(done)
+    # Past the last step of a plan that stops short of 100%, promote is the advice, and works.
+    short = _with(PROD, {"v1": 40, "v2": 60}, steps=(10, 25, 50))
+    with pytest.raises(ValueError, match=r"at or past the last step .*; promote it"):
+        edit.plan_step(short, next_step=True)
+    assert edit.plan_promote(short) == {"v1": 0, "v2": 100}
+    # With a middle version, the step to 100% is what promote does: say so.
+    three = _with(PROD, {"v1": 20, "v2": 30, "v3": 50})
+    with pytest.raises(ValueError, match=r"v2 already takes 30%; promote v3, or lower it first"):
+        edit.plan_step(three, next_step=True)
+    assert edit.plan_promote(three) == {"v1": 0, "v2": 0, "v3": 100}
 
 
 def test_a_plan_applies_to_the_text(tmp_path: Path) -> None:

@@ -257,3 +257,159 @@ def test_an_edit_copies_only_its_service_to_check_it(repo: Path, cli, monkeypatc
         "environments/prod/micro-api.yaml",
     ]
     assert cli("--repo", repo, "check").code == 0
+
+
+# --- issue 12: what a terminal user reads --------------------------------------------------
+
+
+def test_start_and_retire_commits_say_what_happened(repo: Path, cli, tmp_path: Path) -> None:
+    """Their commit messages said "weights unchanged", and start's PR body had no image."""
+    title, body = tmp_path / "title.txt", tmp_path / "body.md"
+    image = "registry.example/micro-api:1.4"
+    started = cli(
+        "--repo", repo, "start", "prod", "micro-api", "v3", "--image", image,
+        "--commit", "--pr-title", title, "--pr-body", body,
+    )  # fmt: skip
+    assert started.code == 0, started.err
+    message = f"prod/micro-api: start v3 at 0% (image {image})"
+    assert started.out == message + "\n"
+    assert _git(repo, "log", "-1", "--format=%s").strip() == message
+    assert title.read_text(encoding="utf-8") == "prod/micro-api: v3 added at 0%\n"
+    text = body.read_text(encoding="utf-8")
+    assert f"| v3 | new → 0% | `{image}` |" in text
+    assert text.endswith(
+        "Revert this pull request, or run `meshcanary retire prod micro-api v3`.\n"
+    )
+
+    # dev's v2 has all the traffic: v1 can go. The edit starts again from main.
+    retired = cli(
+        "--repo", repo, "retire", "dev", "micro-api", "v1",
+        "--commit", "--pr-title", title, "--pr-body", body,
+    )  # fmt: skip
+    assert retired.code == 0, retired.err
+    assert retired.out == "dev/micro-api: retire v1\n"
+    assert _git(repo, "log", "-1", "--format=%s").strip() == "dev/micro-api: retire v1"
+    assert _git(repo, "log", "-1", "--format=%P").strip() == _git(repo, "rev-parse", "main").strip()
+    assert title.read_text(encoding="utf-8") == "dev/micro-api: v1 removed\n"
+    text = body.read_text(encoding="utf-8")
+    assert "| v1 | 0% → removed |" in text
+    assert text.endswith(
+        "Revert this pull request.\n"
+        "Only reverting the pull request brings back v1, which this change removes.\n"
+    )
+
+
+def test_a_push_says_where_it_went(repo: Path, cli) -> None:
+    outcome = cli(
+        "--repo", repo, "step", "prod", "micro-api", "--next", "--commit", "--push", "origin"
+    )
+    assert outcome.code == 0, outcome.err
+    branch = "meshcanary/prod/micro-api/v2-50"
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+    assert outcome.err.splitlines() == [
+        f"committed {sha[:12]} on {branch} (from main)",
+        f"pushed {branch} to origin",
+    ]
+    assert _git(repo, "ls-remote", "origin", branch).split()[0] == sha
+
+
+def test_a_failed_push_says_which_branch_holds_the_commit(repo: Path, cli, tmp_path: Path) -> None:
+    _git(repo, "remote", "add", "gone", str(tmp_path / "no-such-remote.git"))
+    body = tmp_path / "body.md"
+    outcome = cli(
+        "--repo", repo, "step", "prod", "micro-api", "--next",
+        "--commit", "--push", "gone", "--pr-body", body,
+    )  # fmt: skip
+    assert outcome.code == 2
+    branch = "meshcanary/prod/micro-api/v2-50"
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+    error, hint = outcome.err.splitlines()
+    assert error.startswith(f"error: cannot push {branch} to gone: ")
+    assert hint.startswith(
+        f"  hint: the edit is committed as {sha[:12]} on {branch} (from main), which is "
+        "checked out; "
+    )
+    assert f"`git push -u gone {branch}`" in hint
+    assert _git(repo, "branch", "--show-current").strip() == branch
+    # The pull request's text is there for when the branch is pushed by hand.
+    assert "| v2 | 30% → 50% |" in body.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--push", "origin"], "--push needs --commit"),
+        (["--pr-body", "{tmp}/body.md"], "--pr-body needs --commit"),
+        (["--pr-title", "{tmp}/title.txt"], "--pr-title needs --commit"),
+        (["--branch", "mine"], "--branch needs --commit"),
+        (
+            ["--pr-title", "{tmp}/title.txt", "--pr-body", "{tmp}/body.md"],
+            "--pr-title and --pr-body need --commit",
+        ),
+    ],
+)
+def test_git_options_without_commit_are_refused_before_anything_is_written(
+    repo: Path, cli, tmp_path: Path, options: list[str], said: str
+) -> None:
+    """--pr-body without --commit wrote the edit and no body: refused like --push is."""
+    before = _snapshot(repo)
+    given = [option.format(tmp=tmp_path) for option in options]
+    outcome = cli("--repo", repo, "step", "prod", "micro-api", "--to", "40", *given)
+    assert outcome.code == 2
+    assert outcome.err == f"error: {said}\n"
+    assert outcome.out == ""
+    assert _snapshot(repo) == before
+    assert not (tmp_path / "body.md").exists() and not (tmp_path / "title.txt").exists()
+
+
+def test_a_three_version_rollout_says_where_the_traffic_goes_and_its_advice_works(
+    repo: Path, cli
+) -> None:
+    """staging/checkout runs v1 60%, v2 30%, v3 10%: each step says which version keeps the
+    rest; where a step cannot go, its advice (promote, then retire) is a command that works."""
+    where = ("--repo", repo)
+    first = cli(*where, "step", "staging", "checkout", "--next")
+    assert first.code == 0, first.err
+    assert first.out == (
+        "staging/checkout: v3 10% -> 25%; v1 (stable) keeps the rest, 60% -> 45%; v2 stays at 30%\n"
+    )
+    assert cli(*where, "step", "staging", "checkout", "--next").code == 0  # v3 at 50%
+    blocked = cli(*where, "step", "staging", "checkout", "--next")
+    assert blocked.code == 2
+    assert "v2 already takes 30%; promote v3, or lower it first" in blocked.err
+    promoted = cli(*where, "promote", "staging", "checkout")
+    assert promoted.code == 0, promoted.err
+    assert promoted.out == "staging/checkout: v1 20% -> 0%, v2 30% -> 0%, v3 50% -> 100%\n"
+    done = cli(*where, "step", "staging", "checkout", "--next")
+    assert done.code == 2
+    assert "promote" not in done.err
+    assert done.err.endswith(
+        "the rollout is done: retire the old versions with "
+        "`meshcanary retire staging checkout v1` and `meshcanary retire staging checkout v2`\n"
+    )
+    again = cli(*where, "promote", "staging", "checkout")
+    assert again.code == 2
+    assert "nothing to promote; retire the old versions with" in again.err
+    for version in ("v1", "v2"):
+        retired = cli(*where, "retire", "staging", "checkout", version)
+        assert retired.code == 0, retired.err
+        assert retired.out == f"staging/checkout: retire {version}\n"
+    assert cli(*where, "render", "--check").code == 0
+
+
+def test_promote_works_where_step_advises_it(repo: Path, cli) -> None:
+    """At the last step of a plan that stops short of 100%, step says "promote it"."""
+    release = repo / "environments/prod/micro-api.yaml"
+    release.write_text(
+        release.read_text(encoding="utf-8").replace(
+            "versions:\n", "canary: {steps: [10, 25, 50]}\nversions:\n"
+        ),
+        encoding="utf-8",
+    )
+    assert cli("--repo", repo, "step", "prod", "micro-api", "--next").code == 0  # v2 at 50%
+    advised = cli("--repo", repo, "step", "prod", "micro-api", "--next")
+    assert advised.code == 2
+    assert "at or past the last step of the plan (10, 25, 50); promote it" in advised.err
+    promoted = cli("--repo", repo, "promote", "prod", "micro-api")
+    assert promoted.code == 0, promoted.err
+    assert promoted.out == "prod/micro-api: v2 50% -> 100%\n"

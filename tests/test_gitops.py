@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -495,13 +496,17 @@ def test_body_of_a_two_version_step() -> None:
         "| v2 | 30% → 50% | `registry.example/micro-api:1.3` |\n"
         "\n"
         "```mermaid\n"
-        "pie title Before\n"
+        "%%{init: {'themeVariables': {'pie1': '#0072B2', 'pie2': '#E69F00'}}}%%\n"
+        "pie showData\n"
+        "    title Before\n"
         '    "v1" : 70\n'
         '    "v2" : 30\n'
         "```\n"
         "\n"
         "```mermaid\n"
-        "pie title After\n"
+        "%%{init: {'themeVariables': {'pie1': '#0072B2', 'pie2': '#E69F00'}}}%%\n"
+        "pie showData\n"
+        "    title After\n"
         '    "v1" : 50\n'
         '    "v2" : 50\n'
         "```\n"
@@ -518,7 +523,7 @@ def test_body_of_a_two_version_step() -> None:
     )
 
 
-def test_body_of_a_three_version_change_leaves_zero_weights_out_of_the_charts() -> None:
+def test_body_of_a_three_version_change_keeps_each_colour_and_shows_zero_weights() -> None:
     assert pr_body(THREE) == (
         "Traffic change for `checkout` in `staging`: merging "
         "`meshcanary/staging/checkout/v3-50` into `develop` applies it.\n"
@@ -530,15 +535,23 @@ def test_body_of_a_three_version_change_leaves_zero_weights_out_of_the_charts() 
         "| v3 | 0% → 50% | `registry.example/checkout:2.2` |\n"
         "\n"
         "```mermaid\n"
-        "pie title Before (v3 at 0% not shown)\n"
+        "%%{init: {'themeVariables': "
+        "{'pie1': '#0072B2', 'pie2': '#E69F00', 'pie3': '#009E73'}}}%%\n"
+        "pie showData\n"
+        "    title Before\n"
         '    "v1" : 60\n'
         '    "v2" : 40\n'
+        '    "v3" : 0\n'
         "```\n"
         "\n"
         "```mermaid\n"
-        "pie title After (v1 at 0% not shown)\n"
+        "%%{init: {'themeVariables': "
+        "{'pie1': '#E69F00', 'pie2': '#009E73', 'pie3': '#0072B2'}}}%%\n"
+        "pie showData\n"
+        "    title After\n"
         '    "v2" : 50\n'
         '    "v3" : 50\n'
+        '    "v1" : 0\n'
         "```\n"
         "\n"
         "### Checks\n"
@@ -557,12 +570,94 @@ def test_body_of_start_and_retire() -> None:
     start = PullRequest("prod", "api", {"v1": 100}, {"v1": 100, "v2": 0}, {}, [], "b", "main")
     retire = PullRequest("prod", "api", {"v1": 0, "v2": 100}, {"v2": 100}, {}, [], "b", "main")
     assert "| v2 | new → 0% | — |" in pr_body(start)
-    assert "set-weights prod api v1=100 v2=0`." in pr_body(start)
     assert "| v1 | 0% → removed | — |" in pr_body(retire)
+
+
+def test_body_of_start_and_retire_offers_commands_that_undo_them() -> None:
+    """Issue 12: the body offered `set-weights` with the weights already there, which
+    set-weights refuses ("nothing to change"): after `start` the command that undoes it is
+    `retire`, and after `retire` only a revert brings the version back."""
+    start = PullRequest("prod", "api", {"v1": 100}, {"v1": 100, "v2": 0}, {}, [], "b", "main")
+    first = PullRequest("prod", "api", {"v1": 100}, {"v1": 90, "v2": 10}, {}, [], "b", "main")
+    retire = PullRequest("prod", "api", {"v1": 0, "v2": 100}, {"v2": 100}, {}, [], "b", "main")
+    assert pr_body(start).endswith(
+        "Revert this pull request, or run `meshcanary retire prod api v2`.\n"
+    )
+    assert pr_body(first).endswith(
+        "Revert this pull request, or run `meshcanary set-weights prod api v1=100 v2=0`, "
+        "then `meshcanary retire prod api v2`.\n"
+    )
     assert pr_body(retire).endswith(
-        "Revert this pull request, or run `meshcanary set-weights prod api v2=100`.\n"
+        "### How to revert\n"
+        "\n"
+        "Revert this pull request.\n"
         "Only reverting the pull request brings back v1, which this change removes.\n"
     )
+
+
+def charts(body: str) -> list[tuple[dict[str, int], dict[int, str]]]:
+    """Each Mermaid pie of `body`: its slices (label -> value, as written) and its colour slots."""
+    found = []
+    for chart in re.findall(r"```mermaid\n(.*?)```", body, re.S):
+        lines = chart.splitlines()
+        assert lines[0].startswith("%%{init: ") and lines[0].endswith("}%%"), lines[0]
+        assert lines[1] == "pie showData" and lines[2].startswith("    title "), lines
+        slots = {int(n): c for n, c in re.findall(r"'pie(\d+)': '(#[0-9A-F]{6})'", lines[0])}
+        slices = {}
+        for line in lines[3:]:
+            found_slice = re.fullmatch(r'    "([^"]+)" : (\d+)', line)
+            assert found_slice, line
+            slices[found_slice[1]] = int(found_slice[2])
+        found.append((slices, slots))
+    return found
+
+
+def colours_mermaid_gives(slices: dict[str, int], slots: dict[int, str]) -> dict[str, str]:
+    """The colour of each slice as Mermaid's pie renderer hands them out (11.x, pieRenderer):
+    slot N to the Nth label its ordinal colour scale sees. It draws the slices of at least 1%
+    largest first (a stable sort, so ties in written order), then lists the rest in the
+    legend in written order. Older Mermaid, which did not sort, sees them in written order:
+    both orders must give the same colours."""
+    total = sum(slices.values())
+    drawn = sorted((lb for lb in slices if slices[lb] * 100 >= total), key=lambda lb: -slices[lb])
+    seen = [*drawn, *(lb for lb in slices if lb not in drawn)]
+    assert seen == list(slices), "slices written in the order Mermaid colours them"
+    return {label: slots[n] for n, label in enumerate(seen, start=1)}
+
+
+SWAP = PullRequest("prod", "api", {"v1": 70, "v2": 30}, {"v1": 40, "v2": 60}, {}, [], "b", "m")
+START = PullRequest(
+    "prod", "api", {"v1": 70, "v2": 30}, {"v1": 60, "v2": 30, "v3": 10}, {}, [], "b", "m"
+)
+RETIRE = PullRequest("prod", "api", {"v1": 0, "v2": 100}, {"v2": 100}, {}, [], "b", "m")
+FIVE = PullRequest(
+    "prod",
+    "api",
+    {"v1": 40, "v2": 0, "v3": 20, "v4": 20, "v5": 20},
+    {"v1": 10, "v2": 0, "v3": 20, "v4": 20, "v5": 50},
+    {},
+    [],
+    "b",
+    "m",
+)
+
+
+@pytest.mark.parametrize("pr", [TWO, THREE, SWAP, START, RETIRE, FIVE], ids=lambda p: str(p.after))
+def test_each_version_keeps_its_colour_in_both_charts(pr: PullRequest) -> None:
+    """Issue 12: Mermaid colours slices by rank, so a canary overtaking the stable swapped
+    their colours between Before and After, and a version at 0% was left out of its chart."""
+    (before, before_slots), (after, after_slots) = charts(pr_body(pr))
+    # Every version of each side is in its chart with its weight, 0% ones included.
+    assert before == pr.before and after == pr.after
+    before_colours = colours_mermaid_gives(before, before_slots)
+    after_colours = colours_mermaid_gives(after, after_slots)
+    for version in set(before) & set(after):
+        assert before_colours[version] == after_colours[version], version
+    # Colours tell the versions apart.
+    for colours in (before_colours, after_colours):
+        assert len(set(colours.values())) == len(colours)
+    # The stable version is the same colour in every pull request.
+    assert before_colours["v1"] == after_colours.get("v1", before_colours["v1"]) == "#0072B2"
 
 
 # --- GitHub Actions output ---------------------------------------------------------------

@@ -467,12 +467,15 @@ def test_hostile_values_do_not_break_the_pr_body() -> None:
         shown("v`2|\n<b>x</b>"),
         shown("a|b\n| evil | row |"),
     ]
-    # Two Mermaid charts, each a title and one line per version that gets traffic.
+    # Two Mermaid charts: the colours, `pie showData`, a title and one line per version.
     fences = [t for t in tokens if t.type == "fence"]
     assert [f.info for f in fences] == ["mermaid", "mermaid"]
-    assert [len(f.content.splitlines()) for f in fences] == [3, 3]
+    assert [len(f.content.splitlines()) for f in fences] == [5, 5]
     for fence in fences:
-        for line in fence.content.splitlines()[1:]:
+        init, kind, title, *slices = fence.content.splitlines()
+        assert re.fullmatch(r"%%\{init: \{'themeVariables': \{[#'a-zA-Z0-9:, ]+\}\}\}%%", init)
+        assert kind == "pie showData" and title in ("    title Before", "    title After")
+        for line in slices:
             assert re.fullmatch(r'    "[A-Za-z0-9._ -]+" : \d+', line), line
     # A revert command a person would paste into a shell is given only for plain names.
     assert "set-weights" not in body

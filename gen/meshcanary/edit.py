@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -609,9 +609,16 @@ def plan_step(release: Release, to: int | None = None, next_step: bool = False) 
             raise _no_steps(release)
         later = [step for step in release.steps if step > canary.weight]
         if not later:
+            plan = ", ".join(map(str, release.steps))
+            if canary.weight == 100:
+                # Promoting now would change nothing: what is left is taking the old ones away.
+                raise ValueError(
+                    f"{canary.name} already receives all the traffic, the last step of the plan "
+                    f"({plan}); the rollout is done: {_retire_advice(release)}"
+                )
             raise ValueError(
                 f"{canary.name} is at {canary.weight}%, at or past the last step of the plan "
-                f"({', '.join(map(str, release.steps))}); promote it, or give a weight"
+                f"({plan}); promote it, or give a weight"
             )
         to = later[0]
     target = _check_weight(canary.name, to)
@@ -623,9 +630,11 @@ def plan_step(release: Release, to: int | None = None, next_step: bool = False) 
     if left < 0:
         holders = [v.name for v in middle if v.weight]
         verb = "takes" if len(holders) == 1 else "take"
+        # A step to 100% is what promote does, and promote also takes the middle versions' share.
+        instead = f"promote {canary.name}, or " if target == 100 else ""
         raise ValueError(
             f"{canary.name} at {target}% would leave {100 - target}% for the other versions, "
-            f"but {' and '.join(holders)} already {verb} {kept}%; lower "
+            f"but {' and '.join(holders)} already {verb} {kept}%; {instead}lower "
             f"{'it' if len(holders) == 1 else 'them'} first, or give {canary.name} at most "
             f"{100 - kept}%"
         )
@@ -640,8 +649,21 @@ def plan_promote(release: Release) -> dict[str, int]:
     _two_versions(release, "promote")
     canary = release.canary
     if canary.weight == 100:
-        raise ValueError(f"{canary.name} already receives all the traffic")
+        raise ValueError(
+            f"{canary.name} already receives all the traffic, so there is nothing to promote; "
+            f"{_retire_advice(release)}"
+        )
     return _checked({v.name: 100 if v is canary else 0 for v in release.versions})
+
+
+def _retire_advice(release: Release) -> str:
+    """What to run once the canary has all the traffic: retire each version left without any."""
+    idle = [v.name for v in release.versions[:-1] if v.weight == 0]
+    if not idle:
+        return "nothing is left to do"
+    where = f"{release.environment.name} {release.service}"
+    commands = " and ".join(f"`meshcanary retire {where} {name}`" for name in idle)
+    return f"retire the old version{'s' if len(idle) > 1 else ''} with {commands}"
 
 
 def plan_rollback(release: Release) -> dict[str, int]:
@@ -706,10 +728,15 @@ def plan_start(release: Release, version: str, first_step: bool) -> dict[str, in
 
 @dataclass(frozen=True)
 class WeightChange:
-    """Weights before and after one change, for commit messages and PR titles."""
+    """Weights before and after one change, for commit messages and PR titles.
+
+    `images`: the image of each version the change adds (`start`), which the release read
+    before the change cannot say.
+    """
 
     before: dict[str, int]
     after: dict[str, int]
+    images: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, release: Release, after: Mapping[str, int]) -> WeightChange:
@@ -722,13 +749,38 @@ class WeightChange:
         return [change for change in changes if change[1] != change[2]]
 
     def describe(self) -> str:
-        """`v2 30% -> 50%`: a move of the canary against the stable names only the canary."""
-        moved = self.moved()
-        if not moved:
-            return "weights unchanged"
-        order = list(self.after) or list(self.before)
-        stable, canary = order[0], order[-1]
-        names = {name for name, _, _ in moved}
-        if canary in names and names <= {stable, canary}:
-            moved = [change for change in moved if change[0] == canary]
-        return ", ".join(f"{name} {old}% -> {new}%" for name, old, new in moved)
+        """What the change did, in one line, for the commit message and the command's output.
+
+        `v2 30% -> 50%`: a move of the canary (the last version) against the stable (the
+        first) names only the canary. With versions between them, it also says where the rest
+        of the traffic is: `v3 10% -> 25%; v1 (stable) keeps the rest, 80% -> 65%; v2 stays at
+        10%`. A version added or removed says so: `start v3 at 0% (image …)`, `retire v1`.
+        """
+        parts = [self._started(name) for name in self.after if name not in self.before]
+        parts += [f"retire {name}" for name in self.before if name not in self.after]
+        kept = [name for name in self.after if name in self.before]
+        moves = [
+            (n, self.before[n], self.after[n]) for n in kept if self.before[n] != self.after[n]
+        ]
+        if not moves:
+            return "; ".join(parts) or "weights unchanged"
+        stable, canary = kept[0], kept[-1]
+        moved = {name for name, _, _ in moves}
+        if parts and moved == {stable}:
+            # The new version's share comes from the stable version (start --first-step).
+            return "; ".join([*parts, self._rest(stable)])
+        if parts or len(kept) < 2 or canary not in moved or not moved <= {stable, canary}:
+            return "; ".join([*parts, ", ".join(f"{n} {b}% -> {a}%" for n, b, a in moves)])
+        step = f"{canary} {self.before[canary]}% -> {self.after[canary]}%"
+        if len(kept) == 2:
+            return step
+        rest = [self._rest(stable)] if stable in moved else []
+        stays = ", ".join(f"{name} stays at {self.after[name]}%" for name in kept[1:-1])
+        return "; ".join([step, *rest, stays])
+
+    def _started(self, name: str) -> str:
+        image = self.images.get(name)
+        return f"start {name} at {self.after[name]}%" + (f" (image {image})" if image else "")
+
+    def _rest(self, stable: str) -> str:
+        return f"{stable} (stable) keeps the rest, {self.before[stable]}% -> {self.after[stable]}%"

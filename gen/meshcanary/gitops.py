@@ -29,9 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from git import Repo
-from git.exc import GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
-
 from meshcanary.errors import MeshcanaryError
 
 # Pushing over a network that never answers must not hang a CI job forever.
@@ -58,8 +55,12 @@ _KEPT = frozenset(
         "GIT_TERMINAL_PROMPT",
     }
 )
-_KEPT_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
+# GitPython's own (GIT_PYTHON_GIT_EXECUTABLE: which git to run) are no hook's either.
+_KEPT_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_", "GIT_PYTHON_")
 _LISTED = 5
+# A git that fails with pages of output is quoted by one line of it, cut to this length.
+_GIST_LENGTH = 300
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # How a failed commit's hint ends: `commit` leaves the work tree to its caller, which may say
 # more precisely what it did with the files (the edit commands put them back).
 FILES_KEPT = "the files meshcanary wrote are unchanged"
@@ -132,10 +133,48 @@ def _scrubbed_environ() -> Iterator[None]:
             os.environ.update(saved)
 
 
+def _import_gitpython() -> None:
+    """Import GitPython, or say in one line why git does not work.
+
+    GitPython runs `git version` while it is imported and, when that fails, raises an
+    ImportError with a page of advice. Told to be quiet it lets a missing git pass, to fail at
+    the first command (`_Session.run` says "git not found"); a git that is there but fails
+    still stops the import, and is a GitError here. Imported here rather than with the module,
+    so what needs no git (branch names, the pull request's text) works without one.
+    """
+    saved = os.environ.get("GIT_PYTHON_REFRESH")
+    os.environ["GIT_PYTHON_REFRESH"] = "quiet"
+    try:
+        import git  # noqa: F401
+    except ImportError as exc:
+        cause = exc.__cause__
+        status = getattr(cause, "status", None)
+        said = re.sub(r"^\s*stderr: '(.*)'$", r"\1", getattr(cause, "stderr", ""), flags=re.S)
+        why = (
+            _gist(said, "", status)
+            if isinstance(status, int)
+            else str(cause or exc).strip().splitlines()[0]
+        )
+        raise GitError(
+            f"git does not work: `git version` failed: {why}",
+            "install git, or set GIT_PYTHON_GIT_EXECUTABLE to its path",
+            str(exc),
+        ) from None
+    finally:
+        if saved is None:
+            os.environ.pop("GIT_PYTHON_REFRESH", None)
+        else:
+            os.environ["GIT_PYTHON_REFRESH"] = saved
+
+
 class _Session:
     """One open repository and the folder (`root`) the caller's paths are relative to."""
 
     def __init__(self, root: Path) -> None:
+        _import_gitpython()
+        from git import Repo
+        from git.exc import InvalidGitRepositoryError, NoSuchPathError
+
         try:
             repo = Repo(root, search_parent_directories=True)
         except (InvalidGitRepositoryError, NoSuchPathError):
@@ -143,6 +182,12 @@ class _Session:
                 f"{root} is not inside a git work tree",
                 "run meshcanary in a clone of the repository, or `git init` and commit the "
                 "release files first",
+            ) from None
+        except (OSError, ValueError) as exc:
+            # A .git that cannot be read (a gitdir file naming something odd, no permission).
+            raise GitError(
+                f"cannot open the git repository at {root}: {exc}",
+                "check the repository with `git status`",
             ) from None
         if repo.bare or repo.working_tree_dir is None:
             repo.close()
@@ -165,6 +210,8 @@ class _Session:
         env: Mapping[str, str] | None = None,
     ) -> tuple[int, str, str]:
         """Run `git ARGS...` in the work tree's top folder; returns status, stdout, stderr."""
+        from git.exc import GitCommandNotFound
+
         try:
             status, out, err = self.repo.git.execute(
                 [self.repo.git.GIT_PYTHON_GIT_EXECUTABLE, *args],
@@ -178,6 +225,12 @@ class _Session:
             raise GitError(
                 "git not found", "install git, or set GIT_PYTHON_GIT_EXECUTABLE to its path"
             ) from None
+        except OSError as exc:
+            # Found but not runnable (no permission, a broken interpreter line).
+            raise GitError(
+                f"cannot run git: {exc.strerror or exc}",
+                "install git, or set GIT_PYTHON_GIT_EXECUTABLE to its path",
+            ) from None
         return status, out, err
 
     def check(self, *args: str, what: str, hint: str) -> str:
@@ -188,8 +241,22 @@ class _Session:
         return out
 
     def rev(self, name: str) -> str | None:
-        status, out, _ = self.run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
-        return out.strip() if status == 0 and out.strip() else None
+        """The commit `name` names, or None when there is none; a git that fails is an error.
+
+        `--quiet` makes git exit 1 without a word when the name names nothing: anything else
+        (a broken repository, a git that cannot run) must not read as "no such commit".
+        """
+        status, out, err = self.run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
+        if status == 1 and not err.strip():
+            return None
+        sha = out.strip()
+        if status != 0 or not _OBJECT_ID.fullmatch(sha):
+            raise GitError(
+                f"git cannot read {name}: {_gist(err, out, status)}",
+                "check the repository with `git status`",
+                _joined(out, err),
+            )
+        return sha
 
     def spec(self, path: str) -> str:
         """A caller's path (relative to root) as a pathspec relative to the work tree's top."""
@@ -207,8 +274,22 @@ class _Session:
         return spec
 
     def current_branch(self) -> str | None:
-        status, out, _ = self.run("symbolic-ref", "--quiet", "--short", "HEAD")
-        return out.strip() if status == 0 else None
+        """The branch HEAD is on (it may have no commit yet); None when HEAD is detached."""
+        status, out, err = self.run("symbolic-ref", "--quiet", "--short", "HEAD")
+        if status == 0 and out.strip():
+            return out.strip()
+        if status == 1 and not err.strip():
+            return None  # detached: `--quiet` says so with its exit code alone
+        raise GitError(
+            f"git cannot read HEAD: {_gist(err, out, status)}",
+            "check the repository with `git status`",
+            _joined(out, err),
+        )
+
+    def remotes(self) -> list[str]:
+        """The repository's remotes, as git reads its configuration."""
+        listed = self.check("remote", what="git remote failed", hint="")
+        return sorted(name for name in listed.splitlines() if name.strip())
 
     def changes(self, specs: Sequence[str]) -> list[tuple[str, str]]:
         """(path, state) for every uncommitted, staged or untracked file under `specs`."""
@@ -263,10 +344,9 @@ def _joined(*texts: str) -> str:
 def _gist(err: str, out: str, status: int) -> str:
     """The line of git's output that says what went wrong."""
     lines = [ln.strip() for ln in _joined(err, out).splitlines() if ln.strip()]
-    for line in lines:
-        if line.startswith(("fatal:", "error:")):
-            return line
-    return lines[-1] if lines else f"git exited with code {status}"
+    found = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), None)
+    line = found or (lines[-1] if lines else f"git exited with code {status}")
+    return line if len(line) <= _GIST_LENGTH else line[: _GIST_LENGTH - 1] + "…"
 
 
 def _listing(items: Sequence[str]) -> str:
@@ -507,7 +587,7 @@ def _refuse_confusing_branch(session: _Session, name: str) -> None:
         "meshcanary/prod/micro-api/v2-50), or leave out --branch for the name meshcanary "
         "derives from the change"
     )
-    remotes = sorted(r.name for r in session.repo.remotes)
+    remotes = session.remotes()
     problem = branch_problem(name, remotes)
     if problem is None and session.rev(f"refs/tags/{name}") is not None:
         problem = f"a tag is called {name} too, so git could read the name as either"
@@ -644,7 +724,9 @@ def _stage_and_commit(
 ) -> None:
     # `add -A -- PATHS` stages additions, changes and deletions under exactly these paths.
     session.check("add", "-A", "--", *specs, what="cannot stage the edited files", hint="")
-    status, _, _ = session.run("diff", "--cached", "--quiet", "HEAD", "--", *specs)
+    status, out, err = session.run("diff", "--cached", "--quiet", "HEAD", "--", *specs)
+    if status not in (0, 1):
+        raise GitError(f"git diff failed: {_gist(err, out, status)}", "", _joined(out, err))
     if status == 0:
         raise GitError(
             "nothing to commit: staging "
@@ -685,8 +767,10 @@ def _verify(
     sha = session.rev("HEAD") or ""
     if session.current_branch() != target:
         raise GitError(f"{_HOOK_CHANGED}: HEAD is no longer on {target}", _HOOK_HINT)
-    status, out, _ = session.run("rev-list", "--parents", "--max-count=1", sha)
-    if status != 0 or out.split()[1:] != [head]:
+    out = session.check(
+        "rev-list", "--parents", "--max-count=1", sha, what="git rev-list failed", hint=""
+    )
+    if out.split()[1:] != [head]:
         raise GitError(
             f"{_HOOK_CHANGED}: {target} is not one commit on top of {head[:12]} (a hook "
             "committed too)",
@@ -795,9 +879,17 @@ def _undo(
     done: list[str] = []
     failed: list[str] = []
     (done if _restore_index(session, saved_index) else failed).append("unstaged the edited files")
-    tip = session.rev(f"refs/heads/{target}")
+    # Undoing runs after git failed once: a git that fails again must not stop the rest.
+    try:
+        tip = session.rev(f"refs/heads/{target}")
+    except GitError:
+        tip = None
+    try:
+        elsewhere = session.current_branch() != previous
+    except GitError:
+        elsewhere = True
     # A hook may have switched branches too.
-    if switched or session.current_branch() != previous:
+    if switched or elsewhere:
         status, _, _ = session.run("symbolic-ref", "HEAD", f"refs/heads/{previous}")
         (done if status == 0 else failed).append(f"switched back to {previous}")
         if created and status == 0:
@@ -822,7 +914,7 @@ def push(root: Path, remote: str, branch: str) -> None:
     unreachable remote are GitErrors with git's message; the local branch stays as it is.
     """
     with _session(root) as session:
-        remotes = sorted(r.name for r in session.repo.remotes)
+        remotes = session.remotes()
         if remote not in remotes:
             known = f"known remotes: {', '.join(remotes)}" if remotes else "there are none"
             raise GitError(
@@ -961,22 +1053,78 @@ def _weight_cell(was: int | None, now: int | None) -> str:
     return f"{was}% (unchanged)" if was == now else f"{was}% → {now}%"
 
 
-def _pie(heading: str, weights: Mapping[str, int]) -> list[str]:
-    # Mermaid's pie chart needs positive values: versions at 0% are left out, and said so.
-    shown = [(_label(v), w) for v, w in weights.items() if w > 0]
-    left_out = [_label(v) for v, w in weights.items() if w <= 0]
-    title = heading
-    if left_out:
-        title += f" ({', '.join(left_out)} at 0% not shown)"
-    if not shown:
-        return [f"{title}: no version receives traffic.", ""]
+# Okabe and Ito's colours, told apart with the common colour-vision deficiencies and on
+# GitHub's light and dark backgrounds. The Nth version of a change (in `_versions` order) has
+# the Nth colour in both charts, so a version reads as the same colour before and after.
+_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#999999")
+# Mermaid's pie has twelve colour slots, `pie1` to `pie12`; past them it starts over.
+_PIE_SLOTS = 12
+
+
+def _colours(versions: Sequence[str]) -> dict[str, str]:
+    return {v: _PALETTE[i % len(_PALETTE)] for i, v in enumerate(versions)}
+
+
+def _pie(heading: str, weights: Mapping[str, int], colours: Mapping[str, str]) -> list[str]:
+    """A Mermaid pie of `weights`, each version in its colour from `colours`, 0% ones too.
+
+    Mermaid does not colour slices in the order they are written: it sorts them by value,
+    largest first, and hands out `pie1`, `pie2`... in that order (the newest also leaves
+    slices under 1% out of the circle and gives them the next slots in its legend). Written
+    here largest first, ties in the release's order and versions at 0% last, the slots
+    follow the lines whichever Mermaid draws it; each chart then sets slot N to the colour of
+    its Nth line. `showData` puts each value in the legend, so a version at 0% reads as 0.
+    """
+    if not any(weight > 0 for weight in weights.values()):
+        return [f"{heading}: no version receives traffic.", ""]
+    ranked = sorted(weights.items(), key=lambda item: -item[1])
+    slots = ", ".join(
+        f"'pie{slot}': '{colours[version]}'"
+        for slot, (version, _) in enumerate(ranked[:_PIE_SLOTS], start=1)
+    )
     return [
         "```mermaid",
-        f"pie title {title}",
-        *(f'    "{v}" : {w}' for v, w in shown),
+        f"%%{{init: {{'themeVariables': {{{slots}}}}}}}%%",
+        "pie showData",
+        f"    title {heading}",
+        *(f'    "{_label(version)}" : {weight}' for version, weight in ranked),
         "```",
         "",
     ]
+
+
+def _revert(pr: PullRequest) -> list[str]:
+    """How to undo the change: revert the pull request, or the commands that undo it.
+
+    A command is offered only when it would change something (`set-weights` refuses weights
+    that already are) and every word of it is plain, so pasting it runs nothing else. A
+    version the change added is taken away again with `retire`; one it removed only a revert
+    brings back.
+    """
+    added = [v for v in pr.after if v not in pr.before]
+    removed = [v for v in pr.before if v not in pr.after]
+    restorable = sum(pr.before.get(v, 0) for v in pr.after) == sum(pr.before.values())
+    moved = any(pr.before.get(v, 0) != weight for v, weight in pr.after.items())
+    commands: list[str] = []
+    if pr.before and restorable and moved:
+        weights = " ".join(f"{v}={pr.before.get(v, 0)}" for v in pr.after)
+        commands.append(f"meshcanary set-weights {pr.environment} {pr.service} {weights}")
+    if pr.before and restorable:
+        commands += [f"meshcanary retire {pr.environment} {pr.service} {v}" for v in added]
+    words = [pr.environment, pr.service, *pr.after]
+    lines = ["Revert this pull request."]
+    if commands and all(_PLAIN.fullmatch(w) for w in words):
+        lines = [
+            "Revert this pull request, or run "
+            + ", then ".join(f"`{command}`" for command in commands)
+            + "."
+        ]
+    if removed:
+        lines.append(
+            f"Only reverting the pull request brings back {', '.join(_name(v) for v in removed)}, "
+            "which this change removes."
+        )
+    return lines
 
 
 def pr_body(pr: PullRequest) -> str:
@@ -1002,28 +1150,13 @@ def pr_body(pr: PullRequest) -> str:
             _code(image) if image else "—",
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    lines += ["", *_pie("Before", pr.before), *_pie("After", pr.after)]
+    colours = _colours(versions)
+    lines += ["", *_pie("Before", pr.before, colours), *_pie("After", pr.after, colours)]
     lines += ["### Checks", ""]
     lines += [f"- {_shown(name)}: {_shown(result)}" for name, result in pr.checks] or [
         "No checks ran."
     ]
-    lines += ["", "### How to revert", ""]
-    removed = [v for v in pr.before if v not in pr.after]
-    restorable = sum(pr.before.get(v, 0) for v in pr.after) == sum(pr.before.values())
-    words = [pr.environment, pr.service, *pr.after]
-    if pr.before and restorable and all(_PLAIN.fullmatch(w) for w in words):
-        weights = " ".join(f"{v}={pr.before.get(v, 0)}" for v in pr.after)
-        lines.append(
-            "Revert this pull request, or run "
-            f"`meshcanary set-weights {pr.environment} {pr.service} {weights}`."
-        )
-    else:
-        lines.append("Revert this pull request.")
-    if removed:
-        lines.append(
-            f"Only reverting the pull request brings back {', '.join(_name(v) for v in removed)}, "
-            "which this change removes."
-        )
+    lines += ["", "### How to revert", "", *_revert(pr)]
     return "\n".join(lines) + "\n"
 
 

@@ -59,6 +59,7 @@ class EditResult:
     sha: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     base: str | None = None  # the branch `branch` started from, which its pull request targets
+    pushed: str | None = None  # the remote `branch` was pushed to
 
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -242,9 +243,8 @@ def _commit(
             else "; ".join(filter(None, [exc.hint, kept]))
         )
         raise gitops.GitError(exc.message, hint, exc.output) from None
-    if git.push:
-        gitops.push(root, git.push, committed.branch)
-    images = {v.name: v.image for v in release.versions}
+    # The release read before the edit has no image for a version the edit adds.
+    images = {**{v.name: v.image for v in release.versions}, **result.change.images}
     checks = [
         ("render", "fresh"),
         ("kustomize build", "ok"),
@@ -267,11 +267,24 @@ def _commit(
     )
     title, body = gitops.pr_title(pull), gitops.pr_body(pull)
     outputs = {"branch": committed.branch, "base": committed.previous_branch, "title": title}
+    # Written before the push: after a failed one, the user pushes by hand and still has them.
     if git.pr_title:
         git.pr_title.write_text(title + "\n", encoding="utf-8")
     if git.pr_body:
         git.pr_body.write_text(body, encoding="utf-8")
         outputs["body-file"] = str(git.pr_body)
+    if git.push:
+        try:
+            gitops.push(root, git.push, committed.branch)
+        except gitops.GitError as exc:
+            # The commit stands: say where it is, as the success line would have.
+            where = (
+                f"the edit is committed as {committed.sha[:12]} on {committed.branch} (from "
+                f"{committed.previous_branch}), which is checked out"
+            )
+            raise gitops.GitError(
+                exc.message, "; ".join(filter(None, [where, exc.hint])), exc.output
+            ) from None
     if git.github_output:
         gitops.write_github_output(git.github_output, outputs)
     return EditResult(
@@ -286,6 +299,7 @@ def _commit(
         sha=committed.sha,
         extra=outputs,
         base=committed.previous_branch,
+        pushed=git.push,
     )
 
 
@@ -338,7 +352,8 @@ def start(version: str, image: str, replicas: int | None, first_step: bool) -> T
         others = {k: v for k, v in after.items() if k != version}
         if others != before:
             text = edit.set_weights(text, others)
-        return text, edit.WeightChange(before, after), f"{version}-start"
+        change = edit.WeightChange(before, after, images={version: image})
+        return text, change, f"{version}-start"
 
     return run
 
