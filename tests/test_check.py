@@ -250,14 +250,14 @@ def test_repository_policies_see_the_base_branch_as_old_object(example_repo: Pat
         assert outcome.code == 1
         steps = [f for f in _findings(outcome) if f["rule"].startswith("max-weight-step/")]
         assert steps and steps[0]["file"] == "deploy/overlays/prod/micro-api/virtualservice.yaml"
-        # And the built-in check says it at the release file's weight line.
-        [v1, v2] = [f for f in _findings(outcome) if f["rule"] == "weight-step"]
-        assert (v1["file"], v1["message"]) == (
+        # And the built-in check says it at the release file's weight line: of the version
+        # gaining traffic (the stable's loss is the same move).
+        [v2] = [f for f in _findings(outcome) if f["rule"] == "weight-step"]
+        assert (v2["file"], v2["message"]) == (
             "environments/prod/micro-api.yaml",
-            "v1 moves from 70% to 20% since HEAD: 50 points, and "
+            "v2 moves from 30% to 80% since HEAD: 50 points, and "
             "environments/prod/environment.yaml allows 25 in one change",
         )
-        assert v2["message"].startswith("v2 moves from 30% to 80% since HEAD")
 
 
 def test_policy_test_command_runs_the_repositorys_policy_tests(cli) -> None:
@@ -352,3 +352,26 @@ def test_the_cache_key_never_reads_a_file_outside_the_repository(
     link.unlink()
     link.symlink_to(tmp_path / "elsewhere.yaml")
     assert key() != first
+
+
+def test_a_rollback_is_never_held_back_by_max_step(example_repo: Path, cli) -> None:
+    from tests.conftest import commit_all
+
+    commit_all(example_repo)
+    release = example_repo / "environments/prod/micro-api.yaml"
+    text = release.read_text(encoding="utf-8")
+    # 30 points back to the stable version: more than maxStep (25), and a rollback.
+    release.write_text(
+        text.replace("weight: 70}", "weight: 100}").replace("weight: 30}", "weight: 0}")
+    )
+    assert cli("--repo", example_repo, "render").code == 0
+    outcome = cli("--repo", example_repo, "check", "--format", "json")
+    assert [f for f in _findings(outcome) if f["rule"] == "weight-step"] == []
+    # The other way, 30 points onto the canary, is held back, at the canary's weight.
+    release.write_text(
+        text.replace("weight: 70}", "weight: 40}").replace("weight: 30}", "weight: 60}")
+    )
+    assert cli("--repo", example_repo, "render").code == 0
+    outcome = cli("--repo", example_repo, "check", "--format", "json")
+    steps = [f for f in _findings(outcome) if f["rule"] == "weight-step"]
+    assert [f["message"].split(" since")[0] for f in steps] == ["v2 moves from 30% to 60%"]

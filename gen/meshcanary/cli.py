@@ -260,7 +260,7 @@ def build(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 100))
+    console = Console()
     view = Table(title="kustomize build of deploy/overlays/<env>/<overlay>", title_justify="left")
     for column in (
         "env",
@@ -569,6 +569,20 @@ def check(
     return _emit(report, output, summary, fail_on)
 
 
+def _as_given(raw: str) -> str:
+    """A path the user gave, for a message: from the git work tree's top when it is in it
+    (as every path is shown), else as given."""
+    workspace = Settings.workspace
+    absolute = Path(os.path.normpath(Path.cwd() / raw))
+    if (
+        workspace is not None
+        and workspace.top is not None
+        and absolute.is_relative_to(workspace.top)
+    ):
+        return str(absolute)  # made relative to the top where errors are shown
+    return raw
+
+
 def _in_repository(paths: list[str]) -> list[str]:
     """Paths as pre-commit or a person gives them, relative to the repository; exit 2 naming
     each one that lies outside it, rather than checking nothing and passing."""
@@ -583,8 +597,7 @@ def _in_repository(paths: list[str]) -> list[str]:
         raise InputError(
             [
                 Problem(
-                    # Absolute: shown, as every path is, from the git work tree's top.
-                    Location(str(Path.cwd() / raw)),
+                    Location(_as_given(raw)),
                     "is outside the repository",
                     f"the repository is {Settings.repo}; give -C/--repo for another one",
                 )

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from yaml import YAMLError
 
-from meshcanary import kustomize
+from meshcanary.kustomize import batch
 from meshcanary.layout import GATEWAYS, OVERLAYS
+from meshcanary.manifest import BadDocument, load_document, split_documents
 from meshcanary.problem import Problem
 from meshcanary.release.load import LoadedEnvironment
 
@@ -64,25 +65,40 @@ def _version(deployment: dict[str, Any]) -> str:
 def build(
     root: Path, environments: Sequence[LoadedEnvironment], jobs: int | None = None
 ) -> list[Built]:
+    """Every overlay (the gateways first) of each environment, built in batches as `check`
+    builds them."""
     units: list[tuple[str, str]] = []
+    overlays: list[batch.Overlay] = []
     for loaded in environments:
-        name = loaded.environment.name
-        if loaded.environment.gateways:
-            units.append((name, GATEWAYS))
-        units.extend((name, r.service) for r in loaded.releases)
-    prefixes = {loaded.environment.name: loaded.environment.remote_bases for loaded in environments}
-    targets = [
-        kustomize.Target(root / OVERLAYS / env / unit, f"{OVERLAYS}/{env}/{unit}", prefixes[env])
-        for env, unit in units
-    ]
-    results = kustomize.builder(root).build_many(targets, jobs)
-    yaml = YAML(typ="safe")
+        env = loaded.environment
+        if env.gateways:
+            units.append((env.name, GATEWAYS))
+            overlays.append(
+                batch.Overlay(f"{OVERLAYS}/{env.name}/{GATEWAYS}", env.name, env.remote_bases)
+            )
+        for release in loaded.releases:
+            units.append((env.name, release.service))
+            overlays.append(
+                batch.Overlay(
+                    f"{OVERLAYS}/{env.name}/{release.service}",
+                    env.name,
+                    env.remote_bases,
+                    release.base,
+                )
+            )
     built = []
-    for (env, unit), result in zip(units, results, strict=True):
-        resources = (
-            tuple(d for d in yaml.load_all(result.output) if isinstance(d, dict))
-            if result.ok
-            else ()
-        )
-        built.append(Built(env, unit, result.folder, result.error, resources, result.problems))
+    results = batch.build(root, overlays, jobs)
+    for (name, unit), result in zip(units, results, strict=True):
+        error, resources = result.error, result.documents or ()
+        if result.ok and result.documents is None:
+            # Built on its own, after its batch failed: kustomize's text, parsed here.
+            try:
+                resources = tuple(
+                    document
+                    for piece, _ in split_documents(result.text)
+                    if isinstance(document := load_document(piece), dict)
+                )
+            except (YAMLError, BadDocument) as exc:
+                error = f"kustomize printed what does not parse: {exc}"
+        built.append(Built(name, unit, result.folder, error, resources, result.problems))
     return built

@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from meshcanary import kustomize, progress
+from meshcanary import kustomize
 from meshcanary.errors import InputError
 from meshcanary.layout import (
     ENVIRONMENT_FILE,
@@ -29,7 +29,6 @@ from meshcanary.layout import (
     environment_names,
 )
 from meshcanary.manifest import (
-    BadDocument,
     Document,
     JsonPath,
     Parsed,
@@ -341,7 +340,11 @@ STEP_RULE = "weight-step"
 
 def _weight_steps(baseline: Baseline, releases: Sequence[Release]) -> list[Problem]:
     """A finding per version whose weight moves more than the environment's maxStep since
-    the baseline, at the weight's line in the release file."""
+    the baseline, toward the newer versions, at the weight's line in the release file.
+
+    A canary advances in steps; a rollback (traffic back to the stable, first version) is
+    never held back.
+    """
     from meshcanary.source import parse_mapping
 
     problems: list[Problem] = []
@@ -356,11 +359,21 @@ def _weight_steps(baseline: Baseline, releases: Sequence[Release]) -> list[Probl
             versions = parse_mapping(text, release.path).data.get("versions") or {}
         except InputError:
             continue  # the old file did not parse: nothing to compare with
-        for version in release.versions:
-            old = versions.get(version.name) if isinstance(versions, dict) else None
-            before = old.get("weight", 0) if isinstance(old, dict) else 0
-            if not isinstance(before, int) or abs(version.weight - before) <= step:
-                continue
+
+        then = {
+            str(name): old["weight"]
+            for name, old in (versions.items() if isinstance(versions, dict) else [])
+            if isinstance(old, dict) and isinstance(old.get("weight"), int)
+        }
+
+        # What newer versions gain, each; else what leaves the stable (first) version, which
+        # several of them may share. Traffic going back to the stable version is a rollback:
+        # never held back.
+        gaining = [v for v in release.versions[1:] if v.weight - then.get(v.name, 0) > step]
+        stable = release.versions[0]
+        losing = [stable] if then.get(stable.name, 0) - stable.weight > step else []
+        for version in gaining or losing:
+            before = then.get(version.name, 0)
             problems.append(
                 Problem(
                     release.source.location(["versions", version.name, "weight"]),
@@ -397,136 +410,22 @@ def _kubeconform(resources: list[Resource], validation: Options) -> list[Verdict
     ]
 
 
-BATCH = 25
-ORIGIN = "config.kubernetes.io/origin"
-
-
 def build(
     root: Path, units: Sequence[Unit], jobs: int | None = None
 ) -> list[kustomize.BuildResult]:
-    """kustomize output of each unit, built in batches of up to BATCH overlays per process.
+    """kustomize output of each unit, built in batches of overlays (see kustomize.batch)."""
+    from meshcanary.kustomize import batch
 
-    One kustomize process costs about 0.15 s to start and build one overlay; one root listing
-    25 overlays builds them in about 0.2 s, while roots of hundreds slow down quadratically. A
-    batch root lives in a temporary folder, asks kustomize for origin annotations, and each
-    object goes back to its unit by the file it came from. Each overlay is resolved first: one
-    that names something refused is not built, and its problems are its result. A batch that
-    fails is built again one overlay at a time, so each error lands on its own overlay.
-    """
-    import tempfile
-
-    import yaml
-
-    builder = kustomize.builder(root)
-    outputs: dict[int, kustomize.BuildResult] = {}
-    batches: list[list[Unit]] = []
-    targets: list[kustomize.Target] = []
-    progress.start("kustomize build", len(units))
-
-    def batch_roots(folder: Path) -> Iterator[kustomize.Target]:
-        """Each batch's root, written as soon as the batch is full: it builds while the next
-        units are resolved."""
-        batch: list[Unit] = []
-        for unit in [*units, None]:
-            if unit is not None:
-                refused = builder.refused(_target(root, unit))
-                if refused:
-                    outputs[id(unit)] = kustomize.BuildResult(
-                        unit.folder, "", refused[0].message, None, refused
-                    )
-                    progress.advance()
-                    continue
-            if batch and (
-                unit is None or len(batch) == BATCH or batch[0].environment is not unit.environment
-            ):
-                batches.append(batch)
-                targets.append(_batch_root(root, folder / f"batch-{len(batches)}", batch))
-                yield targets[-1]
-                batch = []
-            if unit is not None:
-                batch.append(unit)
-
-    with tempfile.TemporaryDirectory(prefix="meshcanary-build-") as folder:
-        results = builder.build_many(batch_roots(Path(folder)), jobs)
-        retry: list[Unit] = []
-        for target, batch, result in zip(targets, batches, results, strict=True):
-            if not result.ok:
-                retry.extend(batch)
-                continue
-            split: dict[int, list[dict[str, Any]]] = {id(u): [] for u in batch}
-            try:
-                documents = [load_document(piece) for piece, _ in split_documents(result.text)]
-            except (yaml.YAMLError, BadDocument):
-                retry.extend(batch)  # built one by one, each problem lands on its overlay
-                continue
-            for document in documents:
-                if isinstance(document, dict):
-                    owner = _owner(root, target.folder, batch, document)
-                    split[id(owner)].append(document)
-            for unit in batch:
-                outputs[id(unit)] = kustomize.BuildResult(
-                    unit.folder, "", "", tuple(split[id(unit)])
-                )
-    if retry:
-        progress.start("kustomize build, one overlay at a time", len(retry))
-        for unit, result in zip(
-            retry, builder.build_many([_target(root, u) for u in retry], jobs), strict=True
-        ):
-            outputs[id(unit)] = result
-    return [outputs[id(u)] for u in units]
-
-
-def _batch_root(root: Path, batch_root: Path, batch: list[Unit]) -> kustomize.Target:
-    """A kustomization in a temporary folder listing the batch's overlays, with origins."""
-    batch_root.mkdir()
-    listed = "".join(
-        f"- {json.dumps(os.path.relpath(root / u.folder, batch_root))}\n" for u in batch
-    )
-    (batch_root / "kustomization.yaml").write_text(
-        f"buildMetadata: [originAnnotations]\nresources:\n{listed}", encoding="utf-8"
-    )
-    return kustomize.Target(
-        batch_root,
-        batch[0].folder,
-        batch[0].environment.environment.remote_bases,
-        tuple(root / u.folder for u in batch),
-    )
-
-
-def _target(root: Path, unit: Unit) -> kustomize.Target:
-    return kustomize.Target(
-        root / unit.folder, unit.folder, unit.environment.environment.remote_bases
-    )
-
-
-def _owner(root: Path, batch_root: Path, batch: list[Unit], document: dict[str, object]) -> Unit:
-    """The unit an object of a batch build belongs to, by the file kustomize read it from."""
-    import yaml
-
-    metadata = document.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    origin = annotations.pop(ORIGIN, "") if isinstance(annotations, dict) else ""
-    if isinstance(metadata, dict) and annotations == {}:
-        del metadata["annotations"]
-    source = ""
-    try:
-        # A small YAML mapping of kustomize's; a path with " #" in it comes quoted.
-        described = yaml.safe_load(str(origin)) if origin else None
-    except yaml.YAMLError:
-        described = None
-    if isinstance(described, dict):
-        source = str(described.get("path") or described.get("configuredIn") or "")
-    if source:
-        path = os.path.normpath(batch_root / source)
-        relative = Path(os.path.relpath(path, root)).as_posix()
-        for unit in batch:
-            if relative.startswith(unit.folder + "/"):
-                return unit
-            if unit.release is not None and relative.startswith(
-                unit.release.base.rstrip("/") + "/"
-            ):
-                return unit
-    return batch[0]
+    overlays = [
+        batch.Overlay(
+            unit.folder,
+            unit.environment.environment.name,
+            unit.environment.environment.remote_bases,
+            unit.release.base if unit.release is not None else None,
+        )
+        for unit in units
+    ]
+    return batch.build(root, overlays, jobs)
 
 
 def _stale(plan: RenderResult, environments: set[str]) -> list[Problem]:
