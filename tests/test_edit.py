@@ -763,7 +763,7 @@ def test_step_advises_promote_only_when_promote_would_work() -> None:
         edit.plan_step(done, next_step=True)
     assert "promote" not in str(stepped.value)
     assert str(stepped.value) == (
-        "v2 already receives all the traffic, the last step of the plan (10, 25, 50, 100); "
+        "v2 already receives all the traffic, the last step of the plan (10, 25, 50, 75, 100); "
         "the rollout is done: retire the old version with `meshcanary retire dev micro-api v1`"
     )
     with pytest.raises(ValueError, match="nothing to promote; retire the old version with"):
@@ -774,8 +774,8 @@ def test_step_advises_promote_only_when_promote_would_work() -> None:
         edit.plan_step(short, next_step=True)
     assert edit.plan_promote(short) == {"v1": 0, "v2": 100}
     # With a middle version, the step to 100% is what promote does: say so.
-    three = _with(PROD, {"v1": 20, "v2": 30, "v3": 50})
-    with pytest.raises(ValueError, match=r"v2 already takes 30%; promote v3, or lower it first"):
+    three = _with(PROD, {"v1": 0, "v2": 25, "v3": 75})
+    with pytest.raises(ValueError, match=r"v2 already takes 25%; promote v3, or lower it first"):
         edit.plan_step(three, next_step=True)
     assert edit.plan_promote(three) == {"v1": 0, "v2": 0, "v3": 100}
 

@@ -32,6 +32,19 @@ def _snapshot(repo: Path) -> dict[str, bytes]:
     }
 
 
+def _commit(repo: Path, message: str = "step") -> None:
+    """Land the edit so far: each edit is judged against HEAD, as its pull request would be."""
+    _git(repo, "commit", "-qam", message)
+
+
+def _max_step(repo: Path, env: str, points: int) -> None:
+    """Set an environment's policy.maxStep (the examples' is 25), and commit it."""
+    path = repo / "environments" / env / "environment.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("maxStep: 25", f"maxStep: {points}"), encoding="utf-8")
+    _commit(repo, f"{env}: maxStep {points}")
+
+
 @pytest.fixture
 def repo(example_repo: Path, tmp_path: Path) -> Path:
     remote = tmp_path / "remote.git"
@@ -98,13 +111,13 @@ def test_step_next_commits_pushes_and_writes_the_pr(
 
 def test_dry_run_prints_the_diff_and_writes_nothing(repo: Path, cli) -> None:
     before = _snapshot(repo)
-    outcome = cli("--repo", repo, "set-weights", "prod", "micro-api", "v1=40", "v2=60", "--dry-run")
+    outcome = cli("--repo", repo, "set-weights", "prod", "micro-api", "v1=50", "v2=50", "--dry-run")
     assert outcome.code == 0
     assert (
         "-  v1: {image: registry.cn-hangzhou.aliyuncs.com/wudimanong/micro-api:1.1, replicas: 3, weight: 70}"
         in outcome.out
     )
-    assert "+      weight: 60" in outcome.out
+    assert "+      weight: 50" in outcome.out
     assert _snapshot(repo) == before
 
 
@@ -173,6 +186,12 @@ def test_rejected_push_keeps_the_local_branch(repo: Path, cli, tmp_path: Path) -
 
 
 def test_promote_rollback_start_and_retire(repo: Path, cli) -> None:
+    # 50% -> 100% in one change is more than staging's maxStep (25): refused, nothing written.
+    refused = cli("--repo", repo, "promote", "staging", "micro-api")
+    assert refused.code == 1
+    assert "v2 moves from 50% to 100% since HEAD: 50 points" in refused.err
+    assert cli("--repo", repo, "step", "staging", "micro-api", "--next").code == 0  # 75%
+    _commit(repo)
     assert cli("--repo", repo, "promote", "staging", "micro-api").code == 0
     text = (repo / "environments/staging/micro-api.yaml").read_text(encoding="utf-8")
     assert (
@@ -366,8 +385,11 @@ def test_a_three_version_rollout_says_where_the_traffic_goes_and_its_advice_work
     repo: Path, cli
 ) -> None:
     """staging/checkout runs v1 60%, v2 30%, v3 10%: each step says which version keeps the
-    rest; where a step cannot go, its advice (promote, then retire) is a command that works."""
+    rest; where a step cannot go, its advice (promote, then retire) is a command that works.
+    (Promote moves v3 from 50% to 100%: more than the examples' maxStep of 25, so it is raised
+    here; the weight-step check has tests of its own.)"""
     where = ("--repo", repo)
+    _max_step(repo, "staging", 100)
     first = cli(*where, "step", "staging", "checkout", "--next")
     assert first.code == 0, first.err
     assert first.out == (
@@ -376,7 +398,11 @@ def test_a_three_version_rollout_says_where_the_traffic_goes_and_its_advice_work
     assert cli(*where, "step", "staging", "checkout", "--next").code == 0  # v3 at 50%
     blocked = cli(*where, "step", "staging", "checkout", "--next")
     assert blocked.code == 2
-    assert "v2 already takes 30%; promote v3, or lower it first" in blocked.err
+    # The plan's next step, 75%, would leave v2 less than it has: lower it, or promote v3.
+    assert blocked.err.endswith(
+        "v3 at 75% would leave 25% for the other versions, but v2 already takes 30%; "
+        "lower it first, or give v3 at most 70%\n"
+    )
     promoted = cli(*where, "promote", "staging", "checkout")
     assert promoted.code == 0, promoted.err
     assert promoted.out == "staging/checkout: v1 20% -> 0%, v2 30% -> 0%, v3 50% -> 100%\n"
@@ -399,6 +425,7 @@ def test_a_three_version_rollout_says_where_the_traffic_goes_and_its_advice_work
 
 def test_promote_works_where_step_advises_it(repo: Path, cli) -> None:
     """At the last step of a plan that stops short of 100%, step says "promote it"."""
+    _max_step(repo, "prod", 50)
     release = repo / "environments/prod/micro-api.yaml"
     release.write_text(
         release.read_text(encoding="utf-8").replace(
@@ -407,6 +434,7 @@ def test_promote_works_where_step_advises_it(repo: Path, cli) -> None:
         encoding="utf-8",
     )
     assert cli("--repo", repo, "step", "prod", "micro-api", "--next").code == 0  # v2 at 50%
+    _commit(repo)
     advised = cli("--repo", repo, "step", "prod", "micro-api", "--next")
     assert advised.code == 2
     assert "at or past the last step of the plan (10, 25, 50); promote it" in advised.err

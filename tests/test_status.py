@@ -34,7 +34,7 @@ def test_status_json_lists_every_version_with_weight_and_traffic(cli) -> None:
         "role": "canary",
         "pinned": [],
         "mirrored": None,
-        "plan": {"steps": [10, 25, 50, 100], "step": None},
+        "plan": {"steps": [10, 25, 50, 75, 100], "step": None},
     }
     dev = {(r["service"], r["version"]): r for r in data["environments"]["dev"]}
     assert (dev["checkout", "v1"]["replicas"], dev["checkout", "v1"]["share"]) == (8, 80.0)
@@ -87,16 +87,16 @@ def test_status_json_says_roles_pins_mirrors_steps_and_freshness(cli) -> None:
     ]
     assert canary["mirrored"] == 20.0
     # At 0%, before the first step of checkout's own plan.
-    assert canary["plan"] == {"steps": [5, 20, 50, 100], "step": 0}
+    assert canary["plan"] == {"steps": [5, 20, 40, 60, 80, 100], "step": 0}
     # 30% is no step of the environment's plan.
-    assert prod["micro-api", "v2"]["plan"] == {"steps": [10, 25, 50, 100], "step": None}
+    assert prod["micro-api", "v2"]["plan"] == {"steps": [10, 25, 50, 75, 100], "step": None}
     staging = {(r["service"], r["version"]): r for r in data["environments"]["staging"]}
     assert [staging["checkout", v]["role"] for v in ("v1", "v2", "v3")] == [
         "stable",
         None,
         "canary",
     ]
-    assert staging["checkout", "v3"]["plan"] == {"steps": [10, 25, 50, 100], "step": 1}
+    assert staging["checkout", "v3"]["plan"] == {"steps": [10, 25, 50, 75, 100], "step": 1}
     dev = {(r["service"], r["version"]): r for r in data["environments"]["dev"]}
     assert dev["checkout", "v2"]["plan"]["step"] == 2  # replica splitting follows a plan too
     assert data["render"] == {
@@ -112,11 +112,11 @@ checkout   v1       stable     100     100%     4  registry.example/shop/checkou
 checkout   v2       canary       0       0%     1  registry.example/shop/checkout:2.5.0
 micro-api  v1       stable      70      70%     3  registry.cn-hangzhou.aliyuncs.com/wudimanong/micro-api:1.1
 micro-api  v2       canary      30      30%     3  registry.cn-hangzhou.aliyuncs.com/wudimanong/micro-api:1.3
-checkout: v2 is before step 1 of 4 (0%; steps 5, 20, 50, 100)
+checkout: v2 is before step 1 of 6 (0%; steps 5, 20, 40, 60, 80, 100)
 checkout: pinned to v2: requests with header x-canary=always (match testers)
 checkout: pinned to v2: requests with cookie canary=always (match testers-cookie)
 checkout: mirrored to v2: a copy of 20% of requests (its answers are dropped)
-micro-api: v2 is off plan (30%; steps 10, 25, 50, 100)
+micro-api: v2 is off plan (30%; steps 10, 25, 50, 75, 100)
 """
 
 
@@ -144,7 +144,7 @@ def test_status_names_the_stale_services(example_repo: Path, cli) -> None:
         "environment prod: render is stale for micro-api; run `meshcanary render`"
         in outcome.out.splitlines()
     )
-    assert "micro-api: v2 is step 2 of 4 (25%)" in outcome.out  # what the release file says
+    assert "micro-api: v2 is step 2 of 5 (25%)" in outcome.out  # what the release file says
     assert "environment staging: render is fresh" in outcome.out
     data = json.loads(cli("--repo", example_repo, "status", "-o", "json").out)
     assert data["render"]["prod"] == {

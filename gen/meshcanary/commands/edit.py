@@ -187,7 +187,14 @@ def _apply(
         _scratch(root, release, scratch)
         (scratch / release.path).write_text(after, encoding="utf-8", newline="")
         rendered = render_command.render(scratch, [environment], force=True)
-        report = check_command.check(scratch, [release.path], check_command.CheckOptions())
+        # Judged against HEAD, as the pre-commit hook and CI will judge it: no weight moves
+        # more than the environment's maxStep in one change.
+        judged = check_command.CheckOptions(
+            base="HEAD",
+            base_repository=root,
+            base_changed=(release.path, f"{OVERLAYS}/{environment}/{service}"),
+        )
+        report = check_command.check(scratch, [release.path], judged)
     # Hand edits in the service's own files stop the edit before anything is written; any
     # elsewhere in the environment stop the render below, which then puts the release back.
     plan = render_command.plan(root, [environment], {environment: {service}})
