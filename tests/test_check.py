@@ -375,3 +375,31 @@ def test_a_rollback_is_never_held_back_by_max_step(example_repo: Path, cli) -> N
     outcome = cli("--repo", example_repo, "check", "--format", "json")
     steps = [f for f in _findings(outcome) if f["rule"] == "weight-step"]
     assert [f["message"].split(" since")[0] for f in steps] == ["v2 moves from 30% to 60%"]
+
+
+def test_a_plan_that_steps_past_max_step_is_reported_where_it_is_written(
+    example_repo: Path, cli
+) -> None:
+    """Before, the examples' own plan (10, 25, 50, 100) jumped 50 points where their maxStep
+    is 25: `step --next` took the jump."""
+    env = example_repo / "environments/staging/environment.yaml"
+    env.write_text(env.read_text().replace("[10, 25, 50, 75, 100]", "[10, 25, 50, 100]"))
+    outcome = cli("--repo", example_repo, "check", "--no-base", "--format", "json")
+    plans = [f for f in _findings(outcome) if f["rule"] == "weight-step"]
+    assert [(f["file"], f["line"], f["message"]) for f in plans] == [
+        (
+            "environments/staging/environment.yaml",
+            19,
+            "the canary plan moves from 50% to 100% in one step, and "
+            "environments/staging/environment.yaml allows 25 points in one change",
+        )
+    ]
+    # A release's own plan that stops short of 100%: promote is the last step.
+    release = example_repo / "environments/prod/checkout.yaml"
+    release.write_text(release.read_text().replace("[5, 20, 40, 60, 80, 100]", "[5, 20, 40, 60]"))
+    outcome = cli("--repo", example_repo, "check", "--no-base", "--format", "json")
+    plans = [f for f in _findings(outcome) if f["file"] == "environments/prod/checkout.yaml"]
+    assert [f["message"] for f in plans] == [
+        "the canary plan moves from 60% to 100% in one step, and "
+        "environments/prod/environment.yaml allows 25 points in one change"
+    ]

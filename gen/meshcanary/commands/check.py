@@ -11,6 +11,7 @@ and Gateway files, the version folder's kustomization.yaml for what meshcanary s
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -336,6 +337,36 @@ def load_documents(text: str) -> list[Any]:
 
 
 STEP_RULE = "weight-step"
+
+
+def _plan_steps(releases: Sequence[Release]) -> list[Problem]:
+    """A finding per step of a canary plan that moves more than the environment's maxStep:
+    `step --next` would take it, and the check would refuse it. From 0 to the first step, and
+    from the last to 100 (promote) when the plan stops short of it."""
+    problems: dict[Location, Problem] = {}
+    for release in releases:
+        limit, steps = release.environment.max_step, release.steps
+        if limit is None or not steps:
+            continue
+        own = "canary" in release.source.data
+        source = release.source if own else release.environment.source
+        at = ["canary", "steps"] if own else ["defaults", "canary", "steps"]
+        ends = [0, *steps, *([100] if steps[-1] < 100 else [])]
+        for index, (low, high) in enumerate(itertools.pairwise(ends)):
+            if high - low <= limit:
+                continue
+            where = source.location([*at, min(index, len(steps) - 1)])
+            problems.setdefault(
+                where,
+                Problem(
+                    where,
+                    f"the canary plan moves from {low}% to {high}% in one step, and "
+                    f"{release.environment.path} allows {limit} points in one change",
+                    f"add steps in between, such as {low + limit}",
+                    rule=STEP_RULE,
+                ),
+            )
+    return list(problems.values())
 
 
 def _weight_steps(baseline: Baseline, releases: Sequence[Release]) -> list[Problem]:
@@ -698,8 +729,10 @@ def _check(
             continue
         located = by_unit[id(unit)] = _resources(root, unit, result)
         by_environment.setdefault(unit.environment.environment.name, []).extend(located)
+    releases = [u.release for u in own if u.release is not None]
+    problems += _plan_steps(releases)
     if baseline is not None:
-        problems += _weight_steps(baseline, [u.release for u in own if u.release is not None])
+        problems += _weight_steps(baseline, releases)
     policy_set = _policies(root, options)
     previous = _previous(baseline, units, by_unit) if baseline is not None and policy_set else {}
     outcome: list[ResourceResult] = []
