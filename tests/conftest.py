@@ -25,7 +25,10 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# Everything the tests read is inside the repository: a clone is the whole project
+# (tests/test_quality.py fails when a test reaches beside it).
+ARTICLE = ROOT / "examples" / "article"  # the article's manifests; as-published/ keeps its NBSPs
+DATA = ROOT / "tests" / "data"  # a folder copied from elsewhere says where in its SOURCE.md
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, write
+from tests.conftest import ARTICLE, write
 
 PROD = "environments/prod"
 RELEASE_PATH = f"{PROD}/micro-api.yaml"
@@ -728,7 +728,7 @@ def test_nbsp_in_a_real_release_file(cli, repo):
 
 def test_as_published_seed_file_with_nbsp(cli, repo):
     """A manifest copied from the article, non-breaking spaces and all, placed as a release."""
-    seed = SHARED / "seed" / "as-published" / "virtual-service-all.yaml"
+    seed = ARTICLE / "as-published" / "virtual-service-all.yaml"
     if not seed.is_file():
         pytest.skip(f"{seed} is not there")
     text = seed.read_text(encoding="utf-8")

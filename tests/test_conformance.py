@@ -1,7 +1,7 @@
 """kubeconform's own acceptance cases, run against `meshcanary lint`.
 
 The cases and their expected exit codes and summary lines come from
-../shared/conformance/kubeconform/EXPECTED.md (kubeconform v0.7.0). Each case here names its
+tests/data/kubeconform/EXPECTED.md (kubeconform v0.7.0). Each case here names its
 number there. Cases that need the network, kubeconform's download cache, or a terminal are
 listed in SKIPPED with the reason. Where our exit-code contract (2 = bad input or usage)
 differs from kubeconform's (1 for everything), the case is in DEVIATIONS and checked with ours.
@@ -10,14 +10,18 @@ differs from kubeconform's (1 for everything), the case is in DEVIATIONS and che
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import xmlschema
 
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
-HERE = SHARED / "conformance" / "kubeconform"
+HERE = DATA / "kubeconform"
 S = "Summary: "
 
 # (case, arguments, stdin fixture or None, exit code, summary line or None)
@@ -288,8 +292,24 @@ SKIPPED = {
 }
 
 
+@pytest.fixture(scope="module")
+def kubeconform_top(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixtures at the top of a git work tree of their own, where kubeconform's acceptance
+    tests run: reports name files from the work tree's top, so `fixtures/valid.yaml` reads
+    as kubeconform's does, not as a path inside this repository."""
+    top = tmp_path_factory.mktemp("kubeconform")
+    shutil.copytree(HERE / "fixtures", top / "fixtures")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    subprocess.run(["git", "init", "-q", str(top)], check=True, env=env)
+    return top
+
+
+@pytest.fixture(autouse=True)
+def _in_kubeconform_top(kubeconform_top: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(kubeconform_top)
+
+
 def _run(cli, monkeypatch: pytest.MonkeyPatch, args: list[str], stdin: str | None):
-    monkeypatch.chdir(HERE)
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.StringIO((HERE / stdin).read_text(encoding="utf-8")))
     return cli("lint", *args)

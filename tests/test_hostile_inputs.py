@@ -191,8 +191,8 @@ def looping_base(repo: Path) -> None:
 def nested_escape(repo: Path) -> None:
     """A plain base whose sub-folder's kustomization reaches out of the repository."""
     outside_base(repo)
-    write(hostile_base(repo) / "kustomization.yaml", "resources:\n  - ../shared\n")
-    write(repo / "deploy/base/shared/kustomization.yaml", "resources:\n  - ../../../../elsewhere\n")
+    write(hostile_base(repo) / "kustomization.yaml", "resources:\n  - ../common\n")
+    write(repo / "deploy/base/common/kustomization.yaml", "resources:\n  - ../../../../elsewhere\n")
 
 
 def huge_release(repo: Path) -> None:
@@ -606,7 +606,7 @@ CASES = [
         "base-nested-kustomization-out-of-repository",
         (
             Expect(
-                "deploy/base/shared/kustomization.yaml",
+                "deploy/base/common/kustomization.yaml",
                 2,
                 5,
                 'resources entry "../../../../elsewhere" is outside the repository',

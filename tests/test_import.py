@@ -13,10 +13,9 @@ from meshcanary.commands.render import render
 from meshcanary.errors import InputError
 from meshcanary.manifest import Loader
 from meshcanary.problem import Problem, Severity
-from tests.conftest import SHARED, by_kind, kustomize_build, write
+from tests.conftest import ARTICLE, by_kind, kustomize_build, write
 
-SEED = SHARED / "seed"
-SEED_FILES = (
+ARTICLE_FILES = (
     "micro-api.yaml",
     "micro-api-canary-istio-v2.yaml",
     "destination-rule-all.yaml",
@@ -93,8 +92,8 @@ def _by_version(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def seed_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, ImportResult]:
     root = tmp_path / "repo"
     root.mkdir()
-    monkeypatch.chdir(SEED)  # paths as a user types them: messages show them the same way
-    return root, import_manifests(root, [Path(f) for f in SEED_FILES], "prod")
+    monkeypatch.chdir(ARTICLE)  # paths as a user types them: messages show them the same way
+    return root, import_manifests(root, [Path(f) for f in ARTICLE_FILES], "prod")
 
 
 def test_seed_writes_base_release_and_environment(seed_import: tuple[Path, ImportResult]) -> None:
@@ -155,7 +154,7 @@ def test_seed_reports_the_typo_and_the_unversioned_deployment(
 
 def test_seed_renders_to_what_it_was(seed_import: tuple[Path, ImportResult]) -> None:
     root, _ = seed_import
-    source = _docs(*(SEED / f for f in SEED_FILES))
+    source = _docs(*(ARTICLE / f for f in ARTICLE_FILES))
     built = _built(root, "prod", "micro-api")
     assert {r["metadata"]["namespace"] for r in built} == {"default"}
     _assert_versions_equivalent(built, "micro-api", _by_version(source))
@@ -190,12 +189,12 @@ def test_seed_renders_to_what_it_was(seed_import: tuple[Path, ImportResult]) -> 
 
 
 def test_seed_import_is_deterministic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(SEED)
+    monkeypatch.chdir(ARTICLE)
     outputs = []
     for name in ("one", "two"):
         root = tmp_path / name
         root.mkdir()
-        result = import_manifests(root, [Path(f) for f in SEED_FILES], "prod")
+        result = import_manifests(root, [Path(f) for f in ARTICLE_FILES], "prod")
         outputs.append(({p: (root / p).read_bytes() for p in result.written}, result.notes))
     assert outputs[0] == outputs[1]
 
@@ -570,9 +569,9 @@ def test_no_service_or_no_version_is_an_input_error(tmp_path: Path) -> None:
 
 def test_names_must_be_dns_labels(tmp_path: Path) -> None:
     with pytest.raises(InputError, match='environment "Prod"'):
-        import_manifests(tmp_path, [SEED / "micro-api.yaml"], "Prod")
+        import_manifests(tmp_path, [ARTICLE / "micro-api.yaml"], "Prod")
     with pytest.raises(InputError, match='service "micro_api"'):
-        import_manifests(tmp_path, [SEED / "micro-api.yaml"], "prod", service="micro_api")
+        import_manifests(tmp_path, [ARTICLE / "micro-api.yaml"], "prod", service="micro_api")
 
 
 def test_a_value_no_release_can_hold_is_refused_at_its_source(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """meshcanary's Istio schemas (schemas/istio/) agree with Istio's own CRDs.
 
-Istio's CRDs (../shared/reference/istio-crds/) carry an OpenAPI v3 schema per served version.
+Istio's CRDs (tests/data/istio-crds/) carry an OpenAPI v3 schema per served version.
 Translated to JSON Schema, they judge a corpus of documents (tests/data/istio/) alongside our
 hand-written draft 2020-12 schemas, and both must give the verdict the API server would give.
 The CRDs also carry CEL rules (x-kubernetes-validations) that no JSON Schema validator runs:
@@ -24,11 +24,11 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SHARED
+from tests.conftest import DATA, ROOT
 
-CRD_DIR = SHARED / "reference" / "istio-crds"
+CRD_DIR = DATA / "istio-crds"
 SCHEMA_DIR = ROOT / "schemas" / "istio"
-CORPUS_DIR = ROOT / "tests" / "data" / "istio"
+CORPUS_DIR = DATA / "istio"
 OVERLAYS = ROOT / "deploy" / "overlays"
 
 GROUP = "networking.istio.io"

@@ -3,7 +3,7 @@
 The key covers what can change a report: meshcanary's version, the options, the changed
 paths given, the kustomize binary, and the bytes of every file under environments/, deploy/,
 policies/, each release file's base, and any --policies or --crd file. A base that pulls in
-files from elsewhere (`resources: ../../shared/x`) is the one input it cannot see: run
+files from elsewhere (`resources: ../../../vendor/x`) is the one input it cannot see: run
 `check --no-cache` when such a file changes. The cache lives outside the
 repository (`$MESHCANARY_CACHE_DIR`, else `$XDG_CACHE_HOME/meshcanary`, else
 `~/.cache/meshcanary`); deleting it only costs time.
