@@ -41,13 +41,6 @@ CASES = [
         "7 resources found in 2 files - Valid: 7, Invalid: 0, Errors: 0, Skipped: 0",
     ),
     ("5", ["fixtures/int_or_string.yaml"], None, 0, None),
-    (
-        "6",
-        ["-k", "1.20.0", "--summary", "fixtures/valid.json"],
-        None,
-        0,
-        "1 resource found in 1 file - Valid: 1, Invalid: 0, Errors: 0, Skipped: 0",
-    ),
     ("7", ["fixtures/generate_name.yaml"], None, 0, None),
     ("8", ["fixtures/quantity.yaml"], None, 0, None),
     ("9", ["fixtures/null_string.yaml"], None, 0, None),
@@ -111,9 +104,6 @@ CASES = [
         0,
         "1 resource found in 1 file - Valid: 1, Invalid: 0, Errors: 0, Skipped: 0",
     ),
-    ("23", ["--strict", "-k", "1.20.0", "fixtures/extra_property.yaml"], None, 1, None),
-    ("24", ["--strict", "-k", "1.20.0", "fixtures/duplicate_property.yaml"], None, 1, None),
-    ("25", ["-k", "1.20.0", "fixtures/duplicate_property.yaml"], None, 0, None),
     ("26", ["--schema-location", "default", "fixtures/valid.yaml"], None, 0, None),
     ("29", ["--schema-location", "http://foo", "fixtures/valid.yaml"], None, 1, None),
     ("30", ["--schema-location", "foo", "fixtures/valid.yaml"], None, 1, None),
@@ -260,6 +250,8 @@ CASES = [
     ),
 ]
 
+_UNBUNDLED = "Kubernetes 1.20 schemas are not bundled: exit 2 naming the bundled versions"
+
 # kubeconform exits 1 on usage errors and unreadable input; meshcanary's contract says 2.
 DEVIATIONS = [
     ("2", ["-xyz"], 2, "unknown flag: kubeconform 1, meshcanary 2 (usage)"),
@@ -271,6 +263,12 @@ DEVIATIONS = [
         "bad template: usage",
     ),
     ("32", ["-k", "1.25", "fixtures/valid.yaml"], 2, "version not x.y.z: usage"),
+    # kubeconform downloads any version's schemas; meshcanary is offline and refuses a version
+    # outside the ones it bundles, naming them, rather than quietly validating against another.
+    ("6", ["-k", "1.20.0", "--summary", "fixtures/valid.json"], 2, _UNBUNDLED),
+    ("23", ["--strict", "-k", "1.20.0", "fixtures/extra_property.yaml"], 2, _UNBUNDLED),
+    ("24", ["--strict", "-k", "1.20.0", "fixtures/duplicate_property.yaml"], 2, _UNBUNDLED),
+    ("25", ["-k", "1.20.0", "fixtures/duplicate_property.yaml"], 2, _UNBUNDLED),
 ]
 
 SKIPPED = {

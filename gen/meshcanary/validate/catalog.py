@@ -71,6 +71,12 @@ def bundled_version(requested: str | None) -> tuple[str, str]:
         newest = versions[-1]
         return "{}.{}.{}".format(*newest), ""
     wanted = parse_version(requested)
+    if not versions[0][:2] <= wanted[:2] <= versions[-1][:2]:
+        low, high = "{}.{}".format(*versions[0][:2]), "{}.{}".format(*versions[-1][:2])
+        raise InputError(
+            f"Kubernetes {requested} schemas are not bundled: the bundled versions are "
+            f"{low} to {high}; choose one of them, or give --schema-location"
+        )
     same_minor = [v for v in versions if v[:2] == wanted[:2]]
     if same_minor:
         return "{}.{}.{}".format(*same_minor[-1]), ""
