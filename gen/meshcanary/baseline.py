@@ -18,11 +18,13 @@ from meshcanary.errors import InputError
 
 
 def _git(repository: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    # The git the edit commands' GitPython runs: GIT_PYTHON_GIT_EXECUTABLE when it is set.
+    program = os.environ.get("GIT_PYTHON_GIT_EXECUTABLE") or "git"
     # Not a hook's GIT_DIR or GIT_INDEX_FILE: this reads commits, which need neither.
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     try:
-        return subprocess.run(  # noqa: S603 - git from PATH, an argument list
-            ["git", "-C", str(repository), *args],  # noqa: S607
+        return subprocess.run(  # noqa: S603 - git, an argument list
+            [program, "-C", str(repository), *args],
             capture_output=True,
             check=False,
             env=env,
@@ -60,8 +62,11 @@ class Baseline:
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
             raise InputError(f"git archive {self.ref}: {message[-1] if message else 'failed'}")
-        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
-            tar.extractall(target, filter="data")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+                tar.extractall(target, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise InputError(f"git archive {self.ref}: {exc}") from None
 
 
 def resolve(
@@ -74,13 +79,23 @@ def resolve(
     how to fetch it (a CI checkout is often shallow). `changed`, when given, is what differs
     (an edit checks a scratch copy, not the work tree).
     """
-    done = _git(repository, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    try:
+        done = _git(repository, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except InputError:
+        if required:
+            raise
+        return None  # no git to run: nothing to compare with
     if done.returncode != 0:
         if not required:
             return None
-        inside = _git(repository, "rev-parse", "--is-inside-work-tree").returncode == 0
-        if not inside:
-            raise InputError(f"--base {ref}: {repository} is not in a git work tree")
+        inside = _git(repository, "rev-parse", "--is-inside-work-tree")
+        if inside.returncode != 0:
+            lines = inside.stderr.decode("utf-8", errors="replace").strip().splitlines()
+            raise InputError(
+                f"--base {ref}: {lines[-1] if lines else f'{repository} is not in a git work tree'}"
+            )
+        if not _git(repository, "rev-list", "-n", "1", "--all").stdout.strip():
+            raise InputError(f"--base {ref}: the repository has no commit yet")
         branch = ref.removeprefix("origin/")
         raise InputError(
             f"--base {ref}: no such commit in this clone\n"

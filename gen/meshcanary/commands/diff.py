@@ -115,10 +115,19 @@ def _git(root: Path, *args: str) -> bytes:
 
 def export(root: Path, ref: str, target: Path) -> None:
     """The tree of `ref` (environments/ and deploy/) extracted into `target`."""
-    _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    try:
+        _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except InputError:
+        raise InputError(
+            f"--base {ref}: no such commit here (a shallow clone may need "
+            f"`git fetch --depth=1 origin {ref.removeprefix('origin/')}`)"
+        ) from None
     archive = _git(root, "archive", "--format=tar", ref, "--", "deploy")
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise InputError(f"git archive {ref}: {exc}") from None
 
 
 @dataclass(frozen=True)
