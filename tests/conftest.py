@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +166,39 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def on_a_terminal(
+    *args: str | Path, terminal: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """The real program with `terminal` ("stdout" or "stderr") on a pseudo-terminal.
+
+    Returns the exit code, what the other stream got (stdout piped, stderr dropped) and
+    what the terminal got. COLUMNS is 100 unless `env` says otherwise.
+    """
+    leader, follower = pty.openpty()
+    other = subprocess.PIPE if terminal == "stderr" else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [Path(sys.executable).with_name("meshcanary"), *map(str, args)],
+        stdout=follower if terminal == "stdout" else other,
+        stderr=follower if terminal == "stderr" else other,
+        env={**os.environ, "COLUMNS": "100", **(env or {})},
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif process.poll() is not None:
+            break
+    out = process.stdout.read().decode() if process.stdout else ""
+    process.wait(timeout=60)
+    os.close(leader)
+    return process.returncode, out, seen.decode(errors="replace")

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, on_a_terminal
 
 
 def test_status_json_lists_every_version_with_weight_and_traffic(cli) -> None:
@@ -158,30 +153,9 @@ def test_status_names_the_stale_services(example_repo: Path, cli) -> None:
 
 def _at_a_terminal(columns: int, *args: str | Path) -> str:
     """stdout of the real program on a pseudo-terminal COLUMNS wide, escapes removed."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [Path(sys.executable).with_name("meshcanary"), *map(str, args)],
-        stdout=follower,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": str(columns)},
-    )
-    os.close(follower)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([leader], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the other end closed
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif process.poll() is not None:
-            break
-    assert process.wait(timeout=60) == 0
-    os.close(leader)
-    text = seen.decode().replace("\r\n", "\n")
+    code, _, text = on_a_terminal(*args, terminal="stdout", env={"COLUMNS": str(columns)})
+    assert code == 0, text
+    text = text.replace("\r\n", "\n")
     assert "\x1b[" in text  # coloured: it is a terminal
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 

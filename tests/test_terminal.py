@@ -6,42 +6,18 @@ A real pseudo-terminal for stderr (and stdout where it matters), the real progra
 from __future__ import annotations
 
 import os
-import pty
-import select
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.conftest import on_a_terminal
 
 SCRIPT = Path(sys.executable).with_name("meshcanary")
 
 
 def _on_a_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """Run with stderr on a pseudo-terminal; returns exit code, stdout, what the terminal got."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [SCRIPT, *args],
-        stdout=subprocess.PIPE,
-        stderr=follower,
-        env={**os.environ, "COLUMNS": "100", **(env or {})},
-    )
-    os.close(follower)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([leader], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the other end closed
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif process.poll() is not None:
-            break
-    out = process.stdout.read().decode() if process.stdout else ""
-    process.wait(timeout=60)
-    os.close(leader)
-    return process.returncode, out, seen.decode(errors="replace")
+    return on_a_terminal(*args, terminal="stderr", env=env)
 
 
 def test_a_check_at_a_terminal_shows_its_progress(example_repo: Path) -> None:

@@ -13,15 +13,22 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 from meshcanary.errors import InputError
 
 
-def _git(repository: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    # The git the edit commands' GitPython runs: GIT_PYTHON_GIT_EXECUTABLE when it is set.
+def run_git(
+    repository: Path, *args: str, index: bool = False
+) -> subprocess.CompletedProcess[bytes]:
+    """git run in `repository`; a git that cannot be run is an InputError.
+
+    The git the edit commands' GitPython runs: GIT_PYTHON_GIT_EXECUTABLE when it is set.
+    Not a hook's GIT_DIR or GIT_INDEX_FILE, since commits need neither, unless `index`:
+    what a hook is committing is in the index it names.
+    """
     program = os.environ.get("GIT_PYTHON_GIT_EXECUTABLE") or "git"
-    # Not a hook's GIT_DIR or GIT_INDEX_FILE: this reads commits, which need neither.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = {k: v for k, v in os.environ.items() if index or not k.startswith("GIT_")}
     try:
         return subprocess.run(  # noqa: S603 - git, an argument list
             [program, "-C", str(repository), *args],
@@ -50,7 +57,7 @@ class Baseline:
 
     def show(self, path: str) -> str | None:
         """The text of a repository file at the commit; None when it did not exist."""
-        done = _git(self.repository, "show", f"{self.commit}:./{path}")
+        done = run_git(self.repository, "show", f"{self.commit}:./{path}")
         return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None
 
     def export(self, paths: list[str], target: Path) -> None:
@@ -58,7 +65,7 @@ class Baseline:
         import io
         import tarfile
 
-        done = _git(self.repository, "archive", "--format=tar", self.commit, "--", *paths)
+        done = run_git(self.repository, "archive", "--format=tar", self.commit, "--", *paths)
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
             raise InputError(f"git archive {self.ref}: {message[-1] if message else 'failed'}")
@@ -67,6 +74,18 @@ class Baseline:
                 tar.extractall(target, filter="data")
         except (tarfile.TarError, OSError) as exc:
             raise InputError(f"git archive {self.ref}: {exc}") from None
+
+
+@overload
+def resolve(
+    repository: Path, ref: str, *, required: Literal[True], changed: tuple[str, ...] | None = None
+) -> Baseline: ...
+
+
+@overload
+def resolve(
+    repository: Path, ref: str, *, required: bool, changed: tuple[str, ...] | None = None
+) -> Baseline | None: ...
 
 
 def resolve(
@@ -80,7 +99,7 @@ def resolve(
     (an edit checks a scratch copy, not the work tree).
     """
     try:
-        done = _git(repository, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        done = run_git(repository, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except InputError:
         if required:
             raise
@@ -88,13 +107,13 @@ def resolve(
     if done.returncode != 0:
         if not required:
             return None
-        inside = _git(repository, "rev-parse", "--is-inside-work-tree")
+        inside = run_git(repository, "rev-parse", "--is-inside-work-tree")
         if inside.returncode != 0:
             lines = inside.stderr.decode("utf-8", errors="replace").strip().splitlines()
             raise InputError(
                 f"--base {ref}: {lines[-1] if lines else f'{repository} is not in a git work tree'}"
             )
-        if not _git(repository, "rev-list", "-n", "1", "--all").stdout.strip():
+        if not run_git(repository, "rev-list", "-n", "1", "--all").stdout.strip():
             raise InputError(f"--base {ref}: the repository has no commit yet")
         branch = ref.removeprefix("origin/")
         raise InputError(
@@ -105,8 +124,10 @@ def resolve(
     commit = done.stdout.decode().strip()
     if changed is None:
         # Both relative to the repository (diff's --relative; ls-files is by default).
-        diff = _git(repository, "diff", "--relative", "--name-only", "--no-renames", "-z", commit)
-        new = _git(repository, "ls-files", "--others", "--exclude-standard", "-z")
+        diff = run_git(
+            repository, "diff", "--relative", "--name-only", "--no-renames", "-z", commit
+        )
+        new = run_git(repository, "ls-files", "--others", "--exclude-standard", "-z")
         names = (os.fsdecode(diff.stdout) + os.fsdecode(new.stdout)).split("\0")
         changed = tuple(name for name in names if name)
     return Baseline(repository, ref, commit, frozenset(changed))

@@ -103,20 +103,16 @@ class Workspace:
         release file would run no hook at all. The environment is git's own: in a hook,
         GIT_INDEX_FILE is the index being committed.
         """
-        import subprocess
+        from meshcanary.baseline import run_git
 
         if self.top is None:
             raise InputError(f"--staged: {self.root} is not in a git work tree")
-        command = ["git", "-C", str(self.top), "diff", "--cached", "--name-only", "--no-renames"]
         try:
-            done = subprocess.run(  # noqa: S603 - git from PATH, an argument list
-                [*command, "-z"],
-                capture_output=True,
-                check=False,
-                timeout=60,
+            done = run_git(
+                self.top, "diff", "--cached", "--name-only", "--no-renames", "-z", index=True
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise InputError(f"--staged: cannot run git: {exc}") from None
+        except InputError as exc:
+            raise InputError(f"--staged: {exc}") from None
         if done.returncode != 0:
             lines = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
             raise InputError(f"--staged: git diff --cached: {lines[-1] if lines else 'failed'}")

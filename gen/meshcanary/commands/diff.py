@@ -7,11 +7,7 @@ of the objects Argo CD or Flux would apply, not of the files that produce them.
 from __future__ import annotations
 
 import difflib
-import io
-import os
 import re
-import subprocess
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from meshcanary import kustomize
+from meshcanary import baseline, kustomize
 from meshcanary.errors import InputError
 from meshcanary.layout import ENVIRONMENTS, OVERLAYS
 from meshcanary.problem import printable, printable_lines
@@ -95,39 +91,9 @@ def _remote_bases(repo: Path, label: str) -> tuple[str, ...]:
     return environment(repo, env).remote_bases
 
 
-def _git(root: Path, *args: str) -> bytes:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    try:
-        done = subprocess.run(  # noqa: S603 - fixed executable, argument list
-            ["git", "-C", str(root), *args],  # noqa: S607 - git from PATH
-            capture_output=True,
-            check=False,
-            env=env,
-            timeout=120,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InputError(f"cannot run git: {exc}") from None
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        raise InputError(f"git {' '.join(args[:2])}: {message[-1] if message else 'failed'}")
-    return done.stdout
-
-
 def export(root: Path, ref: str, target: Path) -> None:
-    """The tree of `ref` (environments/ and deploy/) extracted into `target`."""
-    try:
-        _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except InputError:
-        raise InputError(
-            f"--base {ref}: no such commit here (a shallow clone may need "
-            f"`git fetch --depth=1 origin {ref.removeprefix('origin/')}`)"
-        ) from None
-    archive = _git(root, "archive", "--format=tar", ref, "--", "deploy")
-    try:
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(target, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise InputError(f"git archive {ref}: {exc}") from None
+    """The generated tree (deploy/) of `ref` extracted into `target`."""
+    baseline.resolve(root, ref, required=True, changed=()).export(["deploy"], target)
 
 
 @dataclass(frozen=True)
