@@ -22,7 +22,6 @@ A folder's verdict is cached, so a base that a thousand overlays include is read
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -31,12 +30,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
-from meshcanary.errors import InputError
+from meshcanary.kustomize.kustomization import (
+    KUSTOMIZATION_NAMES,
+    kustomization_stat,
+    merge_key,
+    parse,
+    read_text,
+)
+from meshcanary.kustomize.remote import NO_REMOTES, RemoteEntry, Remotes, looks_remote
 from meshcanary.problem import Location, Problem
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# The resolver's public face: callers need not know which module reads a kustomization.
+__all__ = ["KUSTOMIZATION_NAMES", "Remotes", "Resolver", "looks_remote"]
 
 # The fields of kustomize v5's Kustomization, spelt exactly; a field that names paths is
 # listed with what it names.
@@ -115,55 +121,6 @@ _REMOTE_HINT = (
 )
 _OUTSIDE_HINT = "a kustomization may name only files and folders of this repository"
 
-# A ref, version or tag kustomize may pass to `git fetch`: never an option.
-_SAFE_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]*")
-_SAFE_URL = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[A-Za-z0-9._~/+-]*")
-_QUERY_KEYS = frozenset({"ref", "version", "submodules"})
-
-
-@dataclass(frozen=True)
-class Remotes:
-    """Which remote entries a build may fetch.
-
-    None, unless the run allows remotes (`--allow-remote`, decided by whoever runs
-    meshcanary) and the entry starts with a prefix the environment file lists: a pull request
-    can edit the environment file, but not the command line CI runs.
-    """
-
-    allowed: bool = False
-    prefixes: tuple[str, ...] = ()
-
-    def admits(self, url: str) -> str:
-        """Why `url` may not be fetched, or "" when it may."""
-        if not self.allowed:
-            return "remote entries are fetched only with --allow-remote"
-        if not self.prefixes:
-            return "no remoteBases prefix is listed in the environment file"
-        base, _, query = url.partition("?")
-        if not _SAFE_URL.fullmatch(base) or "/../" in base + "/" or "/./" in base + "/":
-            return "only plain https URLs are fetched (letters, digits and . _ ~ / + - in the path)"
-        if not any(url.startswith(prefix) for prefix in self.prefixes):
-            return "it starts with none of the environment's remoteBases prefixes"
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False)
-        if query and not pairs:
-            return f"cannot read the query {json.dumps(query)}"
-        for key, value in pairs:
-            if key not in _QUERY_KEYS:
-                return f"the query key {json.dumps(key)} is not one meshcanary passes on"
-            if key == "submodules" and value not in ("true", "false"):
-                return "submodules must be true or false"
-            if key != "submodules" and not _SAFE_REF.fullmatch(value):
-                return f"the {key} {json.dumps(value)} could be read as an option of git"
-        return ""
-
-
-@dataclass(frozen=True)
-class RemoteEntry:
-    """An entry kustomize would fetch, and where it is written."""
-
-    url: str
-    location: Location
-
 
 @dataclass
 class _Verdict:
@@ -174,26 +131,6 @@ class _Verdict:
     remotes: list[RemoteEntry] = field(default_factory=list)
     # Folders it includes, and whether what they build is plugin configuration.
     folders: list[tuple[str, bool]] = field(default_factory=list)
-
-
-def looks_remote(entry: str) -> bool:
-    """Whether kustomize could take `entry` for something to fetch rather than a local path.
-
-    Broader than kustomize's own parsers (which change between releases): a scheme or an
-    scp-like `host:` before the first slash, `//`, a query, `git@`, `_git/`, a `.git`
-    component, or a well-known forge's name first.
-    """
-    first = entry.split("/", 1)[0]
-    lowered = entry.lower()
-    return (
-        ":" in first
-        or "@" in first
-        or "//" in entry
-        or "?" in entry
-        or "_git/" in entry
-        or re.search(r"\.git(?:/|$)", lowered) is not None
-        or lowered.startswith(("github.com", "gitlab.com", "bitbucket.org", "git@"))
-    )
 
 
 def _fold(name: str) -> str:
@@ -284,7 +221,7 @@ class Resolver:
 
     # Kustomizations ----------------------------------------------------------------------
 
-    def check(self, folder: Path, remotes: Remotes = Remotes()) -> list[Problem]:
+    def check(self, folder: Path, remotes: Remotes = NO_REMOTES) -> list[Problem]:
         """Problems of the kustomization in `folder` and of everything it reaches.
 
         Remote entries are judged against `remotes`; everything else is the same for every
@@ -322,7 +259,7 @@ class Resolver:
             if current in seen:
                 continue
             seen.add(current)
-            found = _kustomization_stat(current[0])
+            found = kustomization_stat(current[0])
             verdict = self._verdicts.get(current)
             if verdict is None or verdict.signature != (found and found[1]):
                 verdict = self._verdicts[current] = self._read(*current, found)
@@ -354,10 +291,10 @@ class Resolver:
         if real is None:
             verdict.problems.append(Problem(Location(display), f"{name} {reason}", _OUTSIDE_HINT))
             return verdict
-        text = _read_text(real, display, verdict.problems)
+        text = read_text(real, display, verdict.problems)
         if text is None:
             return verdict
-        merge = _merge_key(text)
+        merge = merge_key(text)
         if merge is not None:
             verdict.problems.append(
                 Problem(
@@ -367,132 +304,10 @@ class Resolver:
                 )
             )
             return verdict
-        doc = _parse(text, display, verdict.problems)
+        doc = parse(text, display, verdict.problems)
         if doc is not None:
             _Kustomization(self, folder, doc, verdict, text, configuration).read()
         return verdict
-
-
-def _read_text(path: str, display: str, problems: list[Problem]) -> str | None:
-    """A kustomization's or configuration's text; None after a problem (not a regular file,
-    over the size limit, not UTF-8, unreadable)."""
-    from meshcanary.source import read_text
-
-    try:
-        return read_text(Path(path), display)
-    except InputError as exc:
-        problems.extend(exc.problems)
-        return None
-
-
-def _kustomization_stat(folder: str) -> tuple[str, tuple[int, ...]] | None:
-    """The folder's kustomization file's name and stat, by which a rewritten one is read again.
-
-    `lstat`, so a link or a FIFO is found here and reported when read.
-    """
-    for name in KUSTOMIZATION_NAMES:
-        try:
-            info = os.lstat(os.path.join(folder, name))
-        except OSError:
-            continue
-        if stat.S_ISLNK(info.st_mode):
-            with contextlib.suppress(OSError):  # dangling: reading it says so
-                info = os.stat(os.path.join(folder, name))
-        return name, (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-    return None
-
-
-@dataclass(frozen=True)
-class _Parsed:
-    """A kustomization as kustomize reads it (YAML 1.1), and where its parts are written."""
-
-    data: dict[str, Any]
-    document: Any  # manifest.Document
-
-    def location(self, path: list[str | int], *, key: bool = False) -> Location:
-        return self.document.location(path, key=key)  # type: ignore[no-any-return]
-
-
-def _parse(text: str, display: str, problems: list[Problem]) -> _Parsed | None:
-    """The one mapping of a kustomization file, read as go-yaml reads it; None after a problem.
-
-    YAML 1.1, as kustomize's go-yaml: a value kustomize reads as a string is a string here
-    too. Bounded like any manifest (aliases, depth). One document: kustomize reads only the
-    first, so a second would be a place to hide entries.
-    """
-    import yaml
-
-    from meshcanary.manifest import (
-        BadDocument,
-        Document,
-        load_document,
-        split_documents,
-        yaml_problem,
-    )
-
-    found: list[_Parsed] = []
-    for index, (piece, first_line) in enumerate(split_documents(text)):
-        try:
-            data = load_document(piece)
-        except yaml.YAMLError as exc:
-            problems.append(yaml_problem(exc, display, piece, first_line))
-            return None
-        except BadDocument as exc:
-            line = first_line + exc.mark.line if exc.mark is not None else first_line
-            column = exc.mark.column + 1 if exc.mark is not None else 1
-            problems.append(Problem(Location(display, line, column), exc.describe()))
-            return None
-        if data is None:
-            continue
-        document = Document(display, piece, first_line, index)
-        if found:
-            problems.append(
-                Problem(
-                    document.location([]),
-                    "a second YAML document in a kustomization",
-                    "kustomize reads only the first; remove the --- and what follows",
-                )
-            )
-            return None
-        if not isinstance(data, dict):
-            problems.append(
-                Problem(document.location([]), "a kustomization must be a mapping of fields")
-            )
-            return None
-        found.append(_Parsed(data, document))
-    return found[0] if found else None
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-def _merge_key(text: str) -> tuple[int, int] | None:
-    """Line and column of the first YAML merge key in `text`, if it has one."""
-    if "<<" not in text:
-        return None
-    import yaml
-
-    try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
-    except yaml.YAMLError:
-        return None  # the parser reports it, with its place
-    stack: list[Any] = [n for n in nodes if n is not None]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.tag == _MERGE_TAG or (
-                    isinstance(key, yaml.ScalarNode) and key.value == "<<"
-                ):
-                    return key.start_mark.line + 1, key.start_mark.column + 1
-                stack.extend((key, value))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-    return None
 
 
 class _Kustomization:
@@ -697,7 +512,7 @@ class _Kustomization:
 
     def config_in_file(self, real: str, at: Location) -> None:
         shown = self.resolver.shown(real)
-        text = _read_text(real, shown, self.verdict.problems)
+        text = read_text(real, shown, self.verdict.problems)
         if text is not None:
             self.config(text, at, shown)
 
@@ -725,7 +540,7 @@ class _Kustomization:
             self.verdict.problems.append(
                 Problem(place(problem.location), problem.message, problem.hint)
             )
-        merge = _merge_key(text)
+        merge = merge_key(text)
         if merge is not None:
             self.verdict.problems.append(
                 Problem(
