@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
-from meshcanary.commands.importer import ImportResult, import_manifests
-from meshcanary.commands.render import render
 from meshcanary.errors import InputError
+from meshcanary.importer import ImportResult, import_manifests
 from meshcanary.manifest import Loader
 from meshcanary.problem import Problem, Severity
+from meshcanary.render.repository import render
 from tests.conftest import ARTICLE, by_kind, kustomize_build, write
 
 ARTICLE_FILES = (

@@ -346,7 +346,8 @@ def among_good_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.mark.parametrize("kind", BAD_INPUTS)
 def test_a_bad_file_leaves_the_report_of_the_others(among_good_files, kind: str) -> None:
-    from meshcanary.commands.lint import LintOptions, lint
+    from meshcanary.commands.lint import lint
+    from meshcanary.lint import LintOptions
 
     where, message = among_good_files(kind)
     report = lint(["a.yaml", "b.yaml", "c.yaml"], LintOptions())

@@ -1,19 +1,19 @@
-"""What several rules need to know about a scope: hosts, label selection, and an index.
+"""How Istio and Kubernetes relate the objects of a mesh, read once for the rules and import.
 
-Not a rule (it is not registered): the shared reading of Istio host names and Kubernetes
-label selectors, and `Mesh`, which indexes one scope's resources by kind, namespace and host
-once per `check` call so that rules relate objects with dictionary look-ups.
+The shared reading of Istio host names, Kubernetes label selectors, DestinationRule subsets,
+VirtualService routes, destinations and gateway references, and `Mesh`, which indexes one
+scope's resources by kind, namespace and host once per `check` call so that rules relate
+objects with dictionary look-ups.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from meshcanary.manifest import Resource
-from meshcanary.rules import Scope
 
 ISTIO = ("networking.istio.io",)
 APPS = ("apps", "extensions")
@@ -23,6 +23,16 @@ MESH = "mesh"
 DEFAULT_NAMESPACE = "default"
 
 Labels = dict[str, str]
+
+
+class Scope(Protocol):
+    """What `Mesh` reads of the rules' scope: its resources, and a place to keep the index."""
+
+    @property
+    def resources(self) -> Sequence[Resource]: ...
+
+    @property
+    def memo(self) -> dict[str, object]: ...
 
 
 def api_group(resource: Resource) -> str:
@@ -39,6 +49,14 @@ def namespace_of(resource: Resource) -> str:
 def of_kind(scope: Scope, groups: tuple[str, ...], kind: str) -> list[Resource]:
     """Resources of `kind` in one of the API `groups` (a Gateway API `Gateway` is no Istio one)."""
     return [r for r in scope.resources if r.kind == kind and api_group(r) in groups]
+
+
+def items(resource: Resource, *path: str | int) -> Iterator[tuple[list[str | int], Any]]:
+    """Each entry of the list at `path`, with its own path; nothing when no list is there."""
+    entries = resource.get(*path)
+    if isinstance(entries, list):
+        for index, entry in enumerate(entries):
+            yield [*path, index], entry
 
 
 def describe(resource: Resource) -> str:
@@ -166,6 +184,7 @@ class Subset:
 
 
 def subsets(rule: Resource) -> Iterator[Subset]:
+    """The named subsets of a DestinationRule (one without a name cannot be routed to)."""
     entries = rule.get("spec", "subsets")
     if not isinstance(entries, list):
         return
@@ -295,35 +314,39 @@ class Destination:
         return [*self.path, "subset"]
 
 
-def _destination(
-    service: Resource, path: list[str | int], value: object, weight: int | None = None
+def destination(
+    service: Resource, path: list[str | int], value: object, namespace: str | None = None
 ) -> Destination | None:
+    """The `destination` or `mirror` mapping `value` found at `path`; None when it names no host.
+
+    A short host is read in `namespace`, by default the VirtualService's own; an empty subset
+    is none, as in Istio.
+    """
     if not isinstance(value, dict) or not isinstance(value.get("host"), str):
         return None
     subset = value.get("subset")
     return Destination(
         service,
         path,
-        resolve_host(value["host"], namespace_of(service)),
+        resolve_host(value["host"], namespace or namespace_of(service)),
         subset if isinstance(subset, str) and subset else None,
-        weight,
     )
 
 
 def routes(service: Resource) -> Iterator[tuple[list[str | int], list[Any]]]:
     """Each `route` list of a VirtualService's http, tcp and tls routes, with its path."""
     for protocol in PROTOCOLS:
-        entries = service.get("spec", protocol)
-        if not isinstance(entries, list):
-            continue
-        for index, entry in enumerate(entries):
+        for path, entry in items(service, "spec", protocol):
             route = entry.get("route") if isinstance(entry, dict) else None
             if isinstance(route, list):
-                yield ["spec", protocol, index, "route"], route
+                yield [*path, "route"], route
 
 
-def destinations(service: Resource) -> Iterator[Destination]:
-    """Route destinations with the share of traffic each gets (a lone one without weight: 100)."""
+def destinations(service: Resource, namespace: str | None = None) -> Iterator[Destination]:
+    """Route destinations with the share of traffic each gets (a lone one without weight: 100).
+
+    `namespace` is where short hosts are read, as in `destination`.
+    """
     for path, route in routes(service):
         for index, entry in enumerate(route):
             if not isinstance(entry, dict):
@@ -335,7 +358,9 @@ def destinations(service: Resource) -> Iterator[Destination]:
                 share = weight
             else:
                 share = None
-            found = _destination(service, [*path, index, "destination"], entry.get("destination"))
+            found = destination(
+                service, [*path, index, "destination"], entry.get("destination"), namespace
+            )
             if found is not None:
                 weight_path = [*path, index, "weight"] if weight is not None else None
                 yield Destination(service, found.path, found.host, found.subset, share, weight_path)
@@ -343,13 +368,10 @@ def destinations(service: Resource) -> Iterator[Destination]:
 
 def mirrors(service: Resource) -> Iterator[Destination]:
     """`http[].mirror` and each `http[].mirrors[].destination`."""
-    entries = service.get("spec", "http")
-    if not isinstance(entries, list):
-        return
-    for index, entry in enumerate(entries):
+    for path, entry in items(service, "spec", "http"):
         if not isinstance(entry, dict):
             continue
-        found = _destination(service, ["spec", "http", index, "mirror"], entry.get("mirror"))
+        found = destination(service, [*path, "mirror"], entry.get("mirror"))
         if found is not None:
             yield found
         listed = entry.get("mirrors")
@@ -357,24 +379,18 @@ def mirrors(service: Resource) -> Iterator[Destination]:
             continue
         for number, mirror in enumerate(listed):
             value = mirror.get("destination") if isinstance(mirror, dict) else None
-            path: list[str | int] = ["spec", "http", index, "mirrors", number, "destination"]
-            found = _destination(service, path, value)
+            found = destination(service, [*path, "mirrors", number, "destination"], value)
             if found is not None:
                 yield found
 
 
 def gateway_refs(service: Resource) -> Iterator[tuple[list[str | int], str]]:
     """Names in `spec.gateways` and in `match[].gateways` of the http, tcp and tls routes."""
-    listed = service.get("spec", "gateways")
-    if isinstance(listed, list):
-        for index, name in enumerate(listed):
-            if isinstance(name, str):
-                yield ["spec", "gateways", index], name
+    for path, name in items(service, "spec", "gateways"):
+        if isinstance(name, str):
+            yield path, name
     for protocol in PROTOCOLS:
-        entries = service.get("spec", protocol)
-        if not isinstance(entries, list):
-            continue
-        for index, entry in enumerate(entries):
+        for path, entry in items(service, "spec", protocol):
             matches = entry.get("match") if isinstance(entry, dict) else None
             if not isinstance(matches, list):
                 continue
@@ -384,8 +400,7 @@ def gateway_refs(service: Resource) -> Iterator[tuple[list[str | int], str]]:
                     continue
                 for position, name in enumerate(names):
                     if isinstance(name, str):
-                        path: list[str | int] = ["spec", protocol, index, "match", number]
-                        yield [*path, "gateways", position], name
+                        yield [*path, "match", number, "gateways", position], name
 
 
 def gateway_key(name: str, namespace: str) -> tuple[str, str]:

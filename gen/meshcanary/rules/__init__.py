@@ -46,7 +46,7 @@ class Scope:
     resources: Sequence[Resource]
     # Rules that compare with the base branch (`--base REF`) get the old resources here.
     previous: Sequence[Resource] = field(default=())
-    # Indexes that several rules share (see _mesh.Mesh.of), built once per scope.
+    # Indexes that several rules share (see mesh.Mesh.of), built once per scope.
     memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def of_kind(self, *kinds: str) -> list[Resource]:

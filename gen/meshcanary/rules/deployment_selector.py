@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
+from meshcanary.mesh import APPS, expression_matches, labels, of_kind, pod_labels
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import APPS, expression_matches, labels, of_kind, pod_labels
 
 ID = "deployment-selector-matches-template"
 SEVERITY = Severity.ERROR

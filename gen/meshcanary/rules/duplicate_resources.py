@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
+from meshcanary.mesh import DEFAULT_NAMESPACE, api_group
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import DEFAULT_NAMESPACE, api_group
 
 ID = "duplicate-resources"
 SEVERITY = Severity.ERROR

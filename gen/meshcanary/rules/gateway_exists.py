@@ -19,9 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshcanary.problem import Severity
-from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import (
+from meshcanary.mesh import (
     ISTIO,
     MESH,
     Mesh,
@@ -30,6 +28,8 @@ from meshcanary.rules._mesh import (
     namespace_of,
     of_kind,
 )
+from meshcanary.problem import Severity
+from meshcanary.rules import Finding, Scope
 
 ID = "gateway-exists"
 SEVERITY = Severity.ERROR

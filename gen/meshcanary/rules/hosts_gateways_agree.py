@@ -22,9 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
-from meshcanary.problem import Severity
-from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import (
+from meshcanary.mesh import (
     ISTIO,
     MESH,
     Mesh,
@@ -34,6 +32,8 @@ from meshcanary.rules._mesh import (
     of_kind,
     resolve_host,
 )
+from meshcanary.problem import Severity
+from meshcanary.rules import Finding, Scope
 
 ID = "hosts-gateways-agree"
 SEVERITY = Severity.ERROR

@@ -20,9 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
-from meshcanary.problem import Severity
-from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import (
+from meshcanary.mesh import (
     ISTIO,
     MESH,
     destinations,
@@ -31,6 +29,8 @@ from meshcanary.rules._mesh import (
     resolve_host,
     routes,
 )
+from meshcanary.problem import Severity
+from meshcanary.rules import Finding, Scope
 
 ID = "mesh-unweighted"
 SEVERITY = Severity.WARNING

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
+from meshcanary.mesh import CORE, namespace_of, of_kind
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import CORE, namespace_of, of_kind
 
 ID = "port-name-protocol"
 SEVERITY = Severity.WARNING

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshcanary.problem import Severity
-from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import (
+from meshcanary.mesh import (
     CLUSTER_DOMAIN,
     CORE,
     Mesh,
@@ -36,6 +34,8 @@ from meshcanary.rules._mesh import (
     pod_labels,
     subsets,
 )
+from meshcanary.problem import Severity
+from meshcanary.rules import Finding, Scope
 
 ID = "service-selects-all-versions"
 SEVERITY = Severity.ERROR

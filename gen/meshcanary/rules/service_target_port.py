@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
+from meshcanary.mesh import CORE, Mesh, labels, namespace_of, of_kind
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import CORE, Mesh, labels, namespace_of, of_kind
 
 ID = "service-target-port"
 SEVERITY = Severity.ERROR

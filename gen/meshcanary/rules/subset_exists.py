@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import chain
 
+from meshcanary.mesh import ISTIO, Mesh, destinations, mirrors, of_kind, subsets
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import ISTIO, Mesh, destinations, mirrors, of_kind, subsets
 
 ID = "subset-exists"
 SEVERITY = Severity.ERROR

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshcanary.problem import Severity
-from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import (
+from meshcanary.mesh import (
     ISTIO,
     Mesh,
     describe,
@@ -34,6 +32,8 @@ from meshcanary.rules._mesh import (
     show_labels,
     subsets,
 )
+from meshcanary.problem import Severity
+from meshcanary.rules import Finding, Scope
 
 ID = "subset-selects-one-deployment"
 SEVERITY = Severity.ERROR

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from meshcanary.mesh import ISTIO, Mesh, destinations, of_kind
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
-from meshcanary.rules._mesh import ISTIO, Mesh, destinations, of_kind
 
 ID = "weight-without-replicas"
 SEVERITY = Severity.ERROR

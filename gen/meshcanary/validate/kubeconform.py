@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from meshcanary.commands.lint import LintOptions, assemble, read_inputs
 from meshcanary.errors import InputError, ToolError
+from meshcanary.inputs import read_inputs
+from meshcanary.lint import LintOptions, assemble
 from meshcanary.manifest import Resource, pointer
 from meshcanary.problem import Problem, Severity
 from meshcanary.report import Report, Status

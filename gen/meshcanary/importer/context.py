@@ -1,0 +1,151 @@
+"""What every step of one import shares: its notes, the names it decided, and where the
+release file's fields were read from."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import ValidationError
+
+from meshcanary.layout import ENVIRONMENTS
+from meshcanary.manifest import JsonPath, Resource, pointer
+from meshcanary.mesh import resolve_host
+from meshcanary.problem import Location, Problem, Severity
+
+RULE = "import"
+BASES = "deploy/base"
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def is_label(text: str) -> bool:
+    return len(text) <= 63 and _DNS_LABEL.fullmatch(text) is not None
+
+
+def what(resource: Resource) -> str:
+    return f"{resource.kind} {resource.name}" if resource.name else f"{resource.kind} (no name)"
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the object"
+
+
+def refused(error: ValidationError) -> str:
+    """Why a value read from the manifests cannot stand in a release or environment file."""
+    described = error.schema.get("description") if isinstance(error.schema, dict) else None
+    where = dotted(list(error.absolute_path))
+    if error.validator in ("pattern", "minLength", "maxLength") and described:
+        return f"cannot import {where} {json.dumps(error.instance)}: {described}"
+    return f"cannot import {where}: {error.message}"
+
+
+@dataclass
+class Notes:
+    """What the import could not carry over, each located at the field it was read from."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def note(
+        self,
+        resource: Resource,
+        path: JsonPath,
+        message: str,
+        hint: str = "",
+        *,
+        severity: Severity = Severity.WARNING,
+        key: bool = False,
+    ) -> None:
+        self.problems.append(
+            Problem(
+                resource.location(path, key=key),
+                message,
+                hint,
+                rule=RULE,
+                severity=severity,
+                resource=resource.ref,
+                path=pointer(path),
+            )
+        )
+
+    def in_order(self) -> tuple[Problem, ...]:
+        """Each note once (the last said at a place wins), sorted by position."""
+        unique = {(n.location, n.message): n for n in self.problems}
+        return tuple(sorted(unique.values(), key=Problem.sort_key))
+
+
+@dataclass
+class Origins:
+    """Where each field of a generated file was read from, to locate schema problems."""
+
+    fallback: Location
+    known: dict[tuple[str | int, ...], Location] = field(default_factory=dict)
+
+    def add(self, path: tuple[str | int, ...], location: Location) -> None:
+        self.known.setdefault(path, location)
+
+    def at(self, path: Sequence[str | int]) -> Location:
+        parts = tuple(path)
+        while parts:
+            if parts in self.known:
+                return self.known[parts]
+            parts = parts[:-1]
+        return self.known.get((), self.fallback)
+
+
+@dataclass(frozen=True)
+class Context:
+    """One import once its Service is chosen: where it writes, and the names it uses."""
+
+    root: Path
+    environment: str
+    service: str  # the release's: --service, else the Service's name
+    service_name: str  # the Service's, which routes and DestinationRules name as their host
+    source_namespace: str  # the manifests' namespace
+    target_namespace: str  # the environment's
+    env_path: str
+    env_data: dict[str, Any] | None  # the environment file, when it exists already
+    header: str  # the comment that names the imported files
+    notes: Notes
+    origins: Origins  # of the release file's fields
+
+    def note(
+        self,
+        resource: Resource,
+        path: JsonPath,
+        message: str,
+        hint: str = "",
+        *,
+        severity: Severity = Severity.WARNING,
+        key: bool = False,
+    ) -> None:
+        self.notes.note(resource, path, message, hint, severity=severity, key=key)
+
+    @property
+    def release_path(self) -> str:
+        return f"{ENVIRONMENTS}/{self.environment}/{self.service}.yaml"
+
+    @property
+    def base(self) -> str:
+        return f"{BASES}/{self.service}"
+
+    def namespace(self, resource: Resource) -> str:
+        """The namespace an object lands in: its own, else the one the manifests share."""
+        return resource.namespace or self.source_namespace
+
+    def service_host(self, resource: Resource) -> str:
+        """The Service's host as `resource` resolves it."""
+        return resolve_host(self.service_name, self.namespace(resource))
+
+    def refers_to_service(self, host: Any, resource: Resource) -> bool:
+        """Whether `host`, read in `resource`'s namespace, is the Service's."""
+        return isinstance(host, str) and resolve_host(
+            host, self.namespace(resource)
+        ) == self.service_host(resource)

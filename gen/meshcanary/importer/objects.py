@@ -1,0 +1,101 @@
+"""What import keeps of an object as it was read: not what the API server filled in, not the
+metadata a rendered Istio object leaves behind."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from meshcanary.importer.context import Context, Notes, dotted, what
+from meshcanary.manifest import Resource
+from meshcanary.problem import Severity
+
+TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
+# Fields the API server fills in; `kubectl get -o yaml` output carries them.
+SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+)
+SERVER_ANNOTATIONS = (
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "deployment.kubernetes.io/revision",
+)
+
+
+def stripped(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy without what the API server fills in and without the namespace."""
+    copied = copy.deepcopy(data)
+    metadata = copied.get("metadata")
+    if isinstance(metadata, dict):
+        for name in (*SERVER_METADATA, "namespace"):
+            metadata.pop(name, None)
+        annotations = metadata.get("annotations")
+        if isinstance(annotations, dict):
+            for name in SERVER_ANNOTATIONS:
+                annotations.pop(name, None)
+            if not annotations:
+                metadata.pop("annotations")
+    copied.pop("status", None)
+    spec = copied.get("spec")
+    if (
+        copied.get("kind") == "Service"
+        and isinstance(spec, dict)
+        and spec.get("clusterIP") != "None"
+    ):
+        spec.pop("clusterIP", None)
+        spec.pop("clusterIPs", None)
+    for key in [k for k in copied if k not in TOP_LEVEL]:
+        copied.pop(key)
+    return copied
+
+
+def note_server_fields(notes: Notes, resource: Resource) -> None:
+    """One note per object for the server-set fields import leaves out."""
+    metadata = resource.metadata
+    paths: list[list[str | int]] = [
+        ["metadata", name] for name in SERVER_METADATA if name in metadata
+    ]
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict):
+        paths += [["metadata", "annotations", n] for n in SERVER_ANNOTATIONS if n in annotations]
+    if "status" in resource.data:
+        paths.append(["status"])
+    if resource.kind == "Service" and resource.get("spec", "clusterIP") not in (None, "None"):
+        paths.append(["spec", "clusterIP"])
+    if paths:
+        names = ", ".join(dotted(p) for p in paths)
+        notes.note(
+            resource,
+            paths[0],
+            f"{what(resource)}: fields the API server sets are left out ({names})",
+            severity=Severity.INFO,
+            key=True,
+        )
+
+
+def istio_metadata(ctx: Context, resource: Resource) -> None:
+    """Rendered Istio objects carry a name only; say what else is left behind."""
+    for key in resource.metadata:
+        if key not in ("name", "namespace", *SERVER_METADATA):
+            ctx.note(
+                resource,
+                ["metadata", key],
+                f"{what(resource)}: metadata.{key} is not imported; the rendered "
+                "object has a name only",
+                key=True,
+            )
+    note_server_fields(ctx.notes, resource)
+    if resource.kind != "Gateway" and resource.name and resource.name != ctx.service:
+        ctx.note(
+            resource,
+            ["metadata", "name"],
+            f"{what(resource)} is rendered as {resource.kind} {ctx.service}",
+            "the rendered object replaces this one: delete (or let Argo CD prune) it when "
+            "the new one is applied, or both apply to the same host",
+        )
