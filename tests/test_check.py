@@ -190,7 +190,8 @@ def test_check_with_kubeconform_maps_back_to_generated_files(
 
 
 def test_batched_build_gives_each_overlay_exactly_its_own_objects(example_repo: Path) -> None:
-    from meshcanary.commands.check import affected, build
+    from meshcanary.check.build import build
+    from meshcanary.check.scope import affected
     from meshcanary.kustomize import Builder, Target
     from meshcanary.release.load import load
 
@@ -269,17 +270,17 @@ def test_policy_test_command_runs_the_repositorys_policy_tests(cli) -> None:
 def test_a_second_check_of_unchanged_inputs_reads_the_cache(
     example_repo: Path, cli, monkeypatch
 ) -> None:
-    from meshcanary.commands import check as command
+    from meshcanary.check import pipeline
 
     first = cli("--repo", example_repo, "check", "--format", "json")
     calls: list[int] = []
-    real = command._check
+    real = pipeline.run
 
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(command, "_check", counted)
+    monkeypatch.setattr(pipeline, "run", counted)
     again = cli("--repo", example_repo, "check", "--format", "json")
     assert (again.code, again.out) == (first.code, first.out)
     assert calls == []  # answered from the cache
@@ -336,7 +337,7 @@ def test_the_cache_key_never_reads_a_file_outside_the_repository(
     example_repo: Path, tmp_path: Path
 ) -> None:
     """A base file that links out counts by what the link says, not by what it names."""
-    from meshcanary.commands import cache
+    from meshcanary.check import cache
 
     outside = tmp_path / "outside.yaml"
     outside.write_text("first\n", encoding="utf-8")

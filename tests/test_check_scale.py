@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from meshcanary.commands import cache
-from meshcanary.commands import check as command
+from meshcanary.check import CheckOptions, cache, check, pipeline
+from meshcanary.check.scope import Shard, narrowed, sharded
 from tests.conftest import ROOT
 
 
@@ -59,9 +59,9 @@ def monorepo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _run(repo: Path, shard: command.Shard | None = None) -> tuple[set[Any], list[Any]]:
+def _run(repo: Path, shard: Shard | None = None) -> tuple[set[Any], list[Any]]:
     """The findings of one run, and the objects it checked."""
-    report = command.check(repo, [], command.CheckOptions(cache=False, shard=shard))
+    report = check(repo, [], CheckOptions(cache=False, shard=shard))
     findings = {(p.location, p.rule, p.message) for p in report.problems}
     return findings, [(r.file, r.resource) for r in report.results]
 
@@ -79,7 +79,7 @@ def test_shards_together_find_exactly_what_one_run_finds(monorepo: Path, count: 
     found: set[tuple[Any, ...]] = set()
     checked: list[tuple[Any, ...]] = []
     for index in range(1, count + 1):
-        part, part_resources = _run(monorepo, command.Shard(index, count))
+        part, part_resources = _run(monorepo, Shard(index, count))
         found |= part
         checked += part_resources
     assert found == everything
@@ -88,12 +88,12 @@ def test_shards_together_find_exactly_what_one_run_finds(monorepo: Path, count: 
 
 
 def test_every_shard_has_work_and_a_service_keeps_its_shard(monorepo: Path) -> None:
-    shards = [command.Shard(i, 3) for i in (1, 2, 3)]
+    shards = [Shard(i, 3) for i in (1, 2, 3)]
     names = [f"svc-{i:04d}" for i in range(24)]
     owners = {name: [s.index for s in shards if s.owns(name)] for name in names}
     assert all(len(found) == 1 for found in owners.values())
     assert {found[0] for found in owners.values()} == {1, 2, 3}
-    scope = command.sharded(monorepo, {}, shards[0])
+    scope = sharded(monorepo, {}, shards[0])
     mine = {n for n, found in owners.items() if found == [1]}
     for env, services in scope.items():
         # The environment's owner loads it whole; the others only their own services.
@@ -112,14 +112,14 @@ def test_a_hook_loads_and_builds_only_the_services_it_names(
     monorepo: Path, cli, monkeypatch
 ) -> None:
     built: list[str] = []
-    real = command.build
+    real = pipeline.build
 
     def recorded(root, units, jobs=None):
         built.extend(u.folder for u in units)
         return real(root, units, jobs)
 
-    monkeypatch.setattr(command, "build", recorded)
-    assert command.narrowed(
+    monkeypatch.setattr(pipeline, "build", recorded)
+    assert narrowed(
         monorepo,
         [
             "environments/env-0/svc-0016.yaml",
@@ -163,7 +163,7 @@ def test_a_hook_loads_and_builds_only_the_services_it_names(
 def test_what_changed_paths_narrow_a_check_to(
     monorepo: Path, paths: list[str], scope: dict[str, Any]
 ) -> None:
-    assert command.narrowed(monorepo, paths) == scope
+    assert narrowed(monorepo, paths) == scope
 
 
 def test_the_memo_trusts_a_file_only_while_its_stat_is_unchanged(

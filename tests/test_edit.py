@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from meshcanary import edit
-from meshcanary.release import schema
+from meshcanary.release import edit, schema, traffic
 from meshcanary.release.load import load
 from meshcanary.release.model import Release, Version
+from meshcanary.release.splice import EditRefused
 from meshcanary.source import load_mapping
 from tests.conftest import ROOT
 
@@ -110,7 +110,7 @@ def test_set_weights_on_every_example(example: Any, tmp_path: Path) -> None:
     assert result == expected
     assert version_weights(parsed(result, tmp_path)) == new
     release = _reloads_in_repo(tmp_path, path, result)
-    assert edit.weights(release) == new
+    assert traffic.weights(release) == new
 
 
 def test_unchanged_weights_leave_every_example_as_it_is(example: Any) -> None:
@@ -174,7 +174,7 @@ def test_remove_the_stable_version_of_every_example(example: Any, tmp_path: Path
     result = edit.remove_version(shifted, first)
     assert result == without_line(shifted, f"{first}: {{")
     assert list(parsed(result, tmp_path)["versions"]) == names[1:]
-    assert edit.weights(_reloads_in_repo(tmp_path, path, result))[last] == moved[last]
+    assert traffic.weights(_reloads_in_repo(tmp_path, path, result))[last] == moved[last]
 
 
 # --- hand-written files in every style --------------------------------------------------------
@@ -507,41 +507,41 @@ def test_remove_version_with_crlf_and_a_bom(tmp_path: Path) -> None:
 
 
 def test_unknown_versions_are_named() -> None:
-    with pytest.raises(ValueError, match=r'unknown version "v3" \(the release has v1, v2\)'):
+    with pytest.raises(EditRefused, match=r'unknown version "v3" \(the release has v1, v2\)'):
         edit.set_weights(COMMENTED, {"v1": 100, "v3": 0})
-    with pytest.raises(ValueError, match='"v7"'):
+    with pytest.raises(EditRefused, match='"v7"'):
         edit.set_image(BLOCK, "v7", NEW_IMAGE)
-    with pytest.raises(ValueError, match='"v7"'):
+    with pytest.raises(EditRefused, match='"v7"'):
         edit.set_replicas(BLOCK, "v7", 1)
-    with pytest.raises(ValueError, match='"v7"'):
+    with pytest.raises(EditRefused, match='"v7"'):
         edit.remove_version(BLOCK, "v7")
 
 
 @pytest.mark.parametrize("weight", [-1, 101, True, 2.5, "50"])
 def test_weights_out_of_range_are_refused(weight: Any) -> None:
-    with pytest.raises(ValueError, match="whole number from 0 to 100"):
+    with pytest.raises(EditRefused, match="whole number from 0 to 100"):
         edit.set_weights(BLOCK, {"v1": weight})
 
 
 def test_bad_replicas_and_images_are_refused() -> None:
-    with pytest.raises(ValueError, match="replicas"):
+    with pytest.raises(EditRefused, match="replicas"):
         edit.set_replicas(BLOCK, "v1", -1)
-    with pytest.raises(ValueError, match="one line"):
+    with pytest.raises(EditRefused, match="one line"):
         edit.set_image(BLOCK, "v1", "a\nb")
-    with pytest.raises(ValueError, match="one line"):
+    with pytest.raises(EditRefused, match="one line"):
         edit.set_image(BLOCK, "v1", "")
 
 
 def test_adding_a_version_twice_is_refused() -> None:
-    with pytest.raises(ValueError, match='version "v2" already exists'):
+    with pytest.raises(EditRefused, match='version "v2" already exists'):
         edit.add_version(BLOCK, "v2", NEW_IMAGE, 0, 1)
-    with pytest.raises(ValueError, match="DNS-1123"):
+    with pytest.raises(EditRefused, match="DNS-1123"):
         edit.add_version(BLOCK, "V3", NEW_IMAGE, 0, 1)
 
 
 def test_removing_a_version_that_match_and_mirror_name_is_refused() -> None:
     text = (ROOT / "environments/prod/checkout.yaml").read_text(encoding="utf-8")
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(EditRefused) as raised:
         edit.remove_version(text, "v2")
     message = str(raised.value)
     assert 'version "v2" is still named by' in message
@@ -549,15 +549,15 @@ def test_removing_a_version_that_match_and_mirror_name_is_refused() -> None:
     assert 'match rule 2 ("testers-cookie")' in message
     assert "the mirror" in message
     staging = (ROOT / "environments/staging/checkout.yaml").read_text(encoding="utf-8")
-    with pytest.raises(ValueError, match=r"named by match rule 1;"):
+    with pytest.raises(EditRefused, match=r"named by match rule 1;"):
         edit.remove_version(edit.set_weights(staging, {"v1": 70, "v3": 0}), "v3")
 
 
 def test_removing_a_version_with_traffic_or_the_only_one_is_refused() -> None:
-    with pytest.raises(ValueError, match=r'"v2" still receives 30% of the traffic'):
+    with pytest.raises(EditRefused, match=r'"v2" still receives 30% of the traffic'):
         edit.remove_version(BLOCK, "v2")
     only = edit.remove_version(edit.set_weights(BLOCK, {"v1": 100, "v2": 0}), "v2")
-    with pytest.raises(ValueError, match="only version"):
+    with pytest.raises(EditRefused, match="only version"):
         edit.remove_version(only, "v1")
 
 
@@ -567,9 +567,9 @@ versions:
   v1: &stable {image: registry.example/micro-api:1.1, replicas: 3, weight: 70}
   v2: {<<: *stable, image: registry.example/micro-api:1.3, weight: 30}
 """
-    with pytest.raises(ValueError, match="anchor"):
+    with pytest.raises(EditRefused, match="anchor"):
         edit.set_weights(text, {"v1": 60})
-    with pytest.raises(ValueError, match="anchor"):
+    with pytest.raises(EditRefused, match="anchor"):
         edit.remove_version(text.replace("70}", "0}").replace("30}", "100}"), "v1")
     # v2's own fields are its own; a field it inherits is added to it.
     assert edit.set_weights(text, {"v2": 40}) == replace_once(text, "weight: 30}", "weight: 40}")
@@ -579,14 +579,14 @@ versions:
 
 
 def test_text_that_is_not_a_release_is_refused() -> None:
-    with pytest.raises(ValueError, match="not valid YAML"):
+    with pytest.raises(EditRefused, match="not valid YAML"):
         edit.set_weights("versions: {v1: [", {"v1": 100})
-    with pytest.raises(ValueError, match="mapping at the top level"):
+    with pytest.raises(EditRefused, match="mapping at the top level"):
         edit.set_weights("- a\n", {"v1": 100})
-    with pytest.raises(ValueError, match="no versions"):
+    with pytest.raises(EditRefused, match="no versions"):
         edit.set_weights("service: a\n", {"v1": 100})
     with pytest.raises(
-        ValueError, match=r'not valid YAML at line 12, column 1: duplicate key "versions"$'
+        EditRefused, match=r'not valid YAML at line 12, column 1: duplicate key "versions"$'
     ):
         edit.set_weights(BLOCK + "versions: {}\n", {"v1": 100})
 
@@ -616,142 +616,144 @@ THREE = _release("staging", "checkout")  # v1 60, v2 30, v3 10
 
 
 def test_step_to_a_weight() -> None:
-    assert edit.plan_step(PROD, to=50) == {"v1": 50, "v2": 50}
-    assert list(edit.plan_step(PROD, to=0)) == ["v1", "v2"]
+    assert traffic.plan_step(PROD, to=50) == {"v1": 50, "v2": 50}
+    assert list(traffic.plan_step(PROD, to=0)) == ["v1", "v2"]
     # Middle versions keep their weights; the stable takes the rest.
-    assert edit.plan_step(THREE, to=50) == {"v1": 20, "v2": 30, "v3": 50}
-    assert edit.plan_step(THREE, to=70) == {"v1": 0, "v2": 30, "v3": 70}
+    assert traffic.plan_step(THREE, to=50) == {"v1": 20, "v2": 30, "v3": 50}
+    assert traffic.plan_step(THREE, to=70) == {"v1": 0, "v2": 30, "v3": 70}
 
 
 def test_step_to_the_next_step_of_the_plan() -> None:
-    assert edit.plan_step(PROD, next_step=True) == {"v1": 50, "v2": 50}
-    assert edit.plan_step(THREE, next_step=True) == {"v1": 45, "v2": 30, "v3": 25}
+    assert traffic.plan_step(PROD, next_step=True) == {"v1": 50, "v2": 50}
+    assert traffic.plan_step(THREE, next_step=True) == {"v1": 45, "v2": 30, "v3": 25}
     between = _with(PROD, {"v1": 88, "v2": 12})
-    assert edit.plan_step(between, next_step=True) == {"v1": 75, "v2": 25}
-    assert edit.plan_step(_with(PROD, {"v1": 100, "v2": 0}), next_step=True) == {
+    assert traffic.plan_step(between, next_step=True) == {"v1": 75, "v2": 25}
+    assert traffic.plan_step(_with(PROD, {"v1": 100, "v2": 0}), next_step=True) == {
         "v1": 90,
         "v2": 10,
     }
 
 
 def test_steps_that_make_no_sense_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"v2 already receives all the traffic, the last step"):
-        edit.plan_step(_release("dev", "micro-api"), next_step=True)
-    with pytest.raises(ValueError, match="no canary steps"):
-        edit.plan_step(_with(PROD, {"v1": 70, "v2": 30}, steps=()), next_step=True)
-    with pytest.raises(ValueError, match=r"v2 is already at 30%"):
-        edit.plan_step(PROD, to=30)
+    with pytest.raises(EditRefused, match=r"v2 already receives all the traffic, the last step"):
+        traffic.plan_step(_release("dev", "micro-api"), next_step=True)
+    with pytest.raises(EditRefused, match="no canary steps"):
+        traffic.plan_step(_with(PROD, {"v1": 70, "v2": 30}, steps=()), next_step=True)
+    with pytest.raises(EditRefused, match=r"v2 is already at 30%"):
+        traffic.plan_step(PROD, to=30)
     with pytest.raises(
-        ValueError,
+        EditRefused,
         match=r"leave 20% .* but v2 already takes 30%; lower it first, or give v3 at most 70%",
     ):
-        edit.plan_step(THREE, to=80)
-    with pytest.raises(ValueError, match="not both"):
-        edit.plan_step(PROD, to=50, next_step=True)
-    with pytest.raises(ValueError, match="next step"):
-        edit.plan_step(PROD)
-    with pytest.raises(ValueError, match="whole number from 0 to 100"):
-        edit.plan_step(PROD, to=120)
-    with pytest.raises(ValueError, match="one version"):
-        edit.plan_step(_with(PROD, {"v1": 100}), to=50)
+        traffic.plan_step(THREE, to=80)
+    with pytest.raises(EditRefused, match="not both"):
+        traffic.plan_step(PROD, to=50, next_step=True)
+    with pytest.raises(EditRefused, match="next step"):
+        traffic.plan_step(PROD)
+    with pytest.raises(EditRefused, match="whole number from 0 to 100"):
+        traffic.plan_step(PROD, to=120)
+    with pytest.raises(EditRefused, match="one version"):
+        traffic.plan_step(_with(PROD, {"v1": 100}), to=50)
 
 
 def test_promote_and_rollback() -> None:
-    assert edit.plan_promote(PROD) == {"v1": 0, "v2": 100}
-    assert edit.plan_promote(THREE) == {"v1": 0, "v2": 0, "v3": 100}
-    assert edit.plan_rollback(PROD) == {"v1": 100, "v2": 0}
-    assert edit.plan_rollback(THREE) == {"v1": 70, "v2": 30, "v3": 0}
-    with pytest.raises(ValueError, match="already receives all the traffic"):
-        edit.plan_promote(_release("dev", "micro-api"))
-    with pytest.raises(ValueError, match="nothing to roll back"):
-        edit.plan_rollback(_release("prod", "checkout"))
-    with pytest.raises(ValueError, match="one version"):
-        edit.plan_promote(_with(PROD, {"v1": 100}))
+    assert traffic.plan_promote(PROD) == {"v1": 0, "v2": 100}
+    assert traffic.plan_promote(THREE) == {"v1": 0, "v2": 0, "v3": 100}
+    assert traffic.plan_rollback(PROD) == {"v1": 100, "v2": 0}
+    assert traffic.plan_rollback(THREE) == {"v1": 70, "v2": 30, "v3": 0}
+    with pytest.raises(EditRefused, match="already receives all the traffic"):
+        traffic.plan_promote(_release("dev", "micro-api"))
+    with pytest.raises(EditRefused, match="nothing to roll back"):
+        traffic.plan_rollback(_release("prod", "checkout"))
+    with pytest.raises(EditRefused, match="one version"):
+        traffic.plan_promote(_with(PROD, {"v1": 100}))
 
 
 def test_set_weights_plan() -> None:
-    assert edit.plan_set(PROD, {"v1": 40, "v2": 60}) == {"v1": 40, "v2": 60}
-    assert edit.plan_set(THREE, {"v1": 50, "v3": 20}) == {"v1": 50, "v2": 30, "v3": 20}
-    with pytest.raises(ValueError, match=r"weights would sum to 120, not 100 \(v1 70 \+ v2 50\)"):
-        edit.plan_set(PROD, {"v2": 50})
-    with pytest.raises(ValueError, match=r'unknown version "v9" \(the release has v1, v2\)'):
-        edit.plan_set(PROD, {"v9": 50})
-    with pytest.raises(ValueError, match="nothing to change"):
-        edit.plan_set(PROD, {"v1": 70})
-    with pytest.raises(ValueError, match="whole number"):
-        edit.plan_set(PROD, {"v1": -10, "v2": 110})
-    with pytest.raises(ValueError, match="at least one"):
-        edit.plan_set(PROD, {})
+    assert traffic.plan_set(PROD, {"v1": 40, "v2": 60}) == {"v1": 40, "v2": 60}
+    assert traffic.plan_set(THREE, {"v1": 50, "v3": 20}) == {"v1": 50, "v2": 30, "v3": 20}
+    with pytest.raises(EditRefused, match=r"weights would sum to 120, not 100 \(v1 70 \+ v2 50\)"):
+        traffic.plan_set(PROD, {"v2": 50})
+    with pytest.raises(EditRefused, match=r'unknown version "v9" \(the release has v1, v2\)'):
+        traffic.plan_set(PROD, {"v9": 50})
+    with pytest.raises(EditRefused, match="nothing to change"):
+        traffic.plan_set(PROD, {"v1": 70})
+    with pytest.raises(EditRefused, match="whole number"):
+        traffic.plan_set(PROD, {"v1": -10, "v2": 110})
+    with pytest.raises(EditRefused, match="at least one"):
+        traffic.plan_set(PROD, {})
 
 
 def test_start_plan() -> None:
-    assert edit.plan_start(PROD, "v3", first_step=False) == {"v1": 70, "v2": 30, "v3": 0}
-    assert edit.plan_start(PROD, "v3", first_step=True) == {"v1": 60, "v2": 30, "v3": 10}
+    assert traffic.plan_start(PROD, "v3", first_step=False) == {"v1": 70, "v2": 30, "v3": 0}
+    assert traffic.plan_start(PROD, "v3", first_step=True) == {"v1": 60, "v2": 30, "v3": 10}
     checkout = _release("prod", "checkout")  # its own plan starts at 5
-    assert edit.plan_start(checkout, "v3", first_step=True) == {"v1": 95, "v2": 0, "v3": 5}
-    with pytest.raises(ValueError, match='"v2" already exists'):
-        edit.plan_start(PROD, "v2", first_step=False)
-    with pytest.raises(ValueError, match="which has only 0%"):
-        edit.plan_start(_release("dev", "micro-api"), "v3", first_step=True)
-    with pytest.raises(ValueError, match="no canary steps"):
-        edit.plan_start(_with(PROD, {"v1": 100}, steps=()), "v2", first_step=True)
-    with pytest.raises(ValueError, match="DNS-1123"):
-        edit.plan_start(PROD, "V3", first_step=False)
+    assert traffic.plan_start(checkout, "v3", first_step=True) == {"v1": 95, "v2": 0, "v3": 5}
+    with pytest.raises(EditRefused, match='"v2" already exists'):
+        traffic.plan_start(PROD, "v2", first_step=False)
+    with pytest.raises(EditRefused, match="which has only 0%"):
+        traffic.plan_start(_release("dev", "micro-api"), "v3", first_step=True)
+    with pytest.raises(EditRefused, match="no canary steps"):
+        traffic.plan_start(_with(PROD, {"v1": 100}, steps=()), "v2", first_step=True)
+    with pytest.raises(EditRefused, match="DNS-1123"):
+        traffic.plan_start(PROD, "V3", first_step=False)
 
 
 def test_weight_change_describes_the_canary() -> None:
-    change = edit.WeightChange.of(PROD, edit.plan_step(PROD, to=50))
+    change = traffic.WeightChange.of(PROD, traffic.plan_step(PROD, to=50))
     assert change.moved() == [("v1", 70, 50), ("v2", 30, 50)]
     assert change.describe() == "v2 30% -> 50%"
     assert f"prod/micro-api: {change.describe()}" == "prod/micro-api: v2 30% -> 50%"
-    assert edit.WeightChange.of(THREE, edit.plan_promote(THREE)).describe() == (
+    assert traffic.WeightChange.of(THREE, traffic.plan_promote(THREE)).describe() == (
         "v1 60% -> 0%, v2 30% -> 0%, v3 10% -> 100%"
     )
-    started = edit.WeightChange.of(PROD, edit.plan_start(PROD, "v3", first_step=True))
+    started = traffic.WeightChange.of(PROD, traffic.plan_start(PROD, "v3", first_step=True))
     # The stable only makes room for it.
     assert started.describe() == "start v3 at 10%; v1 (stable) keeps the rest, 70% -> 60%"
     assert started.moved() == [("v1", 70, 60), ("v3", 0, 10)]
-    middle = edit.WeightChange.of(THREE, edit.plan_set(THREE, {"v2": 20, "v3": 20}))
+    middle = traffic.WeightChange.of(THREE, traffic.plan_set(THREE, {"v2": 20, "v3": 20}))
     assert middle.describe() == "v2 30% -> 20%, v3 10% -> 20%"
-    two = edit.WeightChange({"v1": 100}, edit.plan_start(_with(PROD, {"v1": 100}), "v2", True))
+    two = traffic.WeightChange(
+        {"v1": 100}, traffic.plan_start(_with(PROD, {"v1": 100}), "v2", True)
+    )
     assert two.describe() == "start v2 at 10%; v1 (stable) keeps the rest, 100% -> 90%"
-    retired = edit.WeightChange({"v1": 100, "v2": 0}, {"v1": 100})
+    retired = traffic.WeightChange({"v1": 100, "v2": 0}, {"v1": 100})
     assert retired.moved() == []
     assert retired.describe() == "retire v2"
-    same = edit.WeightChange({"v1": 70, "v2": 30}, {"v1": 70, "v2": 30})
+    same = traffic.WeightChange({"v1": 70, "v2": 30}, {"v1": 70, "v2": 30})
     assert same.describe() == "weights unchanged"
 
 
 def test_start_and_retire_say_what_happened() -> None:
     """Issue 12: `start` and `retire` moved no weight, and said "weights unchanged"."""
     image = "registry.example/micro-api:1.4"
-    started = edit.WeightChange(
-        {"v1": 70, "v2": 30}, edit.plan_start(PROD, "v3", False), images={"v3": image}
+    started = traffic.WeightChange(
+        {"v1": 70, "v2": 30}, traffic.plan_start(PROD, "v3", False), images={"v3": image}
     )
     assert started.describe() == f"start v3 at 0% (image {image})"
-    first = edit.WeightChange(
-        {"v1": 70, "v2": 30}, edit.plan_start(PROD, "v3", True), images={"v3": image}
+    first = traffic.WeightChange(
+        {"v1": 70, "v2": 30}, traffic.plan_start(PROD, "v3", True), images={"v3": image}
     )
     assert first.describe() == (
         f"start v3 at 10% (image {image}); v1 (stable) keeps the rest, 70% -> 60%"
     )
-    assert edit.WeightChange({"v1": 0, "v2": 100}, {"v2": 100}).describe() == "retire v1"
+    assert traffic.WeightChange({"v1": 0, "v2": 100}, {"v2": 100}).describe() == "retire v1"
 
 
 def test_a_step_with_three_versions_says_which_version_keeps_the_rest() -> None:
     """Issue 12: with a version between stable and canary, `v3 10% -> 25%` hid that v1 gave
     the 15% and v2 kept its share; the stable (the first version) absorbs the difference."""
-    planned = edit.plan_step(THREE, next_step=True)  # v1 60, v2 30, v3 10; steps 10, 25, ...
+    planned = traffic.plan_step(THREE, next_step=True)  # v1 60, v2 30, v3 10; steps 10, 25, ...
     assert planned == {"v1": 45, "v2": 30, "v3": 25}
-    assert edit.WeightChange.of(THREE, planned).describe() == (
+    assert traffic.WeightChange.of(THREE, planned).describe() == (
         "v3 10% -> 25%; v1 (stable) keeps the rest, 60% -> 45%; v2 stays at 30%"
     )
-    back = edit.WeightChange.of(THREE, edit.plan_rollback(THREE))
+    back = traffic.WeightChange.of(THREE, traffic.plan_rollback(THREE))
     assert back.describe() == (
         "v3 10% -> 0%; v1 (stable) keeps the rest, 60% -> 70%; v2 stays at 30%"
     )
     four = _with(PROD, {"v1": 50, "v2": 20, "v3": 10, "v4": 20})
-    assert edit.WeightChange.of(four, edit.plan_step(four, to=30)).describe() == (
+    assert traffic.WeightChange.of(four, traffic.plan_step(four, to=30)).describe() == (
         "v4 20% -> 30%; v1 (stable) keeps the rest, 50% -> 40%; v2 stays at 20%, v3 stays at 10%"
     )
 
@@ -759,30 +761,30 @@ def test_a_step_with_three_versions_says_which_version_keeps_the_rest() -> None:
 def test_step_advises_promote_only_when_promote_would_work() -> None:
     """Issue 12: at 100% `step --next` said "promote it", and promote then refused."""
     done = _release("dev", "micro-api")  # v1 0, v2 100: the plan is over
-    with pytest.raises(ValueError) as stepped:
-        edit.plan_step(done, next_step=True)
+    with pytest.raises(EditRefused) as stepped:
+        traffic.plan_step(done, next_step=True)
     assert "promote" not in str(stepped.value)
     assert str(stepped.value) == (
         "v2 already receives all the traffic, the last step of the plan (10, 25, 50, 75, 100); "
         "the rollout is done: retire the old version with `meshcanary retire dev micro-api v1`"
     )
-    with pytest.raises(ValueError, match="nothing to promote; retire the old version with"):
-        edit.plan_promote(done)
+    with pytest.raises(EditRefused, match="nothing to promote; retire the old version with"):
+        traffic.plan_promote(done)
     # Past the last step of a plan that stops short of 100%, promote is the advice, and works.
     short = _with(PROD, {"v1": 40, "v2": 60}, steps=(10, 25, 50))
-    with pytest.raises(ValueError, match=r"at or past the last step .*; promote it"):
-        edit.plan_step(short, next_step=True)
-    assert edit.plan_promote(short) == {"v1": 0, "v2": 100}
+    with pytest.raises(EditRefused, match=r"at or past the last step .*; promote it"):
+        traffic.plan_step(short, next_step=True)
+    assert traffic.plan_promote(short) == {"v1": 0, "v2": 100}
     # With a middle version, the step to 100% is what promote does: say so.
     three = _with(PROD, {"v1": 0, "v2": 25, "v3": 75})
-    with pytest.raises(ValueError, match=r"v2 already takes 25%; promote v3, or lower it first"):
-        edit.plan_step(three, next_step=True)
-    assert edit.plan_promote(three) == {"v1": 0, "v2": 0, "v3": 100}
+    with pytest.raises(EditRefused, match=r"v2 already takes 25%; promote v3, or lower it first"):
+        traffic.plan_step(three, next_step=True)
+    assert traffic.plan_promote(three) == {"v1": 0, "v2": 0, "v3": 100}
 
 
 def test_a_plan_applies_to_the_text(tmp_path: Path) -> None:
     text = (ROOT / "environments/prod/micro-api.yaml").read_text(encoding="utf-8")
-    result = edit.set_weights(text, edit.plan_step(PROD, next_step=True))
+    result = edit.set_weights(text, traffic.plan_step(PROD, next_step=True))
     assert version_weights(parsed(result, tmp_path)) == {"v1": 50, "v2": 50}
 
 
@@ -928,3 +930,11 @@ def test_add_then_remove_gives_back_the_file(
 @pytest.mark.parametrize("text", [COMMENTED, BLOCK, BLOCK_COMMENTED, FLOW_VERSIONS, SPACED])
 def test_the_hand_written_files_are_valid_release_files(text: str, tmp_path: Path) -> None:
     assert version_weights(parsed(text, tmp_path)) == {"v1": 70, "v2": 30}
+
+
+def test_a_value_less_explicit_key_is_refused_not_a_crash() -> None:
+    # `? weight` in a flow mapping has no `:` to write after: a refusal the edit command
+    # reports at the file (before, `str.index` raised a bare ValueError).
+    odd = replace_once(COMMENTED, "weight: 70}", "? weight}")
+    with pytest.raises(EditRefused, match=r"cannot edit v1\.weight in place"):
+        edit.set_weights(odd, {"v1": 60, "v2": 40})

@@ -19,7 +19,7 @@ import yaml
 from pre_commit.clientlib import load_config
 
 import meshcanary
-from meshcanary.commands.check import CheckOptions, check
+from meshcanary.check import CheckOptions, check
 from meshcanary.commands.init import (
     REPOSITORY,
     UNSET,
@@ -28,9 +28,9 @@ from meshcanary.commands.init import (
     init,
     scaffold,
 )
-from meshcanary.commands.render import render
 from meshcanary.errors import InputError
 from meshcanary.problem import Severity
+from meshcanary.render.repository import render
 from tests.conftest import (
     ROOT,
     Outcome,

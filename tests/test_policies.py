@@ -12,7 +12,7 @@ import yaml
 
 from meshcanary.errors import InputError
 from meshcanary.manifest import Parsed, Resource, parse_text
-from meshcanary.policies import key_of, load, plural, run_tests
+from meshcanary.policies import key_of, load, resource_plural, run_tests
 from meshcanary.problem import Severity
 from meshcanary.validate import Options
 from meshcanary.validate.embedded import EmbeddedValidator
@@ -331,7 +331,8 @@ def test_kubernetes_list_library(tmp_path: Path) -> None:
 
 def test_plural() -> None:
     assert [
-        plural(k) for k in ("Deployment", "NetworkPolicy", "Ingress", "Gateway", "ConfigMap")
+        resource_plural(k)
+        for k in ("Deployment", "NetworkPolicy", "Ingress", "Gateway", "ConfigMap")
     ] == [
         "deployments",
         "networkpolicies",

@@ -234,7 +234,7 @@ def test_a_stopped_policy_is_reported_by_a_shard_and_never_cached(
     """A shard relates objects of other shards as context, and reports only findings on its
     own objects; a finding about the policy itself is not about such an object, and stays.
     Its outcome depends on the machine's speed, so the report is not cached."""
-    from meshcanary.commands.check import Shard
+    from meshcanary.check.scope import Shard
 
     # Shard 2/2 owns both services but not every environment: it has context there.
     shard = Shard.parse("2/2")

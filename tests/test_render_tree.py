@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from meshcanary.commands.render import render
 from meshcanary.render import tree
+from meshcanary.render.repository import render
 from tests.conftest import isolate_git, write
 
 PROD = Path("deploy/overlays/prod")

@@ -22,7 +22,7 @@ import yaml
 from pre_commit.clientlib import load_manifest
 
 from meshcanary.commands.init import Origin, init
-from meshcanary.commands.render import render as render_overlays
+from meshcanary.render.repository import render as render_overlays
 from tests.conftest import ROOT, commit_all, git
 
 BIN = Path(sys.executable).parent

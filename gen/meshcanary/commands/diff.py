@@ -21,7 +21,7 @@ from meshcanary.layout import ENVIRONMENTS, OVERLAYS
 from meshcanary.problem import printable, printable_lines
 
 if TYPE_CHECKING:
-    from meshcanary.commands.render import RenderResult
+    from meshcanary.render.repository import RenderResult
 
 Key = tuple[str, str, str]  # kind, namespace, name
 
@@ -114,19 +114,19 @@ def diff(root: Path, base: str = "HEAD", jobs: int | None = None) -> Diff:
     diff shows the edit, and `stale` says how many generated files are behind. A generated
     file edited by hand is what Argo CD would apply: then the tree is compared as it is.
     """
-    from meshcanary.commands import render as render_command
+    from meshcanary.render import repository
 
     with tempfile.TemporaryDirectory(prefix="meshcanary-diff-") as folder:
         export(root, base, Path(folder))
         before = built(Path(folder), jobs, root)
-    plan = render_command.plan(root)
+    plan = repository.plan(root)
     stale = sum(len(p.changes) for p in plan.plans)
     edited = sum(len(p.conflicts) for p in plan.plans)
     if stale and not edited:
         with tempfile.TemporaryDirectory(prefix="meshcanary-rendered-") as scratch:
             copy = Path(scratch)
             _copy_inputs(root, plan, copy)
-            render_command.render(copy, force=True)
+            repository.render(copy, force=True)
             after = built(copy, jobs, root)
     else:
         after = built(root, jobs)

@@ -20,24 +20,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshcanary import edit
 from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, GATEWAYS, MANIFEST, OVERLAYS
 from meshcanary.problem import Problem, Severity
+from meshcanary.release import edit, traffic
 from meshcanary.release.load import load
 from meshcanary.release.model import Release
+from meshcanary.release.splice import EditRefused
 from meshcanary.render import tree
 from meshcanary.report import Report
 
 if TYPE_CHECKING:
-    from meshcanary.commands.render import RenderResult
+    from meshcanary.render.repository import RenderResult
 
-# (release, its text) -> (new text, the weights before and after, a short target for names)
-Transform = Callable[[Release, str], tuple[str, edit.WeightChange, str]]
+# (release, its text) -> (new text, the weights before and after, a short target for names).
+# A change the release cannot take raises EditRefused, which `apply` locates at the file.
+Transform = Callable[[Release, str], tuple[str, traffic.WeightChange, str]]
 
 
 @dataclass(frozen=True)
-class GitOptions:
+class EditOptions:
+    """What the edit commands share: whether to write, and what to do with git afterwards."""
+
+    dry_run: bool = False  # print the diff; write, commit and push nothing
+    force: bool = False  # overwrite generated files edited by hand
     commit: bool = False
     branch: str | None = None
     push: str | None = None  # remote name
@@ -49,7 +55,7 @@ class GitOptions:
 @dataclass(frozen=True)
 class EditResult:
     release: Release
-    change: edit.WeightChange
+    change: traffic.WeightChange
     message: str  # e.g. prod/micro-api: v2 30% -> 50%
     diff: str  # unified diff of the release file and the rendered files
     report: Report  # what check found in the edited copy
@@ -138,15 +144,13 @@ def apply(
     service: str,
     transform: Transform,
     *,
-    dry_run: bool = False,
-    force: bool = False,
-    git: GitOptions | None = None,
+    options: EditOptions | None = None,
 ) -> EditResult:
     """Edit one release file, render, check, write, and optionally commit: under the lock."""
     from meshcanary.lock import exclusive
 
     with exclusive(root):
-        return _apply(root, environment, service, transform, dry_run=dry_run, force=force, git=git)
+        return _apply(root, environment, service, transform, options or EditOptions())
 
 
 def _apply(
@@ -154,24 +158,20 @@ def _apply(
     environment: str,
     service: str,
     transform: Transform,
-    *,
-    dry_run: bool = False,
-    force: bool = False,
-    git: GitOptions | None = None,
+    options: EditOptions,
 ) -> EditResult:
-    from meshcanary.commands import check as check_command
-    from meshcanary.commands import render as render_command
+    from meshcanary import check
+    from meshcanary.render import repository
 
-    git = git or GitOptions()
     release = _release(root, environment, service)
     overlay = f"{OVERLAYS}/{environment}"
     paths = (release.path, overlay)
-    if git.commit and not dry_run:
+    if options.commit and not options.dry_run:
         from meshcanary import gitops
 
         # Before the transform: after an edit that was killed before its commit, "commit or
         # stash the uncommitted changes" helps; "v2 is already at 40%" would mislead.
-        gitops.preflight(root, list(paths), branch=git.branch)
+        gitops.preflight(root, list(paths), branch=options.branch)
         # Each edit's branch starts from the base: on an earlier edit's branch, go back first
         # and read the release as the base has it.
         if gitops.return_to_base(root).left is not None:
@@ -180,24 +180,24 @@ def _apply(
     before = source.read_bytes().decode("utf-8")
     try:
         after, change, target = transform(release, before)
-    except ValueError as exc:
-        raise InputError([Problem(release.source.location([]), str(exc))]) from None
+    except EditRefused as exc:
+        raise InputError([Problem(release.source.location([]), exc.message)]) from None
     with tempfile.TemporaryDirectory(prefix="meshcanary-edit-") as folder:
         scratch = Path(folder)
         _scratch(root, release, scratch)
         (scratch / release.path).write_text(after, encoding="utf-8", newline="")
-        rendered = render_command.render(scratch, [environment], force=True)
+        rendered = repository.render(scratch, [environment], force=True)
         # Judged against HEAD, as the pre-commit hook and CI will judge it: no weight moves
         # more than the environment's maxStep in one change.
-        judged = check_command.CheckOptions(
+        judged = check.CheckOptions(
             base="HEAD",
             base_repository=root,
             base_changed=(release.path, f"{OVERLAYS}/{environment}/{service}"),
         )
-        report = check_command.check(scratch, [release.path], judged)
+        report = check.check(scratch, [release.path], judged)
     # Hand edits in the service's own files stop the edit before anything is written; any
     # elsewhere in the environment stop the render below, which then puts the release back.
-    plan = render_command.plan(root, [environment], {environment: {service}})
+    plan = repository.plan(root, [environment], {environment: {service}})
     # The diff a reviewer will see: the release file, then the generated files.
     release_change = tree.Change(release.path, before, after)
     diff = tree.unified_diff([tree.Plan(overlay, {}, (release_change,), ())])
@@ -205,34 +205,34 @@ def _apply(
     message = f"{environment}/{service}: {change.describe()}"
     errors = report.at_least(Severity.ERROR)
     result = EditResult(release, change, message, diff, report, written=False, paths=paths)
-    if dry_run or errors:
+    if options.dry_run or errors:
         return result
     conflicts = [c for p in plan.plans for c in p.conflicts]
-    if conflicts and not force:
+    if conflicts and not options.force:
         raise InputError(conflicts)
     tree.write_atomically(root, source, after)
     try:
-        render_command.render(root, [environment], force=force)
+        repository.render(root, [environment], force=options.force)
     except MeshcanaryError:
         # The render wrote the tree whole or not at all (a full disk, a base gone since the
         # check): with the release file's old text back, the edit leaves nothing behind.
         tree.write_atomically(root, source, before)
         raise
     result = EditResult(release, change, message, diff, report, written=True, paths=paths)
-    if git.commit:
-        result = _commit(root, result, target, git, before)
+    if options.commit:
+        result = _commit(root, result, target, options, before)
     return result
 
 
 def _commit(
-    root: Path, result: EditResult, target: str, git: GitOptions, before: str
+    root: Path, result: EditResult, target: str, options: EditOptions, before: str
 ) -> EditResult:
     from meshcanary import gitops
-    from meshcanary.commands import render as render_command
+    from meshcanary.render import repository
 
     release = result.release
     environment, service = release.environment.name, release.service
-    branch = git.branch or gitops.branch_name(environment, service, target)
+    branch = options.branch or gitops.branch_name(environment, service, target)
     try:
         committed = gitops.commit(root, list(result.paths), result.message, branch)
     except gitops.GitError as exc:
@@ -241,7 +241,7 @@ def _commit(
         kept = f"{release.path} and {OVERLAYS}/{environment}/ are as they were"
         try:
             tree.write_atomically(root, root / release.path, before)
-            render_command.render(root, [environment])
+            repository.render(root, [environment])
         except MeshcanaryError as failed:
             kept = f"the edit stays uncommitted in the work tree ({failed.text.splitlines()[0]})"
         hint = (
@@ -275,14 +275,14 @@ def _commit(
     title, body = gitops.pr_title(pull), gitops.pr_body(pull)
     outputs = {"branch": committed.branch, "base": committed.previous_branch, "title": title}
     # Written before the push: after a failed one, the user pushes by hand and still has them.
-    if git.pr_title:
-        git.pr_title.write_text(title + "\n", encoding="utf-8")
-    if git.pr_body:
-        git.pr_body.write_text(body, encoding="utf-8")
-        outputs["body-file"] = str(git.pr_body)
-    if git.push:
+    if options.pr_title:
+        options.pr_title.write_text(title + "\n", encoding="utf-8")
+    if options.pr_body:
+        options.pr_body.write_text(body, encoding="utf-8")
+        outputs["body-file"] = str(options.pr_body)
+    if options.push:
         try:
-            gitops.push(root, git.push, committed.branch)
+            gitops.push(root, options.push, committed.branch)
         except gitops.GitError as exc:
             # The commit stands: say where it is, as the success line would have.
             where = (
@@ -292,8 +292,8 @@ def _commit(
             raise gitops.GitError(
                 exc.message, "; ".join(filter(None, [where, exc.hint])), exc.output
             ) from None
-    if git.github_output:
-        gitops.write_github_output(git.github_output, outputs)
+    if options.github_output:
+        gitops.write_github_output(options.github_output, outputs)
     return EditResult(
         release,
         result.change,
@@ -306,7 +306,7 @@ def _commit(
         sha=committed.sha,
         extra=outputs,
         base=committed.previous_branch,
-        pushed=git.push,
+        pushed=options.push,
     )
 
 
@@ -314,42 +314,42 @@ def _commit(
 
 
 def set_weights(weights: dict[str, int]) -> Transform:
-    def run(release: Release, text: str) -> tuple[str, edit.WeightChange, str]:
-        after = edit.plan_set(release, weights)
+    def run(release: Release, text: str) -> tuple[str, traffic.WeightChange, str]:
+        after = traffic.plan_set(release, weights)
         return _weights(release, text, after)
 
     return run
 
 
 def step(to: int | None, next_step: bool) -> Transform:
-    def run(release: Release, text: str) -> tuple[str, edit.WeightChange, str]:
-        after = edit.plan_step(release, to=to, next_step=next_step)
+    def run(release: Release, text: str) -> tuple[str, traffic.WeightChange, str]:
+        after = traffic.plan_step(release, to=to, next_step=next_step)
         return _weights(release, text, after)
 
     return run
 
 
 def promote() -> Transform:
-    return lambda release, text: _weights(release, text, edit.plan_promote(release))
+    return lambda release, text: _weights(release, text, traffic.plan_promote(release))
 
 
 def rollback() -> Transform:
-    return lambda release, text: _weights(release, text, edit.plan_rollback(release))
+    return lambda release, text: _weights(release, text, traffic.plan_rollback(release))
 
 
 def _weights(
     release: Release, text: str, after: dict[str, int]
-) -> tuple[str, edit.WeightChange, str]:
+) -> tuple[str, traffic.WeightChange, str]:
     before = {v.name: v.weight for v in release.versions}
-    change = edit.WeightChange(before, after)
+    change = traffic.WeightChange(before, after)
     canary = release.canary.name
     return edit.set_weights(text, after), change, f"{canary}-{after[canary]}"
 
 
 def start(version: str, image: str, replicas: int | None, first_step: bool) -> Transform:
-    def run(release: Release, text: str) -> tuple[str, edit.WeightChange, str]:
+    def run(release: Release, text: str) -> tuple[str, traffic.WeightChange, str]:
         before = {v.name: v.weight for v in release.versions}
-        after = edit.plan_start(release, version, first_step)
+        after = traffic.plan_start(release, version, first_step)
         count: int | None = replicas
         if count is None and release.uses_istio:
             count = release.canary.replicas or 1
@@ -359,14 +359,14 @@ def start(version: str, image: str, replicas: int | None, first_step: bool) -> T
         others = {k: v for k, v in after.items() if k != version}
         if others != before:
             text = edit.set_weights(text, others)
-        change = edit.WeightChange(before, after, images={version: image})
+        change = traffic.WeightChange(before, after, images={version: image})
         return text, change, f"{version}-start"
 
     return run
 
 
 def retire(version: str) -> Transform:
-    def run(release: Release, text: str) -> tuple[str, edit.WeightChange, str]:
+    def run(release: Release, text: str) -> tuple[str, traffic.WeightChange, str]:
         found = release.version(version)
         if found is None:
             raise InputError(f'{release.path}: no version "{version}"')
@@ -381,7 +381,7 @@ def retire(version: str) -> Transform:
         after = {k: w for k, w in before.items() if k != version}
         return (
             edit.remove_version(text, version),
-            edit.WeightChange(before, after),
+            traffic.WeightChange(before, after),
             f"retire-{version}",
         )
 

@@ -19,8 +19,9 @@ from typing import Any
 from meshcanary.errors import InputError
 from meshcanary.layout import GATEWAYS, MANIFEST, OVERLAYS
 from meshcanary.problem import Problem, printable
-from meshcanary.release.load import LoadedEnvironment
+from meshcanary.release.load import LoadedEnvironment, load
 from meshcanary.release.model import HeaderMatch, Release
+from meshcanary.render import repository
 from meshcanary.render.overlay import replica_split
 from meshcanary.render.tree import Plan
 
@@ -131,11 +132,8 @@ class Status:
 
 def status(root: Path, names: Sequence[str] = ()) -> Status:
     """The traffic of every version of `names` (all environments when empty), and freshness."""
-    from meshcanary.commands import render as render_command
-    from meshcanary.release.load import load
-
     try:
-        result = render_command.plan(root, names)
+        result = repository.plan(root, names)
     except InputError as exc:
         # The release files load (else this raises too) but a base does not render: the
         # weights are still worth showing.

@@ -58,7 +58,7 @@ from meshcanary.policies.policy import (
     PreviousKey,
     key_of,
     load,
-    plural,
+    resource_plural,
 )
 from meshcanary.policies.testing import TestCase, TestReport, run_tests
 
@@ -71,6 +71,6 @@ __all__ = [
     "TestReport",
     "key_of",
     "load",
-    "plural",
+    "resource_plural",
     "run_tests",
 ]

@@ -45,7 +45,7 @@ IRREGULAR_PLURALS = {
 }
 
 
-def plural(kind: str) -> str:
+def resource_plural(kind: str) -> str:
     """The resource name `resourceRules` use for `kind` (Deployment → deployments)."""
     if kind in IRREGULAR_PLURALS:
         return IRREGULAR_PLURALS[kind]
@@ -126,7 +126,7 @@ class ResourceRule:
         return (
             hit(self.api_groups, group)
             and hit(self.api_versions, version)
-            and (hit(self.resources, plural(resource.kind)) or "*/*" in self.resources)
+            and (hit(self.resources, resource_plural(resource.kind)) or "*/*" in self.resources)
             and hit(self.operations, operation)
             and (not self.names or resource.name in self.names)
         )
@@ -706,7 +706,11 @@ def _request(resource: Resource, operation: str) -> dict[str, Any]:
     group, _, version = resource.api_version.rpartition("/")
     return {
         "kind": {"group": group, "version": version, "kind": resource.kind},
-        "resource": {"group": group, "version": version, "resource": plural(resource.kind)},
+        "resource": {
+            "group": group,
+            "version": version,
+            "resource": resource_plural(resource.kind),
+        },
         "name": resource.name,
         "namespace": resource.namespace,
         "operation": operation,

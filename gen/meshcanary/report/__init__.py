@@ -96,15 +96,15 @@ class Reporter(Protocol):
         ...
 
 
-def plural(count: int, word: str) -> str:
+def counted(count: int, word: str) -> str:
     """`1 resource`, `7 resources`, and `0 resource`: kubeconform adds the `s` above one only."""
     return f"{count} {word}{'s' if count > 1 else ''}"
 
 
 def summary_line(report: Report) -> str:
     """kubeconform's `-summary` line, word for word."""
-    found = plural(len(report.results), "resource") + " found"
-    where = "parsing stdin" if report.stdin else "in " + plural(report.files, "file")
+    found = counted(len(report.results), "resource") + " found"
+    where = "parsing stdin" if report.stdin else "in " + counted(report.files, "file")
     return (
         f"Summary: {found} {where} - Valid: {report.count(Status.VALID)}, "
         f"Invalid: {report.count(Status.INVALID)}, Errors: {report.count(Status.ERROR)}, "
@@ -119,7 +119,7 @@ def severity_line(report: Report) -> str:
     for severity, word in words.items():
         count = sum(1 for p in report.problems if p.severity is severity)
         if count:
-            parts.append(f"{count} {word}" if severity is Severity.INFO else plural(count, word))
+            parts.append(f"{count} {word}" if severity is Severity.INFO else counted(count, word))
     return ", ".join(parts)
 
 

@@ -1,0 +1,125 @@
+"""`check`: the repository pipeline, from release files to one report.
+
+`check()` refuses paths outside the repository, resolves the base a change is judged
+against, and answers from the report cache (cache.py) when no input changed; otherwise
+pipeline.py runs: what the paths can affect (scope.py), the release files rendered in
+memory, render-fresh and weight-step (steps.py), the kustomize builds (build.py), findings
+pointed into the files a person reads (locate.py), schemas, rules and policies over each
+environment (evaluate.py), one report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meshcanary import kustomize
+from meshcanary.check import cache
+from meshcanary.check.scope import Shard, inputs, narrowed, sharded
+from meshcanary.errors import InputError
+from meshcanary.problem import Location, Problem
+from meshcanary.report import Report
+from meshcanary.validate import Options
+
+# The pipeline pulls in the release schema, ruamel and the renderer: a report answered from
+# the cache needs none of them, so it is imported only to run.
+if TYPE_CHECKING:
+    from meshcanary.baseline import Baseline
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    validation: Options = field(default_factory=Options)
+    jobs: int | None = None
+    kubeconform: bool = False  # validate with the kubeconform binary instead of in-process
+    policies: tuple[Path, ...] = ()  # more policy folders besides the repository's policies/
+    # The git ref a change is judged against: policies see its objects as oldObject, and no
+    # weight moves more than the environment's maxStep since it. Required: an error when the
+    # ref is missing (else, as for the default HEAD, nothing to compare with is no error).
+    base: str | None = None
+    base_required: bool = False
+    # An edit checks a scratch copy: the repository the ref is in, and what the edit changed.
+    base_repository: Path | None = None
+    base_changed: tuple[str, ...] | None = None
+    cache: bool = True  # reuse the report of an earlier run over the same inputs
+    shard: Shard | None = None  # check only this part of the repository
+
+
+def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
+    """The report for `paths` (everything when empty), from the cache when nothing changed."""
+    inside = root.resolve()
+    outside = [p for p in paths if not (inside / p).resolve().is_relative_to(inside)]
+    if outside:
+        # Silently checking nothing would pass a hook that was pointed at the wrong place.
+        raise InputError(
+            [
+                Problem(Location(p), "is outside the repository", f"the repository is {inside}")
+                for p in outside
+            ]
+        )
+    baseline = None
+    if options.base:
+        from meshcanary import baseline as baselines
+
+        baseline = baselines.resolve(
+            options.base_repository or root,
+            options.base,
+            required=options.base_required,
+            changed=options.base_changed,
+        )
+    # The kubeconform binary is an input the key cannot see: run it afresh.
+    if not options.cache or options.kubeconform:
+        return _run(root, paths, options, baseline)
+    name = _key(root, paths, options, baseline)
+    cached = cache.read(name)
+    if cached is not None:
+        return cached
+    report = _run(root, paths, options, baseline)
+    # A policy stopped by its budget depends on the machine's speed, not on the inputs.
+    if not any(_stopped_policy(p) for p in report.problems):
+        cache.write(name, report)
+    return report
+
+
+def _run(
+    root: Path, paths: Sequence[str], options: CheckOptions, baseline: Baseline | None
+) -> Report:
+    from meshcanary.check import pipeline
+
+    return pipeline.run(root, paths, options, baseline)
+
+
+def _key(root: Path, paths: Sequence[str], options: CheckOptions, baseline: Baseline | None) -> str:
+    """The cache key of a run: its options, its paths and the bytes of what it reads."""
+    validation = options.validation
+    settings = json.dumps(
+        {
+            "kubernetes_version": validation.kubernetes_version,
+            "strict": validation.strict,
+            "schema_locations": list(validation.schema_locations),
+            "skip": sorted(validation.skip),
+            "reject": sorted(validation.reject),
+            "ignore_missing_schemas": validation.ignore_missing_schemas,
+            "policies": [str(p) for p in options.policies],
+            "shard": [options.shard.index, options.shard.count] if options.shard else None,
+            "policy_timeout": os.environ.get("MESHCANARY_POLICY_TIMEOUT", ""),
+            "base": baseline.commit if baseline else None,
+        },
+        sort_keys=True,
+    )
+    extra = [
+        *validation.crds,
+        *(f for folder in options.policies if folder.is_dir() for f in folder.rglob("*")),
+    ]
+    scope = narrowed(root, paths)
+    tops = inputs(sharded(root, scope, options.shard) if options.shard else scope)
+    return cache.key(root, settings, list(paths), extra, " ".join(kustomize.command()), tops)
+
+
+def _stopped_policy(problem: Problem) -> bool:
+    """A finding about a policy itself: only a policy stopped by its budget is one."""
+    return problem.resource is not None and problem.resource.kind == "ValidatingAdmissionPolicy"

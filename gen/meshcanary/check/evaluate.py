@@ -1,0 +1,89 @@
+"""A check's judgement of one environment's built objects: schema validation of each, then
+the built-in rules and the policies over them together."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from meshcanary import rules
+from meshcanary.manifest import Resource
+from meshcanary.problem import Problem, ResourceRef
+from meshcanary.report import ResourceResult, Status
+from meshcanary.validate import Options, Verdict
+from meshcanary.validate.embedded import EmbeddedValidator
+
+if TYPE_CHECKING:
+    from meshcanary.policies import PolicySet
+    from meshcanary.policies.policy import PreviousKey
+    from meshcanary.release.load import LoadedEnvironment
+
+
+def evaluate(
+    loaded: LoadedEnvironment,
+    related: Sequence[Resource],
+    context: Collection[Resource],
+    validation: Options,
+    *,
+    kubeconform: bool,
+    policy_set: PolicySet | None,
+    previous: Mapping[PreviousKey, dict[str, Any]],
+) -> tuple[list[Problem], list[ResourceResult]]:
+    """The findings on an environment's objects (`related`), and a result per object that is
+    not `context`: objects of the run's context are related to, and reported by another run.
+    """
+    if validation.kubernetes_version is None and loaded.environment.kubernetes_version:
+        validation = replace(validation, kubernetes_version=loaded.environment.kubernetes_version)
+    resources = [r for r in related if r not in context]
+    if kubeconform:
+        verdicts: list[Verdict] = _kubeconform(resources, validation)
+    else:
+        validator = EmbeddedValidator(validation)
+        verdicts = [validator.validate(r) for r in resources]
+    severities = dict(loaded.environment.rule_severities)
+    found = rules.run(rules.Scope(related), severities)
+    if policy_set is not None:
+        found += policy_set.evaluate(related, previous)
+    if context:
+        # Findings on objects that are here only as context belong to another run; a
+        # finding on no object of the run (a policy stopped by its budget) stays.
+        checked = {r.ref for r in resources}
+        others = {r.ref for r in related} - checked
+        found = [p for p in found if p.resource is None or p.resource not in others]
+    by_resource: dict[ResourceRef, list[Problem]] = {}
+    for problem in found:
+        if problem.resource is not None:
+            by_resource.setdefault(problem.resource, []).append(problem)
+    results = [
+        ResourceResult(
+            resource.file,
+            resource.ref,
+            verdict.status,
+            (*verdict.problems, *by_resource.get(resource.ref, [])),
+        )
+        for resource, verdict in zip(resources, verdicts, strict=True)
+    ]
+    return [*(p for v in verdicts for p in v.problems), *found], results
+
+
+def _kubeconform(resources: list[Resource], validation: Options) -> list[Verdict]:
+    """Verdicts of the kubeconform binary on built resources, mapped back by position."""
+    from meshcanary.validate import kubeconform
+
+    with tempfile.TemporaryDirectory(prefix="meshcanary-") as folder:
+        files = []
+        for index, resource in enumerate(resources):
+            path = Path(folder) / f"{index:06d}.yaml"
+            path.write_text(yaml.safe_dump(resource.data, sort_keys=False), encoding="utf-8")
+            files.append(str(path))
+        output = kubeconform.run(files, validation, None)
+    by_file = {str(entry.get("filename")): entry for entry in output.get("resources") or []}
+    return [
+        kubeconform.verdict(resource, by_file[name]) if name in by_file else Verdict(Status.VALID)
+        for resource, name in zip(resources, files, strict=True)
+    ]

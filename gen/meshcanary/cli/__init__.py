@@ -1,0 +1,142 @@
+"""The command line: options in, one call into the core, an exit code out.
+
+Only this package knows about Typer and prints. Heavy modules are imported inside the
+commands so that `--help` and `--version` start fast. The commands live in `tree` (render,
+status, build, diff), `check` (lint, check, rules, policy test), `edit` (the six edits) and
+`setup` (import, init); this module makes the app, reads the options every command shares,
+and registers the commands in the order `meshcanary --help` lists them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meshcanary import __version__
+from meshcanary.cli import check, edit, setup, tree
+from meshcanary.cli.common import Settings
+
+__all__ = ["Settings", "app", "main"]
+
+app = typer.Typer(
+    name="meshcanary",
+    help="Git-native canary releases for Istio: release files in, a checked Kustomize tree out.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"meshcanary {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    context: typer.Context,
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            "--repo",
+            "-C",
+            help="Repository to work in, before or after the command (default: the nearest "
+            "folder upward with environments/ or deploy/overlays/, as git finds its work tree).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            envvar="MESHCANARY_ALLOW_REMOTE",
+            help="Let kustomize fetch remote bases whose https prefix an environment lists "
+            "under remoteBases (over https, without credentials). Off: every remote entry "
+            "is refused at its line.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            envvar="MESHCANARY_TIMEOUT",
+            min=1,
+            help="Seconds the whole run may wait on kustomize, remote fetches included.",
+        ),
+    ] = 900,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only findings and errors: no notes, no progress bar."
+        ),
+    ] = False,
+    kustomize_program: Annotated[
+        str | None,
+        typer.Option(
+            "--kustomize",
+            envvar="MESHCANARY_KUSTOMIZE",
+            metavar="PATH",
+            help="The kustomize to run: a kustomize, or a kubectl (run as `kubectl kustomize`). "
+            "Default: a kustomize on PATH, else the kubectl installed with meshcanary.",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Git-native canary releases for Istio."""
+    from meshcanary.workspace import Workspace, find_root
+
+    if repo is not None and not repo.is_dir():
+        from meshcanary.errors import InputError
+
+        raise InputError(f"--repo {repo}: no such directory")
+    Settings.repo = repo.resolve() if repo is not None else find_root(Path.cwd())
+    Settings.workspace = Workspace.at(Settings.repo)
+    Settings.base = Settings.repo
+    Settings.quiet = quiet
+    from meshcanary import kustomize
+
+    if sys.stderr.isatty() and not quiet:
+        from meshcanary import progress
+
+        context.with_resource(progress.bar())
+    context.with_resource(
+        kustomize.run_settings(
+            allow_remote=allow_remote, timeout=timeout, kustomize=kustomize_program
+        )
+    )
+
+
+# In the order `meshcanary --help` lists them.
+app.command()(tree.render)
+app.command()(tree.status)
+app.command()(tree.build)
+app.command()(check.lint)
+app.command()(check.check)
+app.command("rules")(check.rules_command)
+app.command("diff")(tree.diff_command)
+app.command()(edit.step)
+app.command("set-weights")(edit.set_weights_command)
+app.command()(edit.promote)
+app.command()(edit.rollback)
+app.command()(edit.start)
+app.command()(edit.retire)
+app.command("import")(setup.import_command)
+app.command("init")(setup.init_command)
+
+policy_app = typer.Typer(
+    help="User policies (ValidatingAdmissionPolicy, CEL).", no_args_is_help=True
+)
+app.add_typer(policy_app, name="policy")
+policy_app.command("test")(check.policy_test)

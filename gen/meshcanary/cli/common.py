@@ -1,0 +1,76 @@
+"""What every command of the command line shares: the settings the callback reads, turning a
+returned exit code into the process's, and the notes and warnings on stderr."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+
+import typer
+
+if TYPE_CHECKING:
+    from meshcanary.problem import Problem
+    from meshcanary.workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., int])
+
+
+def exits(function: F) -> F:
+    """Turn a command's returned exit code into the exit of the process."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        raise typer.Exit(function(*args, **kwargs))
+
+    return cast(F, wrapper)
+
+
+class Settings:
+    """What the callback read from the options of the program, for every command to use."""
+
+    repo: Path = Path()
+    # The repository and the git work tree around it: reports show paths relative to the
+    # work tree's top. `base` is the folder the paths a command reports are relative to.
+    workspace: Workspace | None = None
+    base: Path | None = None
+    quiet: bool = False
+
+
+Environments = Annotated[
+    list[str] | None,
+    typer.Argument(help="Environments to work on (default: all).", show_default=False),
+]
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def warn(problems: list[Problem]) -> None:
+    """Problems that do not stop the command; with --quiet, only errors among them."""
+    from meshcanary.problem import Severity
+
+    for problem in problems:
+        if problem.severity is Severity.ERROR or not Settings.quiet:
+            print(problem.format(), file=sys.stderr)
+
+
+def note(text: str) -> None:
+    """What a command says it did, on stderr; nothing with --quiet."""
+    if not Settings.quiet:
+        print(text, file=sys.stderr)
+
+
+def use_color(stream: Any) -> bool:
+    """Colour on a terminal; NO_COLOR turns it off, FORCE_COLOR on (no-color.org, as Rich)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR", "0") not in ("", "0"):
+        return True
+    return bool(stream.isatty())
