@@ -386,7 +386,7 @@ def test_run_tests_reports_a_broken_fixture(tmp_path: Path) -> None:
 def test_engine_is_imported_only_by_load() -> None:
     code = (
         "import sys\n"
-        "import meshcanary.policies, meshcanary.commands.lint, meshcanary.commands.check\n"
+        "import meshcanary.policies, meshcanary.commands.lint, meshcanary.check.pipeline\n"
         "assert not [m for m in sys.modules if m.startswith('cel_expr_python')], 'imported early'\n"
         "from pathlib import Path\n"
         f"meshcanary.policies.load([Path({str(POLICIES)!r})], Path({str(REPO)!r}))\n"

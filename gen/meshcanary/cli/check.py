@@ -176,9 +176,7 @@ def lint(
         policies=tuple(policies or ()),
     )
     if validator is Validator.kubeconform:
-        import meshcanary.validate.kubeconform as binary
-
-        report = binary.lint(paths or ["-"], settings)
+        report = command.lint_with_kubeconform(paths or ["-"], settings)
     else:
         # lint's paths are as the user gave them: relative to the current folder.
         Settings.base = Path.cwd()

@@ -9,11 +9,14 @@ file that could be read, and the exit code is still 2.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from typing import Any
 
+from meshcanary.errors import InputError
 from meshcanary.inputs import read_inputs
 from meshcanary.lint import LintOptions, assemble
-from meshcanary.report import Report
+from meshcanary.report import Report, Status
 
 
 def lint(paths: Sequence[str], options: LintOptions, stdin: str | None = None) -> Report:
@@ -24,3 +27,34 @@ def lint(paths: Sequence[str], options: LintOptions, stdin: str | None = None) -
     validator = EmbeddedValidator(options.validation)
     verdicts = [validator.validate(resource) for resource in parsed.resources]
     return assemble(parsed, from_stdin, verdicts, options)
+
+
+def lint_with_kubeconform(paths: Sequence[str], settings: LintOptions) -> Report:
+    """`meshcanary lint --validator kubeconform`: kubeconform's verdicts, our positions and rules."""
+    from meshcanary.validate import Verdict
+    from meshcanary.validate.kubeconform import pattern_arguments, run, verdict
+
+    stdin = sys.stdin.read() if "-" in paths else None
+    parsed, from_stdin = read_inputs(paths, stdin, settings.ignore_filename_patterns)
+    if parsed.problems:
+        raise InputError(parsed.problems)
+    output = run(
+        list(paths),
+        settings.validation,
+        stdin,
+        pattern_arguments(settings.ignore_filename_patterns),
+    )
+    entries: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for entry in output.get("resources") or []:
+        filename = (
+            "stdin"
+            if from_stdin and entry.get("filename") in ("stdin", "", None)
+            else str(entry.get("filename"))
+        )
+        key = (filename, str(entry.get("kind", "")), str(entry.get("name", "")))
+        entries.setdefault(key, []).append(entry)
+    verdicts: list[Verdict] = []
+    for resource in parsed.resources:
+        queue = entries.get((resource.file, resource.kind, resource.name)) or []
+        verdicts.append(verdict(resource, queue.pop(0)) if queue else Verdict(Status.VALID))
+    return assemble(parsed, from_stdin, verdicts, settings)

@@ -44,8 +44,6 @@ class Scope:
     """The resources rules look at together."""
 
     resources: Sequence[Resource]
-    # Rules that compare with the base branch (`--base REF`) get the old resources here.
-    previous: Sequence[Resource] = field(default=())
     # Indexes that several rules share (see mesh.Mesh.of), built once per scope.
     memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from meshcanary.errors import InputError, ToolError
-from meshcanary.inputs import read_inputs
-from meshcanary.lint import LintOptions, assemble
 from meshcanary.manifest import Resource, pointer
 from meshcanary.problem import Problem, Severity
-from meshcanary.report import Report, Status
+from meshcanary.report import Status
 from meshcanary.validate import Options, Verdict
 
 TIMEOUT_SECONDS = 600
@@ -123,31 +120,3 @@ def verdict(resource: Resource, entry: dict[str, Any]) -> Verdict:
             )
         )
     return Verdict(status, tuple(problems))
-
-
-def lint(paths: Sequence[str], settings: LintOptions) -> Report:
-    """`meshcanary lint --validator kubeconform`: kubeconform's verdicts, our positions and rules."""
-    stdin = sys.stdin.read() if "-" in paths else None
-    parsed, from_stdin = read_inputs(paths, stdin, settings.ignore_filename_patterns)
-    if parsed.problems:
-        raise InputError(parsed.problems)
-    output = run(
-        list(paths),
-        settings.validation,
-        stdin,
-        pattern_arguments(settings.ignore_filename_patterns),
-    )
-    entries: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for entry in output.get("resources") or []:
-        filename = (
-            "stdin"
-            if from_stdin and entry.get("filename") in ("stdin", "", None)
-            else str(entry.get("filename"))
-        )
-        key = (filename, str(entry.get("kind", "")), str(entry.get("name", "")))
-        entries.setdefault(key, []).append(entry)
-    verdicts = []
-    for resource in parsed.resources:
-        queue = entries.get((resource.file, resource.kind, resource.name)) or []
-        verdicts.append(verdict(resource, queue.pop(0)) if queue else Verdict(Status.VALID))
-    return assemble(parsed, from_stdin, verdicts, settings)
