@@ -14,7 +14,7 @@ from pathlib import Path
 from meshcanary.inputs import unreadable
 from meshcanary.manifest import Parsed
 from meshcanary.problem import Problem
-from meshcanary.report import Report, ResourceResult, RuleInfo, Status
+from meshcanary.report import Report, ResourceResult, Status
 from meshcanary.validate import Options, Verdict
 
 
@@ -60,10 +60,7 @@ def assemble(
         [p for v in verdicts for p in v.problems] + found + unreadable(parsed),
         key=Problem.sort_key,
     )
-    infos = tuple(
-        RuleInfo(rule.ID, rule.SEVERITY, rule.SUMMARY, (rule.__doc__ or "").strip())
-        for rule in rules.all_rules()
-    )
+    infos = rules.infos()
     return Report(
         problems=tuple(problems),
         results=results,

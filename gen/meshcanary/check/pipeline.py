@@ -105,10 +105,7 @@ def _units(
 def _report(
     problems: list[Problem], outcome: list[ResourceResult], policy_set: PolicySet | None
 ) -> Report:
-    infos = tuple(
-        RuleInfo(rule.ID, rule.SEVERITY, rule.SUMMARY, (rule.__doc__ or "").strip())
-        for rule in rules.all_rules()
-    )
+    infos = rules.infos()
     extra = (
         RuleInfo(
             steps.RENDER_RULE,

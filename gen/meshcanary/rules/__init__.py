@@ -24,6 +24,7 @@ from typing import Protocol
 
 from meshcanary.manifest import JsonPath, Resource, pointer
 from meshcanary.problem import Problem, Severity
+from meshcanary.report import RuleInfo
 
 IGNORE_ANNOTATION = "meshcanary.dev/ignore"
 
@@ -89,6 +90,14 @@ def all_rules() -> tuple[Rule, ...]:
     """Every built-in rule, sorted by ID."""
     rules: list[Rule] = list(_modules())
     return tuple(sorted(rules, key=lambda r: r.ID))
+
+
+def infos() -> tuple[RuleInfo, ...]:
+    """What a report says of each built-in rule: ID, severity, summary, documentation."""
+    return tuple(
+        RuleInfo(rule.ID, rule.SEVERITY, rule.SUMMARY, (rule.__doc__ or "").strip())
+        for rule in all_rules()
+    )
 
 
 def suppressions(resource: Resource) -> dict[str, str]:
