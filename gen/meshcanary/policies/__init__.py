@@ -51,6 +51,7 @@ must be on that line of the fixture). Bindings apply in tests as they do in a cl
 
 from __future__ import annotations
 
+from meshcanary.policies.match import resource_plural
 from meshcanary.policies.policy import (
     DEFAULT_TIMEOUT,
     Policy,
@@ -58,7 +59,6 @@ from meshcanary.policies.policy import (
     PreviousKey,
     key_of,
     load,
-    resource_plural,
 )
 from meshcanary.policies.testing import TestCase, TestReport, run_tests
 
