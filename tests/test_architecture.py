@@ -117,3 +117,12 @@ def test_an_upward_or_sideways_edge_is_caught(edge: tuple[str, int, str, str], s
     file, line, source, target = edge
     if says in ("check", "rules"):
         assert violations([(file, line, target, source)]) == []
+
+
+def test_no_module_is_over_700_lines() -> None:
+    sizes = {
+        path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for path in PACKAGE.rglob("*.py")
+    }
+    assert max(sizes.values()) > 300  # the walk read the modules
+    assert {name: n for name, n in sizes.items() if n > 700} == {}
