@@ -253,6 +253,25 @@ CASES = [
         release(insert_after(4, "retries: {attempts: 2\n")),
     ),
     Case(
+        "parser-flow-mapping-missing-comma",
+        # Closed on its own line, so not "never closed": the ':' after perTryTimeout, column 36
+        # ("retries: {" is 10 characters, "attempts: 2 perTryTimeout" 25 more).
+        (
+            at(
+                5,
+                36,
+                "invalid YAML: expected ',' or '}', but got ':' (while parsing a flow mapping)",
+            ),
+        ),
+        release(insert_after(4, "retries: {attempts: 2 perTryTimeout: 1s}\n")),
+    ),
+    Case(
+        "parser-flow-node-at-end",
+        # `x: [` ends the file: the parser stops at the end, line 15, and names no bracket.
+        (at(15, 1, "invalid YAML: expected the node content, but found '<stream end>'"),),
+        release(RELEASE + "x: [\n"),
+    ),
+    Case(
         "parser-bad-indentation",
         # Three spaces instead of four: the key starts at column 4.
         (at(13, 4, "invalid YAML: expected <block end>, but found '<block mapping start>'"),),
@@ -678,6 +697,24 @@ CASES = [
         # "  name: micro-api" is 17 characters: the second ": " is at line 4, column 18.
         (Expect(base_file("service.yaml"), 4, 18, "invalid YAML: mapping values are not allowed"),),
         setup=in_base("service.yaml", edit("name: micro-api", "name: micro-api: v2", SERVICE)),
+    ),
+    Case(
+        "base-resource-control-character",
+        # "  name: micro-api" is 17 characters: the BEL is at line 5, column 18 (libyaml gives
+        # its offset in bytes of UTF-8, counted back to characters after the "é" of line 1).
+        (
+            Expect(
+                base_file("service.yaml"),
+                5,
+                18,
+                "invalid YAML: control character U+0007 is not allowed",
+                "remove it",
+            ),
+        ),
+        setup=in_base(
+            "service.yaml",
+            "# owner: José\n" + edit("name: micro-api", "name: micro-api\x07", SERVICE),
+        ),
     ),
     Case(
         "base-resource-deep-nesting",

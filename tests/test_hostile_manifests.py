@@ -96,21 +96,31 @@ CASES = [
         "6:1",
         "unexpected end of stream",
     ),
-    # `{name: a` runs on into line 4 as the plain scalar `a data`; the ':' at 4:5 is where the
-    # flow mapping needed a ',' or '}'.
+    # `{name: a` runs on into line 4 as the plain scalar `a data`, whose ':' (4:5) is where the
+    # flow mapping needed a ',' or '}'; line 4 is no deeper than line 3, so the { was never
+    # closed: the error points at it, line 3 column 11 ("metadata: " is 10 characters).
     Case(
         "unclosed-flow-mapping",
         b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a\ndata: {}\n",
         2,
-        "4:5",
-        "did not find expected ',' or '}'",
+        "3:11",
+        "this { is never closed (did not find expected ',' or '}')",
+    ),
+    # A missing comma inside a multi-line flow mapping (JSON): the line goes deeper than the {,
+    # so the error stays where the parser stopped, at "metadata" (4:3), not at the { (1:1).
+    Case(
+        "missing-comma-in-json",
+        b'{\n  "apiVersion": "v1",\n  "kind": "ConfigMap"\n  "metadata": {"name": "a"}\n}\n',
+        2,
+        "4:3",
+        "did not find expected ',' or '}' (while parsing a flow mapping)",
     ),
     Case(
         "tab-indentation",
         b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: a\n",
         2,
         "4:1",
-        "cannot start any token",
+        "tab character where YAML needs a space",
     ),
     # Without --strict the last `k` wins, a list, refused at its '[' (7:6).
     Case(
@@ -294,7 +304,15 @@ CASES = [
         CONFIG_MAP.replace("name: c", "name: c\x00d").encode(),
         2,
         "4:10",
-        "#x0000",
+        "control character U+0000 is not allowed",
+    ),
+    # libyaml counts the offset of a refused character in bytes: `é` is two of them, one column.
+    Case(
+        "control-character-after-non-ascii",
+        CONFIG_MAP.replace("name: c", "name: é\x07").encode(),
+        2,
+        "4:10",
+        "control character U+0007 is not allowed",
     ),
     Case("empty-file", b"", 0),
     Case("only-comments", b"# nothing here\n# at all\n", 0),

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from meshcanary.positions import at_mark, node_position, stray_space, yaml_problem
 from meshcanary.problem import Location, Problem, ResourceRef
 
 JsonPath = Sequence[str | int]
@@ -288,36 +289,8 @@ class Document:
 
     def location(self, path: JsonPath, *, key: bool = False) -> Location:
         """Position of the value at `path`, or of the nearest enclosing node that exists."""
-        node = self.node()
-        mark = node.start_mark if node is not None else None
-        for index, part in enumerate(path):
-            last = index == len(path) - 1
-            if isinstance(node, yaml.MappingNode):
-                found = next(
-                    ((k, v) for k, v in reversed(node.value) if k.value == str(part)), None
-                )
-                if found is None:
-                    break
-                # A key's position is more useful than an empty value's, which sits on the next token.
-                empty = (
-                    isinstance(found[1], yaml.ScalarNode)
-                    and found[1].value == ""
-                    and found[1].tag.endswith("null")
-                )
-                mark = found[0].start_mark if (last and key) or empty else found[1].start_mark
-                node = found[1]
-            elif (
-                isinstance(node, yaml.SequenceNode)
-                and isinstance(part, int)
-                and part < len(node.value)
-            ):
-                node = node.value[part]
-                mark = node.start_mark
-            else:
-                break
-        if mark is None:
-            return Location(self.file, self.first_line, 1)
-        return Location(self.file, self.first_line + mark.line, mark.column + 1)
+        position = node_position(self.node(), path, key=key, first_line=self.first_line)
+        return Location(self.file, *position)
 
 
 @dataclass(frozen=True, eq=False)
@@ -404,52 +377,13 @@ def split_documents(text: str) -> Iterator[tuple[str, int]]:
         yield text[start:], line
 
 
-def yaml_problem(exc: yaml.YAMLError, file: str, piece: str, first_line: int) -> Problem:
-    """A YAML error of one document (starting at `first_line`) as a located Problem."""
-    if isinstance(exc, yaml.reader.ReaderError):
-        # The reader's errors carry an offset into the document, not a mark.
-        offset = max(0, min(exc.position, len(piece)))
-        line = first_line + piece.count("\n", 0, offset)
-        column = offset - (piece.rfind("\n", 0, offset) + 1) + 1
-        return Problem(
-            Location(file, line, column),
-            f"invalid YAML: {exc.reason} (#x{exc.character:04X})"
-            if isinstance(exc.character, int)
-            else f"invalid YAML: {exc.reason}",
-            "YAML text may not hold control characters; remove it",
-        )
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    line = first_line + mark.line if mark is not None else first_line
-    column = mark.column + 1 if mark is not None else 1
-    message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
-    # libyaml does not say it met a tab: look at the text where it stopped.
-    at = (
-        piece.split("\n")[mark.line]
-        if mark is not None and mark.line < piece.count("\n") + 1
-        else ""
-    )
-    tab = "\\t" in problem or "\t" in at[: (mark.column + 1) if mark is not None else 0]
-    hint = "YAML indents with spaces only; replace the tab" if tab else ""
-    return Problem(Location(file, line, column), message, hint)
-
-
 def parse_text(text: str, file: str, parsed: Parsed) -> None:
     """Add the resources of one file's text (YAML or JSON, one or more documents)."""
     parsed.files += 1
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
-    nbsp = text.find("\u00a0")
-    if nbsp >= 0:
-        line = text.count("\n", 0, nbsp) + 1
-        column = nbsp - (text.rfind("\n", 0, nbsp) + 1) + 1
-        parsed.problems.append(
-            Problem(
-                Location(file, line, column),
-                "non-breaking space (U+00A0) where YAML needs an ordinary space",
-                "text copied from a web page often carries them; replace each with a space",
-            )
-        )
+    nbsp = stray_space(text, file)
+    if nbsp is not None:
+        parsed.problems.append(nbsp)
         return
     for index, (piece, first_line) in enumerate(split_documents(text)):
         try:
@@ -458,8 +392,7 @@ def parse_text(text: str, file: str, parsed: Parsed) -> None:
             parsed.problems.append(yaml_problem(exc, file, piece, first_line))
             continue
         except BadDocument as exc:
-            line = first_line + exc.mark.line if exc.mark is not None else first_line
-            column = exc.mark.column + 1 if exc.mark is not None else 1
+            line, column = at_mark(exc.mark, first_line)
             hint = (
                 "Kubernetes objects need neither; check where this file came from"
                 if isinstance(exc, TooLarge)

@@ -11,24 +11,29 @@ import os
 import re
 import stat
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.comments import CommentedMap, TaggedScalar
 from ruamel.yaml.composer import MaxDepthExceededError
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
-from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
 
 from meshcanary.errors import InputError
+from meshcanary.positions import (
+    JsonPath,
+    at_mark,
+    commented_position,
+    line_column,
+    node_position,
+    stray_space,
+    yaml_problem,
+)
 from meshcanary.problem import Location, Problem
 
-JsonPath = Sequence[str | int]
-
-NBSP = "\u00a0"
 # A release file is a few kilobytes; a limit keeps alias bombs and huge files from stalling a run.
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
@@ -72,48 +77,10 @@ class SourceDoc:
         missing field points at the mapping that should hold it.
         """
         if self._root is None and self._nodes is not None:
-            return Location(self.display, *_node_position(self._nodes, path, key))
-        node: Any = self.root
-        line, column = 0, 0
-        for index, part in enumerate(path):
-            last = index == len(path) - 1
-            if isinstance(node, CommentedMap) and part not in node:
-                # to_plain names a key that is not a string (1, null, [a, b]) by its text.
-                part = next((k for k in node if not isinstance(k, str) and str(k) == part), part)
-            if isinstance(node, CommentedMap) and part in node:
-                # ruamel places an empty value at the next token, possibly lines below.
-                if (last and key) or node[part] is None:
-                    line, column = node.lc.key(part)
-                else:
-                    line, column = node.lc.value(part)
-                node = node[part]
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-                line, column = node.lc.item(part)
-                node = node[part]
-            else:
-                break
-        return Location(self.display, line + 1, column + 1)
-
-
-def _node_position(node: Any, path: JsonPath, key: bool) -> tuple[int, int]:
-    """`SourceDoc.location` over libyaml's nodes: the same places ruamel gives."""
-    mark = node.start_mark
-    for index, part in enumerate(path):
-        last = index == len(path) - 1
-        if node.tag == f"{_T}map":
-            found = next(((k, v) for k, v in node.value if k.value == part), None)
-            if found is None:
-                break
-            # As above: an empty value's place is its key's.
-            empty = found[1].tag == f"{_T}null"
-            mark = found[0].start_mark if (last and key) or empty else found[1].start_mark
-            node = found[1]
-        elif node.tag == f"{_T}seq" and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            mark = node.start_mark
-        else:
-            break
-    return mark.line + 1, mark.column + 1
+            # The same places ruamel gives, which puts every null at its key.
+            position = node_position(self._nodes, path, key=key, nulls_at_key=True)
+            return Location(self.display, *position)
+        return Location(self.display, *commented_position(self.root, path, key=key))
 
 
 _KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean", "timestamp": "a date"}
@@ -166,14 +133,10 @@ def decode(raw: bytes, display: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        start_of_line = before.rfind(b"\n") + 1
-        column = len(raw[start_of_line : exc.start].decode("utf-8", errors="replace")) + 1
+        before = raw[: exc.start].decode("utf-8", errors="replace")
         raise _located(
             display,
-            line,
-            column,
+            *line_column(before, len(before)),
             f"not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded",
             "save the file as UTF-8",
         ) from None
@@ -207,107 +170,31 @@ def read_text(path: Path, display: str) -> str:
     return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
-def _check_nbsp(text: str, display: str) -> None:
+def _check_characters(text: str, display: str) -> None:
     bom = text.find("\ufeff")
     if bom >= 0:
         # The one at the start is gone already; one further in (files joined together) would
         # otherwise end up, invisible, inside a key or a value.
-        line = text.count("\n", 0, bom) + 1
-        column = bom - (text.rfind("\n", 0, bom) + 1) + 1
         raise _located(
             display,
-            line,
-            column,
+            *line_column(text, bom),
             "byte order mark (U+FEFF) inside the file",
             "files joined together often carry one; remove it",
         )
-    offset = text.find(NBSP)
-    if offset < 0:
-        return
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    more = text.count(NBSP) - 1
-    extra = f" ({more} more in this file)" if more else ""
-    raise _located(
-        display,
-        line,
-        column,
-        f"non-breaking space (U+00A0) where YAML needs an ordinary space{extra}",
-        "text copied from a web page often carries them; replace each with a space",
-    )
-
-
-def _first_key(text: str, key: str, start: int, end: int, column: int) -> int | None:
-    """Line (from 1) of the first `key:` in lines start..end at `column`, else anywhere."""
-    lines = text.split("\n")[start : end + 1]
-    pattern = re.compile(r"""(?:^|[\s{,])(?:%s|"%s"|'%s')\s*:""" % ((re.escape(key),) * 3))
-    fallback = None
-    for offset, line in enumerate(lines):
-        found = pattern.search(line)
-        if found is None:
-            continue
-        at = found.start() + (0 if line[found.start()] not in " \t{," else 1)
-        if at == column:
-            return start + offset + 1
-        if fallback is None:
-            fallback = start + offset + 1
-    return fallback
+    nbsp = stray_space(text, display)
+    if nbsp is not None:
+        raise InputError([nbsp])
 
 
 def _yaml_error(exc: YAMLError, display: str, text: str) -> InputError:
-    if isinstance(exc, ReaderError) and isinstance(exc.position, int):
-        # Not a MarkedYAMLError: the reader knows only the offset of the character it refuses.
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        code = exc.character if isinstance(exc.character, int) else 0
-        return _located(
-            display,
-            line,
-            column,
-            f"invalid YAML: control character U+{code:04X} is not allowed",
-            "remove it; write it as an escape such as \\t inside double quotes if it is meant",
-        )
     if isinstance(exc, MaxDepthExceededError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
         return _located(
             display,
-            mark.line + 1,
-            mark.column + 1,
+            *at_mark(exc.problem_mark),
             f"nested more than {MAX_DEPTH} levels deep",
             "release and environment files need only a few levels; look for unclosed brackets",
         )
-    if not isinstance(exc, MarkedYAMLError):
-        return _located(display, 1, 1, f"invalid YAML: {exc}")
-    mark = exc.problem_mark or exc.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    problem = (exc.problem or exc.context or "invalid YAML").strip()
-    context = (exc.context or "").strip()
-    hint = ""
-    if "duplicate key" in problem:
-        key = problem.split('"')[1] if '"' in problem else ""
-        problem = f'duplicate key "{key}"' if key else "duplicate key"
-        first = None
-        if key and exc.context_mark is not None and exc.problem_mark is not None:
-            first = _first_key(
-                text, key, exc.context_mark.line, exc.problem_mark.line - 1, exc.problem_mark.column
-            )
-        hint = f"the first is at line {first}; " if first else ""
-        hint += "each key may appear once"
-    elif "'\\t'" in problem:
-        problem = "tab character where YAML needs a space"
-        hint = "YAML indents and separates with spaces only; replace the tab"
-    elif context.startswith("while parsing a flow") and exc.context_mark is not None:
-        opened = exc.context_mark
-        bracket = "[" if "sequence" in context else "{"
-        closing = "]" if bracket == "[" else "}"
-        line, column = opened.line + 1, opened.column + 1
-        problem = f"this {bracket} is never closed ({problem})"
-        hint = f"add the missing {closing}, or a comma between items"
-    else:
-        if context and context != problem:
-            problem = f"{problem} ({context})"
-        problem = f"invalid YAML: {problem}"
-    return _located(display, line, column, problem, hint)
+    return InputError([yaml_problem(exc, display, text)])
 
 
 TYPE_WORDS = {
@@ -398,7 +285,7 @@ def load_mapping(path: Path, display: str) -> SourceDoc:
 
 def parse_mapping(text: str, display: str) -> SourceDoc:
     """Parse text that must hold exactly one YAML mapping."""
-    _check_nbsp(text, display)
+    _check_characters(text, display)
     fast = _fast_mapping(text)
     if fast is not None:
         return SourceDoc(display, None, fast[0], text, fast[1])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, GATEWAYS, MANIFEST, OVERLAYS
+from meshcanary.names import is_dns_label
 from meshcanary.problem import Problem, Severity
 from meshcanary.release import edit, traffic
 from meshcanary.release.load import load
@@ -68,9 +68,6 @@ class EditResult:
     pushed: str | None = None  # the remote `branch` was pushed to
 
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
 def _release(root: Path, environment: str, service: str) -> Release:
     """The one release an edit changes, loaded alone: an environment may hold thousands."""
     folder = root / ENVIRONMENTS / environment
@@ -79,7 +76,7 @@ def _release(root: Path, environment: str, service: str) -> Release:
         for p in folder.glob("*.yaml")
         if p.name != ENVIRONMENT_FILE and folder.is_dir()
     )
-    if not _NAME.match(service) or service not in known:
+    if not is_dns_label(service) or service not in known:
         close = difflib.get_close_matches(service, known, n=1)
         listed = ", ".join(known[:5]) + (f" and {len(known) - 5} more" if len(known) > 5 else "")
         hint = f'did you mean "{close[0]}"?' if close else f"services: {listed or 'none'}"

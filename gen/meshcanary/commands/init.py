@@ -25,6 +25,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from meshcanary.errors import InputError
+from meshcanary.names import is_dns_label
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.resources import data_dir
 
@@ -40,7 +41,6 @@ UNSET = "SET-ME-TO-A-MESHCANARY-COMMIT-SHA"
 # this repository's own workflows (tests/test_init.py keeps them equal).
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
 SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0"
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SHA = re.compile(r"[0-9a-f]{40}")
 # Where the package sits in meshcanary's repository; a checkout that has it elsewhere is not one.
 _PACKAGE_PATH = "gen/meshcanary/"
@@ -228,7 +228,7 @@ def _check_names(service: str, environments: Sequence[str]) -> None:
         problems.append(Problem(Location("--environment"), "name at least one environment"))
     named = [("service", service), *(("environment", e) for e in environments)]
     for what, name in named:
-        if len(name) > 63 or not _DNS_LABEL.fullmatch(name):
+        if not is_dns_label(name):
             problems.append(
                 Problem(
                     Location(f"--{what}"),

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from meshcanary.errors import InputError
 from meshcanary.importer import classify, emit, gateways, release, subsets, versions
-from meshcanary.importer.context import is_label
 from meshcanary.layout import ENVIRONMENTS
 from meshcanary.mesh import labels
+from meshcanary.names import is_dns_label
 from meshcanary.problem import Location, Problem
 
 
@@ -61,7 +61,7 @@ def import_manifests(
             ("service", service, "--service", "lower-case letters, digits and '-'"),
             ("namespace", namespace, "--namespace", "lower-case letters, digits and '-'"),
         )
-        if value is not None and not is_label(value)
+        if value is not None and not is_dns_label(value)
     ]
     if problems:
         raise InputError(problems)

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from meshcanary.errors import InputError
-from meshcanary.importer.context import RULE, Context, Notes, Origins, is_label, what
+from meshcanary.importer.context import RULE, Context, Notes, Origins, what
 from meshcanary.importer.objects import TOP_LEVEL, stripped
 from meshcanary.inputs import read_inputs
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS
 from meshcanary.manifest import Parsed, Resource
 from meshcanary.mesh import labels, pod_labels
+from meshcanary.names import is_dns_label
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.rules.resource_name import misspelling
 from meshcanary.source import load_mapping
@@ -55,7 +56,7 @@ def prepare(
     )
     service_resource = _choose_service(notes, parsed, resources["Service"], service)
     release_service = service or service_resource.name
-    if not is_label(release_service):
+    if not is_dns_label(release_service):
         raise InputError(
             [
                 Problem(

@@ -4,7 +4,6 @@ release file's fields were read from."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +18,6 @@ from meshcanary.problem import Location, Problem, Severity
 
 RULE = "import"
 BASES = "deploy/base"
-
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-
-
-def is_label(text: str) -> bool:
-    return len(text) <= 63 and _DNS_LABEL.fullmatch(text) is not None
 
 
 def what(resource: Resource) -> str:

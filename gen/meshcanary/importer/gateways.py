@@ -11,12 +11,12 @@ from meshcanary.importer.context import Context, dotted
 from meshcanary.importer.objects import istio_metadata, stripped
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import MESH, items
+from meshcanary.names import LABEL
 from meshcanary.problem import Severity
 from meshcanary.release import schema
 
-_GATEWAY = re.compile(
-    r"mesh|[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?", re.ASCII
-)
+# `mesh`, a Gateway's name, or namespace/name.
+_GATEWAY = re.compile(rf"mesh|{LABEL}(/{LABEL})?", re.ASCII)
 _SERVER_FIELDS = ("name", "port", "hosts", "tls", "bind", "defaultEndpoint")
 _PORT_FIELDS = ("number", "name", "protocol", "targetPort")
 

@@ -16,10 +16,11 @@ from meshcanary.importer.subsets import Destinations, Subsets
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import destinations, items
+from meshcanary.names import LABEL
 from meshcanary.problem import Problem
 from meshcanary.release import schema
 
-_HOST = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_HOST = re.compile(rf"(\*\.)?{LABEL}(\.{LABEL})*")
 
 
 def build(

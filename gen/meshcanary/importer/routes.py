@@ -13,11 +13,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshcanary.importer.context import Context, is_label
+from meshcanary.importer.context import Context
 from meshcanary.importer.subsets import Destinations
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import items
+from meshcanary.names import is_dns_label
 from meshcanary.problem import Severity
 
 _HEADER = re.compile(r"[a-z0-9][-a-z0-9_.]*")
@@ -269,7 +270,7 @@ def _pin(
             continue
         rule: dict[str, Any] = {}
         name = route.get("name")
-        if isinstance(name, str) and is_label(name):
+        if isinstance(name, str) and is_dns_label(name):
             rule["name"] = name if number == 0 else f"{name}-{number}"
         elif name is not None:
             ctx.note(

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshcanary.errors import InputError
-from meshcanary.importer.context import Context, is_label, what
+from meshcanary.importer.context import Context, what
 from meshcanary.importer.objects import note_server_fields, stripped
 from meshcanary.manifest import Resource
 from meshcanary.mesh import Labels, labels, pod_labels
+from meshcanary.names import is_dns_label
 from meshcanary.problem import Problem, Severity
 
 _HAS_TAG_OR_DIGEST = re.compile(r".*(:[^/:@]+|@sha256:[a-f0-9]{64})")
@@ -103,7 +104,7 @@ def _versioned(
 ) -> Version | None:
     """The version of a Deployment whose pods carry `version: name`, unless it cannot be one."""
     path = [*_POD_LABELS, "version"]
-    if not is_label(name):
+    if not is_dns_label(name):
         ctx.note(
             resource,
             path,

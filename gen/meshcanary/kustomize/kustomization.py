@@ -65,13 +65,8 @@ def parse(text: str, display: str, problems: list[Problem]) -> Parsed | None:
     """
     import yaml
 
-    from meshcanary.manifest import (
-        BadDocument,
-        Document,
-        load_document,
-        split_documents,
-        yaml_problem,
-    )
+    from meshcanary.manifest import BadDocument, Document, load_document, split_documents
+    from meshcanary.positions import at_mark, yaml_problem
 
     found: list[Parsed] = []
     for index, (piece, first_line) in enumerate(split_documents(text)):
@@ -81,8 +76,7 @@ def parse(text: str, display: str, problems: list[Problem]) -> Parsed | None:
             problems.append(yaml_problem(exc, display, piece, first_line))
             return None
         except BadDocument as exc:
-            line = first_line + exc.mark.line if exc.mark is not None else first_line
-            column = exc.mark.column + 1 if exc.mark is not None else 1
+            line, column = at_mark(exc.mark, first_line)
             problems.append(Problem(Location(display, line, column), exc.describe()))
             return None
         if data is None:
@@ -115,6 +109,8 @@ def merge_key(text: str) -> tuple[int, int] | None:
         return None
     import yaml
 
+    from meshcanary.positions import at_mark
+
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
     except yaml.YAMLError:
@@ -129,7 +125,7 @@ def merge_key(text: str) -> tuple[int, int] | None:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if key.tag == MERGE_TAG or (isinstance(key, yaml.ScalarNode) and key.value == "<<"):
-                    return key.start_mark.line + 1, key.start_mark.column + 1
+                    return at_mark(key.start_mark)
                 stack.extend((key, value))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)

@@ -14,6 +14,7 @@ from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.manifest import JsonPath, Parsed, Resource, parse_text, pointer
 from meshcanary.policies import _worker
 from meshcanary.policies.match import Match, resource_plural
+from meshcanary.positions import line_column
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.rules import suppressions
 
@@ -178,8 +179,7 @@ class _Compiler:
         offset = getattr(exc, "offset", None)
         where = ""
         if offset is not None and 0 <= offset < len(source):
-            line = source.count("\n", 0, offset) + 1
-            column = offset - (source.rfind("\n", 0, offset) + 1) + 1
+            line, column = line_column(source, offset)
             excerpt = source[offset : offset + 40].split("\n")[0]
             where = f" at {line}:{column} of the expression (`{excerpt}`)"
         return Problem(

@@ -7,12 +7,12 @@ request a one-line diff.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from ruamel.yaml.nodes import MappingNode
 
+from meshcanary.names import is_dns_label
 from meshcanary.release.splice import (
     PAIR_SEPARATOR,
     Doc,
@@ -43,7 +43,6 @@ from meshcanary.release.splice import (
 
 # The order `add_version` writes a version's fields in, and where a missing field is inserted.
 FIELD_ORDER = ("image", "replicas", "weight")
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 def check_weight(name: str, weight: object) -> int:
@@ -73,7 +72,7 @@ def check_image(name: str, image: object) -> str:
 
 def check_version_name(version: str) -> None:
     """Refuse a version name that cannot name Kubernetes objects (a DNS-1123 label)."""
-    if not isinstance(version, str) or len(version) > 63 or not _DNS_LABEL.fullmatch(version):
+    if not isinstance(version, str) or not is_dns_label(version):
         raise EditRefused(
             f'version name "{version}" is not a DNS-1123 label '
             "(lower-case letters, digits and '-', at most 63 characters)"

@@ -15,6 +15,7 @@ from typing import Any
 
 from meshcanary.errors import InputError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, environment_names
+from meshcanary.names import is_dns_label
 from meshcanary.problem import Location, Problem
 from meshcanary.release import schema
 from meshcanary.release.model import (
@@ -86,7 +87,7 @@ def _environment(root: Path, name: str, problems: list[Problem]) -> Environment 
         Gateway(gw_name, dict(spec["selector"]), list(spec["servers"]))
         for gw_name, spec in data.get("gateways", {}).items()
     )
-    if len(name) > 63 or not _is_dns_label(name):
+    if not is_dns_label(name):
         problems.append(
             Problem(
                 Location(display),
@@ -117,12 +118,6 @@ def environment(root: Path, name: str) -> Environment:
     if found is None or problems:
         raise InputError(problems)
     return found
-
-
-def _is_dns_label(name: str) -> bool:
-    import re
-
-    return re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) is not None
 
 
 def _inside(root: Path, relative: str) -> Path | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from meshcanary.errors import InputError
@@ -87,7 +87,7 @@ def parse(text: str) -> Doc:
         root = YAML(typ="rt").compose(text)
         data = yaml.load(text)
     except YAMLError as exc:
-        raise EditRefused(_yaml_problem(exc)) from None
+        raise EditRefused(_yaml_problem(exc, text)) from None
     if not isinstance(root, MappingNode):
         raise EditRefused("a release file holds a mapping at the top level")
     seen: set[int] = set()
@@ -96,16 +96,14 @@ def parse(text: str) -> Doc:
     return Doc(text, root, data, frozenset(shared))
 
 
-def _yaml_problem(exc: YAMLError) -> str:
+def _yaml_problem(exc: YAMLError, text: str) -> str:
     # The loader reports these with hints; an edit only sees them if the file changed since.
-    if not isinstance(exc, MarkedYAMLError):
-        return f"not valid YAML: {exc}"
-    mark = exc.problem_mark or exc.context_mark
-    problem = (exc.problem or exc.context or "").strip()
-    if "duplicate key" in problem:
-        problem = problem.split(" with value")[0].removeprefix("found ")
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    return f"not valid YAML{where}: {problem}"
+    from meshcanary.positions import yaml_problem
+
+    found = yaml_problem(exc, "", text)
+    where = found.location
+    what = found.message.removeprefix("invalid YAML: ")
+    return f"not valid YAML at line {where.line}, column {where.column}: {what}"
 
 
 def collect(node: Any, seen: set[int], shared: set[int]) -> None:

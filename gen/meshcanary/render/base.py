@@ -19,6 +19,7 @@ from meshcanary import kustomize
 from meshcanary.errors import InputError
 from meshcanary.kustomize.contain import KUSTOMIZATION_NAMES, looks_remote
 from meshcanary.manifest import Loader
+from meshcanary.positions import yaml_problem
 from meshcanary.problem import Location, Problem
 from meshcanary.source import parse_mapping, read_text
 
@@ -98,13 +99,10 @@ def _read_resources(path: Path, root: Path, walk: _Walk) -> None:
     text = read_text(path, display)
     try:
         docs = _load_all(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = (exc.problem or exc.context or "").strip()
-        walk.unparsed.append(Problem(Location(display, line, column), f"invalid YAML: {problem}"))
+    except yaml.YAMLError as exc:
+        walk.unparsed.append(yaml_problem(exc, display, text))
         return
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # e.g. an over-long integer
+    except (ValueError, RecursionError) as exc:  # e.g. an over-long integer
         walk.unparsed.append(Problem(Location(display), f"invalid YAML: {exc}"))
         return
     walk.resources.extend(d for d in docs if isinstance(d, dict))

@@ -17,6 +17,7 @@ import yaml
 
 from meshcanary.errors import InputError
 from meshcanary.manifest import BadDocument, Resource, load_document, pointer, split_documents
+from meshcanary.positions import at_mark
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.report import Status
 from meshcanary.source import TYPE_WORDS, type_name
@@ -257,16 +258,13 @@ def _duplicate_keys(resource: Resource) -> list[Problem]:
             for key_node, value_node in node.value:
                 key = str(key_node.value)
                 if key in seen:
-                    mark = key_node.start_mark
+                    line, column = at_mark(key_node.start_mark, resource.document.first_line)
+                    first, _ = at_mark(seen[key].start_mark, resource.document.first_line)
                     problems.append(
                         Problem(
-                            Location(
-                                resource.file,
-                                resource.document.first_line + mark.line,
-                                mark.column + 1,
-                            ),
+                            Location(resource.file, line, column),
                             f'duplicate key "{key}" in {_field(path)}',
-                            f"the first is at line {resource.document.first_line + seen[key].start_mark.line}",
+                            f"the first is at line {first}",
                             rule=RULE,
                             resource=resource.ref,
                             path=pointer([*path, key]),
