@@ -57,17 +57,21 @@ def test_finding_in_a_base_is_located_in_the_base_once(example_repo: Path, cli) 
     ]
 
 
-def test_what_meshcanary_sets_is_located_in_the_version_folder(example_repo: Path, cli) -> None:
-    folder = example_repo / "deploy/overlays/staging/micro-api/v1/kustomization.yaml"
-    folder.write_text(
-        folder.read_text(encoding="utf-8").replace('newTag: "1.1"', "newTag: latest"),
+def test_what_the_release_file_sets_is_located_in_the_release_file(example_repo: Path, cli) -> None:
+    release = example_repo / "environments/staging/micro-api.yaml"
+    release.write_text(
+        release.read_text(encoding="utf-8").replace("micro-api:1.1,", "micro-api:latest,"),
         encoding="utf-8",
     )
+    assert cli("--repo", example_repo, "render").code == 0
     outcome = cli("--repo", example_repo, "check", "--format", "json")
     tags = [f for f in _findings(outcome) if f["rule"] == "mutable-image-tag"]
-    assert [(f["file"], f["line"]) for f in tags] == [
-        ("deploy/overlays/staging/micro-api/v1/kustomization.yaml", _line(folder, "newTag: latest"))
+    line = _line(release, "micro-api:latest")
+    column = release.read_text(encoding="utf-8").splitlines()[line - 1].index("registry") + 1
+    assert [(f["file"], f["line"], f["column"]) for f in tags] == [
+        ("environments/staging/micro-api.yaml", line, column)
     ]
+    assert tags[0]["hint"].startswith("pin `image:`")
     assert tags[0]["resource"] == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -159,7 +163,7 @@ sys.exit(1 if any(r["status"] != "statusValid" for r in results) else 0)
 """
 
 
-def test_check_with_kubeconform_maps_back_to_generated_files(
+def test_check_with_kubeconform_maps_back_to_the_release_file(
     example_repo: Path, cli, tmp_path: Path, monkeypatch
 ) -> None:
     import os
@@ -181,9 +185,10 @@ def test_check_with_kubeconform_maps_back_to_generated_files(
     )
     assert outcome.code == 1, outcome.err
     (finding,) = [f for f in _findings(outcome) if f["rule"] == "schema"]
-    target = example_repo / "deploy/overlays/prod/micro-api/virtualservice.yaml"
+    # /spec/http/0/route/0/weight is v1's weight, written in the release file.
+    target = example_repo / "environments/prod/micro-api.yaml"
     assert (finding["file"], finding["line"], finding["message"]) == (
-        "deploy/overlays/prod/micro-api/virtualservice.yaml",
+        "environments/prod/micro-api.yaml",
         _line(target, "weight: 70"),
         "stand-in says no",
     )
@@ -250,7 +255,8 @@ def test_repository_policies_see_the_base_branch_as_old_object(example_repo: Pat
         outcome = cli("--repo", example_repo, "check", *args, "--format", "json")
         assert outcome.code == 1
         steps = [f for f in _findings(outcome) if f["rule"].startswith("max-weight-step/")]
-        assert steps and steps[0]["file"] == "deploy/overlays/prod/micro-api/virtualservice.yaml"
+        # The policy's fieldPath is a weight: the release file's.
+        assert steps and steps[0]["file"] == "environments/prod/micro-api.yaml"
         # And the built-in check says it at the release file's weight line: of the version
         # gaining traffic (the stable's loss is the same move).
         [v2] = [f for f in _findings(outcome) if f["rule"] == "weight-step"]

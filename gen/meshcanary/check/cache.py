@@ -24,7 +24,9 @@ from meshcanary import __version__
 from meshcanary.problem import Location, Problem, ResourceRef, Severity
 from meshcanary.report import Report, ResourceResult, RuleInfo, Status
 
-FORMAT = 1
+# What a cached report means; raised when the same inputs would give another report (2:
+# findings point into the release files).
+FORMAT = 2
 TOPS = ("environments", "deploy", "policies")  # what a run over the whole repository reads
 _BASE = re.compile(r"""^base:[ \t]*["']?([^"'\s#]+)""", re.MULTILINE)
 

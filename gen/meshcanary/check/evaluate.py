@@ -4,7 +4,7 @@ the built-in rules and the policies over them together."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,9 +33,11 @@ def evaluate(
     kubeconform: bool,
     policy_set: PolicySet | None,
     previous: Mapping[PreviousKey, dict[str, Any]],
+    relocate: Callable[[Problem], Problem],
 ) -> tuple[list[Problem], list[ResourceResult]]:
     """The findings on an environment's objects (`related`), and a result per object that is
     not `context`: objects of the run's context are related to, and reported by another run.
+    Each finding is pointed where `relocate` says its field was decided.
     """
     if validation.kubernetes_version is None and loaded.environment.kubernetes_version:
         validation = replace(validation, kubernetes_version=loaded.environment.kubernetes_version)
@@ -45,10 +47,12 @@ def evaluate(
     else:
         validator = EmbeddedValidator(validation)
         verdicts = [validator.validate(r) for r in resources]
+    verdicts = [replace(v, problems=tuple(map(relocate, v.problems))) for v in verdicts]
     severities = dict(loaded.environment.rule_severities)
     found = rules.run(rules.Scope(related), severities)
     if policy_set is not None:
         found += policy_set.evaluate(related, previous)
+    found = [relocate(p) for p in found]
     if context:
         # Findings on objects that are here only as context belong to another run; a
         # finding on no object of the run (a policy stopped by its budget) stays.

@@ -1,20 +1,23 @@
-"""Where a check's findings point: the files a person reads, not kustomize's output.
+"""Where a check's findings point: the files a person edits, not kustomize's output.
 
-The generated VirtualService, DestinationRule and Gateway files, the version folder's
-kustomization.yaml for what meshcanary sets there (replicas, image), and the base's own files
-for everything the base defines.
+A field the release or environment file decided points there, as the renderer recorded it
+(render/provenance.py), with the rule's hint in that file's terms (`RELEASE_HINT`); a field
+the base defines points into the base's own files.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshcanary import kustomize
+from meshcanary import kustomize, rules
 from meshcanary.kustomize.contain import KUSTOMIZATION_NAMES
-from meshcanary.manifest import Document, JsonPath, Parsed, Resource, parse_text
-from meshcanary.problem import Location
+from meshcanary.manifest import Document, Parsed, Resource, parse_text
+from meshcanary.problem import Problem
+from meshcanary.render.provenance import Origin, Origins, Provenance, parse_pointer
 
 if TYPE_CHECKING:
     from meshcanary.check.scope import Unit
@@ -53,48 +56,20 @@ def _sources(root: Path, unit: Unit) -> dict[tuple[str, str], Document]:
     return found
 
 
-class _Mapped(Document):
-    """A base's document, with the fields meshcanary sets pointed at the version folder."""
-
-    def __init__(self, origin: Document | None, version_file: Document | None) -> None:
-        super().__init__(
-            origin.file if origin else (version_file.file if version_file else ""),
-            origin.text if origin else "",
-            origin.first_line if origin else 1,
-            origin.index if origin else 0,
-        )
-        self.origin = origin
-        self.version_file = version_file
-
-    def location(self, path: JsonPath, *, key: bool = False) -> Location:
-        parts = list(path)
-        if self.version_file is not None:
-            if parts[:2] == ["spec", "replicas"]:
-                return self.version_file.location(["replicas", 0, "count"])
-            if (
-                len(parts) >= 6
-                and parts[:4] == ["spec", "template", "spec", "containers"]
-                and parts[5] == "image"
-            ):
-                return self.version_file.location(["images", 0, "newTag"])
-            if self.origin is None:
-                return self.version_file.location([])
-        if self.origin is None:
-            return Location(self.file or "?", 1, 1)
-        return self.origin.location(parts, key=key)
-
-
-def _version_document(root: Path, unit: Unit, version: str) -> Document | None:
-    path = root / unit.folder / version / "kustomization.yaml"
+def _version_document(root: Path, unit: Unit, version: str) -> Document:
+    """The version folder that generates a Deployment: where it points when the base's own
+    Deployment is not among the base's files."""
+    display = f"{unit.folder}/{version}/kustomization.yaml"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (root / display).read_text(encoding="utf-8")
     except OSError:
-        return None
-    return Document(f"{unit.folder}/{version}/kustomization.yaml", text, 1, 0)
+        text = ""
+    return Document(display, text, 1, 0)
 
 
 def resources(root: Path, unit: Unit, result: kustomize.BuildResult) -> list[Resource]:
-    """The objects `unit` built to, each with the document its findings point into."""
+    """The objects `unit` built to, each with the document its findings point into when the
+    release files did not decide the field."""
     built = Parsed()
     if result.documents is not None:
         # Parsed by the batch build; the built text is no file a person reads, so a place in
@@ -110,11 +85,14 @@ def resources(root: Path, unit: Unit, result: kustomize.BuildResult) -> list[Res
     for resource in built.resources:
         origin = sources.get((resource.kind, resource.name))
         if resource.kind == "Deployment" and unit.release is not None:
-            labels = resource.get("spec", "template", "metadata", "labels") or {}
-            version = str(labels.get("version", "")) if isinstance(labels, dict) else ""
+            # Renamed <service>-<version>: the base's own Deployment.
             base_name = next((name for kind, name in sources if kind == "Deployment"), "")
             origin = sources.get(("Deployment", base_name))
-            document: Document = _Mapped(origin, _version_document(root, unit, version))
+            if origin is None:
+                labels = resource.get("spec", "template", "metadata", "labels") or {}
+                version = str(labels.get("version", "")) if isinstance(labels, dict) else ""
+                origin = _version_document(root, unit, version)
+            document = origin
         elif origin is None and unit.release is not None:
             # Named by kustomize (a suffix, a generated hash): find it by kind alone.
             same_kind = [doc for (kind, _), doc in sources.items() if kind == resource.kind]
@@ -123,3 +101,51 @@ def resources(root: Path, unit: Unit, result: kustomize.BuildResult) -> list[Res
             document = origin or resource.document
         located.append(Resource(resource.data, document, None))
     return located
+
+
+def release_hints() -> dict[str, str]:
+    """Rule ID → the rule's hint in the release and environment files' terms."""
+    return {
+        rule.ID: hint
+        for rule in rules.all_rules()
+        if isinstance(hint := getattr(rule, "RELEASE_HINT", None), str)
+    }
+
+
+class Relocation:
+    """Points the findings on one environment's objects where the renderer says the field
+    was decided."""
+
+    def __init__(self, environment: str, provenance: Provenance, hints: Mapping[str, str]) -> None:
+        self.environment = environment
+        self.provenance = provenance
+        self.hints = hints
+
+    def origin(self, problem: Problem) -> tuple[Origins, Origin, tuple[str, ...]] | None:
+        """The object's origins, the one that decided the finding's field, and the rest of
+        the field's path below it; None when the base decided it, or it is no object's.
+
+        `Origins.owner` is the release (or environment) file the finding belongs to: the
+        file whose suppressions apply to it.
+        """
+        resource = problem.resource
+        if resource is None:
+            return None
+        origins = self.provenance.of(
+            self.environment, resource.kind, resource.namespace, resource.name
+        )
+        if origins is None:
+            return None
+        found = origins.find(parse_pointer(problem.path))
+        if found is None:
+            return None
+        origin, rest = found
+        return origins, origin, rest
+
+    def __call__(self, problem: Problem) -> Problem:
+        found = self.origin(problem)
+        if found is None:
+            return problem
+        _, origin, rest = found
+        hint = self.hints.get(problem.rule, problem.hint)
+        return replace(problem, location=origin.location(rest), hint=hint)

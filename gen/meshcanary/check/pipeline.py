@@ -14,6 +14,7 @@ from meshcanary import rules
 from meshcanary.check import steps
 from meshcanary.check.build import BUILD_RULE, build, collect
 from meshcanary.check.evaluate import evaluate
+from meshcanary.check.locate import Relocation, release_hints
 from meshcanary.check.scope import (
     Shard,
     Unit,
@@ -71,7 +72,9 @@ def run(
         if baseline is not None and policy_set
         else {}
     )
-    # Schemas, rules and policies, over each environment's objects together.
+    # Schemas, rules and policies, over each environment's objects together; each finding
+    # points where the render says its field was decided.
+    hints = release_hints()
     outcome: list[ResourceResult] = []
     for loaded in environments:
         related = built.by_environment.get(loaded.environment.name, [])
@@ -85,6 +88,7 @@ def run(
             kubeconform=options.kubeconform,
             policy_set=policy_set,
             previous=previous,
+            relocate=Relocation(loaded.environment.name, rendered.provenance, hints),
         )
         problems += found
         outcome += results

@@ -9,8 +9,8 @@ from typing import Any
 
 from yaml import YAMLError
 
-from meshcanary.kustomize import batch
-from meshcanary.layout import GATEWAYS, OVERLAYS
+from meshcanary.check.build import build as build_units
+from meshcanary.check.scope import affected
 from meshcanary.manifest import BadDocument, load_document, split_documents
 from meshcanary.problem import Problem
 from meshcanary.release.load import LoadedEnvironment
@@ -67,28 +67,9 @@ def build(
 ) -> list[Built]:
     """Every overlay (the gateways first) of each environment, built in batches as `check`
     builds them."""
-    units: list[tuple[str, str]] = []
-    overlays: list[batch.Overlay] = []
-    for loaded in environments:
-        env = loaded.environment
-        if env.gateways:
-            units.append((env.name, GATEWAYS))
-            overlays.append(
-                batch.Overlay(f"{OVERLAYS}/{env.name}/{GATEWAYS}", env.name, env.remote_bases)
-            )
-        for release in loaded.releases:
-            units.append((env.name, release.service))
-            overlays.append(
-                batch.Overlay(
-                    f"{OVERLAYS}/{env.name}/{release.service}",
-                    env.name,
-                    env.remote_bases,
-                    release.base,
-                )
-            )
+    units = affected(root, environments, [])
     built = []
-    results = batch.build(root, overlays, jobs)
-    for (name, unit), result in zip(units, results, strict=True):
+    for unit, result in zip(units, build_units(root, units, jobs), strict=True):
         error, resources = result.error, result.documents or ()
         if result.ok and result.documents is None:
             # Built on its own, after its batch failed: kustomize's text, parsed here.
@@ -100,5 +81,6 @@ def build(
                 )
             except (YAMLError, BadDocument) as exc:
                 error = f"kustomize printed what does not parse: {exc}"
-        built.append(Built(name, unit, result.folder, error, resources, result.problems))
+        name = unit.environment.environment.name
+        built.append(Built(name, unit.name, result.folder, error, resources, result.problems))
     return built

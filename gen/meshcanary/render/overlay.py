@@ -1,4 +1,5 @@
-"""The Kustomize tree of an environment, as a map from path to bytes.
+"""The Kustomize tree of an environment, as a map from path to bytes, and where the fields
+of the objects it builds were decided (render/provenance.py).
 
 deploy/overlays/<env>/
   kustomization.yaml            every service overlay (and _gateways) of the environment
@@ -18,7 +19,7 @@ A weight change touches one line per version in virtualservice.yaml; an image ch
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,18 @@ from meshcanary.release.model import Environment, Release
 from meshcanary.render import istio
 from meshcanary.render.base import Base, read_base
 from meshcanary.render.emit import document
+from meshcanary.render.provenance import Origins, Provenance, Recorder
 
 SERVICE = "_service"
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Generated files by path, and where the fields of the objects they build were decided."""
+
+    files: dict[str, str]
+    provenance: Provenance = field(default_factory=Provenance)
 
 
 def header(source: str) -> str:
@@ -163,6 +173,54 @@ def _version_folder(
     return kustomization
 
 
+def _rollout_origins(recorder: Recorder, release: Release) -> None:
+    """The rollout patch's fields: the release's own values, else the environment's."""
+    environment = release.environment
+    own = release.source.data.get("rollout") or {}
+    defaults = (environment.source.data.get("defaults") or {}).get("rollout") or {}
+    fields: dict[str, list[str | int]] = {
+        "minReadySeconds": ["spec", "minReadySeconds"],
+        "maxSurge": ["spec", "strategy", "rollingUpdate", "maxSurge"],
+        "maxUnavailable": ["spec", "strategy", "rollingUpdate", "maxUnavailable"],
+    }
+    for name, at in fields.items():
+        if own.get(name) is not None:
+            recorder.add(at, ["rollout", name])
+        elif defaults.get(name) is not None:
+            recorder.add(at, ["defaults", "rollout", name], source=environment.source)
+    rolling = ("maxSurge", "maxUnavailable")
+    if any(own.get(n) is not None for n in rolling):
+        recorder.add(["spec", "strategy"], ["rollout"])
+    elif any(defaults.get(n) is not None for n in rolling):
+        recorder.add(["spec", "strategy"], ["defaults", "rollout"], source=environment.source)
+
+
+def _deployment_origins(release: Release, base: Base, name: str) -> Origins:
+    """What a version folder sets on the base's Deployment; the rest is the base's."""
+    recorder = Recorder(release.source)
+    recorder.add(["metadata", "namespace"], ["namespace"], source=release.environment.source)
+    version: list[str | int] = ["versions", name]
+    # The name's suffix and the version label.
+    recorder.add(["metadata", "name"], version, key=True)
+    for labels in (
+        ["metadata", "labels"],
+        ["spec", "selector", "matchLabels"],
+        ["spec", "template", "metadata", "labels"],
+    ):
+        recorder.add([*labels, "version"], version, key=True)
+    recorder.add(
+        ["spec", "replicas"], [*version, "replicas"] if release.uses_istio else ["replicas"]
+    )
+    # kustomize's `images` sets every container whose image has the target's name.
+    target = _split_image(base.image_name(release.container, release.service).image)[0]
+    for index, container in enumerate(base.containers):
+        if _split_image(container.image)[0] == target:
+            at: list[str | int] = ["spec", "template", "spec", "containers", index, "image"]
+            recorder.add(at, [*version, "image"])
+    _rollout_origins(recorder, release)
+    return recorder.origins(None)
+
+
 def _check_base(release: Release, base: Base) -> None:
     where = release.source.location(["base"])
     problems: list[Problem] = []
@@ -195,7 +253,7 @@ def _check_base(release: Release, base: Base) -> None:
         raise InputError(problems)
 
 
-def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> dict[str, str]:
+def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> Rendered:
     """Files of one service overlay, keyed by path relative to the environment folder."""
     # Environments may allow different remote bases: the same base is read once for each.
     remote_bases = release.environment.remote_bases
@@ -210,6 +268,8 @@ def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> 
     base_ref = posixpath.relpath(release.base, top)
     head = header(release.path)
     files: dict[str, str] = {}
+    environment = release.environment
+    provenance = Provenance()
     service = {**KUSTOMIZATION, "resources": [base_ref], "patches": [_delete(["Deployment"])]}
     files[f"{prefix}/{SERVICE}/kustomization.yaml"] = document(service, head)
     if release.uses_istio:
@@ -222,37 +282,55 @@ def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> 
     for version in release.versions:
         folder = _version_folder(release, base, base_ref, version.name, counts[version.name])
         files[f"{prefix}/{version.name}/kustomization.yaml"] = document(folder, head)
+        provenance.record(
+            environment.name,
+            "Deployment",
+            environment.namespace,
+            f"{release.service}-{version.name}",
+            _deployment_origins(release, base, version.name),
+        )
     resources = [SERVICE, *(v.name for v in release.versions)]
     if release.uses_istio:
-        host = istio.fqdn(base.service, release.environment.namespace)
-        files[f"{prefix}/destinationrule.yaml"] = document(
-            istio.destination_rule(release, host, base.pod_labels), head
-        )
-        files[f"{prefix}/virtualservice.yaml"] = document(
-            istio.virtual_service(release, host, release.hosts or (host,)), head
-        )
-        resources += ["destinationrule.yaml", "virtualservice.yaml"]
+        host = istio.fqdn(base.service, environment.namespace)
+        for name, generated in (
+            ("destinationrule.yaml", istio.destination_rule(release, host, base.pod_labels)),
+            ("virtualservice.yaml", istio.virtual_service(release, host, release.hosts or (host,))),
+        ):
+            files[f"{prefix}/{name}"] = document(generated.body, head)
+            kind = generated.body["kind"]
+            provenance.record(
+                environment.name, kind, environment.namespace, release.service, generated.origins
+            )
+            resources.append(name)
     root_kustomization = {
         **KUSTOMIZATION,
         "namespace": release.environment.namespace,
         "resources": resources,
     }
     files[f"{prefix}/kustomization.yaml"] = document(root_kustomization, head + note)
-    return files
+    return Rendered(files, provenance)
 
 
 def environment_files(
     root: Path, loaded: LoadedEnvironment, base_cache: dict[str, Base]
-) -> dict[str, str]:
+) -> Rendered:
     """Every file of deploy/overlays/<env>/, keyed by path relative to that folder."""
     env: Environment = loaded.environment
     files: dict[str, str] = {}
+    provenance = Provenance()
+    # Every object, the base's too (a Service, a generated ConfigMap), is the namespace's.
+    namespace = Recorder(env.source)
+    namespace.add(["metadata", "namespace"], ["namespace"])
+    provenance.record_environment(env.name, namespace.origins())
     problems: list[Problem] = []
     for release in loaded.releases:
         try:
-            files.update(service_files(root, release, base_cache))
+            rendered = service_files(root, release, base_cache)
         except InputError as exc:
             problems.extend(exc.problems)
+        else:
+            files.update(rendered.files)
+            provenance.update(rendered.provenance)
         progress.advance()
     if problems:
         raise InputError(problems)
@@ -261,12 +339,14 @@ def environment_files(
         head = header(env.path)
         names = []
         for declared in sorted(env.gateways, key=lambda g: g.name):
-            files[f"{GATEWAYS}/{declared.name}.yaml"] = document(istio.gateway(env, declared), head)
+            generated = istio.gateway(env, declared)
+            files[f"{GATEWAYS}/{declared.name}.yaml"] = document(generated.body, head)
             names.append(f"{declared.name}.yaml")
+            provenance.record(env.name, "Gateway", env.namespace, declared.name, generated.origins)
         gateways = {**KUSTOMIZATION, "namespace": env.namespace, "resources": names}
         files[f"{GATEWAYS}/kustomization.yaml"] = document(gateways, head)
         resources.insert(0, GATEWAYS)
     files["kustomization.yaml"] = document(
         {**KUSTOMIZATION, "resources": resources}, header(f"environments/{env.name}/")
     )
-    return dict(sorted(files.items()))
+    return Rendered(dict(sorted(files.items())), provenance)

@@ -1,12 +1,13 @@
 """Rendering a repository: every environment's release files to its deploy/overlays/<env>/.
 
 `plan` renders in memory and compares with the tree on disk; `render` writes what is stale.
+Both also say where the release files decided each field they render (`provenance`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshcanary import progress
@@ -17,12 +18,15 @@ from meshcanary.release.load import LoadedEnvironment, load
 from meshcanary.render import tree
 from meshcanary.render.base import Base
 from meshcanary.render.overlay import environment_files
+from meshcanary.render.provenance import Provenance
 
 
 @dataclass(frozen=True)
 class RenderResult:
     plans: tuple[tree.Plan, ...]
     environments: tuple[LoadedEnvironment, ...]
+    # Where the release and environment files decided each field of the objects rendered.
+    provenance: Provenance = field(default_factory=Provenance, compare=False)
 
     @property
     def stale(self) -> bool:
@@ -78,13 +82,16 @@ def plan(
     cache: dict[str, Base] = {}
     plans: list[tree.Plan] = []
     problems: list[Problem] = []
+    provenance = Provenance()
     for loaded in environments:
         name = loaded.environment.name
         try:
-            files = environment_files(root, loaded, cache)
+            rendered = environment_files(root, loaded, cache)
         except InputError as exc:
             problems.extend(exc.problems)
             continue
+        files = rendered.files
+        provenance.update(rendered.provenance)
         within = (
             (*(f"{service}/" for service in sorted(only[name])), f"{GATEWAYS}/")
             if only and name in only
@@ -94,10 +101,9 @@ def plan(
     if problems:
         raise InputError(problems)
     if not names:
-        rendered = {e.environment.name for e in environments}
-        for orphan in _orphans(root, rendered):
+        for orphan in _orphans(root, {e.environment.name for e in environments}):
             plans.append(tree.plan(root, f"{OVERLAYS}/{orphan}", {}, {}))
-    return RenderResult(tuple(plans), tuple(environments))
+    return RenderResult(tuple(plans), tuple(environments), provenance)
 
 
 def render(root: Path, names: Sequence[str] = (), *, force: bool = False) -> RenderResult:

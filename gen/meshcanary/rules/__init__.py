@@ -6,6 +6,8 @@ A rule module has a docstring (its documentation: what, why, how to fix), and:
 - `SEVERITY`: the default severity.
 - `SUMMARY`: one line for listings.
 - `HINT`: how to fix it, shown under each finding.
+- `RELEASE_HINT` (optional): the hint instead, in that file's terms, when `check` points a
+  finding into the release or environment file the field was rendered from.
 - `check(scope: Scope) -> Iterator[Finding]`: yields findings; never raises on bad data.
 - `SUPPRESSIBLE` (optional, default True): False for a rule the ignore annotation must not
   silence (the one that checks that annotation).

@@ -27,6 +27,10 @@ ID = "deployment-selector-matches-template"
 SEVERITY = Severity.ERROR
 SUMMARY = "a Deployment's selector matches its pod template labels"
 HINT = "make spec.selector match spec.template.metadata.labels"
+RELEASE_HINT = (
+    "meshcanary sets the `version` label from the release file's `versions:`; a version folder "
+    "edited by hand is rendered again with `meshcanary render --force`"
+)
 
 
 def check(scope: Scope) -> Iterator[Finding]:

@@ -32,6 +32,10 @@ ID = "duplicate-resources"
 SEVERITY = Severity.ERROR
 SUMMARY = "no object (group, kind, namespace, name) is defined twice"
 HINT = "keep one definition of the object, or rename one of them"
+RELEASE_HINT = (
+    "meshcanary names what it renders after `service:` and `versions:` in the release file and "
+    "`gateways:` in environment.yaml: rename or remove the other definition"
+)
 
 CLUSTER_SCOPED = frozenset(
     (

@@ -35,6 +35,10 @@ ID = "gateway-exists"
 SEVERITY = Severity.ERROR
 SUMMARY = "every gateway a VirtualService names is `mesh` or a Gateway in scope"
 HINT = "name an existing Gateway (`name` or `namespace/name`), or `mesh`"
+RELEASE_HINT = (
+    "in `gateways:`, name a gateway environment.yaml declares, an existing one as "
+    "`<namespace>/<name>`, or `mesh`"
+)
 
 
 def check(scope: Scope) -> Iterator[Finding]:

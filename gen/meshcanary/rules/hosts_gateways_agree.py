@@ -39,6 +39,10 @@ ID = "hosts-gateways-agree"
 SEVERITY = Severity.ERROR
 SUMMARY = "a VirtualService bound to a Gateway has a host the Gateway exposes"
 HINT = "add a host the Gateway's servers expose to spec.hosts, or expose the host on the Gateway"
+RELEASE_HINT = (
+    "add a host the Gateway exposes to `hosts:` in the release file, or expose the host in the "
+    "gateway's `servers:` in environment.yaml"
+)
 
 
 def check(scope: Scope) -> Iterator[Finding]:

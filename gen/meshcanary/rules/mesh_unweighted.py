@@ -36,6 +36,7 @@ ID = "mesh-unweighted"
 SEVERITY = Severity.WARNING
 SUMMARY = "a route bound only to gateways leaves in-mesh callers unweighted"
 HINT = "add `mesh` to spec.gateways (and the Service's host to spec.hosts)"
+RELEASE_HINT = "add `mesh` to `gateways:` in the release file (and the Service's host to `hosts:`)"
 
 
 def check(scope: Scope) -> Iterator[Finding]:

@@ -29,6 +29,7 @@ ID = "mutable-image-tag"
 SEVERITY = Severity.WARNING
 SUMMARY = "images have an immutable tag (not missing, `latest` or `-SNAPSHOT`)"
 HINT = "use a release tag that is never rebuilt (e.g. `1.4.2`) or pin the image by digest"
+RELEASE_HINT = "pin `image:` to a digest or to a release tag that is never rebuilt (e.g. `1.4.2`)"
 
 # Istio's gateway injection: the injector fills in the image of this container.
 PROXY = "istio-proxy"

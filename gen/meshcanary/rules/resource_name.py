@@ -26,6 +26,10 @@ ID = "resource-name"
 SEVERITY = Severity.ERROR
 SUMMARY = "every object has apiVersion, kind and metadata.name (or generateName)"
 HINT = "add apiVersion, kind and metadata.name to the object"
+RELEASE_HINT = (
+    "the release file renders this object with its name: a generated file edited by hand is "
+    "rendered again with `meshcanary render --force`"
+)
 
 REQUIRED = ("apiVersion", "kind", "metadata")
 

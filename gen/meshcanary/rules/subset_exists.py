@@ -30,6 +30,10 @@ ID = "subset-exists"
 SEVERITY = Severity.ERROR
 SUMMARY = "every subset a route names exists in a DestinationRule for its host"
 HINT = "define the subset in the host's DestinationRule, or route to a subset it defines"
+RELEASE_HINT = (
+    "the release file renders a subset for each of its `versions:`: a generated file edited by "
+    "hand is rendered again with `meshcanary render --force`"
+)
 
 
 def check(scope: Scope) -> Iterator[Finding]:

@@ -39,6 +39,10 @@ ID = "subset-selects-one-deployment"
 SEVERITY = Severity.ERROR
 SUMMARY = "each DestinationRule subset selects the pods of exactly one Deployment"
 HINT = "make the subset's labels match the pod template labels of exactly one Deployment"
+RELEASE_HINT = (
+    "a version's subset selects the base's pod labels and `version`: give each service's base "
+    "pod labels (`app`) no other Deployment of the namespace carries"
+)
 
 
 def check(scope: Scope) -> Iterator[Finding]:

@@ -27,6 +27,10 @@ ID = "suppression-reason"
 SEVERITY = Severity.ERROR
 SUMMARY = "each meshcanary.dev/ignore entry names a known rule and gives a reason"
 HINT = 'write each entry as "<rule-id>: <reason>" with a rule ID from `meshcanary rules`'
+RELEASE_HINT = (
+    "meshcanary renders no annotations on this object: a generated file edited by hand is "
+    "rendered again with `meshcanary render --force`"
+)
 SUPPRESSIBLE = False
 
 

@@ -27,6 +27,10 @@ ID = "weight-without-replicas"
 SEVERITY = Severity.ERROR
 SUMMARY = "a route gives weight > 0 only to subsets whose Deployment has replicas"
 HINT = "scale the version's Deployment up before routing to it, or set its weight to 0"
+RELEASE_HINT = (
+    "raise the version's `replicas:` in the release file before giving it `weight:`, or set "
+    "its weight to 0"
+)
 
 
 def check(scope: Scope) -> Iterator[Finding]:

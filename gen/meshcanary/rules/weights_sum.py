@@ -18,6 +18,10 @@ ID = "weights-sum-100"
 SEVERITY = Severity.ERROR
 SUMMARY = "the weights of each route are integers 0..100 and sum to 100"
 HINT = "make the weights of this route percentages that add up to 100"
+RELEASE_HINT = (
+    "the weights come from `versions:` in the release file, which sum to 100: a generated "
+    "VirtualService edited by hand is rendered again with `meshcanary render --force`"
+)
 
 
 def check(scope: Scope) -> Iterator[Finding]:
