@@ -34,10 +34,12 @@ def evaluate(
     policy_set: PolicySet | None,
     previous: Mapping[PreviousKey, dict[str, Any]],
     relocate: Callable[[Problem], Problem],
+    silenced: Callable[[Problem], bool] = lambda _: False,
 ) -> tuple[list[Problem], list[ResourceResult]]:
     """The findings on an environment's objects (`related`), and a result per object that is
     not `context`: objects of the run's context are related to, and reported by another run.
-    Each finding is pointed where `relocate` says its field was decided.
+    Each finding is pointed where `relocate` says its field was decided; rule and policy
+    findings `silenced` says a release file ignores are dropped.
     """
     if validation.kubernetes_version is None and loaded.environment.kubernetes_version:
         validation = replace(validation, kubernetes_version=loaded.environment.kubernetes_version)
@@ -52,7 +54,7 @@ def evaluate(
     found = rules.run(rules.Scope(related), severities)
     if policy_set is not None:
         found += policy_set.evaluate(related, previous)
-    found = [relocate(p) for p in found]
+    found = [relocate(p) for p in found if not silenced(p)]
     if context:
         # Findings on objects that are here only as context belong to another run; a
         # finding on no object of the run (a policy stopped by its budget) stays.

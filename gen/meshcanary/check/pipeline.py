@@ -7,6 +7,7 @@ schema validation of every resource → built-in rules → policies → one repo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from meshcanary.baseline import Baseline
     from meshcanary.check import CheckOptions
     from meshcanary.policies import PolicySet
+    from meshcanary.release.model import Release
 
 
 def run(
@@ -75,6 +77,9 @@ def run(
     # Schemas, rules and policies, over each environment's objects together; each finding
     # points where the render says its field was decided.
     hints = release_hints()
+    # A release file's `ignore:` silences rules and policies on every object of its service.
+    ignoring = steps.ignored(built.by_unit)
+    problems += _unknown_ignores(environments, releases, policy_set)
     outcome: list[ResourceResult] = []
     for loaded in environments:
         related = built.by_environment.get(loaded.environment.name, [])
@@ -89,10 +94,31 @@ def run(
             policy_set=policy_set,
             previous=previous,
             relocate=Relocation(loaded.environment.name, rendered.provenance, hints),
+            silenced=lambda problem: steps.suppressed(problem, ignoring),
         )
         problems += found
         outcome += results
     return _report(problems, outcome, policy_set)
+
+
+def _unknown_ignores(
+    environments: Sequence[LoadedEnvironment],
+    releases: Sequence[Release],
+    policy_set: PolicySet | None,
+) -> list[Problem]:
+    """`ignore:` entries naming no rule or policy, at the severity each environment gives
+    suppression-reason (none where it is off)."""
+    known = {rule.ID for rule in rules.all_rules()}
+    known |= {policy.name for policy in policy_set.policies} if policy_set else set()
+    levels = {e.environment.name: dict(e.environment.rule_severities) for e in environments}
+    found: list[Problem] = []
+    for release in releases:
+        level = levels.get(release.environment.name, {}).get("suppression-reason")
+        if level == "off":
+            continue
+        for problem in steps.unknown_ignores([release], known):
+            found.append(replace(problem, severity=Severity(level)) if level else problem)
+    return found
 
 
 def _units(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from meshcanary.check.scope import Unit
 from meshcanary.errors import InputError
 from meshcanary.layout import MANIFEST
 from meshcanary.manifest import Resource, load_document, split_documents
-from meshcanary.problem import Location, Problem
+from meshcanary.problem import Location, Problem, ResourceRef
 from meshcanary.render.repository import RenderResult, sources
 from meshcanary.source import parse_mapping
 
@@ -207,3 +207,53 @@ def previous(
 
 def _load_documents(text: str) -> list[Any]:
     return [load_document(piece) for piece, _ in split_documents(text)]
+
+
+def ignored(
+    by_unit: Mapping[Unit, Sequence[Resource]],
+) -> dict[ResourceRef, tuple[Release, Mapping[str, str]]]:
+    """Each object of a service whose release file has `ignore:`, with that release and its
+    rule ID → reason, as the `meshcanary.dev/ignore` annotation is for one object."""
+    found: dict[ResourceRef, tuple[Release, Mapping[str, str]]] = {}
+    for unit, resources in by_unit.items():
+        release = unit.release
+        if release is not None and release.ignore:
+            found.update((r.ref, (release, release.ignore)) for r in resources)
+    return found
+
+
+def suppressed(
+    problem: Problem, ignoring: Mapping[ResourceRef, tuple[Release, Mapping[str, str]]]
+) -> bool:
+    """Whether a release file's `ignore:` silences this rule or policy finding."""
+    if problem.resource is None or problem.resource not in ignoring:
+        return False
+    _, rules_ignored = ignoring[problem.resource]
+    policy = problem.rule.split("/", 1)[0]
+    return problem.rule in rules_ignored or policy in rules_ignored
+
+
+def unknown_ignores(releases: Sequence[Release], known: Collection[str]) -> list[Problem]:
+    """A `ignore:` entry that names no rule or policy silences nothing: say so at its key."""
+    from difflib import get_close_matches
+
+    from meshcanary.rules import suppression_reason
+
+    problems: list[Problem] = []
+    for release in releases:
+        for rule in release.ignore:
+            if rule in known:
+                continue
+            close = get_close_matches(rule, sorted(known), n=1)
+            problems.append(
+                Problem(
+                    release.source.location(["ignore", rule], key=True),
+                    f"ignore: names unknown rule {rule!r}, so it suppresses nothing",
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else "use an ID that `meshcanary rules` lists, or a policy's name",
+                    rule=suppression_reason.ID,
+                    severity=suppression_reason.SEVERITY,
+                )
+            )
+    return problems

@@ -318,6 +318,15 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
                 )
             )
     release_steps = _steps(doc, ["canary", "steps"], problems)
+    for rule, reason in (data.get("ignore") or {}).items():
+        if not reason.strip():
+            problems.append(
+                Problem(
+                    doc.location(["ignore", rule]),
+                    f'ignore: "{rule}" gives no reason',
+                    f"write why {service} is an exception: {rule}: <reason>",
+                )
+            )
     container = data.get("container")
     if len(problems) > before:
         return None
@@ -353,6 +362,7 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
         steps=release_steps or env.steps,
         versions=versions,
         source=doc,
+        ignore=dict(data.get("ignore") or {}),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +120,8 @@ class Release:
     steps: tuple[int, ...]
     versions: tuple[Version, ...]
     source: SourceDoc = field(repr=False, compare=False)
+    # Rule ID -> reason: rules silenced for every object of this service.
+    ignore: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def uses_istio(self) -> bool:

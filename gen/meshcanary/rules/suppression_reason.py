@@ -6,6 +6,10 @@ person (or the same one in three months) judge whether it still holds. An entry 
 that does not exist: it suppresses nothing, usually because the ID was misspelt, so the
 finding it was meant to silence is still there, or the rule it named was renamed.
 
+A release file's `ignore: {rule-id: reason}` (every object of the service) is held to the
+same: an entry naming no rule or policy is reported at its key, and one without a reason is
+refused when the file loads.
+
 The annotation holds one `rule-id: reason` per line (or separated by `;`). An entry without a
 reason still suppresses its rule, so the run shows this one finding instead of the original.
 This rule itself cannot be suppressed by the annotation it checks (turn it off with a
