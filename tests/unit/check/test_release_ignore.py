@@ -50,13 +50,17 @@ def test_ignore_silences_the_rule_on_its_service_only(example_repo: Path, cli) -
 
 
 def test_ignore_without_the_finding_changes_nothing(example_repo: Path, cli) -> None:
-    _edit(example_repo / RELEASE, "versions:", "ignore: {mutable-image-tag: vendor tags}\nversions:")
+    _edit(
+        example_repo / RELEASE, "versions:", "ignore: {mutable-image-tag: vendor tags}\nversions:"
+    )
     code, found = _check(example_repo, cli)
     assert (code, found) == (0, [])
 
 
 def test_an_unknown_rule_in_ignore_is_named_at_its_key(example_repo: Path, cli) -> None:
-    _edit(example_repo / RELEASE, "versions:", "ignore:\n  mutable-image-tags: vendor tags\nversions:")
+    _edit(
+        example_repo / RELEASE, "versions:", "ignore:\n  mutable-image-tags: vendor tags\nversions:"
+    )
     code, found = _check(example_repo, cli)
     (finding,) = found
     lines = (example_repo / RELEASE).read_text(encoding="utf-8").splitlines()
