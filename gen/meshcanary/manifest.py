@@ -333,7 +333,7 @@ class Resource:
 
     @property
     def ref(self) -> ResourceRef:
-        return ResourceRef(self.api_version, self.kind, self.name, self.namespace)
+        return ResourceRef.of(self.data)
 
     def get(self, *path: str | int) -> Any:
         """The value at `path`, or None when any step is missing or of another type."""

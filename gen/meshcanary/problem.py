@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Severity(StrEnum):
@@ -45,6 +47,24 @@ class ResourceRef:
     def __str__(self) -> str:
         where = f"{self.namespace}/" if self.namespace else ""
         return f"{self.kind} {where}{self.name}"
+
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> ResourceRef:
+        """The identity of an object as parsed YAML: apiVersion, kind, name (else its
+        generateName), namespace; a field of another type counts as absent."""
+
+        def text(value: object) -> str:
+            return value if isinstance(value, str) else ""
+
+        meta = document.get("metadata")
+        meta = meta if isinstance(meta, Mapping) else {}
+        name = meta.get("name") or meta.get("generateName") or ""
+        return cls(
+            text(document.get("apiVersion")),
+            text(document.get("kind")),
+            str(name),
+            text(meta.get("namespace")),
+        )
 
 
 @dataclass(frozen=True)

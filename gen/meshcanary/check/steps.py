@@ -151,22 +151,9 @@ def load_policies(root: Path, more: Sequence[Path]) -> PolicySet | None:
     return policies.load(folders, root)
 
 
-ObjectKey = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
-
-
-def _key(document: Mapping[str, Any]) -> ObjectKey:
-    meta = document.get("metadata") or {}
-    return (
-        str(document.get("apiVersion", "")),
-        str(document.get("kind", "")),
-        str(meta.get("namespace", "")),
-        str(meta.get("name", "")),
-    )
-
-
 def previous(
     baseline: Baseline, units: Sequence[Unit], built: Mapping[Unit, list[Resource]]
-) -> dict[ObjectKey, dict[str, Any]]:
+) -> dict[ResourceRef, dict[str, Any]]:
     """The objects at the baseline, keyed as policies look up `oldObject`.
 
     An overlay whose files and base did not change since is what it was: its objects now are
@@ -178,9 +165,7 @@ def previous(
         base = (unit.release.base,) if unit.release is not None else ()
         return baseline.touches(unit.folder, *base)
 
-    found = {
-        _key(r.data): r.data for unit in units if not changed(unit) for r in built.get(unit, [])
-    }
+    found = {r.ref: r.data for unit in units if not changed(unit) for r in built.get(unit, [])}
     rebuilt = [u for u in units if changed(u)]
     if not rebuilt:
         return found
@@ -201,7 +186,7 @@ def previous(
                 continue  # it did not build then: nothing to compare with
             for document in _load_documents(result.output):
                 if isinstance(document, dict):
-                    found[_key(document)] = document
+                    found[ResourceRef.of(document)] = document
     return found
 
 

@@ -23,6 +23,7 @@ from meshcanary.problem import printable, printable_lines
 if TYPE_CHECKING:
     from meshcanary.render.repository import RenderResult
 
+# Not ResourceRef: the same object served at another apiVersion on either side is one change.
 Key = tuple[str, str, str]  # kind, namespace, name
 
 

@@ -15,7 +15,7 @@ from meshcanary.manifest import JsonPath, Parsed, Resource, parse_text, pointer
 from meshcanary.policies import _worker
 from meshcanary.policies.match import Match, resource_plural
 from meshcanary.positions import line_column
-from meshcanary.problem import Location, Problem, Severity
+from meshcanary.problem import Location, Problem, ResourceRef, Severity
 from meshcanary.rules import suppressions
 
 API_VERSION = "admissionregistration.k8s.io/v1"
@@ -28,7 +28,7 @@ DEFAULT_TIMEOUT = 5.0
 TIMEOUT_VARIABLE = "MESHCANARY_POLICY_TIMEOUT"  # another budget, in seconds
 
 SEVERITY_OF_ACTION = {"Deny": Severity.ERROR, "Warn": Severity.WARNING, "Audit": Severity.INFO}
-PreviousKey = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+PreviousKey = ResourceRef  # how `previous` is keyed
 
 # The model --------------------------------------------------------------------------------
 
@@ -389,8 +389,8 @@ def load(folders: Sequence[Path], root: Path, *, timeout: float | None = None) -
 
 
 def key_of(resource: Resource) -> PreviousKey:
-    """How `previous` is keyed: (apiVersion, kind, namespace, name)."""
-    return (resource.api_version, resource.kind, resource.namespace, resource.name)
+    """How `previous` is keyed: the object's identity."""
+    return resource.ref
 
 
 @dataclass

@@ -97,7 +97,10 @@ def _listed(places: list[str]) -> str:
 
 
 def identity(resource: Resource) -> Key | None:
-    """(group, kind, namespace, name), or None for objects without a fixed name or kind."""
+    """(group, kind, namespace, name), or None for objects without a fixed name or kind.
+
+    Not ResourceRef: the API server stores one object per group, whatever version a file
+    writes, and puts an object without a namespace in the default one."""
     name = resource.metadata.get("name")
     if not isinstance(name, str) or not name or not resource.kind:
         return None
