@@ -13,7 +13,8 @@ ENVIRONMENTS = "environments"
 ENVIRONMENT_FILE = "environment.yaml"
 OVERLAYS = "deploy/overlays"
 GATEWAYS = "_gateways"
-MANIFEST = ".meshcanary.json"
+# The hash of every file render wrote: how it tells its own stale files from a person's edits.
+HASHES_FILE = ".meshcanary.json"
 
 
 def environment_names(root: Path) -> list[str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from meshcanary import kustomize
 from meshcanary.check.scope import Unit
 from meshcanary.errors import InputError
-from meshcanary.layout import MANIFEST
+from meshcanary.layout import HASHES_FILE
 from meshcanary.manifest import Resource, load_document, split_documents
 from meshcanary.problem import Location, Problem, ResourceRef
 from meshcanary.render.repository import RenderResult, sources
@@ -37,7 +37,9 @@ def stale(plan: RenderResult, environments: set[str]) -> list[Problem]:
         env = item.folder.rsplit("/", 1)[-1]
         if env not in environments and item.files:
             continue
-        changes = [c for c in item.changes if not c.path.endswith(MANIFEST)] or list(item.changes)
+        changes = [c for c in item.changes if not c.path.endswith(HASHES_FILE)] or list(
+            item.changes
+        )
         origins = sources(env, [c.path.removeprefix(item.folder + "/") for c in changes])
         for change in changes:
             line = 1

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshcanary.errors import InputError, MeshcanaryError
-from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, GATEWAYS, MANIFEST, OVERLAYS
+from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, GATEWAYS, HASHES_FILE, OVERLAYS
 from meshcanary.names import is_dns_label
 from meshcanary.problem import Problem, Severity
 from meshcanary.release import edit, traffic
@@ -95,14 +95,14 @@ def _scratch(root: Path, release: Release, target: Path) -> None:
     """What one service renders and checks from, copied to `target`.
 
     The environment file, the release file, the service's overlay and the environment's
-    gateways (with the manifest, so the copies count as meshcanary's), and the base: an edit
+    gateways (with the hash file, so the copies count as meshcanary's), and the base: an edit
     costs the same in an environment of three services or of three thousand.
     """
     env = release.environment.name
     copies = [
         f"{ENVIRONMENTS}/{env}/{ENVIRONMENT_FILE}",
         release.path,
-        f"{OVERLAYS}/{env}/{MANIFEST}",
+        f"{OVERLAYS}/{env}/{HASHES_FILE}",
         f"{OVERLAYS}/{env}/{release.service}",
         f"{OVERLAYS}/{env}/{GATEWAYS}",
         release.base,

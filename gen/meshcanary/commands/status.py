@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from meshcanary.errors import InputError
-from meshcanary.layout import GATEWAYS, MANIFEST, OVERLAYS
+from meshcanary.layout import GATEWAYS, HASHES_FILE, OVERLAYS
 from meshcanary.problem import Problem, printable
 from meshcanary.release.load import LoadedEnvironment, load
 from meshcanary.release.model import HeaderMatch, Release
@@ -154,8 +154,8 @@ def freshness(plans: Sequence[Plan]) -> dict[str, Freshness]:
             else:
                 files.add(path)
         if services or len(files) > 1:
-            # The manifest lists every generated file: it changes with any of them.
-            files.discard(MANIFEST)
+            # The hash file lists every generated file: it changes with any of them.
+            files.discard(HASHES_FILE)
         found[env] = Freshness(env, tuple(sorted(services)), tuple(sorted(files)), not plan.files)
     return found
 

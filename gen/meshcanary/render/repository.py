@@ -12,7 +12,7 @@ from pathlib import Path
 
 from meshcanary import progress
 from meshcanary.errors import InputError
-from meshcanary.layout import ENVIRONMENTS, GATEWAYS, MANIFEST, OVERLAYS
+from meshcanary.layout import ENVIRONMENTS, GATEWAYS, HASHES_FILE, OVERLAYS
 from meshcanary.problem import Problem
 from meshcanary.release.load import LoadedEnvironment, load
 from meshcanary.render import tree
@@ -65,7 +65,7 @@ def _orphans(root: Path, rendered: set[str]) -> list[str]:
         if p.is_dir()
         and not p.name.startswith(".")
         and p.name not in rendered
-        and (p / MANIFEST).is_file()
+        and (p / HASHES_FILE).is_file()
     )
 
 

@@ -1,6 +1,6 @@
 """Put a rendered environment on disk: plan the changes, refuse to clobber, swap atomically.
 
-Each deploy/overlays/<env>/ holds a manifest (.meshcanary.json) with the hash of every file
+Each deploy/overlays/<env>/ holds a hash file (.meshcanary.json) with the hash of every file
 meshcanary wrote there. It tells a file we wrote (safe to replace or remove) from one a person
 edited since (reported, kept unless --force) or added (kept).
 
@@ -17,7 +17,7 @@ put there is never swapped in or deleted. `recover` touches only folders named l
 folders whose lock no living process holds, and stops at one that a living process holds.
 
 Line endings do not count: a checkout with `core.autocrlf` or `eol=crlf` has CRLF in the
-work tree and LF in the repository, and the manifest's digests are those of the LF text.
+work tree and LF in the repository, and the hash file's digests are those of the LF text.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import cast
 
 from meshcanary.errors import InputError, MeshcanaryError
-from meshcanary.layout import MANIFEST
+from meshcanary.layout import HASHES_FILE
 from meshcanary.problem import Location, Problem, Severity
 
 
@@ -52,7 +52,7 @@ def digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def manifest_text(files: dict[str, str]) -> str:
+def hashes_text(files: dict[str, str]) -> str:
     entries = {path: digest(text) for path, text in sorted(files.items())}
     return (
         json.dumps({"generator": "meshcanary", "files": entries}, indent=2, sort_keys=True) + "\n"
@@ -75,7 +75,7 @@ class Plan:
     """What rendering one environment would change under deploy/overlays/<env>/."""
 
     folder: str  # repository-relative, deploy/overlays/<env>
-    files: dict[str, str]  # the new tree, manifest included; empty to remove the folder
+    files: dict[str, str]  # the new tree, hash file included; empty to remove the folder
     changes: tuple[Change, ...]
     kept: tuple[str, ...]  # files meshcanary did not write, carried into the new tree
     conflicts: tuple[Problem, ...] = field(default=())
@@ -151,8 +151,8 @@ def _committed(root: Path, path: str, expected: str | None) -> str | None:
     return text if text is not None and digest(text) == expected else None
 
 
-def _load_manifest(folder: Path) -> dict[str, str]:
-    text = _read(folder / MANIFEST)
+def _recorded_hashes(folder: Path) -> dict[str, str]:
+    text = _read(folder / HASHES_FILE)
     if text is None:
         return {}
     try:
@@ -215,16 +215,16 @@ def plan(
 
     `sources` maps each generated path to the release file it came from, for messages.
     `within` limits the comparison to paths under those prefixes (a partial plan: the
-    manifest of the whole folder is not compared, and the plan cannot be applied).
+    hash file of the whole folder is not compared, and the plan cannot be applied).
     """
     base = root / folder
     _contained(root, base, folder)
-    recorded = _load_manifest(base)
+    recorded = _recorded_hashes(base)
     files = dict(generated)
     if within:
         files = {p: t for p, t in files.items() if p.startswith(within)}
     elif files:
-        files[MANIFEST] = manifest_text(generated)
+        files[HASHES_FILE] = hashes_text(generated)
     changes: list[Change] = []
     conflicts: list[Problem] = []
     notices: list[Problem] = []
@@ -236,7 +236,7 @@ def plan(
         new = files.get(path)
         if old == new:
             continue
-        ours = path == MANIFEST or (
+        ours = path == HASHES_FILE or (
             path in recorded and old is not None and digest(old) == recorded[path]
         )
         if old is not None and not ours:
