@@ -1,37 +1,28 @@
-"""Shared fixtures: throwaway repositories made from the bundled examples, and a CLI runner."""
+"""Shared fixtures: throwaway repositories made from the bundled examples, and a CLI runner.
+
+Plain helpers (the repository's folders, git, kustomize, a terminal) are in `tests/support`.
+"""
 
 from __future__ import annotations
 
 import os
-import pty
-import select
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from hypothesis import settings
 
 from meshcanary.__main__ import main
-from meshcanary.kustomize import command as kustomize_command
-from meshcanary.manifest import Loader as ManifestLoader
+from tests.support import ROOT, Outcome
 
-# In CI the property tests replay the same examples every run, so a landing never depends on
-# luck; local runs keep exploring new ones (and the database keeps what they find).
-settings.register_profile("ci", derandomize=True, database=None)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
-
-ROOT = Path(__file__).resolve().parent.parent
-# Everything the tests read is inside the repository: a clone is the whole project
-# (tests/test_quality.py fails when a test reaches beside it).
-ARTICLE = ROOT / "examples" / "article"  # the article's manifests; as-published/ keeps its NBSPs
-DATA = ROOT / "tests" / "data"  # a folder copied from elsewhere says where in its SOURCE.md
+# No example has a deadline: hypothesis's default (200 ms an example) is a wall-clock assertion,
+# which a busy machine fails. In CI the property tests replay the same examples every run, so
+# a landing never depends on luck; local runs keep exploring new ones (and the database keeps
+# what they find).
+settings.register_profile("local", deadline=None)
+settings.register_profile("ci", settings.get_profile("local"), derandomize=True, database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 
 @pytest.fixture(autouse=True)
@@ -40,70 +31,6 @@ def _cache_in_tmp(
 ) -> None:
     """Keep `check`'s report cache out of the home folder; each test gets its own."""
     monkeypatch.setenv("MESHCANARY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-
-
-GIT_NAME, GIT_EMAIL = "Mesh Canary Test", "test@meshcanary.invalid"
-
-
-def isolate_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No `GIT_*` variables and no one's own git configuration: a fixed identity, no signing."""
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    home = tmp_path_factory.mktemp("home")
-    config = home / "gitconfig"
-    config.write_text(
-        f"[user]\n\tname = {GIT_NAME}\n\temail = {GIT_EMAIL}\n"
-        "[init]\n\tdefaultBranch = main\n"
-        "[commit]\n\tgpgsign = false\n",
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-
-
-def git(repo: Path, *args: str) -> str:
-    """`git -C repo ARGS` with a fixed identity and none of the caller's `GIT_*` variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    identity = ["-c", f"user.name={GIT_NAME}", "-c", f"user.email={GIT_EMAIL}"]
-    identity += ["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
-    done = subprocess.run(
-        ["git", "-C", str(repo), *identity, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return done.stdout
-
-
-def commit_all(repo: Path, message: str = "start") -> Path:
-    """Make `repo` a git repository whose one commit holds everything in it."""
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", message)
-    return repo
-
-
-def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path into a JSON-like value, itself first: keys of mappings, indexes of lists."""
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += json_paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += json_paths(item, (*prefix, index))
-    return found
-
-
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
 
 
 @pytest.fixture
@@ -146,59 +73,3 @@ def empty_repo(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return repo
-
-
-def kustomize_build(folder: Path) -> list[dict[str, Any]]:
-    """Build `folder` with the real kustomize and return its resources."""
-    done = subprocess.run(
-        [*kustomize_command(), str(folder)], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    # meshcanary's own manifest loader: YAML 1.1 read the way Kubernetes reads it.
-    return [d for d in yaml.load_all(done.stdout, Loader=ManifestLoader) if d]
-
-
-def by_kind(resources: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [r for r in resources if r["kind"] == kind]
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def on_a_terminal(
-    *args: str | Path, terminal: str, env: dict[str, str] | None = None
-) -> tuple[int, str, str]:
-    """The real program with `terminal` ("stdout" or "stderr") on a pseudo-terminal.
-
-    Returns the exit code, what the other stream got (stdout piped, stderr dropped) and
-    what the terminal got. COLUMNS is 100 unless `env` says otherwise.
-    """
-    leader, follower = pty.openpty()
-    other = subprocess.PIPE if terminal == "stderr" else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [Path(sys.executable).with_name("meshcanary"), *map(str, args)],
-        stdout=follower if terminal == "stdout" else other,
-        stderr=follower if terminal == "stderr" else other,
-        env={**os.environ, "COLUMNS": "100", **(env or {})},
-    )
-    os.close(follower)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([leader], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the other end closed
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif process.poll() is not None:
-            break
-    out = process.stdout.read().decode() if process.stdout else ""
-    process.wait(timeout=60)
-    os.close(leader)
-    return process.returncode, out, seen.decode(errors="replace")

@@ -111,7 +111,7 @@ class Problem:
 # What `printable` shows as an escape: C0 and C1 controls (newlines and tabs too) and DEL,
 # Unicode format characters (Cf: bidi overrides and isolates, zero-width characters, the BOM,
 # tag characters), line and paragraph separators, lone surrogates (file names that are not
-# UTF-8), and U+FFFE/U+FFFF, which XML cannot carry. tests/test_escaping.py checks the Cf
+# UTF-8), and U+FFFE/U+FFFF, which XML cannot carry. tests/acceptance/test_escaping.py checks the Cf
 # ranges against the `unicodedata` of the running Python.
 _INVISIBLE = (
     "\x7f-\x9f"

@@ -38,7 +38,7 @@ PRE_COMMIT = ".pre-commit-config.yaml"
 # it is used (the workflow's own check, `git checkout` in pre-commit and pip), never silently.
 UNSET = "SET-ME-TO-A-MESHCANARY-COMMIT-SHA"
 # The actions the workflow uses, by full commit SHA with the tag in the comment: the pins of
-# this repository's own workflows (tests/test_init.py keeps them equal).
+# this repository's own workflows (tests/unit/commands/test_init.py keeps them equal).
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
 SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0"
 _SHA = re.compile(r"[0-9a-f]{40}")

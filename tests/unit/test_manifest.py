@@ -1,0 +1,175 @@
+"""The manifest loader: PyYAML's answers, faster, within bounds on depth and alias expansion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meshcanary.manifest import MAX_DEPTH, Loader, TooLarge, Unsupported, _Builder, load_document
+from tests.support.bounds import count_calls
+
+
+def _json_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
+
+
+def _json_keys(value: Any) -> Any:
+    """What sigs.k8s.io/yaml makes of PyYAML's value: every mapping key a string."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else _json_key(k): _json_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_keys(v) for v in value]
+    return value
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    # Plain words YAML 1.1 reads as something else: the loader must resolve them the same.
+    st.sampled_from(["yes", "No", "on", "~", "0x1F", "017", "1_000", "1e-05", "2001-12-14", "="]),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300)
+@given(VALUES, st.sampled_from([None, True, False]))
+def test_the_loader_gives_what_pyyaml_gives(value: Any, flow: bool | None) -> None:
+    text = yaml.safe_dump({"data": value}, default_flow_style=flow)
+    plain = yaml.safe_dump({"data": value}, default_flow_style=flow).replace("'", "")
+    for source in (text, plain):
+        try:
+            expected = yaml.load(source, Loader=Loader)  # noqa: S506 - a safe loader
+        except yaml.YAMLError:
+            with pytest.raises(yaml.YAMLError):
+                load_document(source)
+            continue
+        assert load_document(source) == _json_keys(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: &a {p: 1}\ny:\n  <<: *a\n  q: 2\n",  # merge keys: PyYAML's constructor
+        "a: &x [1, 2]\nb: *x\n",
+        "a: !!str 3\nb: !!int '4'\n",
+        "? [1, 2]\n: v\n",
+    ],
+)
+def test_documents_beyond_the_fast_path_load_as_pyyaml_loads_them(text: str) -> None:
+    try:
+        expected: Any = yaml.load(text, Loader=Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        expected = type(exc)
+    try:
+        got: Any = load_document(text)
+    except yaml.YAMLError as exc:
+        got = type(exc)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"), [("a: !!binary aGVsbG8=\n", "!!binary"), ("a: !!set {x, y}\n", "!!set")]
+)
+def test_tags_json_cannot_hold_are_refused_at_the_tag(text: str, tag: str) -> None:
+    with pytest.raises(Unsupported, match=f"tag {tag} builds a value JSON cannot hold") as caught:
+        load_document(text)
+    assert caught.value.mark is not None and caught.value.mark.column == 3
+
+
+def test_keys_that_are_not_strings_become_the_json_keys_kubernetes_makes() -> None:
+    assert load_document("on: a\n1: b\n~: c\n3.5: d\nno: e\n") == {
+        "true": "a",
+        "1": "b",
+        "null": "c",
+        "3.5": "d",
+        "false": "e",
+    }
+
+
+def _laughs(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_billion_laughs_is_refused_at_once_and_where_it_expands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = _laughs(9)
+    visits = count_calls(monkeypatch, _Builder, "__call__")
+    with pytest.raises(TooLarge, match="aliases expand") as caught:
+        load_document(text)  # 10**9 values once expanded
+    # At once: each node of the text is visited at most once, an alias never expanded.
+    assert 0 < len(visits) < len(text)
+    assert (
+        caught.value.mark is not None and caught.value.mark.line == 6
+    )  # a6 (0-based line 6): 10**7 values
+
+
+def test_aliases_that_share_a_little_are_fine() -> None:
+    assert load_document(_laughs(3))["a2"][0][0] == ["x"] * 10
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a:\n" + "".join(" " * (i + 1) + "a:\n" for i in range(MAX_DEPTH + 5)), "nested deeper"),
+        ("[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5), "nested deeper"),
+        ("&a [*a]", "refers to a node that contains it"),
+        ("x: &a {y: *a}", "refers to a node that contains it"),
+    ],
+)
+def test_deep_and_cyclic_documents_are_refused(text: str, message: str) -> None:
+    with pytest.raises(TooLarge, match=message):
+        load_document(text)
+
+
+def test_the_same_bounds_hold_on_pyyamls_path() -> None:
+    merged = "base: &b {k: v}\n" + _laughs(9) + "m:\n  <<: *b\n"
+    with pytest.raises(TooLarge, match="aliases expand"):
+        load_document(merged)
+
+
+def test_lint_reports_a_bomb_as_a_located_problem(tmp_path, cli) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n"
+        + "".join(f"  {line}\n" for line in _laughs(9).splitlines())
+    )
+    outcome = cli("lint", bomb)
+    assert outcome.code == 2, outcome.out
+    assert f"{bomb}:11:7: error: document too large: aliases expand" in outcome.err
+
+
+def test_a_crd_file_is_read_within_the_same_bounds(tmp_path, cli, monkeypatch) -> None:
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(
+        "kind: CustomResourceDefinition\nspec:\n"
+        + "".join(f"  {line}\n" for line in _laughs(9).splitlines())
+    )
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    visits = count_calls(monkeypatch, _Builder, "__call__")
+    outcome = cli("lint", "--crd", crd, manifest)
+    assert 0 < len(visits) < len(crd.read_text())  # no alias of the CRD expanded
+    assert outcome.code == 2
+    assert outcome.err.splitlines() == [
+        f"error: --crd {crd}: cannot read: aliases expand this document to more than 5,000,000 values"
+    ]
