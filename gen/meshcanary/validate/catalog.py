@@ -1,15 +1,20 @@
-"""Where schemas come from: bundled Kubernetes and Istio schemas, CRDs, location templates.
+"""Where schemas come from: bundled Kubernetes and CRD schemas, --crd files, location templates.
 
 Kubernetes schemas are those of the `kubernetes-validate` package (one folder per minor
-version, with a `-strict` twin that forbids unknown fields). Istio's are meshcanary's own, in
-`schemas/istio/`. `--schema-location` takes kubeconform's templates; a location that is a URL
-cannot be fetched offline and finds nothing.
+version, with a `-strict` twin that forbids unknown fields). Istio's and the Gateway API's are
+generated from their CustomResourceDefinitions by `scripts/generate_schemas.py` into
+`schemas/crds/<group>/<kind>_<version>.json` (the CRDs-catalog layout kubeconform users know),
+listed by apiVersion and kind in `schemas/crds/index.json`. `--schema-location` takes
+kubeconform's templates; a location that is a URL cannot be fetched offline and finds nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,8 +23,7 @@ from meshcanary.errors import InputError
 from meshcanary.resources import data_dir
 
 DEFAULT = "default"
-ISTIO_GROUP = "networking.istio.io"
-ISTIO_KINDS = {"VirtualService", "DestinationRule", "Gateway"}
+CRD_SCHEMAS = "crds"  # the folder of generated CRD schemas inside schemas/
 _TEMPLATE_VARIABLE = re.compile(r"{{\s*\.(\w+)\s*}}")
 _VARIABLES = {
     "NormalizedKubernetesVersion",
@@ -139,23 +143,53 @@ def kubernetes_schema(version: str, api_version: str, kind: str, strict: bool) -
     return path if path.is_file() else None
 
 
-def istio_schema(api_version: str, kind: str) -> Path | None:
-    group, _ = group_version(api_version)
-    if group != ISTIO_GROUP or kind not in ISTIO_KINDS:
-        return None
-    path = data_dir("schemas") / "istio" / f"{kind.lower()}.schema.json"
-    return path if path.is_file() else None
+@cache
+def crd_index() -> dict[str, dict[str, str]]:
+    """apiVersion -> kind -> schema file (relative to schemas/crds/) of every bundled CRD kind."""
+    index: dict[str, dict[str, str]] = load_json(data_dir("schemas") / CRD_SCHEMAS / "index.json")
+    return index
 
 
-def make_strict(schema: Any) -> Any:
-    """A copy of `schema` in which every object with `properties` forbids other fields."""
+@cache
+def load_schema(path: Path, strict: bool) -> Any:
+    """A bundled CRD schema, made strict when asked: once per run, however many objects use it."""
+    schema = load_json(path)
+    return make_strict(schema) if strict else schema
+
+
+def crd_schema(api_version: str, kind: str) -> Path | None:
+    """The bundled schema of an Istio or Gateway API kind, for a version its CRD serves."""
+    name = crd_index().get(api_version, {}).get(kind)
+    return data_dir("schemas") / CRD_SCHEMAS / name if name else None
+
+
+_COMBINATORS = ("allOf", "anyOf", "oneOf", "not")
+_NAMED = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_VALUES = ("enum", "const", "default", "examples", "x-kubernetes-validations")
+
+
+def make_strict(schema: Any, *, branch: bool = False) -> Any:
+    """A copy of `schema` in which every object with `properties` forbids other fields.
+
+    A branch of allOf, anyOf, oneOf or not constrains the object its parent describes (the
+    Gateway API's `oneOf: [{properties: {type: {enum: [IPAddress]}}}, ...]` names one field of
+    it): forbidding the fields it leaves out would refuse every valid object, so it stays open.
+    """
     if isinstance(schema, list):
-        return [make_strict(item) for item in schema]
+        return [make_strict(item, branch=branch) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    result = {key: make_strict(value) for key, value in schema.items()}
+    result: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _NAMED and isinstance(value, dict):
+            result[key] = {name: make_strict(sub, branch=branch) for name, sub in value.items()}
+        elif key in _VALUES:
+            result[key] = value  # data, not schemas
+        else:
+            result[key] = make_strict(value, branch=branch or key in _COMBINATORS)
     if (
-        "properties" in result
+        not branch
+        and "properties" in result
         and "additionalProperties" not in result
         and not result.get("x-kubernetes-preserve-unknown-fields")
     ):
@@ -176,3 +210,44 @@ def from_openapi(schema: Any) -> Any:
     if result.pop("nullable", False) and isinstance(result.get("type"), str):
         result["type"] = [result["type"], "null"]
     return result
+
+
+# Fields the API server keeps on every object although a CRD's schema need not name them;
+# without them a strict schema would refuse the apiVersion of every Istio object.
+_IMPLIED = {
+    "apiVersion": {"type": "string"},
+    "kind": {"type": "string"},
+    "metadata": {"type": "object"},
+}
+
+
+@dataclass(frozen=True)
+class CrdVersion:
+    """One version of a CustomResourceDefinition, its schema converted to JSON Schema."""
+
+    group: str
+    version: str
+    kind: str
+    served: bool
+    schema: Any
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+
+def crd_versions(crd: Any) -> Iterator[CrdVersion]:
+    """The versions a CustomResourceDefinition document defines (nothing for another kind)."""
+    if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+        return
+    spec = crd.get("spec") or {}
+    group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind", "")
+    # apiextensions.k8s.io/v1beta1 keeps one schema for every version under validation.
+    shared = (spec.get("validation") or {}).get("openAPIV3Schema") or {}
+    for version in spec.get("versions") or [{"name": spec.get("version")}]:
+        schema = from_openapi(((version.get("schema") or {}).get("openAPIV3Schema")) or shared)
+        if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+            schema["properties"] = {**copy.deepcopy(_IMPLIED), **schema["properties"]}
+        yield CrdVersion(
+            group, str(version.get("name")), kind, bool(version.get("served", True)), schema
+        )

@@ -21,7 +21,7 @@ from meshcanary.positions import at_mark
 from meshcanary.problem import Location, Problem, Severity
 from meshcanary.report import Status
 from meshcanary.source import TYPE_WORDS, type_name
-from meshcanary.validate import Options, Verdict, catalog, kind_matches
+from meshcanary.validate import Options, Verdict, catalog, crd_rules, kind_matches
 
 RULE = "schema"
 
@@ -70,12 +70,9 @@ class EmbeddedValidator:
         crd = self._crds.get((api_version, kind))
         if crd is not None:
             return self._compile(f"crd:{api_version}/{kind}", crd)
-        istio = catalog.istio_schema(api_version, kind)
-        if istio is not None:
-            schema = catalog.load_json(istio)
-            if strict:
-                schema = catalog.make_strict(schema)
-            return self._compile(str(istio), schema)
+        bundled = catalog.crd_schema(api_version, kind)
+        if bundled is not None:
+            return self._compile(str(bundled), catalog.load_schema(bundled, strict))
         for location in self.locations:
             if location == catalog.DEFAULT:
                 path = catalog.kubernetes_schema(self.version, api_version, kind, strict)
@@ -126,6 +123,12 @@ class EmbeddedValidator:
             problems.extend(
                 _explain(resource, error) for error in validator.iter_errors(resource.data)
             )
+        # The CRD's validation rules (x-kubernetes-validations), which the API server runs too.
+        crd = self._crds.get((api_version, kind))
+        bundled = catalog.crd_schema(api_version, kind) if crd is None else None
+        rules = catalog.load_json(bundled) if bundled is not None else crd
+        if rules is not None:
+            problems.extend(crd_rules.check(rules, resource.data, resource))
         if problems:
             return Verdict(Status.INVALID, tuple(sorted(problems, key=Problem.sort_key)))
         return Verdict(Status.VALID)
@@ -150,19 +153,9 @@ def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], A
         except (OSError, yaml.YAMLError, UnicodeDecodeError, BadDocument) as exc:
             raise InputError(f"--crd {path}: cannot read: {exc}") from None
         for crd in documents:
-            if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = crd.get("spec") or {}
-            group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind", "")
-            # apiextensions.k8s.io/v1beta1 keeps one schema for every version under validation.
-            shared = (spec.get("validation") or {}).get("openAPIV3Schema") or {}
-            versions = spec.get("versions") or [{"name": spec.get("version")}]
-            for version in versions:
-                schema = ((version.get("schema") or {}).get("openAPIV3Schema")) or shared
-                converted = catalog.from_openapi(schema)
-                if strict:
-                    converted = catalog.make_strict(converted)
-                found[(f"{group}/{version.get('name')}", kind)] = converted
+            for version in catalog.crd_versions(crd):
+                schema = catalog.make_strict(version.schema) if strict else version.schema
+                found[(version.api_version, version.kind)] = schema
     return found
 
 
