@@ -10,8 +10,10 @@ Expressions see `object`, `oldObject` (from `previous`, else null), `variables`,
 (kind, resource, name, namespace, operation, empty userInfo, dryRun) and `objects`, every
 resource evaluated together (an environment). Operation is UPDATE when `previous` holds the
 object, else CREATE. A namespace is known only by name: selectors see the one label
-`kubernetes.io/metadata.name`. Not supported: `paramKind`/`paramRef`, `auditAnnotations`,
-`authorizer`, the Kubernetes `quantity`, `url` and `ip` libraries.
+`kubernetes.io/metadata.name`. Kubernetes' CEL libraries (lists, regex, URLs, quantity, IP
+and CIDR, semver, sets, optional types; `validate/cel/`) are the same as CRD rules get. Not
+supported: `paramKind`/`paramRef`, `auditAnnotations`, `authorizer`, `image()`, the `format.*`
+named formats.
 
 Limits, so that a policy cannot hang or exhaust CI (each refusal is located in the policy):
 

@@ -215,13 +215,21 @@ class Size:
 ONE = Size(0, 1)
 INPUT = Size(1, 0)
 ELEMENT = Size(0, 0, 1)
-# Functions whose result is a small scalar whatever their arguments (the work is counted apart).
+# Functions whose result is a small scalar whatever their arguments (the work is counted apart),
+# Kubernetes' libraries (validate.cel) among them: their values (a quantity, an address, a
+# version) are at most the size of the text they were read from, and what they answer is a
+# number or a bool.
 SCALAR = frozenset(
     {
         "size", "matches", "startsWith", "endsWith", "contains", "indexOf", "lastIndexOf",
         "isSorted", "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_", "_&&_", "_||_", "!_",
         "@in", "int", "uint", "double", "bool", "duration", "timestamp", "type", "has",
         "@not_strictly_false", "_-_", "_*_", "_/_", "_%_", "-_", "sum", "min", "max",
+        "isQuantity", "isInteger", "asInteger", "asApproximateFloat", "sign", "compareTo",
+        "isLessThan", "isGreaterThan", "isURL", "getPort", "isIP", "isCIDR", "ip.isCanonical",
+        "family", "isUnspecified", "isLoopback", "isLinkLocalMulticast", "isLinkLocalUnicast",
+        "isGlobalUnicast", "containsIP", "containsCIDR", "prefixLength", "isSemver", "major",
+        "minor", "patch", "sets.contains", "sets.equivalent", "sets.intersects",
     }
 )  # fmt: skip
 

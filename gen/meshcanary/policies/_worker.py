@@ -283,13 +283,14 @@ def _check(
 
 # The parent's side ------------------------------------------------------------------------
 
-# The worker needs the engine, not the package: running `meshcanary.policies/__init__` would
-# load the YAML reader and the rules for nothing, a tenth of a second of every run.
+# The worker needs the engine, not the packages: running `meshcanary.policies/__init__` would
+# load the YAML reader and the rules for nothing, a tenth of a second of every run, and
+# `meshcanary.validate/__init__` (over the environment in `validate.cel`) the report types.
 _STARTER = """\
 import importlib.util, json, sys
 sys.path[:] = json.loads(sys.argv[1])
-package = importlib.util.find_spec("meshcanary.policies")
-sys.modules["meshcanary.policies"] = importlib.util.module_from_spec(package)
+for name in ("meshcanary.policies", "meshcanary.validate"):
+    sys.modules[name] = importlib.util.module_from_spec(importlib.util.find_spec(name))
 from meshcanary.policies._worker import serve
 serve(int(sys.argv[2]), int(sys.argv[3]))
 """
