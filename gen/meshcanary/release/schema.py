@@ -29,8 +29,20 @@ def _is_integer(_checker: Any, instance: object) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
+def _pattern(
+    _validator: Any, pattern: str, instance: object, _schema: Any
+) -> Iterator[ValidationError]:
+    # ECMA-262's `$` ends the text; Python's also matches before a final newline, which
+    # would let "micro-dev\n" pass here while the quick validator (Rust regex) refuses it.
+    if isinstance(instance, str) and not re.search(
+        re.sub(r"(?<!\\)\$$", r"\\Z", pattern), instance
+    ):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 _Strict = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
+    validators={"pattern": _pattern},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
 
