@@ -15,6 +15,11 @@ EXTRA = {
 }
 
 
+def istio_codes(rule: Rule) -> tuple[str, ...]:
+    """The `istioctl analyze` messages (IST…) a rule covers, as its module lists them."""
+    return tuple(getattr(rule, "ISTIO_CODES", ()))
+
+
 def ids() -> list[str]:
     return [r.ID for r in all_rules()]
 
@@ -23,7 +28,7 @@ def find(rule_id: str) -> Rule | None:
     return next((r for r in all_rules() if rule_id == r.ID), None)
 
 
-def as_json() -> list[dict[str, str]]:
+def as_json() -> list[dict[str, str | list[str]]]:
     """Every rule for tools: the built-in ones, then the checks of the pipeline itself."""
     rules = [
         {
@@ -32,11 +37,12 @@ def as_json() -> list[dict[str, str]]:
             "summary": r.SUMMARY,
             "hint": r.HINT,
             "doc": inspect.cleandoc(r.__doc__ or ""),
+            "istio": list(istio_codes(r)),
         }
         for r in all_rules()
     ]
     rules += [
-        {"id": rule, "severity": "error", "summary": summary, "hint": "", "doc": ""}
+        {"id": rule, "severity": "error", "summary": summary, "hint": "", "doc": "", "istio": []}
         for rule, summary in EXTRA.items()
     ]
     return rules
@@ -51,8 +57,10 @@ def listing() -> str:
 
 def explain(rule: Rule) -> str:
     doc = inspect.cleandoc(rule.__doc__ or "")
+    codes = istio_codes(rule)
+    istio = f"istioctl analyze: {', '.join(codes)}\n" if codes else ""
     return (
-        f"{rule.ID} ({rule.SEVERITY.value})\n\n{rule.SUMMARY}\n\n{doc}\n\n"
+        f"{rule.ID} ({rule.SEVERITY.value})\n\n{rule.SUMMARY}\n\n{doc}\n\n{istio}"
         f"How to fix: {rule.HINT}\n"
         f'Suppress on one object: metadata.annotations["meshcanary.dev/ignore"]: "{rule.ID}: <reason>"\n'
     )
@@ -69,18 +77,25 @@ def markdown() -> str:
         "(`error`, `warning`, `info` or `off`). Silence it on one object with the annotation",
         '`meshcanary.dev/ignore: "<rule-id>: <reason>"` (a reason is required).',
         "",
-        "| rule | severity | checks that |",
-        "|---|---|---|",
+        "The istioctl column names the `istioctl analyze` messages a rule covers, so a user",
+        "moving from `istioctl analyze` finds theirs.",
+        "",
+        "| rule | severity | istioctl | checks that |",
+        "|---|---|---|---|",
     ]
     rules = all_rules()
-    out += [f"| [`{r.ID}`](#{r.ID}) | {r.SEVERITY.value} | {r.SUMMARY} |" for r in rules]
-    out += [f"| `{rule}` | error | {summary} |" for rule, summary in EXTRA.items()]
+    out += [
+        f"| [`{r.ID}`](#{r.ID}) | {r.SEVERITY.value} | {', '.join(istio_codes(r))} | {r.SUMMARY} |"
+        for r in rules
+    ]
+    out += [f"| `{rule}` | error | | {summary} |" for rule, summary in EXTRA.items()]
     for rule in rules:
         out += [
             "",
             f"## {rule.ID}",
             "",
-            f"Severity: {rule.SEVERITY.value}. {rule.SUMMARY[:1].upper()}{rule.SUMMARY[1:]}.",
+            f"Severity: {rule.SEVERITY.value}. {rule.SUMMARY[:1].upper()}{rule.SUMMARY[1:]}."
+            + (f" istioctl analyze: {', '.join(istio_codes(rule))}." if istio_codes(rule) else ""),
             "",
             inspect.cleandoc(rule.__doc__ or ""),
             "",

@@ -67,13 +67,28 @@ class Rule(Protocol):
 # The built-in rules, one module each (kept explicit so the set is reviewed, not discovered).
 RULE_MODULES = (
     "deployment_selector",
+    "destination_host_exists",
+    "destination_port_required",
+    "destination_rule_host",
+    "destination_tls_verify",
     "duplicate_resources",
+    "gateway_credential",
+    "gateway_duplicate_certificate",
     "gateway_exists",
+    "gateway_port_on_service",
+    "gateway_selector",
+    "gateways_conflict",
     "hosts_gateways_agree",
+    "ingress_bypasses_subsets",
+    "istio_deprecated_field",
+    "istio_route_valid",
+    "mesh_host_conflict",
     "mesh_unweighted",
     "mutable_image_tag",
     "port_name_protocol",
+    "reference_not_checked",
     "resource_name",
+    "route_unreachable",
     "service_selects_all_versions",
     "service_target_port",
     "subset_exists",
@@ -81,6 +96,7 @@ RULE_MODULES = (
     "suppression_reason",
     "weight_without_replicas",
     "weights_sum",
+    "workload_ports_agree",
 )
 
 

@@ -7,9 +7,15 @@ reach external traffic.
 
 `name` means a Gateway in the VirtualService's namespace (an object without a namespace counts
 as being in "default"); `ns/name` a Gateway in `ns`; the older `name.ns.svc.cluster.local`
-form is read as `ns/name`. Deliberately unlike Istio, which cannot know either, a `ns/name`
-whose namespace has no resource at all in scope is not reported: a shared ingress gateway in
-`istio-system` is typically managed by another repository.
+form is read as `ns/name`. An Istio Gateway (`networking.istio.io`) and a Gateway API Gateway
+(`gateway.networking.k8s.io`) of that name both count. A `ns/name` whose namespace has no
+resource at all in the input is not reported here: a shared ingress gateway in `istio-system`
+is typically managed by another repository, and `reference-not-checked` says, at `info`,
+that it was not checked.
+
+Istio: IST0101 ReferencedResourceNotFound ("Referenced gateway not found"). The same check,
+except that istioctl reports a gateway of a namespace it was not given, and does not read a
+Gateway API Gateway as one.
 
 Fix: correct the name (or add the namespace: `istio-system/public-gateway`), or add the
 Gateway.
@@ -30,6 +36,7 @@ from meshcanary.mesh import (
 )
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
+from meshcanary.rules._workloads import gateway_api_gateways
 
 ID = "gateway-exists"
 SEVERITY = Severity.ERROR
@@ -39,27 +46,50 @@ RELEASE_HINT = (
     "in `gateways:`, name a gateway environment.yaml declares, an existing one as "
     "`<namespace>/<name>`, or `mesh`"
 )
+ISTIO_CODES = ("IST0101",)
+
+UNCHECKED_HINT = (
+    "give the namespace's Gateways to the same run to check the reference, or set "
+    "`reference-not-checked` to off"
+)
 
 
 def check(scope: Scope) -> Iterator[Finding]:
+    yield from (finding for finding, checked in _verdicts(scope) if checked)
+
+
+def unchecked(scope: Scope) -> Iterator[Finding]:
+    """References into namespaces the input holds nothing of: for `reference-not-checked`."""
+    yield from (finding for finding, checked in _verdicts(scope) if not checked)
+
+
+def _verdicts(scope: Scope) -> Iterator[tuple[Finding, bool]]:
     services = of_kind(scope, ISTIO, "VirtualService")
     if not services:
         return
     mesh = Mesh.of(scope)
+    kubernetes = gateway_api_gateways(scope)
     for service in services:
         namespace = namespace_of(service)
         for path, name in gateway_refs(service):
             if name == MESH:
                 continue
             key = gateway_key(name, namespace)
-            if key in mesh.gateways:
+            if key in mesh.gateways or key in kubernetes:
                 continue
             if key[0] != namespace and key[0] not in mesh.namespaces:
-                continue  # a namespace managed elsewhere
-            near = sorted(f"{ns}/{n}" for ns, n in mesh.gateways if n == key[1])
+                if key[0] and key[1]:
+                    yield (
+                        Finding(
+                            service,
+                            path,
+                            f"Gateway {key[0]}/{key[1]} not checked: the input holds nothing "
+                            f"of namespace {key[0]}",
+                            hint=UNCHECKED_HINT,
+                        ),
+                        False,
+                    )
+                continue
+            near = sorted({f"{ns}/{n}" for ns, n in [*mesh.gateways, *kubernetes] if n == key[1]})
             also = f" (there is {', '.join(near)})" if near else ""
-            yield Finding(
-                service,
-                path,
-                f"no Gateway {key[1]!r} in namespace {key[0]}{also}",
-            )
+            yield Finding(service, path, f"no Gateway {key[1]!r} in namespace {key[0]}{also}"), True

@@ -9,10 +9,14 @@ Hosts match the way Istio matches them: equal names, or a wildcard (`*`, `*.exam
 either side covering the other, compared case-insensitively. A Gateway host may be written
 `ns/host`: the VirtualService must then be in namespace `ns` (`*` is any namespace, `.` the
 Gateway's own). Short VirtualService hosts are tried as written and resolved
-(`name` → `name.<namespace>.svc.cluster.local`). Only bindings in `spec.gateways` to Gateways
-in scope are checked; `gateway-exists` reports the missing ones. Deliberately looser than
-`istioctl analyze` (IST0132), which warns about each host the Gateway does not expose: a
-VirtualService often lists an in-mesh host for `mesh` next to the public one for the Gateway.
+(`name` → `name.<namespace>.svc.cluster.local`). Only bindings in `spec.gateways` to Istio
+Gateways in scope are checked; `gateway-exists` reports the missing ones, and a binding to a
+Gateway API Gateway, whose listeners Istio turns into servers itself, is not checked.
+
+Istio: IST0132 VirtualServiceHostNotFoundInGateway. Deliberately looser: istioctl warns about
+each host the Gateway does not expose, while a VirtualService often lists an in-mesh host for
+`mesh` next to the public one for the Gateway; meshcanary reports a binding that shares no
+host at all, as an error, since it routes nothing.
 
 Fix: add the public host to the VirtualService's `hosts`, or expose it on the Gateway.
 """
@@ -43,6 +47,7 @@ RELEASE_HINT = (
     "add a host the Gateway exposes to `hosts:` in the release file, or expose the host in the "
     "gateway's `servers:` in environment.yaml"
 )
+ISTIO_CODES = ("IST0132",)
 
 
 def check(scope: Scope) -> Iterator[Finding]:

@@ -14,6 +14,9 @@ local-path-storage), those in istio-system, where the control plane lives, and t
 analyzer takes for the Istio control plane or its gateways wherever they run (an `istio` label,
 or `release: istio`).
 
+Istio: IST0118 PortNameIsNotUnderNamingConvention. The same check; meshcanary also skips
+istio-system.
+
 Fix: rename the port (`http`, `http-web`, `grpc-api`, …) or set `appProtocol`.
 """
 
@@ -33,6 +36,7 @@ HINT = (
     "name the port `<protocol>` or `<protocol>-<suffix>` with a protocol from grpc, grpc-web, "
     "http, http2, https, mongo, mysql, redis, tcp, tls, udp; or set appProtocol"
 )
+ISTIO_CODES = ("IST0118",)
 
 # https://istio.io/latest/docs/ops/configuration/traffic-management/protocol-selection/
 # `grpc-web` is covered by its `grpc` prefix.

@@ -10,8 +10,11 @@ Hosts are read the way Istio reads them: `name` is `name.<namespace of the Virtu
 .svc.cluster.local`, `name.ns` is `name.ns.svc.cluster.local`, and an object without a
 namespace counts as being in "default". Istio itself expands only a name without dots;
 meshcanary also reads `name.ns` as the Service `name` in `ns`, as cluster DNS does.
-DestinationRules in any namespace count, as Istio exports them everywhere by default. When no DestinationRule exists for the host at all, the
-finding says so: the subset cannot exist.
+DestinationRules in any namespace count, as Istio exports them everywhere by default. When no
+DestinationRule exists for the host at all, the finding says so: the subset cannot exist.
+
+Istio: IST0101 ReferencedResourceNotFound ("Referenced host+subset in destinationrule not
+found"). The same check.
 
 Fix: add the subset (name and labels) to the host's DestinationRule, or route to a subset it
 defines.
@@ -34,6 +37,7 @@ RELEASE_HINT = (
     "the release file renders a subset for each of its `versions:`: a generated file edited by "
     "hand is rendered again with `meshcanary render --force`"
 )
+ISTIO_CODES = ("IST0101",)
 
 
 def check(scope: Scope) -> Iterator[Finding]:

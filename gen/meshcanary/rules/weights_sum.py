@@ -4,6 +4,10 @@ Istio accepts any weights whose total is above zero and divides traffic in propo
 lets `70` and `20` mean 78% and 22%, which is not what anyone who wrote them meant; meshcanary
 is stricter on purpose so that a weight always reads as a percentage. A route with a single
 destination may leave out its weight (it gets all the traffic).
+
+Istio: IST0106 SchemaValidationError, for a route of several destinations whose weights are
+all 0 ("total destination weight = 0"): Istio refuses that VirtualService, and the finding says
+so. Stricter: Istio accepts any other weights whose total is above zero.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ RELEASE_HINT = (
     "the weights come from `versions:` in the release file, which sum to 100: a generated "
     "VirtualService edited by hand is rendered again with `meshcanary render --force`"
 )
+ISTIO_CODES = ("IST0106",)
 
 
 def check(scope: Scope) -> Iterator[Finding]:
@@ -64,8 +69,10 @@ def _check_route(
     if total != 100:
         last = len(destinations) - 1
         parts = " + ".join(str(w) for w in weights)
+        refused = total == 0 and len(destinations) > 1
         yield Finding(
             service,
             [*path, last, "weight"],
-            f"weights of this route sum to {total} ({parts}), not 100",
+            f"weights of this route sum to {total} ({parts}), not 100"
+            + (": Istio refuses a route whose weights are all 0" if refused else ""),
         )

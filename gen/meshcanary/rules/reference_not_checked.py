@@ -1,0 +1,49 @@
+"""A reference into what the input does not hold is said to be unchecked, not passed.
+
+Some references can be checked only against objects another repository usually manages: a
+VirtualService's `ns/gateway` in a namespace the input holds nothing of, a route's
+destination host in a namespace whose Services the input does not hold, a DestinationRule's
+host in a namespace whose Services the input does not hold (or outside the cluster, when the
+input holds no ServiceEntry), a Gateway's `credentialName` in a namespace whose Secrets the
+input does not hold. The rules that check them (`gateway-exists`, `destination-host-exists`,
+`destination-rule-host`, `gateway-credential`) stay quiet there, since reporting a missing object that simply lives
+elsewhere would be a false alarm; this rule says, at `info`, which references were left
+unchecked, so that silence is not read as a pass.
+
+Give the run the objects of those namespaces (`meshcanary lint app/ platform/`) to check the
+references, or set this rule to `off` where that is known and fine.
+
+Istio: none; istioctl analyze reports such references as missing (IST0101, IST0174), which
+offline is the false alarm this rule avoids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from meshcanary.problem import Severity
+from meshcanary.rules import (
+    Finding,
+    Scope,
+    destination_host_exists,
+    destination_rule_host,
+    gateway_credential,
+    gateway_exists,
+)
+
+ID = "reference-not-checked"
+SEVERITY = Severity.INFO
+SUMMARY = "references into namespaces the input does not hold are named as not checked"
+HINT = "give the run the objects of that namespace, or set reference-not-checked to off"
+RELEASE_HINT = (
+    "check the namespace's objects together with this environment, or set "
+    "`reference-not-checked: off` under `policy.rules` in environment.yaml"
+)
+ISTIO_CODES: tuple[str, ...] = ()
+
+
+def check(scope: Scope) -> Iterator[Finding]:
+    yield from gateway_exists.unchecked(scope)
+    yield from destination_rule_host.unchecked(scope)
+    yield from gateway_credential.unchecked(scope)
+    yield from destination_host_exists.unchecked(scope)
