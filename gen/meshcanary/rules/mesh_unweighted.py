@@ -13,6 +13,10 @@ host. The finding points at `gateways`.
 
 Fix: add `mesh` to `spec.gateways`, and the Service's host to `spec.hosts`, or route in-mesh
 traffic with a second VirtualService bound to `mesh`.
+
+Istio: none; stricter than istioctl analyze, which accepts a gateway-only VirtualService
+(the configuration is valid, only the canary is not what it seems). IST0140 is the reverse
+case, `ingress-bypasses-subsets`.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ control plane when the pod is created (Istio's own analyzer, IST0146, reads it t
 `auto` on any other container is an image named `auto` with no tag.
 
 Fix: deploy an immutable release tag (`1.1.0`) or pin the digest.
+
+Istio: none; stricter than istioctl analyze, which does not judge application images.
 """
 
 from __future__ import annotations
