@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import re
 import shutil
 from pathlib import Path
@@ -22,43 +21,9 @@ import yaml
 from meshcanary import rules
 from meshcanary.render.provenance import Provenance
 from tests.support import ROOT
+from tests.support.locations import BASE, RELEASE, edit, findings, places, render, where
 
-RELEASE = "environments/prod/micro-api.yaml"
 ENVIRONMENT = "/environment.yaml"
-BASE = "deploy/base/micro-api"
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} is not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-def _at(
-    repo: Path, name: str, line_text: str, value: str | None = None, *, after: str = ""
-) -> tuple[str, int, int]:
-    """`name`, the first line holding `line_text` (below the line holding `after`), and the
-    column where `value` (else the line's text) starts on it."""
-    lines = (repo / name).read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if after in line) if after else 0
-    number = next(i for i, line in enumerate(lines) if i >= start and line_text in line)
-    column = lines[number].index(value if value is not None else line_text.lstrip()) + 1
-    return name, number + 1, column
-
-
-def _render(repo: Path, cli) -> None:
-    outcome = cli("--repo", repo, "render")
-    assert outcome.code == 0, outcome.err
-
-
-def _findings(repo: Path, cli, rule: str) -> list[dict]:
-    outcome = cli("--repo", repo, "check", "--format", "json")
-    assert outcome.code in (0, 1), outcome.err
-    return [f for f in json.loads(outcome.out)["findings"] if f["rule"] == rule]
-
-
-def _places(found: list[dict]) -> set[tuple[str, int, int]]:
-    return {(f["file"], f["line"], f["column"]) for f in found}
 
 
 def test_every_rule_has_a_location_test() -> None:
@@ -75,27 +40,29 @@ def test_every_rule_has_a_location_test() -> None:
 
 def test_deployment_selector_matches_template(example_repo: Path, cli) -> None:
     deployment = example_repo / BASE / "deployment.yaml"
-    _edit(
+    edit(
         deployment,
         "    matchLabels:\n      app: micro-api\n",
         "    matchLabels:\n      app: micro-api\n      tier: web\n",
     )
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "deployment-selector-matches-template")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "deployment-selector-matches-template")
     # Every version of every environment, one line of the base.
-    assert _places(found) == {_at(example_repo, f"{BASE}/deployment.yaml", "tier: web")}
+    assert places(found) == {where(example_repo, f"{BASE}/deployment.yaml", "tier: web")}
 
 
 def test_port_name_protocol(example_repo: Path, cli) -> None:
-    _edit(example_repo / BASE / "service.yaml", "- name: http", "- name: web")
-    found = _findings(example_repo, cli, "port-name-protocol")
-    assert _places(found) == {_at(example_repo, f"{BASE}/service.yaml", "- name: web", "web")}
+    edit(example_repo / BASE / "service.yaml", "- name: http", "- name: web")
+    found = findings(example_repo, cli, "port-name-protocol")
+    assert places(found) == {where(example_repo, f"{BASE}/service.yaml", "- name: web", "web")}
 
 
 def test_service_target_port(example_repo: Path, cli) -> None:
-    _edit(example_repo / BASE / "service.yaml", "targetPort: 19090", "targetPort: 9090")
-    found = _findings(example_repo, cli, "service-target-port")
-    assert _places(found) == {_at(example_repo, f"{BASE}/service.yaml", "targetPort: 9090", "9090")}
+    edit(example_repo / BASE / "service.yaml", "targetPort: 19090", "targetPort: 9090")
+    found = findings(example_repo, cli, "service-target-port")
+    assert places(found) == {
+        where(example_repo, f"{BASE}/service.yaml", "targetPort: 9090", "9090")
+    }
 
 
 def test_resource_name(example_repo: Path, cli) -> None:
@@ -104,40 +71,40 @@ def test_resource_name(example_repo: Path, cli) -> None:
         'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " "\ndata:\n  mode: fast\n',
         encoding="utf-8",
     )
-    _edit(
+    edit(
         example_repo / BASE / "kustomization.yaml",
         "  - service.yaml\n",
         "  - service.yaml\n  - settings.yaml\n",
     )
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "resource-name")
-    assert _places(found) == {_at(example_repo, f"{BASE}/settings.yaml", 'name: " "', '" "')}
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "resource-name")
+    assert places(found) == {where(example_repo, f"{BASE}/settings.yaml", 'name: " "', '" "')}
 
 
 def test_suppression_reason(example_repo: Path, cli) -> None:
-    _edit(
+    edit(
         example_repo / BASE / "deployment.yaml",
         "  name: micro-api\n",
         "  name: micro-api\n  annotations:\n    meshcanary.dev/ignore: mutable-image-tag\n",
     )
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "suppression-reason")
-    place = _at(example_repo, f"{BASE}/deployment.yaml", "meshcanary.dev/ignore", "mutable")
-    assert _places(found) == {place}
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "suppression-reason")
+    place = where(example_repo, f"{BASE}/deployment.yaml", "meshcanary.dev/ignore", "mutable")
+    assert places(found) == {place}
 
 
 def test_service_selects_all_versions(example_repo: Path, cli) -> None:
     # Only a hand edit of a generated file can set it off: the renderer refuses a base whose
     # Service selects `version` or a label its pods lack. Here the Service's folder adds a
     # selector label; the finding points at the base Service's selector, whose object it is.
-    _edit(
+    edit(
         example_repo / "deploy/overlays/prod/micro-api/_service/kustomization.yaml",
         "resources:\n",
         "labels:\n  - pairs: {tier: web}\n    includeSelectors: true\nresources:\n",
     )
-    found = _findings(example_repo, cli, "service-selects-all-versions")
-    place = _at(example_repo, f"{BASE}/service.yaml", "app: micro-api", after="selector:")
-    assert _places(found) == {place}
+    found = findings(example_repo, cli, "service-selects-all-versions")
+    place = where(example_repo, f"{BASE}/service.yaml", "app: micro-api", after="selector:")
+    assert places(found) == {place}
 
 
 # Decided by the release file ----------------------------------------------------------------
@@ -145,44 +112,44 @@ def test_service_selects_all_versions(example_repo: Path, cli) -> None:
 
 def test_mutable_image_tag(example_repo: Path, cli) -> None:
     release = example_repo / RELEASE
-    _edit(release, "micro-api:1.3,", "micro-api:latest,")
-    _render(example_repo, cli)
-    (found,) = _findings(example_repo, cli, "mutable-image-tag")
-    assert _places([found]) == {_at(example_repo, RELEASE, "micro-api:latest", "registry")}
+    edit(release, "micro-api:1.3,", "micro-api:latest,")
+    render(example_repo, cli)
+    (found,) = findings(example_repo, cli, "mutable-image-tag")
+    assert places([found]) == {where(example_repo, RELEASE, "micro-api:latest", "registry")}
     assert found["hint"].startswith("pin `image:`")
     assert found["resource"]["name"] == "micro-api-v2" and found["path"].endswith("/image")
 
 
 def test_mesh_unweighted(example_repo: Path, cli) -> None:
-    _edit(example_repo / RELEASE, "gateways: [micro-gateway, mesh]", "gateways: [micro-gateway]")
-    _render(example_repo, cli)
-    (found,) = _findings(example_repo, cli, "mesh-unweighted")
-    assert _places([found]) == {_at(example_repo, RELEASE, "gateways:")}
+    edit(example_repo / RELEASE, "gateways: [micro-gateway, mesh]", "gateways: [micro-gateway]")
+    render(example_repo, cli)
+    (found,) = findings(example_repo, cli, "mesh-unweighted")
+    assert places([found]) == {where(example_repo, RELEASE, "gateways:")}
     assert found["hint"].startswith("add `mesh` to `gateways:` in the release file")
 
 
 def test_gateway_exists(example_repo: Path, cli) -> None:
-    _edit(example_repo / RELEASE, "[micro-gateway, mesh]", "[default/edge-gateway, mesh]")
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "gateway-exists")
-    assert _places(found) == {_at(example_repo, RELEASE, "gateways:", "default/edge-gateway")}
+    edit(example_repo / RELEASE, "[micro-gateway, mesh]", "[default/edge-gateway, mesh]")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "gateway-exists")
+    assert places(found) == {where(example_repo, RELEASE, "gateways:", "default/edge-gateway")}
     assert found[0]["hint"].startswith("in `gateways:`")
 
 
 def test_hosts_gateways_agree(example_repo: Path, cli) -> None:
-    _edit(example_repo / RELEASE, "  - api.example.com\n", "")
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "hosts-gateways-agree")
+    edit(example_repo / RELEASE, "  - api.example.com\n", "")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "hosts-gateways-agree")
     # At the binding, micro-gateway in `gateways:`; the hint names `hosts:`.
-    assert _places(found) == {_at(example_repo, RELEASE, "gateways:", "micro-gateway")}
+    assert places(found) == {where(example_repo, RELEASE, "gateways:", "micro-gateway")}
     assert "`hosts:` in the release file" in found[0]["hint"]
 
 
 def test_weight_without_replicas(example_repo: Path, cli) -> None:
-    _edit(example_repo / RELEASE, "micro-api:1.3, replicas: 3", "micro-api:1.3, replicas: 0")
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "weight-without-replicas")
-    assert _places(found) == {_at(example_repo, RELEASE, "replicas: 0", "30")}
+    edit(example_repo / RELEASE, "micro-api:1.3, replicas: 3", "micro-api:1.3, replicas: 0")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "weight-without-replicas")
+    assert places(found) == {where(example_repo, RELEASE, "replicas: 0", "30")}
     assert "`replicas:`" in found[0]["hint"]
 
 
@@ -195,14 +162,14 @@ def test_duplicate_resources(example_repo: Path, cli) -> None:
         "        - destination: {host: micro-api}\n",
         encoding="utf-8",
     )
-    _edit(
+    edit(
         example_repo / "deploy/base/checkout/kustomization.yaml",
         "  - service.yaml\n",
         "  - service.yaml\n  - routes.yaml\n",
     )
-    _render(example_repo, cli)
-    found = [f for f in _findings(example_repo, cli, "duplicate-resources") if "prod" in f["file"]]
-    assert _places(found) == {_at(example_repo, RELEASE, "service:", "micro-api")}
+    render(example_repo, cli)
+    found = [f for f in findings(example_repo, cli, "duplicate-resources") if "prod" in f["file"]]
+    assert places(found) == {where(example_repo, RELEASE, "service:", "micro-api")}
     assert "deploy/base/checkout/routes.yaml:4" in found[0]["message"]
 
 
@@ -212,17 +179,17 @@ def test_subset_selects_one_deployment(example_repo: Path, cli) -> None:
     copy = example_repo / "deploy/base/micro-api-copy"
     shutil.copytree(example_repo / BASE, copy)
     for name in ("deployment.yaml", "service.yaml"):
-        _edit(copy / name, "  name: micro-api\n", "  name: micro-api-copy\n")
+        edit(copy / name, "  name: micro-api\n", "  name: micro-api-copy\n")
     (example_repo / "environments/prod/micro-api-copy.yaml").write_text(
         "service: micro-api-copy\nbase: deploy/base/micro-api-copy\nversions:\n"
         "  v1: {image: registry.example/micro-api:1.1, replicas: 1, weight: 100}\n",
         encoding="utf-8",
     )
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "subset-selects-one-deployment")
-    assert _places(found) == {
-        _at(example_repo, RELEASE, "  v1:", "v1"),
-        _at(example_repo, "environments/prod/micro-api-copy.yaml", "  v1:", "v1"),
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "subset-selects-one-deployment")
+    assert places(found) == {
+        where(example_repo, RELEASE, "  v1:", "v1"),
+        where(example_repo, "environments/prod/micro-api-copy.yaml", "  v1:", "v1"),
     }
 
 
@@ -232,19 +199,19 @@ def test_subset_selects_one_deployment(example_repo: Path, cli) -> None:
 
 def test_weights_sum_100(example_repo: Path, cli) -> None:
     routes = example_repo / "deploy/overlays/prod/micro-api/virtualservice.yaml"
-    _edit(routes, "weight: 30", "weight: 20")
-    found = _findings(example_repo, cli, "weights-sum-100")
-    assert _places(found) == {_at(example_repo, RELEASE, "  v2:", "30")}
+    edit(routes, "weight: 30", "weight: 20")
+    found = findings(example_repo, cli, "weights-sum-100")
+    assert places(found) == {where(example_repo, RELEASE, "  v2:", "30")}
     assert "edited by hand" in found[0]["hint"]
-    stale = _findings(example_repo, cli, "render-fresh")
+    stale = findings(example_repo, cli, "render-fresh")
     assert {f["file"] for f in stale} == {"deploy/overlays/prod/micro-api/virtualservice.yaml"}
 
 
 def test_subset_exists(example_repo: Path, cli) -> None:
     rule = example_repo / "deploy/overlays/prod/micro-api/destinationrule.yaml"
-    _edit(rule, "name: v2", "name: v2-old")
-    found = _findings(example_repo, cli, "subset-exists")
-    assert _places(found) == {_at(example_repo, RELEASE, "  v2:", "v2")}
+    edit(rule, "name: v2", "name: v2-old")
+    found = findings(example_repo, cli, "subset-exists")
+    assert places(found) == {where(example_repo, RELEASE, "  v2:", "v2")}
     assert "edited by hand" in found[0]["hint"]
 
 
@@ -254,11 +221,11 @@ def test_subset_exists(example_repo: Path, cli) -> None:
 def test_a_gateways_finding_points_into_the_environment_file(example_repo: Path, cli) -> None:
     shutil.copytree(ROOT / "policies", example_repo / "policies")
     environment = example_repo / "environments/prod/environment.yaml"
-    _edit(environment, "hosts: [api.example.com]", 'hosts: ["*"]')
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "no-wildcard-gateway-hosts/0")
-    place = _at(example_repo, "environments/prod/environment.yaml", "servers:")
-    assert _places(found) == {place}
+    edit(environment, "hosts: [api.example.com]", 'hosts: ["*"]')
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "no-wildcard-gateway-hosts/0")
+    place = where(example_repo, "environments/prod/environment.yaml", "servers:")
+    assert places(found) == {place}
 
 
 # The map the renderer hands on, held to what it renders ---------------------------------------
@@ -334,7 +301,7 @@ def _release_change(repo: Path, file: str, at: tuple, data: dict) -> list[Place]
         case ("base",):
             base = f"{data['base']}-{file.split('/')[1]}"
             shutil.copytree(repo / data["base"], repo / base)
-            _edit(
+            edit(
                 repo / base / "service.yaml",
                 "kind: Service\nmetadata:\n  name: ",
                 "kind: Service\nmetadata:\n  name: renamed-",

@@ -7,45 +7,10 @@ base, or a hand-edited DestinationRule. `test_finding_locations.py` holds the ot
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-# The helpers of test_finding_locations.py, which a test file may not import.
-RELEASE = "environments/prod/micro-api.yaml"
-BASE = "deploy/base/micro-api"
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} is not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-def _at(
-    repo: Path, name: str, line_text: str, value: str | None = None, *, after: str = ""
-) -> tuple[str, int, int]:
-    lines = (repo / name).read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if after in line) if after else 0
-    number = next(i for i, line in enumerate(lines) if i >= start and line_text in line)
-    column = lines[number].index(value if value is not None else line_text.lstrip()) + 1
-    return name, number + 1, column
-
-
-def _render(repo: Path, cli) -> None:
-    outcome = cli("--repo", repo, "render")
-    assert outcome.code == 0, outcome.err
-
-
-def _findings(repo: Path, cli, rule: str) -> list[dict]:
-    outcome = cli("--repo", repo, "check", "--format", "json")
-    assert outcome.code in (0, 1), outcome.err
-    return [f for f in json.loads(outcome.out)["findings"] if f["rule"] == rule]
-
-
-def _places(found: list[dict]) -> set[tuple[str, int, int]]:
-    return {(f["file"], f["line"], f["column"]) for f in found}
-
+from tests.support.locations import BASE, RELEASE, edit, findings, places, render, where
 
 ENVIRONMENT = "environments/prod/environment.yaml"
 
@@ -60,12 +25,12 @@ SECOND_GATEWAY = """\
 
 
 def test_gateways_conflict(example_repo: Path, cli) -> None:
-    _edit(example_repo / ENVIRONMENT, "\ndefaults:", SECOND_GATEWAY + "\ndefaults:")
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "gateways-conflict")
-    assert _places(found) == {
-        _at(example_repo, ENVIRONMENT, "hosts: [api.example.com]", "api.example.com"),
-        _at(
+    edit(example_repo / ENVIRONMENT, "\ndefaults:", SECOND_GATEWAY + "\ndefaults:")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "gateways-conflict")
+    assert places(found) == {
+        where(example_repo, ENVIRONMENT, "hosts: [api.example.com]", "api.example.com"),
+        where(
             example_repo,
             ENVIRONMENT,
             "hosts: [api.example.com]",
@@ -87,17 +52,17 @@ def test_gateway_duplicate_certificate(example_repo: Path, cli) -> None:
         "hosts: [api.example.com]\n",
         "hosts: [docs.example.com]\n        tls: {mode: SIMPLE, credentialName: api-cert}\n",
     )
-    _edit(
+    edit(
         example_repo / ENVIRONMENT,
         "        hosts: [api.example.com]\n",
         "        hosts: [api.example.com]\n" + tls,
     )
-    _edit(example_repo / ENVIRONMENT, "\ndefaults:", second + "\ndefaults:")
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "gateway-duplicate-certificate")
-    assert _places(found) == {
-        _at(example_repo, ENVIRONMENT, "credentialName: api-cert", "api-cert"),
-        _at(
+    edit(example_repo / ENVIRONMENT, "\ndefaults:", second + "\ndefaults:")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "gateway-duplicate-certificate")
+    assert places(found) == {
+        where(example_repo, ENVIRONMENT, "credentialName: api-cert", "api-cert"),
+        where(
             example_repo,
             ENVIRONMENT,
             "credentialName: api-cert",
@@ -108,22 +73,22 @@ def test_gateway_duplicate_certificate(example_repo: Path, cli) -> None:
 
 
 def test_destination_tls_verify(example_repo: Path, cli) -> None:
-    _edit(
+    edit(
         example_repo / RELEASE,
         "  loadBalancer: {simple: ROUND_ROBIN}\n",
         "  loadBalancer: {simple: ROUND_ROBIN}\n  tls: {mode: SIMPLE}\n",
     )
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "destination-tls-verify")
-    assert _places(found) == {_at(example_repo, RELEASE, "tls: {mode: SIMPLE}", "SIMPLE")}
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "destination-tls-verify")
+    assert places(found) == {where(example_repo, RELEASE, "tls: {mode: SIMPLE}", "SIMPLE")}
 
 
 def test_reference_not_checked(example_repo: Path, cli) -> None:
-    _edit(example_repo / RELEASE, "[micro-gateway, mesh]", "[istio-system/shared-gateway, mesh]")
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "reference-not-checked")
-    assert _places(found) == {
-        _at(example_repo, RELEASE, "gateways:", "istio-system/shared-gateway")
+    edit(example_repo / RELEASE, "[micro-gateway, mesh]", "[istio-system/shared-gateway, mesh]")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "reference-not-checked")
+    assert places(found) == {
+        where(example_repo, RELEASE, "gateways:", "istio-system/shared-gateway")
     }
     assert found[0]["severity"] == "info"
 
@@ -134,31 +99,31 @@ def test_workload_ports_agree(example_repo: Path, cli) -> None:
     copy = example_repo / "deploy/base/micro-api-copy"
     shutil.copytree(example_repo / BASE, copy)
     for name in ("deployment.yaml", "service.yaml"):
-        _edit(copy / name, "  name: micro-api\n", "  name: micro-api-copy\n")
-    _edit(copy / "service.yaml", "    - name: http\n", "    - name: tcp\n")
+        edit(copy / name, "  name: micro-api\n", "  name: micro-api-copy\n")
+    edit(copy / "service.yaml", "    - name: http\n", "    - name: tcp\n")
     (example_repo / "environments/prod/micro-api-copy.yaml").write_text(
         "service: micro-api-copy\nbase: deploy/base/micro-api-copy\nversions:\n"
         "  v1: {image: registry.example/micro-api:1.1, replicas: 1, weight: 100}\n",
         encoding="utf-8",
     )
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "workload-ports-agree")
-    assert _places(found) == {
-        _at(example_repo, f"{BASE}/service.yaml", "- name: http", "name"),
-        _at(example_repo, "deploy/base/micro-api-copy/service.yaml", "- name: tcp", "name"),
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "workload-ports-agree")
+    assert places(found) == {
+        where(example_repo, f"{BASE}/service.yaml", "- name: http", "name"),
+        where(example_repo, "deploy/base/micro-api-copy/service.yaml", "- name: tcp", "name"),
     }
 
 
 def test_destination_rule_host(example_repo: Path, cli) -> None:
     rule = example_repo / "deploy/overlays/prod/micro-api/destinationrule.yaml"
-    _edit(
+    edit(
         rule,
         "host: micro-api.default.svc.cluster.local",
         "host: micro-apj.default.svc.cluster.local",
     )
-    found = _findings(example_repo, cli, "destination-rule-host")
+    found = findings(example_repo, cli, "destination-rule-host")
     # The host is the base's Service: the finding points at `base:`.
-    assert _places(found) == {_at(example_repo, RELEASE, "base:", "deploy/base/micro-api")}
+    assert places(found) == {where(example_repo, RELEASE, "base:", "deploy/base/micro-api")}
     assert "edited by hand" in found[0]["hint"]
 
 
@@ -213,27 +178,27 @@ def _with_ingress(repo: Path) -> None:
 
 def test_gateway_selector(example_repo: Path, cli) -> None:
     _with_ingress(example_repo)
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "gateway-selector")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "gateway-selector")
     # At the label's value: the environment file's key that decided it.
-    assert _places(found) == {
-        _at(example_repo, ENVIRONMENT, "istio: ingressgateway", "ingressgateway")
+    assert places(found) == {
+        where(example_repo, ENVIRONMENT, "istio: ingressgateway", "ingressgateway")
     }
 
 
 def test_gateway_port_on_service(example_repo: Path, cli) -> None:
     _with_ingress(example_repo)
-    _edit(example_repo / ENVIRONMENT, "istio: ingressgateway", "istio: ingress")
-    _edit(example_repo / ENVIRONMENT, "{number: 80, name: http", "{number: 8004, name: http")
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "gateway-port-on-service")
-    assert _places(found) == {_at(example_repo, ENVIRONMENT, "number: 8004", "8004")}
+    edit(example_repo / ENVIRONMENT, "istio: ingressgateway", "istio: ingress")
+    edit(example_repo / ENVIRONMENT, "{number: 80, name: http", "{number: 8004, name: http")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "gateway-port-on-service")
+    assert places(found) == {where(example_repo, ENVIRONMENT, "number: 8004", "8004")}
 
 
 def test_gateway_credential(example_repo: Path, cli) -> None:
     _with_ingress(example_repo)
-    _edit(example_repo / ENVIRONMENT, "istio: ingressgateway", "istio: ingress")
-    _edit(
+    edit(example_repo / ENVIRONMENT, "istio: ingressgateway", "istio: ingress")
+    edit(
         example_repo / ENVIRONMENT,
         "        hosts: [api.example.com]\n",
         "        hosts: [api.example.com]\n"
@@ -246,13 +211,13 @@ def test_gateway_credential(example_repo: Path, cli) -> None:
         "data: {tls.crt: Y2VydA==, tls.key: a2V5}\n",
         encoding="utf-8",
     )
-    _edit(
+    edit(
         example_repo / "deploy/base/ingress/kustomization.yaml",
         "service.yaml]",
         "service.yaml, secret.yaml]",
     )
-    _render(example_repo, cli)
-    found = _findings(example_repo, cli, "gateway-credential")
-    assert _places(found) == {
-        _at(example_repo, ENVIRONMENT, "credentialName: api-cert", "api-cert")
+    render(example_repo, cli)
+    found = findings(example_repo, cli, "gateway-credential")
+    assert places(found) == {
+        where(example_repo, ENVIRONMENT, "credentialName: api-cert", "api-cert")
     }

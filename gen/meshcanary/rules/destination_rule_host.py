@@ -38,6 +38,7 @@ from meshcanary.mesh import (
 )
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
+from meshcanary.rules.destination_host_exists import UNCHECKED_HINT
 
 ID = "destination-rule-host"
 SEVERITY = Severity.WARNING
@@ -48,11 +49,6 @@ RELEASE_HINT = (
     "file edited by hand is rendered again with `meshcanary render --force`"
 )
 ISTIO_CODES = ("IST0174",)
-
-UNCHECKED_HINT = (
-    "give the namespace's Services (or the ServiceEntries) to the same run to check the host, "
-    "or set `reference-not-checked` to off"
-)
 
 
 def check(scope: Scope) -> Iterator[Finding]:
