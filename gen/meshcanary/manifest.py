@@ -366,6 +366,13 @@ class Parsed:
     files: int = 0
 
 
+def objects(text: str) -> list[dict[str, Any]]:
+    """The mappings of a multi-document text such as kustomize prints, within the loader's
+    bounds (YAMLError or BadDocument when it does not parse); other documents are skipped."""
+    found = (load_document(piece) for piece, _ in split_documents(text))
+    return [document for document in found if isinstance(document, dict)]
+
+
 def split_documents(text: str) -> Iterator[tuple[str, int]]:
     """Each document's text and the line (from 1) it starts on, split at `---` and `...`."""
     start, line = 0, 1

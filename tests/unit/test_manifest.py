@@ -173,3 +173,12 @@ def test_a_crd_file_is_read_within_the_same_bounds(tmp_path, cli, monkeypatch) -
     assert outcome.err.splitlines() == [
         f"error: --crd {crd}: cannot read: aliases expand this document to more than 5,000,000 values"
     ]
+
+
+def test_objects_are_the_mappings_of_a_multi_document_text() -> None:
+    from meshcanary.manifest import BadDocument, objects
+
+    text = "kind: A\n---\n- a list\n---\n\n---\nkind: B\n...\n"
+    assert objects(text) == [{"kind": "A"}, {"kind": "B"}]
+    with pytest.raises(BadDocument):  # kustomize's output is held to the manifest bounds too
+        objects("kind: A\n---\n" + "[" * 300 + "]" * 300 + "\n")

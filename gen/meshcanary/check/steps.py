@@ -16,7 +16,7 @@ from meshcanary import kustomize
 from meshcanary.check.scope import Unit
 from meshcanary.errors import InputError
 from meshcanary.layout import HASHES_FILE
-from meshcanary.manifest import Resource, load_document, split_documents
+from meshcanary.manifest import Resource, objects
 from meshcanary.problem import Location, Problem, ResourceRef
 from meshcanary.render.repository import RenderResult, sources
 from meshcanary.source import parse_mapping
@@ -186,14 +186,9 @@ def previous(
         for result in kustomize.builder(then).build_many(targets):
             if not result.ok:
                 continue  # it did not build then: nothing to compare with
-            for document in _load_documents(result.output):
-                if isinstance(document, dict):
-                    found[ResourceRef.of(document)] = document
+            for document in objects(result.output):
+                found[ResourceRef.of(document)] = document
     return found
-
-
-def _load_documents(text: str) -> list[Any]:
-    return [load_document(piece) for piece, _ in split_documents(text)]
 
 
 def ignored(

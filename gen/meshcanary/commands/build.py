@@ -11,7 +11,7 @@ from yaml import YAMLError
 
 from meshcanary.check.build import build as build_units
 from meshcanary.check.scope import affected
-from meshcanary.manifest import BadDocument, load_document, split_documents
+from meshcanary.manifest import BadDocument, objects
 from meshcanary.problem import Problem
 from meshcanary.release.load import LoadedEnvironment
 
@@ -74,11 +74,7 @@ def build(
         if result.ok and result.documents is None:
             # Built on its own, after its batch failed: kustomize's text, parsed here.
             try:
-                resources = tuple(
-                    document
-                    for piece, _ in split_documents(result.text)
-                    if isinstance(document := load_document(piece), dict)
-                )
+                resources = tuple(objects(result.text))
             except (YAMLError, BadDocument) as exc:
                 error = f"kustomize printed what does not parse: {exc}"
         name = unit.environment.environment.name

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from meshcanary import baseline, kustomize
+from meshcanary import baseline, kustomize, manifest
 from meshcanary.errors import InputError
 from meshcanary.layout import ENVIRONMENTS, OVERLAYS
 from meshcanary.problem import printable, printable_lines
@@ -66,9 +66,7 @@ def built(root: Path, jobs: int | None = None, repo: Path | None = None) -> dict
             raise InputError(result.problems)
         if not result.ok:
             raise InputError(f"{result.folder}: kustomize build failed: {result.error}")
-        for document in yaml.safe_load_all(result.output):
-            if not isinstance(document, dict):
-                continue
+        for document in manifest.objects(result.output):
             meta = document.get("metadata") or {}
             key = (
                 str(document.get("kind", "")),

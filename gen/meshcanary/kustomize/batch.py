@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from meshcanary import kustomize, progress
-from meshcanary.manifest import BadDocument, load_document, split_documents
+from meshcanary.manifest import BadDocument, objects
 
 BATCH = 25
 ORIGIN = "config.kubernetes.io/origin"
@@ -83,14 +83,13 @@ def build(
                 continue
             split: dict[int, list[dict[str, Any]]] = {id(o): [] for o in batch}
             try:
-                documents = [load_document(piece) for piece, _ in split_documents(result.text)]
+                documents = objects(result.text)
             except (yaml.YAMLError, BadDocument):
                 retry.extend(batch)  # built one by one, each problem lands on its overlay
                 continue
             for document in documents:
-                if isinstance(document, dict):
-                    owner = _owner(root, target.folder, batch, document)
-                    split[id(owner)].append(document)
+                owner = _owner(root, target.folder, batch, document)
+                split[id(owner)].append(document)
             for overlay in batch:
                 outputs[id(overlay)] = kustomize.BuildResult(
                     overlay.folder, "", "", tuple(split[id(overlay)])

@@ -19,7 +19,7 @@ a rule can relate a VirtualService to DestinationRules and Deployments.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Protocol
@@ -52,6 +52,23 @@ class Scope:
 
     def of_kind(self, *kinds: str) -> list[Resource]:
         return [r for r in self.resources if r.kind in kinds]
+
+
+Verdicts = Callable[[Scope], Iterable[tuple[Finding, bool]]]
+
+
+def verdicts(scope: Scope, judge: Verdicts) -> tuple[list[Finding], list[Finding]]:
+    """`judge`'s findings on `scope`, split into those it could check and those it leaves to
+    `reference-not-checked`; judged once per scope, for the rule and that one alike."""
+    key = f"verdicts:{judge.__module__}.{judge.__qualname__}"
+    split = scope.memo.get(key)
+    if split is None:
+        checked: list[Finding] = []
+        unchecked: list[Finding] = []
+        for finding, could in judge(scope):
+            (checked if could else unchecked).append(finding)
+        split = scope.memo[key] = (checked, unchecked)
+    return split  # type: ignore[return-value]
 
 
 class Rule(Protocol):

@@ -42,7 +42,7 @@ from meshcanary.mesh import (
     service_key,
 )
 from meshcanary.problem import Severity
-from meshcanary.rules import Finding, Scope
+from meshcanary.rules import Finding, Scope, verdicts
 
 ID = "destination-host-exists"
 SEVERITY = Severity.ERROR
@@ -62,12 +62,12 @@ UNCHECKED_HINT = (
 
 
 def check(scope: Scope) -> Iterator[Finding]:
-    yield from (finding for finding, checked in _verdicts(scope) if checked)
+    yield from verdicts(scope, _verdicts)[0]
 
 
 def unchecked(scope: Scope) -> Iterator[Finding]:
     """Hosts whose Service (entry) the input cannot hold: for `reference-not-checked`."""
-    yield from (finding for finding, checked in _verdicts(scope) if not checked)
+    yield from verdicts(scope, _verdicts)[1]
 
 
 def _verdicts(scope: Scope) -> Iterator[tuple[Finding, bool]]:

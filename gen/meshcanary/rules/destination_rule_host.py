@@ -37,7 +37,7 @@ from meshcanary.mesh import (
     service_key,
 )
 from meshcanary.problem import Severity
-from meshcanary.rules import Finding, Scope
+from meshcanary.rules import Finding, Scope, verdicts
 from meshcanary.rules.destination_host_exists import UNCHECKED_HINT
 
 ID = "destination-rule-host"
@@ -52,12 +52,12 @@ ISTIO_CODES = ("IST0174",)
 
 
 def check(scope: Scope) -> Iterator[Finding]:
-    yield from (finding for finding, checked in _verdicts(scope) if checked)
+    yield from verdicts(scope, _verdicts)[0]
 
 
 def unchecked(scope: Scope) -> Iterator[Finding]:
     """Hosts of namespaces (or outside the cluster) the input holds no Service (entry) of."""
-    yield from (finding for finding, checked in _verdicts(scope) if not checked)
+    yield from verdicts(scope, _verdicts)[1]
 
 
 def _verdicts(scope: Scope) -> Iterator[tuple[Finding, bool]]:

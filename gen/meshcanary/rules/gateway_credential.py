@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from meshcanary.manifest import Resource
 from meshcanary.mesh import CORE, ISTIO, api_group, items, namespace_of, of_kind
 from meshcanary.problem import Severity
-from meshcanary.rules import Finding, Scope
+from meshcanary.rules import Finding, Scope, verdicts
 from meshcanary.rules._workloads import Workloads, gateway_selector, owners
 
 ID = "gateway-credential"
@@ -70,12 +70,12 @@ MUTUAL_MODES = ("MUTUAL", "OPTIONAL_MUTUAL")
 
 
 def check(scope: Scope) -> Iterator[Finding]:
-    yield from (finding for finding, checked in _verdicts(scope) if checked)
+    yield from verdicts(scope, _verdicts)[0]
 
 
 def unchecked(scope: Scope) -> Iterator[Finding]:
     """Credentials in namespaces whose Secrets the input does not hold."""
-    yield from (finding for finding, checked in _verdicts(scope) if not checked)
+    yield from verdicts(scope, _verdicts)[1]
 
 
 def _verdicts(scope: Scope) -> Iterator[tuple[Finding, bool]]:

@@ -35,7 +35,7 @@ from meshcanary.mesh import (
     of_kind,
 )
 from meshcanary.problem import Severity
-from meshcanary.rules import Finding, Scope
+from meshcanary.rules import Finding, Scope, verdicts
 from meshcanary.rules._workloads import gateway_api_gateways
 
 ID = "gateway-exists"
@@ -55,12 +55,12 @@ UNCHECKED_HINT = (
 
 
 def check(scope: Scope) -> Iterator[Finding]:
-    yield from (finding for finding, checked in _verdicts(scope) if checked)
+    yield from verdicts(scope, _verdicts)[0]
 
 
 def unchecked(scope: Scope) -> Iterator[Finding]:
     """References into namespaces the input holds nothing of: for `reference-not-checked`."""
-    yield from (finding for finding, checked in _verdicts(scope) if not checked)
+    yield from verdicts(scope, _verdicts)[1]
 
 
 def _verdicts(scope: Scope) -> Iterator[tuple[Finding, bool]]:

@@ -345,3 +345,26 @@ spec: 4
 def test_malformed_objects_never_make_these_rules_raise() -> None:
     problems = _run(MALFORMED, *RULES)
     assert all(isinstance(p, Problem) for p in problems)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["gateway_exists", "destination_host_exists", "destination_rule_host", "gateway_credential"],
+)
+def test_a_rule_and_reference_not_checked_share_one_judgement(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    module = importlib.import_module(f"meshcanary.rules.{name}")
+    calls: list[int] = []
+    judge = module._verdicts
+
+    def counted(scope):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return judge(scope)
+
+    monkeypatch.setattr(module, "_verdicts", counted)
+    noted = _run(ELSEWHERE, module, reference_not_checked)
+    assert len(calls) == 1  # not once for the rule and again for reference-not-checked
+    assert noted == _run(ELSEWHERE, module) + _run(ELSEWHERE, reference_not_checked)
