@@ -266,9 +266,19 @@ def test_the_rendered_examples_give_these_rules_nothing(env: str) -> None:
     assert problems == [], "\n".join(f"[{p.rule}] {p.format()}" for p in problems)
 
 
+# The sample as deployed for a canary; the folder's other files are alternatives to these.
+BOOKINFO_DEPLOYED = (
+    "bookinfo.yaml",
+    "destination-rule-all.yaml",
+    "bookinfo-gateway.yaml",
+    "virtual-service-reviews-80-20.yaml",
+)
+
+
 def test_bookinfo_gives_these_rules_nothing_but_the_versions_it_leaves_out() -> None:
     parsed = Parsed()
-    for path in sorted((DATA / "bookinfo").glob("*.yaml")):
+    for name in BOOKINFO_DEPLOYED:
+        path = DATA / "bookinfo" / name
         parse_text(path.read_text(encoding="utf-8"), str(path), parsed)
     problems = run(Scope(parsed.resources), rules=list(RULES))
     # details v2 and ratings v2, v2-mysql, v2-mysql-vm: Deployments of other sample files.
