@@ -441,3 +441,47 @@ def test_promote_works_where_step_advises_it(repo: Path, cli) -> None:
     promoted = cli("--repo", repo, "promote", "prod", "micro-api")
     assert promoted.code == 0, promoted.err
     assert promoted.out == "prod/micro-api: v2 50% -> 100%\n"
+
+
+def test_edits_of_a_release_using_every_routing_field(repo: Path, cli) -> None:
+    from tests.support.routing import EVERY_ROUTE_FIELD, RELEASE, install
+
+    install(repo)
+    _commit(repo, "checkout: every routing field")
+    _max_step(repo, "staging", 100)
+    path = repo / RELEASE
+    routing = EVERY_ROUTE_FIELD[: EVERY_ROUTE_FIELD.index("versions:")]
+
+    def changed_lines(before: str) -> list[str]:
+        after = path.read_text(encoding="utf-8")
+        assert after.startswith(routing), "an edit changed the routing fields"
+        return [b for a, b in zip(before.splitlines(), after.splitlines(), strict=False) if a != b]
+
+    before = path.read_text(encoding="utf-8")
+    assert cli("--repo", repo, "step", "staging", "checkout", "--next").code == 0
+    # A weight change touches only weight lines: v1 and v3, 60/10 -> 45/25.
+    assert changed_lines(before) == [
+        "  v1: {image: registry.example/shop/checkout:2.4.1, replicas: 2, weight: 45}",
+        "  v3: {image: registry.example/shop/checkout:2.6.0-rc.1, replicas: 1, weight: 25}",
+    ]
+    _commit(repo)
+    for command in (["promote"], ["rollback"], ["set-weights", "v1=70", "v2=30"]):
+        before = path.read_text(encoding="utf-8")
+        outcome = cli("--repo", repo, *command[:1], "staging", "checkout", *command[1:])
+        assert outcome.code == 0, (command, outcome.err)
+        assert all("weight:" in line for line in changed_lines(before)), command
+        _commit(repo)
+    # v3 has no traffic now, but the pin "rc" still sends requests to it.
+    refused = cli("--repo", repo, "retire", "staging", "checkout", "v3")
+    assert refused.code == 2
+    assert 'version "v3" is still named by match rule 1 ("rc")' in refused.err
+    started = cli(
+        "--repo", repo, "start", "staging", "checkout", "v4", "--image", "registry.example/c:3"
+    )
+    assert started.code == 0, started.err
+    _commit(repo)
+    assert cli("--repo", repo, "retire", "staging", "checkout", "v4").code == 0
+    assert path.read_text(encoding="utf-8").startswith(routing)
+    rendered = (repo / "deploy/overlays/staging/checkout/virtualservice.yaml").read_text("utf-8")
+    assert "sniHosts:" in rendered and "ignoreUriCase: true" in rendered
+    assert cli("--repo", repo, "check").code == 0

@@ -112,13 +112,20 @@ def test_prod_checkout_pins_testers_and_mirrors_to_the_canary() -> None:
     assert "canary=always" in cookie
     assert http[2]["mirror"]["subset"] == "v2"
     assert http[2]["mirrorPercentage"] == {"value": 20.0}
+    # `requests`: the weighted route serves the two APIs only; pins match on any path.
+    assert http[2]["match"] == [
+        {"uri": {"prefix": "/api/cart"}},
+        {"uri": {"prefix": "/api/orders"}},
+    ]
+    # The testers' pin sets its own timeout; the rest of the options come from the top level.
+    assert [route["timeout"] for route in http] == ["30s", "5s", "5s"]
     for route in http:
-        assert route["timeout"] == "5s"
         assert route["retries"] == {
             "attempts": 2,
             "perTryTimeout": "2s",
             "retryOn": "5xx,connect-failure",
         }
+        assert route["rewrite"] == {"uriRegexRewrite": {"match": "^/api/", "rewrite": "/"}}
 
 
 def test_cookie_regex_matches_the_cookie_wherever_it_stands() -> None:

@@ -245,6 +245,9 @@ ALSO_DECIDED_BY = {
     ],
     # A pinned route's name ends in its port when there are several: the map names the match.
     ("ports", "*"): [("VirtualService", r"spec/http/\d+/name")],
+    # A container's name in a version's patch is its merge key: another name adds a container
+    # (kustomize puts the patch's first), so the list itself changes.
+    ("versions", "*", "patch"): [("Deployment", r"spec/template/spec/containers")],
 }
 
 
@@ -330,6 +333,8 @@ def _release_change(repo: Path, file: str, at: tuple, data: dict) -> list[Place]
         case ("match", index, "version"):
             rule = data["match"][index]
             rule["version"] = _other_version(data, rule["version"])
+        case ("match", index, key, *_) if key not in ("name", "headers", "cookies"):
+            _change_inside(data, at)  # a condition or route option of the pin's own
         case ("match", index, *_):
             rule = data["match"][index]
             if at[2:] == ("name",):
@@ -353,8 +358,18 @@ def _release_change(repo: Path, file: str, at: tuple, data: dict) -> list[Place]
             key = keys[0] if keys else next(iter(rollout))
             rollout[key] = _changed_value(rollout[key])
         case _:
-            _set(data, at, _changed_value(_get(data, at)))
+            _change_inside(data, at)
     return [(file, at)]
+
+
+def _change_inside(data: dict, at: tuple) -> None:
+    """Change the value at `at`: a scalar, or the first scalar inside a mapping or list
+    (`rewrite: {uri: /}`, `requests[0].uri: {prefix: /api}`)."""
+    value = _get(data, at)
+    while isinstance(value, dict | list) and value:
+        at = (*at, next(iter(value)) if isinstance(value, dict) else 0)
+        value = _get(data, at)
+    _set(data, at, _changed_value(value))
 
 
 def _environment_change(repo: Path, file: str, at: tuple, data: dict) -> list[Place]:

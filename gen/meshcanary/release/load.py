@@ -17,17 +17,15 @@ from meshcanary.errors import InputError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, environment_names
 from meshcanary.names import is_dns_label
 from meshcanary.problem import Location, Problem
-from meshcanary.release import schema
+from meshcanary.release import patch as version_patch
+from meshcanary.release import routing, schema
 from meshcanary.release.model import (
     MESH,
     Environment,
     Gateway,
     HeaderMatch,
-    Match,
     Mirror,
-    Port,
     Release,
-    Retries,
     Rollout,
     Version,
 )
@@ -42,6 +40,11 @@ ISTIO_ONLY = (
     "retries",
     "match",
     "mirror",
+    "requests",
+    "rewrite",
+    "corsPolicy",
+    "requestHeaders",
+    "responseHeaders",
 )
 
 
@@ -235,12 +238,15 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
         )
     method = data.get("method", "istio")
     versions = tuple(
-        Version(name, spec["image"], spec["weight"], spec.get("replicas"))
+        Version(name, spec["image"], spec["weight"], spec.get("replicas"), spec.get("patch"))
         for name, spec in data["versions"].items()
     )
     names = [v.name for v in versions]
     _check_base(root, doc, data["base"], problems)
     _check_weights(doc, versions, problems)
+    for version in versions:
+        if version.patch is not None:
+            problems.extend(version_patch.problems(doc, version.name, version.patch))
     if method == "istio":
         for version in versions:
             if version.replicas is None:
@@ -297,6 +303,8 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
             problems.append(
                 _unknown_version(doc, ["match", index, "version"], rule["version"], names)
             )
+    if method == "istio":
+        problems.extend(routing.problems(doc))
     mirror = data.get("mirror")
     if mirror and mirror["version"] not in names:
         problems.append(_unknown_version(doc, ["mirror", "version"], mirror["version"], names))
@@ -330,15 +338,6 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
     container = data.get("container")
     if len(problems) > before:
         return None
-    matches = tuple(
-        Match(
-            name=rule.get("name", f"pin-{rule['version']}-{index}"),
-            version=rule["version"],
-            headers=_headers(rule),
-        )
-        for index, rule in enumerate(data.get("match", []))
-    )
-    retries = data.get("retries")
     return Release(
         environment=env,
         path=display,
@@ -348,13 +347,11 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
         # Empty: the renderer uses the base Service's cluster-local name.
         hosts=tuple(data.get("hosts", [])),
         gateways=gateways,
-        ports=tuple(Port(p["port"], p.get("protocol", "http")) for p in data.get("ports", [])),
+        ports=routing.ports(data.get("ports", [])),
         traffic_policy=data.get("trafficPolicy"),
-        timeout=data.get("timeout"),
-        retries=Retries(retries["attempts"], retries.get("perTryTimeout"), retries.get("retryOn"))
-        if retries
-        else None,
-        matches=matches,
+        options=routing.options(data),
+        requests=tuple(routing.condition(c) for c in data.get("requests", [])),
+        matches=routing.pins(data.get("match", [])),
         mirror=Mirror(mirror["version"], mirror["percent"]) if mirror else None,
         replicas=data.get("replicas"),
         container=container,
@@ -367,21 +364,8 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
 
 
 def _headers(rule: dict[str, Any]) -> tuple[HeaderMatch, ...]:
-    headers = [
-        HeaderMatch(header, kind, value)
-        for header, condition in rule.get("headers", {}).items()
-        for kind, value in condition.items()
-    ]
-    for name, value in rule.get("cookies", {}).items():
-        # Istio matches cookies through the Cookie header, with RE2 (no lookahead): the pair
-        # may stand first, last or between others.
-        pair = f"{_re_escape(name)}={_re_escape(value)}"
-        headers.append(HeaderMatch("cookie", "regex", f"^(.*;\\s*)?{pair}(\\s*;.*)?$"))
-    return tuple(headers)
-
-
-def _re_escape(text: str) -> str:
-    return "".join(f"\\{c}" if c in r".^$*+?()[]{}|\/" else c for c in text)
+    """A pin's header conditions, its cookies among them (routing.condition says how)."""
+    return routing.condition(rule).headers
 
 
 def _unknown_version(doc: SourceDoc, path: list[str | int], name: str, names: list[str]) -> Problem:

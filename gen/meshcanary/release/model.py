@@ -17,6 +17,9 @@ class Version:
     image: str
     weight: int
     replicas: int | None
+    # A strategic-merge patch of this version's Deployment, without apiVersion, kind and
+    # metadata.name (the renderer adds the base's); load.py refuses what the release owns.
+    patch: Mapping[str, Any] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True)
@@ -27,10 +30,98 @@ class HeaderMatch:
 
 
 @dataclass(frozen=True)
+class StringMatch:
+    kind: str  # exact, prefix or regex, as Istio's StringMatch names them
+    value: str
+
+
+@dataclass(frozen=True)
+class QueryMatch:
+    param: str
+    kind: str  # exact or regex: Istio matches no query parameter by prefix
+    value: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Conditions on a request that must all hold: one Istio HTTPMatchRequest (its port
+    aside, which the renderer adds per port)."""
+
+    uri: StringMatch | None = None
+    method: StringMatch | None = None
+    authority: StringMatch | None = None
+    # A pin's `cookies:` become a regex on the cookie header here, as Istio matches them.
+    headers: tuple[HeaderMatch, ...] = ()
+    query_params: tuple[QueryMatch, ...] = ()
+    ignore_uri_case: bool = False
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    uri: str | None = None
+    uri_regex: tuple[str, str] | None = None  # (RE2 match, replacement)
+    authority: str | None = None
+
+
+@dataclass(frozen=True)
+class HeaderOperations:
+    set: tuple[tuple[str, str], ...] = ()
+    add: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Retries:
+    attempts: int
+    per_try_timeout: str | None
+    retry_on: str | None
+
+
+# The keys of a release file that are route options, as RouteOptions names them.
+ROUTE_OPTIONS = {
+    "timeout": "timeout",
+    "retries": "retries",
+    "rewrite": "rewrite",
+    "corsPolicy": "cors",
+    "requestHeaders": "request_headers",
+    "responseHeaders": "response_headers",
+}
+
+
+@dataclass(frozen=True)
+class RouteOptions:
+    """Options of an HTTP route, as one place of a release file (its top level, or a pin)
+    sets them; None: not set there."""
+
+    timeout: str | None = None
+    retries: Retries | None = None
+    rewrite: Rewrite | None = None
+    # An Istio CorsPolicy, copied as written.
+    cors: Mapping[str, Any] | None = field(default=None, hash=False)
+    request_headers: HeaderOperations | None = None
+    response_headers: HeaderOperations | None = None
+
+    def over(self, defaults: RouteOptions) -> RouteOptions:
+        """These options, each unset one taken from `defaults` (a pin's over the release's)."""
+        return RouteOptions(
+            **{
+                name: getattr(self, name)
+                if getattr(self, name) is not None
+                else getattr(defaults, name)
+                for name in ROUTE_OPTIONS.values()
+            }
+        )
+
+
+@dataclass(frozen=True)
 class Match:
+    """A pin: requests meeting `condition` go to `version`, with the pin's own options."""
+
     name: str
     version: str
-    headers: tuple[HeaderMatch, ...]
+    headers: tuple[HeaderMatch, ...]  # the condition's, cookies included
+    condition: Condition = Condition()
+    options: RouteOptions = RouteOptions()  # the pin's own; Release.route_options merges
 
 
 @dataclass(frozen=True)
@@ -42,14 +133,14 @@ class Mirror:
 @dataclass(frozen=True)
 class Port:
     number: int
-    protocol: str  # http or tcp
+    protocol: str  # http, tcp or tls
+    destination_port: int | None = None  # the Service port routed to; None: `number`
+    sni_hosts: tuple[str, ...] = ()  # tls: the SNI names matched; empty: the release's hosts
 
-
-@dataclass(frozen=True)
-class Retries:
-    attempts: int
-    per_try_timeout: str | None
-    retry_on: str | None
+    @property
+    def target(self) -> int:
+        """The Service port the route sends to."""
+        return self.destination_port if self.destination_port is not None else self.number
 
 
 @dataclass(frozen=True)
@@ -110,8 +201,8 @@ class Release:
     gateways: tuple[str, ...]
     ports: tuple[Port, ...]
     traffic_policy: dict[str, Any] | None
-    timeout: str | None
-    retries: Retries | None
+    options: RouteOptions  # the top level's: the weighted route's, and each pin's default
+    requests: tuple[Condition, ...]  # which requests the weighted route serves; empty: all
     matches: tuple[Match, ...]
     mirror: Mirror | None
     replicas: int | None
@@ -122,6 +213,18 @@ class Release:
     source: SourceDoc = field(repr=False, compare=False)
     # Rule ID -> reason: rules silenced for every object of this service.
     ignore: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def timeout(self) -> str | None:
+        return self.options.timeout
+
+    @property
+    def retries(self) -> Retries | None:
+        return self.options.retries
+
+    def route_options(self, pin: Match | None = None) -> RouteOptions:
+        """The options of the weighted route (no pin), or of `pin`."""
+        return self.options if pin is None else pin.options.over(self.options)
 
     @property
     def uses_istio(self) -> bool:

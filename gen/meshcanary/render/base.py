@@ -55,7 +55,27 @@ class Base:
     service: str
     service_selector: dict[str, str]
     service_ports: tuple[tuple[str, int, int | str | None], ...]  # (name, port, targetPort)
-    other_kinds: tuple[str, ...]  # kinds besides Deployment, each dropped from version folders
+    other_kinds: tuple[str, ...]  # kinds besides Deployment
+    # (kind, name) of every object besides the Deployment, and of those among them rendered
+    # once per version, in each version's folder, rather than once in _service/.
+    others: tuple[tuple[str, str], ...] = ()
+    per_version: tuple[tuple[str, str], ...] = ()
+    # The Deployment as the base writes it: where a version's patch merges into its lists.
+    body: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def shared_deletions(self) -> list[tuple[str, str | None]]:
+        """What a version folder drops: (kind, None) for a kind it keeps no object of, else
+        (kind, name) for each object of that kind rendered once."""
+        kinds_kept = {kind for kind, _ in self.per_version}
+        dropped: list[tuple[str, str | None]] = [
+            (kind, None) for kind in self.other_kinds if kind not in kinds_kept
+        ]
+        dropped += [
+            (kind, name)
+            for kind, name in self.others
+            if kind in kinds_kept and (kind, name) not in self.per_version
+        ]
+        return dropped
 
     def image_name(self, container: str | None, service: str) -> Container:
         """The container whose image a version sets: named, else named like the service, else first."""
@@ -160,6 +180,32 @@ def _read_plain(folder: Path, root: Path, seen: set[Path], walk: _Walk) -> None:
             walk.resources.append({"kind": kind, "metadata": {"name": generator.get("name", "")}})
 
 
+PER_VERSION = "meshcanary.dev/per-version"
+
+
+def _per_version(resource: dict[str, Any], deployment: str) -> bool:
+    """An object each version gets its own copy of: an autoscaler of the base's Deployment
+    (each version scales on its own), or one annotated so (a PodDisruptionBudget per version)."""
+    metadata = resource.get("metadata") or {}
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if isinstance(annotations, dict) and annotations.get(PER_VERSION) == "true":
+        return True
+    if resource.get("kind") != "HorizontalPodAutoscaler":
+        return False
+    spec = resource.get("spec")
+    target = spec.get("scaleTargetRef") if isinstance(spec, dict) else None
+    return (
+        isinstance(target, dict)
+        and target.get("kind") == "Deployment"
+        and target.get("name") == deployment
+    )
+
+
+def _name(resource: dict[str, Any]) -> str:
+    metadata = resource.get("metadata")
+    return str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
+
+
 def _labels(node: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (node or {}).items()} if isinstance(node, dict) else {}
 
@@ -244,6 +290,25 @@ def read_base(
         for p in (c.get("ports") or [])
         if isinstance(p, dict)
     )
+    deployment_name = str((deployment.get("metadata") or {}).get("name", ""))
+    if _per_version(service, ""):
+        raise InputError(
+            [
+                Problem(
+                    where,
+                    f'the Service in base "{relative}" is annotated {PER_VERSION}',
+                    "the Service is shared by every version: remove the annotation",
+                )
+            ]
+        )
+    others = sorted({(str(r.get("kind")), _name(r)) for r in resources if r is not deployment})
+    per_version = sorted(
+        {
+            (str(r.get("kind")), _name(r))
+            for r in resources
+            if r is not deployment and _per_version(r, deployment_name)
+        }
+    )
     service_spec = service.get("spec") or {}
     service_ports = tuple(
         (str(p.get("name", "")), int(p.get("port", 0)), p.get("targetPort"))
@@ -252,7 +317,7 @@ def read_base(
     )
     return Base(
         path=relative,
-        deployment=str((deployment.get("metadata") or {}).get("name", "")),
+        deployment=deployment_name,
         containers=containers,
         selector=selector,
         pod_labels=_labels((template.get("metadata") or {}).get("labels")),
@@ -261,4 +326,7 @@ def read_base(
         service_selector=_labels(service_spec.get("selector")),
         service_ports=service_ports,
         other_kinds=tuple(sorted({str(r.get("kind")) for r in resources} - {"Deployment"})),
+        others=tuple(others),
+        per_version=tuple(per_version),
+        body=deployment,
     )

@@ -6,7 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from meshcanary.positions import JsonPath
-from meshcanary.release.model import Environment, Gateway, Match, Port, Release
+from meshcanary.release.model import (
+    Condition,
+    Environment,
+    Gateway,
+    HeaderOperations,
+    Match,
+    Port,
+    Release,
+    Rewrite,
+)
 from meshcanary.render.provenance import Generated, Recorder
 
 Path = list[str | int]
@@ -68,8 +77,9 @@ class _Routes:
         destination: dict[str, Any] = {"host": self.host, "subset": subset}
         self.recorder.add([*at, "host"], ["base"])
         if port is not None:
-            destination["port"] = {"number": port.number}
-            self.recorder.add([*at, "port"], [*self.port_at(port), "port"])
+            destination["port"] = {"number": port.target}
+            key = "destinationPort" if port.destination_port is not None else "port"
+            self.recorder.add([*at, "port"], [*self.port_at(port), key])
         return destination
 
     def port_match(self, at: Path, port: Port | None) -> dict[str, Any]:
@@ -77,6 +87,78 @@ class _Routes:
             return {}
         self.recorder.add([*at, "port"], [*self.port_at(port), "port"])
         return {"port": port.number}
+
+    def condition(
+        self, at: Path, condition: Condition, written: Path, port: Port | None
+    ) -> dict[str, Any]:
+        """One Istio match: `condition` (written at `written`), and the port's."""
+        record = self.recorder.add
+        rule = _written(self.release, written)
+        match: dict[str, Any] = {}
+        for key, value in (
+            ("uri", condition.uri),
+            ("method", condition.method),
+            ("authority", condition.authority),
+        ):
+            if value is not None:
+                match[key] = {value.kind: value.value}
+                record([*at, key], [*written, key], verbatim=True)
+        if condition.headers:
+            match["headers"] = {h.header: {h.kind: h.value} for h in condition.headers}
+            for header in condition.headers:
+                given = header.header in rule.get("headers", {})
+                decided = [*written, "headers", header.header] if given else [*written, "cookies"]
+                record([*at, "headers", header.header], decided, verbatim=given)
+        if condition.query_params:
+            match["queryParams"] = {q.param: {q.kind: q.value} for q in condition.query_params}
+            record([*at, "queryParams"], [*written, "queryParams"], verbatim=True)
+        if condition.ignore_uri_case:
+            match["ignoreUriCase"] = True
+            record([*at, "ignoreUriCase"], [*written, "ignoreUriCase"])
+        match.update(self.port_match(at, port))
+        return match
+
+    def options(self, at: Path, pin: int | None) -> dict[str, Any]:
+        """The route options of the weighted route (no pin) or of the `pin`-th match, each
+        recorded where it was written: on the pin, else at the top level."""
+        release = self.release
+        own = release.matches[pin].options if pin is not None else release.options
+        merged = release.route_options(release.matches[pin] if pin is not None else None)
+
+        def decided(key: str, field: str) -> Path:
+            if pin is not None and getattr(own, field) is not None:
+                return ["match", pin, key]
+            return [key]
+
+        extras: dict[str, Any] = {}
+        if merged.timeout:
+            extras["timeout"] = merged.timeout
+            self.recorder.add([*at, "timeout"], decided("timeout", "timeout"))
+        if merged.retries:
+            retries: dict[str, Any] = {"attempts": merged.retries.attempts}
+            if merged.retries.per_try_timeout:
+                retries["perTryTimeout"] = merged.retries.per_try_timeout
+            if merged.retries.retry_on:
+                retries["retryOn"] = merged.retries.retry_on
+            extras["retries"] = retries
+            self.recorder.add([*at, "retries"], decided("retries", "retries"), verbatim=True)
+        if merged.rewrite:
+            extras["rewrite"] = _rewrite(merged.rewrite)
+            self.recorder.add([*at, "rewrite"], decided("rewrite", "rewrite"), verbatim=True)
+        if merged.cors is not None:
+            extras["corsPolicy"] = dict(merged.cors)
+            self.recorder.add([*at, "corsPolicy"], decided("corsPolicy", "cors"), verbatim=True)
+        headers: dict[str, Any] = {}
+        for side, key, field, operations in (
+            ("request", "requestHeaders", "request_headers", merged.request_headers),
+            ("response", "responseHeaders", "response_headers", merged.response_headers),
+        ):
+            if operations is not None:
+                headers[side] = _operations(operations)
+                self.recorder.add([*at, "headers", side], decided(key, field), verbatim=True)
+        if headers:
+            extras["headers"] = headers
+        return extras
 
     def weighted(self, at: Path, port: Port | None) -> list[dict[str, Any]]:
         """A destination per version, with its weight."""
@@ -90,22 +172,6 @@ class _Routes:
             routes.append({"destination": destination, "weight": version.weight})
         return routes
 
-    def extras(self, at: Path) -> dict[str, Any]:
-        release = self.release
-        extras: dict[str, Any] = {}
-        if release.timeout:
-            extras["timeout"] = release.timeout
-            self.recorder.add([*at, "timeout"], ["timeout"])
-        if release.retries:
-            retries: dict[str, Any] = {"attempts": release.retries.attempts}
-            if release.retries.per_try_timeout:
-                retries["perTryTimeout"] = release.retries.per_try_timeout
-            if release.retries.retry_on:
-                retries["retryOn"] = release.retries.retry_on
-            extras["retries"] = retries
-            self.recorder.add([*at, "retries"], ["retries"], verbatim=True)
-        return extras
-
     def pin(
         self, at: Path, index: int, match: Match, port: Port | None, suffix: str
     ) -> dict[str, Any]:
@@ -115,22 +181,14 @@ class _Routes:
         rule = self.release.source.data["match"][index]
         if "name" in rule:
             self.recorder.add([*at, "name"], [*written, "name"])
-        condition: dict[str, Any] = {}
-        headers: dict[str, Any] = {}
-        for header in match.headers:
-            headers[header.header] = {header.kind: header.value}
-            given = header.header in rule.get("headers", {})
-            decided = [*written, "headers", header.header] if given else [*written, "cookies"]
-            self.recorder.add([*at, "match", 0, "headers", header.header], decided)
-        condition["headers"] = headers
-        condition.update(self.port_match([*at, "match", 0], port))
+        condition = self.condition([*at, "match", 0], match.condition, written, port)
         self.recorder.add([*at, "route"], [*written, "version"])
         destination = self.destination([*at, "route", 0, "destination"], match.version, port)
         return {
             "name": f"{match.name}{suffix}",
             "match": [condition],
             "route": [{"destination": destination}],
-            **self.extras(at),
+            **self.options(at, index),
         }
 
     def weighted_route(self, at: Path, port: Port | None, suffix: str) -> dict[str, Any]:
@@ -139,7 +197,14 @@ class _Routes:
         route: dict[str, Any] = {"name": f"weighted{suffix}"}
         if suffix and port is not None:
             self.recorder.add([*at, "name"], [*self.port_at(port), "port"])
-        if port is not None:
+        if release.requests:
+            # Any one of the conditions (Istio ORs the entries of `match`), each on the port.
+            self.recorder.add([*at, "match"], ["requests"])
+            route["match"] = [
+                self.condition([*at, "match", index], condition, ["requests", index], port)
+                for index, condition in enumerate(release.requests)
+            ]
+        elif port is not None:
             route["match"] = [self.port_match([*at, "match", 0], port)]
             self.recorder.add([*at, "match"], self.port_at(port))
         route["route"] = self.weighted([*at, "route"], port)
@@ -150,8 +215,58 @@ class _Routes:
             self.recorder.add([*at, "mirror", "subset"], ["mirror", "version"])
             route["mirrorPercentage"] = {"value": float(mirror.percent)}
             self.recorder.add([*at, "mirrorPercentage"], ["mirror", "percent"])
-        route.update(self.extras(at))
+        route.update(self.options(at, None))
         return route
+
+    def transport(self, at: Path, port: Port, hosts: tuple[str, ...]) -> dict[str, Any]:
+        """A TCP or TLS route: the port (and for TLS the SNI names), and the weights."""
+        self.recorder.add(at, ["versions"], key=True)
+        self.recorder.add([*at, "match"], self.port_at(port))
+        match = self.port_match([*at, "match", 0], port)
+        if port.protocol == "tls":
+            match["sniHosts"] = list(port.sni_hosts or hosts)
+            data = self.release.source.data
+            sni_at: Path = [*at, "match", 0, "sniHosts"]
+            if port.sni_hosts:
+                self.recorder.add(sni_at, [*self.port_at(port), "sniHosts"], verbatim=True)
+            elif "hosts" in data:
+                self.recorder.add(sni_at, ["hosts"], verbatim=True)
+            else:
+                self.recorder.add(sni_at, ["base"])
+        return {"match": [match], "route": self.weighted([*at, "route"], port)}
+
+
+def _written(release: Release, path: Path) -> Any:
+    """The mapping the release file holds at `path`."""
+    value: Any = release.source.data
+    for part in path:
+        value = value[part]
+    return value
+
+
+def _rewrite(rewrite: Rewrite) -> dict[str, Any]:
+    written: dict[str, Any] = {}
+    if rewrite.uri is not None:
+        written["uri"] = rewrite.uri
+    if rewrite.uri_regex is not None:
+        written["uriRegexRewrite"] = {
+            "match": rewrite.uri_regex[0],
+            "rewrite": rewrite.uri_regex[1],
+        }
+    if rewrite.authority is not None:
+        written["authority"] = rewrite.authority
+    return written
+
+
+def _operations(operations: HeaderOperations) -> dict[str, Any]:
+    written: dict[str, Any] = {}
+    if operations.set:
+        written["set"] = dict(operations.set)
+    if operations.add:
+        written["add"] = dict(operations.add)
+    if operations.remove:
+        written["remove"] = list(operations.remove)
+    return written
 
 
 def virtual_service(release: Release, host: str, hosts: tuple[str, ...]) -> Generated:
@@ -169,25 +284,19 @@ def virtual_service(release: Release, host: str, hosts: tuple[str, ...]) -> Gene
     if "gateways" in data:
         recorder.add(["spec", "gateways"], ["gateways"], verbatim=True)
     build = _Routes(release, host, recorder)
-    http: list[dict[str, Any]] = []
-    tcp: list[dict[str, Any]] = []
+    routes: dict[str, list[dict[str, Any]]] = {"http": [], "tcp": [], "tls": []}
     for port in build.ports:
         suffix = f"-{port.number}" if port is not None and len(build.ports) > 1 else ""
-        if port is not None and port.protocol == "tcp":
-            at: Path = ["spec", "tcp", len(tcp)]
-            recorder.add(at, ["versions"], key=True)
-            recorder.add([*at, "match"], build.port_at(port))
-            match = build.port_match([*at, "match", 0], port)
-            tcp.append({"match": [match], "route": build.weighted([*at, "route"], port)})
+        if port is not None and port.protocol in ("tcp", "tls"):
+            listed = routes[port.protocol]
+            listed.append(build.transport(["spec", port.protocol, len(listed)], port, hosts))
             continue
+        http = routes["http"]
         for index, pinned in enumerate(release.matches):
             http.append(build.pin(["spec", "http", len(http)], index, pinned, port, suffix))
         http.append(build.weighted_route(["spec", "http", len(http)], port, suffix))
     spec: dict[str, Any] = {"hosts": list(hosts), "gateways": list(release.gateways)}
-    if http:
-        spec["http"] = http
-    if tcp:
-        spec["tcp"] = tcp
+    spec.update({protocol: listed for protocol, listed in routes.items() if listed})
     body = {
         "apiVersion": release.environment.istio_api_version,
         "kind": "VirtualService",

@@ -8,7 +8,9 @@ deploy/overlays/<env>/
     kustomization.yaml          namespace; lists service/, one folder per version, Istio files
     _service/kustomization.yaml the base minus its Deployment (the Service, exactly once);
                                 the underscore keeps it apart from any version's folder
-    <version>/kustomization.yaml the base's Deployment only: suffix, version label, image, replicas
+    <version>/kustomization.yaml the base's Deployment (and its per-version objects, such as
+                                its autoscaler): suffix, version label, image, replicas, and
+                                the version's own patch
     destinationrule.yaml        one subset per version
     virtualservice.yaml         the weights
 
@@ -19,6 +21,7 @@ A weight change touches one line per version in virtualservice.yaml; an image ch
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +30,9 @@ from meshcanary import progress
 from meshcanary.errors import InputError
 from meshcanary.layout import GATEWAYS, OVERLAYS
 from meshcanary.problem import Problem
+from meshcanary.release import patch as version_patch
 from meshcanary.release.load import LoadedEnvironment
-from meshcanary.release.model import Environment, Release
+from meshcanary.release.model import Environment, Release, Version
 from meshcanary.render import istio
 from meshcanary.render.base import Base, read_base
 from meshcanary.render.emit import document
@@ -100,13 +104,33 @@ def _split_image(image: str) -> tuple[str, str | None, str | None]:
     return name, tag, digest or None
 
 
-def _delete(kinds: list[str]) -> dict[str, Any]:
+def _delete(kinds: list[str], names: list[str] | None = None) -> dict[str, Any]:
     # With a target, kustomize ignores the patch's own kind and name: one patch drops every kind.
     pattern = kinds[0] if len(kinds) == 1 else f"^({'|'.join(kinds)})$"
+    target = {"kind": pattern}
+    if names:
+        # kustomize anchors the name's regular expression; names are taken literally.
+        target["name"] = f"^({'|'.join(_literal(n) for n in names)})$"
     return {
-        "target": {"kind": pattern},
+        "target": target,
         "patch": "$patch: delete\napiVersion: v1\nkind: Drop\nmetadata:\n  name: any",
     }
+
+
+def _literal(name: str) -> str:
+    return "".join(f"\\{c}" if c in r".+*?()|[]{}^$\\" else c for c in name)
+
+
+def _drops(dropped: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+    """Delete patches for (kind, None): every object of that kind; (kind, name): that one."""
+    kinds = [kind for kind, name in dropped if name is None]
+    patches = [_delete(kinds)] if kinds else []
+    named: dict[str, list[str]] = {}
+    for kind, name in dropped:
+        if name is not None:
+            named.setdefault(kind, []).append(name)
+    patches += [_delete([kind], names) for kind, names in sorted(named.items())]
+    return patches
 
 
 def _rollout_patch(release: Release, base: Base) -> dict[str, Any] | None:
@@ -132,6 +156,117 @@ def _rollout_patch(release: Release, base: Base) -> dict[str, Any] | None:
     return {"patch": document(body).rstrip("\n")}
 
 
+def _version_patch(version: Version, base: Base) -> dict[str, Any]:
+    """The version's own patch, aimed at the base's Deployment as kustomize's patches see it
+    (before the folder's suffix)."""
+    patch = dict(version.patch or {})
+    metadata = {"name": base.deployment, **(patch.pop("metadata", None) or {})}
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, **patch}
+    return {"patch": document(body).rstrip("\n")}
+
+
+# Lists kustomize merges element by element in a Deployment, and the field it merges on; any
+# other list a patch sets replaces the base's.
+_MERGE_KEYS = {
+    "containers": "name",
+    "initContainers": "name",
+    "env": "name",
+    "ports": "containerPort",
+    "volumeMounts": "mountPath",
+    "volumes": "name",
+    "imagePullSecrets": "name",
+}
+
+
+def _patch_origins(
+    recorder: Recorder,
+    base: Any,
+    patch: Mapping[str, Any],
+    at: list[str | int],
+    decided: list[str | int],
+) -> None:
+    """Point the fields `patch` sets at its keys; what it merges into stays the base's.
+
+    `base` is the base Deployment's node at `at`: a field the base lacks is the patch's
+    whole, one it has is the patch's only where the patch sets a value.
+    """
+    for key, value in patch.items():
+        if key.startswith("$") or value is None:  # directives; a null deletes the field
+            continue
+        here, there = [*at, key], [*decided, key]
+        below = base.get(key) if isinstance(base, Mapping) else None
+        if below is None:
+            recorder.add(here, there, verbatim=True)
+        elif isinstance(value, Mapping):
+            _patch_origins(recorder, below, value, here, there)
+        elif isinstance(value, list) and key in _MERGE_KEYS and isinstance(below, list):
+            _merged_origins(recorder, below, value, _MERGE_KEYS[key], here, there)
+        else:
+            recorder.add(here, there, verbatim=isinstance(value, list))
+
+
+def _key_of(element: Any, merge_key: str) -> Any:
+    return element.get(merge_key) if isinstance(element, Mapping) else None
+
+
+def _merged_order(base: Sequence[Any], patch: Sequence[Any], merge_key: str) -> list[Any]:
+    """The merge keys of a merged list in kustomize's order: the patch's elements first, in
+    its order, then the base's others in theirs; those the patch deletes gone."""
+    deleted = {
+        _key_of(e, merge_key)
+        for e in patch
+        if isinstance(e, Mapping) and e.get("$patch") == "delete"
+    }
+    order: list[Any] = []
+    for element in [*patch, *base]:
+        key = _key_of(element, merge_key)
+        if key is not None and key not in deleted and key not in order:
+            order.append(key)
+    return order
+
+
+def _merged_origins(
+    recorder: Recorder,
+    base: list[Any],
+    patch: list[Any],
+    merge_key: str,
+    at: list[str | int],
+    decided: list[str | int],
+) -> None:
+    """Elements of a merged list: each at its place in the merged list."""
+    by_key = {_key_of(e, merge_key): e for e in base}
+    order = _merged_order(base, patch, merge_key)
+    for index, element in enumerate(patch):
+        key = _key_of(element, merge_key)
+        if key not in order:  # deleted, or no key
+            continue
+        here, there = [*at, order.index(key)], [*decided, index]
+        if key in by_key:
+            _patch_origins(recorder, by_key[key], element, here, there)
+        else:
+            recorder.add(here, there, verbatim=True)
+
+
+def _container_images(base: Base, patch: Mapping[str, Any] | None) -> list[str]:
+    """The images of the Deployment's containers, in their order once `patch` is merged."""
+    images = {c.name: c.image for c in base.containers}
+    added = _at(patch, version_patch.CONTAINERS)
+    if not isinstance(added, list):
+        return list(images.values())
+    for element in added:
+        if isinstance(element, Mapping) and isinstance(element.get("image"), str):
+            images[str(element.get("name"))] = element["image"]
+    body = _at(base.body, version_patch.CONTAINERS)
+    order = _merged_order(body if isinstance(body, list) else [], added, "name")
+    return [images.get(name, "") for name in order]
+
+
+def _at(node: Any, path: Sequence[str]) -> Any:
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
 def _version_folder(
     release: Release, base: Base, base_ref: str, name: str, replicas: int
 ) -> dict[str, Any]:
@@ -144,7 +279,7 @@ def _version_folder(
         image["newTag"] = tag
     if digest:
         image["digest"] = digest
-    patches = [_delete(list(base.other_kinds))] if base.other_kinds else []
+    patches = _drops(base.shared_deletions())
     if base.deployment != release.service:
         # Deployments are named <service>-<version> whatever the base calls its Deployment.
         patches.append(
@@ -158,6 +293,8 @@ def _version_folder(
     rollout = _rollout_patch(release, base)
     if rollout:
         patches.append(rollout)
+    if version.patch:
+        patches.append(_version_patch(version, base))
     kustomization: dict[str, Any] = {
         **KUSTOMIZATION,
         "resources": [base_ref],
@@ -213,11 +350,25 @@ def _deployment_origins(release: Release, base: Base, name: str) -> Origins:
     )
     # kustomize's `images` sets every container whose image has the target's name.
     target = _split_image(base.image_name(release.container, release.service).image)[0]
-    for index, container in enumerate(base.containers):
-        if _split_image(container.image)[0] == target:
+    own = release.version(name)
+    patch = own.patch if own is not None else None
+    if patch:
+        _patch_origins(recorder, base.body, patch, [], [*version, "patch"])
+    # A patch reorders containers (those it names first), and may add one `images` sets.
+    for index, image in enumerate(_container_images(base, patch)):
+        if _split_image(image)[0] == target:
             at: list[str | int] = ["spec", "template", "spec", "containers", index, "image"]
             recorder.add(at, [*version, "image"])
     _rollout_origins(recorder, release)
+    return recorder.origins(None)
+
+
+def _per_version_origins(release: Release, name: str) -> Origins:
+    """What a version folder sets on a per-version object: its suffix and version label."""
+    recorder = Recorder(release.source)
+    recorder.add(["metadata", "namespace"], ["namespace"], source=release.environment.source)
+    recorder.add(["metadata", "name"], ["versions", name], key=True)
+    recorder.add(["metadata", "labels", "version"], ["versions", name], key=True)
     return recorder.origins(None)
 
 
@@ -249,6 +400,17 @@ def _check_base(release: Release, base: Base) -> None:
                 f'container "{release.container}" is not in the base Deployment ({names})',
             )
         )
+    known = not release.container or release.container in {c.name for c in base.containers}
+    managed = base.image_name(release.container, release.service).name if known else ""
+    for version in release.versions:
+        if version.patch and known:
+            problems += version_patch.base_problems(
+                release.source,
+                version.name,
+                version.patch,
+                managed,
+                {**base.selector, **base.service_selector},
+            )
     if problems:
         raise InputError(problems)
 
@@ -270,7 +432,9 @@ def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> 
     files: dict[str, str] = {}
     environment = release.environment
     provenance = Provenance()
-    service = {**KUSTOMIZATION, "resources": [base_ref], "patches": [_delete(["Deployment"])]}
+    # The per-version objects are the versions' folders'.
+    dropped: list[tuple[str, str | None]] = [("Deployment", None), *base.per_version]
+    service = {**KUSTOMIZATION, "resources": [base_ref], "patches": _drops(dropped)}
     files[f"{prefix}/{SERVICE}/kustomization.yaml"] = document(service, head)
     if release.uses_istio:
         counts = {v.name: v.replicas or 0 for v in release.versions}
@@ -289,6 +453,14 @@ def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> 
             f"{release.service}-{version.name}",
             _deployment_origins(release, base, version.name),
         )
+        for kind, name in base.per_version:
+            provenance.record(
+                environment.name,
+                kind,
+                environment.namespace,
+                f"{name}-{version.name}",
+                _per_version_origins(release, version.name),
+            )
     resources = [SERVICE, *(v.name for v in release.versions)]
     if release.uses_istio:
         host = istio.fqdn(base.service, environment.namespace)

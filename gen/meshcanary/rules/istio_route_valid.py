@@ -7,8 +7,12 @@ decide where traffic goes, which the schema cannot express:
 - a VirtualService has http, tcp or tls routes; an HTTP route has a `route`, a `redirect`, a
   `directResponse` or a `delegate`, and not two of them (nor `fault` or `rewrite` with a
   redirect or direct response, nor `mirror` with `mirrors`); a redirect changes something
-  (`uri`, `authority`, `scheme`, `port` or `derivePort`); a TCP or TLS route has a `route`,
-  and a TLS route a `match`;
+  (`uri`, `authority`, `scheme`, `port` or `derivePort`); a rewrite changes something (`uri`,
+  `uriRegexRewrite` or `authority`), and not the path twice (`uri` and `uriRegexRewrite`); a
+  `uriRegexRewrite` has both `match` and `rewrite`; retries with `attempts: 0` (retries off)
+  set nothing else; a TCP or TLS route has a `route`;
+- a TLS route has a `match`, and each of its matches `sniHosts`, each covered by a host of the
+  VirtualService (`a.example.com` by `*.example.com` or `*`);
 - a destination's host is not empty or `*`, and its subset name is a DNS label;
 - a VirtualService bound to the mesh has no `*` host, and lists no host twice (`*.a.com`
   and `b.a.com` count as twice); a delegate (one without `hosts`) has no `gateways`, `tcp` or
@@ -75,8 +79,8 @@ def _virtual_service(service: Resource) -> Iterator[Finding]:
                 continue
             if _absent(route.get("route")):
                 yield _at(service, path, "route", f"{protocol.upper()} route has no `route`")
-            if protocol == "tls" and route.get("match") == []:
-                yield Finding(service, [*path, "match"], "TLS route has no match", key=True)
+            if protocol == "tls":
+                yield from _tls_route(service, path, route)
     yield from _destinations(service)
 
 
@@ -147,6 +151,79 @@ def _http_route(
         )
     if "mirror" in route and "mirrors" in route:
         yield _at(service, path, "mirrors", "an HTTP route cannot have both mirror and mirrors")
+    rewrite = route.get("rewrite")
+    if isinstance(rewrite, dict):
+        yield from _rewrite(service, [*path, "rewrite"], rewrite)
+    retries = route.get("retries")
+    if isinstance(retries, dict) and retries.get("attempts") == 0:
+        extra = [k for k in ("perTryTimeout", "retryOn", "retryRemoteLocalities") if k in retries]
+        if extra:
+            yield Finding(
+                service,
+                [*path, "retries", extra[0]],
+                f"retries with attempts: 0 are off, so `{extra[0]}` cannot be set",
+                key=True,
+            )
+
+
+def _rewrite(
+    service: Resource, path: list[str | int], rewrite: dict[str, Any]
+) -> Iterator[Finding]:
+    uri, regex = rewrite.get("uri"), rewrite.get("uriRegexRewrite")
+    if uri and regex is not None:
+        yield Finding(
+            service,
+            [*path, "uriRegexRewrite"],
+            "a rewrite sets the path with uri or uriRegexRewrite, not both",
+            key=True,
+        )
+    if not uri and regex is None and not rewrite.get("authority"):
+        yield Finding(
+            service,
+            path,
+            "rewrite changes nothing: set uri, uriRegexRewrite or authority",
+            key=True,
+        )
+    if isinstance(regex, dict) and not (regex.get("match") and regex.get("rewrite")):
+        yield Finding(
+            service,
+            [*path, "uriRegexRewrite"],
+            "uriRegexRewrite needs both `match` and `rewrite`",
+            key=True,
+        )
+
+
+def _tls_route(
+    service: Resource, path: list[str | int], route: dict[str, Any]
+) -> Iterator[Finding]:
+    if _absent(route.get("match")):
+        yield _at(service, path, "match", "TLS route has no match")
+        return
+    hosts = [h for _, h in items(service, "spec", "hosts") if isinstance(h, str)]
+    for at, match in items(service, *path, "match"):
+        if not isinstance(match, dict):
+            continue
+        if _absent(match.get("sniHosts")):
+            yield _at(service, at, "sniHosts", "TLS match has no sniHosts")
+            continue
+        for where, name in items(service, *at, "sniHosts"):
+            if isinstance(name, str) and hosts and not any(_subset_of(name, h) for h in hosts):
+                yield Finding(
+                    service,
+                    where,
+                    f"SNI host {name!r} is not covered by a host of the VirtualService "
+                    f"({', '.join(hosts)})",
+                )
+
+
+def _subset_of(name: str, host: str) -> bool:
+    """Istio's host.Name.SubsetOf: `name` is `host`, or within `host`'s wildcard."""
+    name, host = name.strip().lower(), host.strip().lower()
+    if host == "*" or name == host:
+        return True
+    if host.startswith("*"):
+        return name.endswith(host[1:])
+    return False
 
 
 def _destinations(service: Resource) -> Iterator[Finding]:
