@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from meshcanary.cli.common import Settings, exits, note, warn
+from meshcanary.cli.common import Format, Settings, exits, note, warn
 from meshcanary.problem import printable
 
 
@@ -16,25 +16,68 @@ from meshcanary.problem import printable
 def import_command(
     files: Annotated[list[str], typer.Argument(help="Manifests: files, folders, or - for stdin.")],
     environment: Annotated[str, typer.Option("--env", help="Environment to import into.")],
-    service: Annotated[
-        str | None, typer.Option("--service", help="Service name (default: the Service's).")
+    services: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service",
+            help="A Service to import (repeatable; default: every Service whose Deployments "
+            "are given). With one Service in the input, the name of its release.",
+        ),
     ] = None,
     namespace: Annotated[
         str | None, typer.Option("--namespace", help="Namespace of a new environment.")
     ] = None,
+    drops: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--drop",
+            metavar="FIELD-PATH",
+            help="Accept the loss of a field import refuses, named as it says: "
+            "Kind/name:spec.http[1].fault (repeatable).",
+        ),
+    ] = None,
+    canaries: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--canary",
+            metavar="SERVICE=VERSION",
+            help="The version that is a service's canary (default: the one with the least "
+            "traffic, the newest by name among equals).",
+        ),
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Render what would be written in a scratch copy, build it with kustomize and "
+            "prove it equivalent to the manifests before writing.",
+        ),
+    ] = True,
+    output: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
 ) -> int:
-    """Turn existing manifests into a base and a release file; report what does not fit."""
+    """Turn an application's manifests into bases, release files and the environment's
+    Gateways; refuse (and write nothing) what cannot be carried over."""
     from meshcanary.commands import importer
 
     result = importer.import_manifests(
-        Settings.repo, [Path(f) for f in files], environment, service, namespace
+        Settings.repo,
+        [Path(f) for f in files],
+        environment,
+        services or (),
+        namespace,
+        drops=drops or (),
+        canaries=canaries or (),
+        verify=verify,
     )
-    for problem in result.notes:
+    if output is Format.json:
+        print(importer.as_json(result, environment))
+        return importer.exit_code(result)
+    for problem in (*result.notes, *result.differences):
         print(problem.format(), file=sys.stderr)
     for path in result.written:
         print(f"create  {printable(str(path))}")
-    note(f"imported into {environment}; next: meshcanary render && meshcanary check")
-    return 0
+    print(importer.report(result, environment))
+    return importer.exit_code(result)
 
 
 @exits

@@ -1,88 +1,292 @@
-"""Import: existing manifests of one service → a Kustomize base and a release file.
+"""Import: existing manifests of an application → a Kustomize base and a release file per
+service, and the environment's Gateways.
 
-Reads the Deployments (one per version, told apart by their pods' `version` label), the
-Service, and the Istio VirtualService, DestinationRule and Gateways that route to them, and
-writes `deploy/base/<service>/`, `environments/<env>/<service>.yaml` and, when the
-environment is new, `environments/<env>/environment.yaml`. What the release file cannot say
-(an unversioned Deployment next to versioned ones, route conditions other than headers,
-fields two versions do not share, ...) is reported as a note at the field it was read from;
-nothing is dropped without one. Nothing is written when the input cannot be imported.
+Reads the Services, their Deployments (one per version, told apart by their pods' `version`
+label), what the pods need (ServiceAccounts, ConfigMaps, PodDisruptionBudgets,
+HorizontalPodAutoscalers), and the Istio VirtualServices, DestinationRules and Gateways that
+route to them. Nothing is dropped silently: every field of every object is either carried
+over — as it is, or in another form with the same meaning (a note that says so) — or refused
+at its `file:line:col`. A refusal writes nothing unless the user accepts that loss by name
+(`--drop Kind/name:field.path`). `verify` then renders what would be written in a scratch copy,
+builds it with kustomize and compares it with the input (importer/verify.py).
 
-A misspelt top-level key (the seed's `meta data:`) is a note, not an error: a version is told
-apart by its pods' `version` label and rendered as `<service>-<version>`, so the lost name is
-not needed, and the import itself is how such a manifest gets replaced. Bad YAML, no Service,
-no version, or a value no release can hold (an upper-case image) stop the import instead.
-
-The steps, in the order they run: `classify` (what was read, which Service), `versions`
-(Deployments), `subsets` (the DestinationRule), `gateways`, `release` (the VirtualService and
-its `routes`), `emit` (the files).
+The steps, in the order they run: `classify` (what was read, which Services), per service
+`versions` (Deployments), `support` (what the pods need), `subsets` (the DestinationRule),
+`release` (the VirtualService and its `routes`, the versions' order), `emit` (the files), then
+`verify`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from meshcanary.errors import InputError
-from meshcanary.importer import classify, emit, gateways, release, subsets, versions
+from meshcanary.importer import (
+    classify,
+    emit,
+    gateways,
+    release,
+    subsets,
+    support,
+    versions,
+)
+from meshcanary.importer.context import Context, Notes, what
 from meshcanary.layout import ENVIRONMENTS
-from meshcanary.mesh import labels
+from meshcanary.manifest import Resource
+from meshcanary.mesh import labels, pod_labels
 from meshcanary.names import is_dns_label
 from meshcanary.problem import Location, Problem
 
 
 @dataclass(frozen=True)
+class ServiceImport:
+    """What one Service became."""
+
+    service: str  # the release's name
+    versions: tuple[str, ...]  # stable first, canary last
+    order: str  # why in that order
+    deployments: tuple[tuple[str, str], ...]  # input Deployment → rendered name
+    objects: tuple[str, ...]  # what the base holds beside the Deployment and the Service
+    base_reused: bool  # the base exists already, the same (a second environment)
+
+
+@dataclass(frozen=True)
 class ImportResult:
-    """What `import_manifests` wrote (repository-relative paths) and what it could not carry over."""
+    """What `import_manifests` wrote (repository-relative paths), what became what, and every
+    note: normalized (same meaning, another form), dropped (--drop) and refused."""
 
     written: tuple[str, ...]
     notes: tuple[Problem, ...]  # located at the source field; sorted by position
+    services: tuple[ServiceImport, ...] = ()
+    environment_updated: bool = False
+    unused_drops: tuple[str, ...] = ()
+    # Differences verify found between the input and the rendered tree that no note explains.
+    differences: tuple[Problem, ...] = ()
+    verified: bool | None = None  # None: not verified (--no-verify, or refused before)
+
+    @property
+    def refused(self) -> tuple[Problem, ...]:
+        from meshcanary.importer.context import REFUSED
+
+        return tuple(n for n in self.notes if n.rule == REFUSED)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused and not self.differences and not self.unused_drops
+
+
+@dataclass
+class _Planned:
+    """One service's import before anything is written."""
+
+    ctx: Context
+    service_resource: Resource
+    found: list[versions.Version]
+    files: dict[str, str] = field(default_factory=dict)
+    summary: ServiceImport | None = None
+    inputs: list[Resource] = field(default_factory=list)  # what verify compares
 
 
 def import_manifests(
     root: Path,
     files: Sequence[Path],
     environment: str,
-    service: str | None = None,
+    services: Sequence[str] = (),
     namespace: str | None = None,
+    *,
+    drops: Sequence[str] = (),
+    canary: Mapping[str, str] | None = None,
+    verify: bool = True,
 ) -> ImportResult:
-    """Import the manifests in `files` (files or folders) as one service of `environment`.
+    """Import the manifests in `files` (files or folders) into `environment`.
 
-    `service` defaults to the Service's name; `namespace` (for a new environment) to the
-    manifests' namespace, else `default`. Raises InputError, writing nothing, when the input
-    cannot be read or holds nothing a release can be made of, or when the base or the release
-    file already exists.
+    `services` (the Services to import) defaults to every Service whose pods the manifests'
+    Deployments run; one name given with one Service in the input renames its release.
+    `namespace` (for a new environment) defaults to the manifests' namespace, else `default`.
+    `canary` maps a service to the version that is its canary. Raises InputError, writing
+    nothing, when the input cannot be read or holds nothing to import, or a release file
+    exists; returns a result with `refused` notes, writing nothing, when a field cannot be
+    carried over and no `drops` entry accepts its loss.
     """
-    problems = [
-        Problem(Location(where), f'{what} "{value}" is not a DNS-1123 label', hint)
-        for what, value, where, hint in (
-            ("environment", environment, ENVIRONMENTS, "lower-case letters, digits and '-'"),
-            ("service", service, "--service", "lower-case letters, digits and '-'"),
-            ("namespace", namespace, "--namespace", "lower-case letters, digits and '-'"),
+    _check_names(environment, services, namespace)
+    parsed = classify.read(files)
+    notes = Notes(drops=tuple(drops))
+    by_kind = classify.classify(notes, parsed)
+    namespaces = classify.environment(notes, root, by_kind, environment, namespace)
+    chosen = classify.choose_services(notes, parsed, by_kind["Service"], services)
+    rename = services[0] if len(services) == 1 and len(chosen) == 1 else None
+    claimed: set[int] = set()
+    planned: list[_Planned] = []
+    for service_resource in chosen:
+        name = classify.release_name(service_resource, rename)
+        ctx = classify.context(root, parsed, notes, environment, namespaces, service_resource, name)
+        selector = labels(service_resource.get("spec", "selector")) or {}
+        selector.pop("version", None)
+        deployments = [
+            d
+            for d in by_kind["Deployment"]
+            if id(d) not in claimed and selector and selector.items() <= pod_labels(d).items()
+        ]
+        claimed.update(id(d) for d in deployments)
+        claimed.add(id(service_resource))
+        found = versions.read(ctx, deployments, selector)
+        planned.append(_Planned(ctx, service_resource, found, inputs=[service_resource]))
+    _check_canaries(canary or {}, [p.ctx.service for p in planned])
+    first = planned[0].ctx
+    declared = gateways.read(first, by_kind["Gateway"])
+    claimed.update(id(resource) for resource, _ in declared.values())
+    for plan in planned:
+        _plan_service(plan, by_kind, declared, claimed, (canary or {}).get(plan.ctx.service))
+    _refuse_unclaimed(notes, by_kind, claimed)
+    env_files = emit.environment_file(first, by_kind, declared)
+    written: dict[str, str] = {}
+    for plan in planned:
+        written.update(plan.files)
+    written.update(env_files)
+    reused = emit.existing(root, written, [p.ctx for p in planned])
+    summaries = [
+        _summary(plan, plan.ctx.base in reused) for plan in planned if plan.summary is not None
+    ]
+    for path in list(written):
+        if any(path == r or path.startswith(f"{r}/") for r in reused):
+            del written[path]
+    unused = tuple(d for d in drops if d not in notes.used_drops)
+    result = ImportResult(
+        tuple(written),
+        notes.in_order(),
+        tuple(summaries),
+        environment_updated=bool(env_files) and namespaces[3] is not None,
+        unused_drops=unused,
+    )
+    if not result.ok:
+        return _unwritten(result)
+    if verify:
+        from meshcanary.importer import verify as verifier
+
+        renamed = {
+            source: rendered for summary in summaries for source, rendered in summary.deployments
+        }
+        differences = verifier.verify(
+            root, written, planned_inputs(planned, declared), first, renamed
         )
+        result = _with(result, differences=tuple(differences), verified=not differences)
+        if differences:
+            return _unwritten(result)
+    emit.write(root, written)
+    return result
+
+
+def planned_inputs(
+    planned: list[_Planned], declared: gateways.Gateways
+) -> dict[str, list[Resource]]:
+    """Service → the input objects its overlay must be equivalent to."""
+    shared = [resource for resource, _ in declared.values()]
+    return {p.ctx.service: [*p.inputs, *shared] for p in planned}
+
+
+def _plan_service(
+    plan: _Planned,
+    by_kind: classify.ByKind,
+    declared: gateways.Gateways,
+    claimed: set[int],
+    canary: str | None,
+) -> None:
+    ctx, found = plan.ctx, plan.found
+    rules = [
+        r
+        for r in by_kind["DestinationRule"]
+        if id(r) not in claimed and ctx.refers_to_service(r.get("spec", "host"), r)
+    ]
+    claimed.update(id(r) for r in rules)
+    rule = subsets.read(ctx, rules, found)
+    routes = [
+        r
+        for r in by_kind["VirtualService"]
+        if id(r) not in claimed and release.routes_to_service(ctx, r)
+    ]
+    claimed.update(id(r) for r in routes)
+    ports = tuple(
+        port["port"]
+        for port in plan.service_resource.get("spec", "ports") or []
+        if isinstance(port, dict) and isinstance(port.get("port"), int)
+    )
+    content, order = release.build(ctx, routes, found, rule, declared, canary, ports)
+    found.sort(key=lambda v: order.names.index(v.name))
+    kept = support.read(ctx, by_kind, found, claimed)
+    plan.files = {
+        **emit.base_files(ctx, plan.service_resource, found, kept, content),
+        **emit.release_file(ctx, content),
+    }
+    plan.inputs += [v.resource for v in found] + rules + routes
+    plan.inputs += [r for s in kept for r in s.read_from]
+    plan.summary = ServiceImport(
+        ctx.service,
+        order.names,
+        order.reason,
+        tuple((v.resource.name, f"{ctx.service}-{v.name}") for v in found),
+        tuple(f"{s.data.get('kind')} {s.data.get('metadata', {}).get('name')}" for s in kept),
+        False,
+    )
+
+
+def _summary(plan: _Planned, reused: bool) -> ServiceImport:
+    assert plan.summary is not None  # noqa: S101 - set by _plan_service
+    return replace(plan.summary, base_reused=reused)
+
+
+def _refuse_unclaimed(notes: Notes, by_kind: classify.ByKind, claimed: set[int]) -> None:
+    for kind, resources in by_kind.items():
+        for resource in resources:
+            if id(resource) in claimed:
+                continue
+            notes.refuse(
+                resource,
+                [],
+                f"{what(resource)} is not imported: none of the imported services "
+                f"{'routes to' if kind in classify.ISTIO_KINDS else 'uses'} it",
+                f"import its Service too (--service), or pass --drop '{kind}/{resource.name}'",
+            )
+
+
+def _unwritten(result: ImportResult) -> ImportResult:
+    return _with(result, written=())
+
+
+def _with(result: ImportResult, **changes: object) -> ImportResult:
+    return replace(result, **changes)  # type: ignore[arg-type]
+
+
+def _check_names(environment: str, services: Sequence[str], namespace: str | None) -> None:
+    checked = [
+        ("environment", environment, ENVIRONMENTS),
+        *(("service", name, "--service") for name in services),
+        ("namespace", namespace, "--namespace"),
+    ]
+    problems = [
+        Problem(
+            Location(where),
+            f'{what_} "{value}" is not a DNS-1123 label',
+            "lower-case letters, digits and '-'",
+        )
+        for what_, value, where in checked
         if value is not None and not is_dns_label(value)
     ]
     if problems:
         raise InputError(problems)
-    parsed = classify.read(files)
-    ctx, resources, service_resource = classify.prepare(
-        root, parsed, environment, service, namespace
-    )
-    selector = labels(service_resource.get("spec", "selector")) or {}
-    selector.pop("version", None)
-    found = versions.read(ctx, resources["Deployment"], selector)
-    rule = subsets.read(ctx, resources["DestinationRule"], found)
-    entries = gateways.read(ctx, resources["Gateway"])
-    content = release.build(ctx, resources["VirtualService"], found, rule, entries)
-    # The release's order (route order, else by name) decides which version the base holds.
-    position = list(content["versions"])
-    found.sort(key=lambda v: position.index(v.name))
-    written = {
-        **emit.base_files(ctx, service_resource, found),
-        **emit.environment_file(ctx, resources, entries),
-        **emit.release_file(ctx, content),
-    }
-    emit.refuse_existing(ctx, written)
-    emit.write(root, written)
-    return ImportResult(tuple(written), ctx.notes.in_order())
+
+
+def _check_canaries(canary: Mapping[str, str], names: list[str]) -> None:
+    unknown = [name for name in canary if name not in names]
+    if unknown:
+        raise InputError(
+            [
+                Problem(
+                    Location("--canary"),
+                    f"--canary names service {name}, which is not imported ({', '.join(names)})",
+                    "write --canary SERVICE=VERSION for one of the imported services",
+                )
+                for name in unknown
+            ]
+        )

@@ -1,5 +1,5 @@
 """Reading the manifests to import: which objects import reads, which namespace they are in,
-which environment they go to, and which Service is the service's."""
+which environment they go to, and which Services are imported."""
 
 from __future__ import annotations
 
@@ -8,18 +8,25 @@ from pathlib import Path
 from typing import Any
 
 from meshcanary.errors import InputError
-from meshcanary.importer.context import RULE, Context, Notes, Origins, what
+from meshcanary.importer.context import Context, Notes, Origins, drop_key, what
 from meshcanary.importer.objects import TOP_LEVEL, stripped
 from meshcanary.inputs import read_inputs
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS
 from meshcanary.manifest import Parsed, Resource
 from meshcanary.mesh import labels, pod_labels
 from meshcanary.names import is_dns_label
-from meshcanary.problem import Location, Problem, Severity
+from meshcanary.problem import Location, Problem
 from meshcanary.rules.resource_name import misspelling
 from meshcanary.source import load_mapping
 
 KINDS = ("Deployment", "Service", "VirtualService", "DestinationRule", "Gateway")
+# What a service's workloads need beside them; kept in its base.
+SUPPORT_KINDS = (
+    "ServiceAccount",
+    "ConfigMap",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+)
 ISTIO_KINDS = ("VirtualService", "DestinationRule", "Gateway")
 ISTIO_GROUP = "networking.istio.io/"
 
@@ -36,16 +43,10 @@ def read(files: Sequence[Path]) -> Parsed:
     return parsed
 
 
-def prepare(
-    root: Path,
-    parsed: Parsed,
-    environment: str,
-    service: str | None,
-    namespace: str | None,
-) -> tuple[Context, ByKind, Resource]:
-    """The import's context, the objects it reads by kind, and the service's Service."""
-    notes = Notes()
-    resources = classify(notes, parsed)
+def environment(
+    notes: Notes, root: Path, resources: ByKind, environment: str, namespace: str | None
+) -> tuple[str, str, str, dict[str, Any] | None]:
+    """The manifests' namespace, the environment's, its file's path and its data if it exists."""
     source_namespace = _namespace_of_manifests(notes, resources, namespace)
     env_path = f"{ENVIRONMENTS}/{environment}/{ENVIRONMENT_FILE}"
     env_data = _existing_environment(notes, root, env_path, namespace)
@@ -54,21 +55,23 @@ def prepare(
         if env_data and isinstance(env_data.get("namespace"), str)
         else namespace or source_namespace
     )
-    service_resource = _choose_service(notes, parsed, resources["Service"], service)
-    release_service = service or service_resource.name
-    if not is_dns_label(release_service):
-        raise InputError(
-            [
-                Problem(
-                    service_resource.location(["metadata", "name"]),
-                    f'Service name "{release_service}" is not a DNS-1123 label, so it cannot name a release',
-                    "pass --service with a DNS-1123 label",
-                )
-            ]
-        )
+    return source_namespace, target_namespace, env_path, env_data
+
+
+def context(
+    root: Path,
+    parsed: Parsed,
+    notes: Notes,
+    environment: str,
+    namespaces: tuple[str, str, str, dict[str, Any] | None],
+    service_resource: Resource,
+    release_service: str,
+) -> Context:
+    """One service's import: its names, where it writes, and where its fields come from."""
+    source_namespace, target_namespace, env_path, env_data = namespaces
     sources = sorted({r.file for r in parsed.resources})
     first = parsed.resources[0].location() if parsed.resources else Location("input")
-    context = Context(
+    return Context(
         root=root,
         environment=environment,
         service=release_service,
@@ -79,30 +82,76 @@ def prepare(
         env_data=env_data,
         header="Imported by `meshcanary import` from:\n" + "\n".join(f"  {s}" for s in sources),
         notes=notes,
-        origins=Origins(first),
+        origins=Origins(service_resource.location() if service_resource else first),
     )
-    return context, resources, service_resource
+
+
+def release_name(service_resource: Resource, wanted: str | None) -> str:
+    """The release's name: `wanted`, else the Service's; InputError when it cannot name one."""
+    name = wanted or service_resource.name
+    if not is_dns_label(name):
+        raise InputError(
+            [
+                Problem(
+                    service_resource.location(["metadata", "name"]),
+                    f'Service name "{name}" is not a DNS-1123 label, so it cannot name a release',
+                    "pass --service with a DNS-1123 label",
+                )
+            ]
+        )
+    return name
 
 
 def classify(notes: Notes, parsed: Parsed) -> ByKind:
-    """The objects import reads, by kind; a note for each other one."""
-    found: ByKind = {kind: [] for kind in KINDS}
+    """The objects import reads, by kind, each once; a refusal for each other one."""
+    found: ByKind = {kind: [] for kind in (*KINDS, *SUPPORT_KINDS)}
+    seen: dict[tuple[str, str, str], Resource] = {}
     for resource in parsed.resources:
         kind = resource.kind
         istio = kind in ISTIO_KINDS
-        if kind in KINDS and (not istio or resource.api_version.startswith(ISTIO_GROUP)):
-            _top_level_keys(notes, resource)
-            found[kind].append(resource)
-            continue
         if not kind:
             _top_level_keys(notes, resource)  # `kind` misspelt, perhaps
-        notes.note(
-            resource,
-            ["kind"],
-            f"{what(resource)} is not imported: a release has no place for it",
-            "import reads Deployments, Services, and Istio VirtualServices, "
-            "DestinationRules and Gateways; keep other objects in the base by hand",
-        )
+        if kind == "Secret":
+            notes.refuse(
+                resource,
+                [],
+                f"{what(resource)} is not imported: a Secret's data does not belong in Git",
+                "keep it where it is (or in a sealed or external secret); the Deployments' "
+                "references to it are imported as they are. To go on, pass "
+                f"--drop '{drop_key(resource, [])}'",
+            )
+            continue
+        if kind not in found or (istio and not resource.api_version.startswith(ISTIO_GROUP)):
+            notes.refuse(
+                resource,
+                ["kind"],
+                f"{what(resource)} is not imported: a release and its base have no place for it",
+                "import reads Deployments, Services, their ServiceAccounts, ConfigMaps, "
+                "PodDisruptionBudgets and HorizontalPodAutoscalers, and Istio "
+                "VirtualServices, DestinationRules and Gateways; to go on without it, "
+                f"pass --drop '{drop_key(resource, [])}'",
+            )
+            continue
+        _top_level_keys(notes, resource)
+        identity = (kind, resource.namespace, resource.name)
+        first = seen.setdefault(identity, resource)
+        if first is not resource:
+            if stripped(first.data) == stripped(resource.data):
+                notes.normalize(
+                    resource,
+                    [],
+                    f"{what(resource)} again (first at {first.location()}), the same: imported once",
+                )
+            else:
+                notes.refuse(
+                    resource,
+                    [],
+                    f"{what(resource)} again (first at {first.location()}), different: in a "
+                    "cluster they are one object, the later replacing the earlier",
+                    "import one of them: leave the other file out",
+                )
+            continue
+        found[kind].append(resource)
     return found
 
 
@@ -113,23 +162,30 @@ def _top_level_keys(notes: Notes, resource: Resource) -> None:
             continue
         missing = [f for f in ("apiVersion", "kind", "metadata", "spec") if f not in keys]
         meant = next((f for f in missing if misspelling(f, [str(key)]) == key), None)
-        if meant is not None:
-            lost = "no metadata, so no name" if meant == "metadata" else f"no {meant}"
-            notes.note(
+        value = resource.data[key]
+        if meant == "metadata" and isinstance(value, dict) and set(value) <= {"name"}:
+            # The seed's `meta data:`: only a name is lost, and a version's Deployment is
+            # rendered as <service>-<version> whatever the input calls it.
+            notes.normalize(
                 resource,
                 [str(key)],
-                f"top-level key {key!r} looks like a misspelt {meant!r}; as written the "
-                f"{resource.kind or 'object'} has {lost}, and nothing under {key!r} is imported",
-                f"rename {key!r} to {meant!r} in the source manifests; the rendered "
-                "Deployments are named <service>-<version> whatever the input calls them",
+                f"top-level key {key!r} looks like a misspelt 'metadata'; it holds only a "
+                "name, which the rendered Deployment replaces with <service>-<version>",
+                f"rename {key!r} to 'metadata' in the source manifests",
+                key=True,
+            )
+        elif meant is not None:
+            notes.refuse(
+                resource,
+                [str(key)],
+                f"top-level key {key!r} looks like a misspelt {meant!r}; nothing under it "
+                "is imported",
+                f"rename {key!r} to {meant!r} in the source manifests",
                 key=True,
             )
         else:
-            notes.note(
-                resource,
-                [str(key)],
-                f"unknown top-level key {key!r} is not imported",
-                key=True,
+            notes.refuse(
+                resource, [str(key)], f"unknown top-level key {key!r} is not imported", key=True
             )
 
 
@@ -141,11 +197,12 @@ def _namespace_of_manifests(notes: Notes, resources: ByKind, wanted: str | None)
     chosen = named[0].namespace
     for resource in named[1:]:
         if resource.namespace != chosen and resource.kind != "Gateway":
-            notes.note(
+            notes.refuse(
                 resource,
                 ["metadata", "namespace"],
                 f"{what(resource)} is in namespace {resource.namespace}, the other "
-                f"manifests in {chosen}: the environment puts everything in one namespace",
+                f"manifests in {chosen}: an environment puts everything in one namespace",
+                "import each namespace into an environment of its own",
             )
     return chosen
 
@@ -159,34 +216,24 @@ def _existing_environment(
     data = load_mapping(path, env_path).data
     declared = data.get("namespace")
     if wanted and declared != wanted:
-        notes.problems.append(
-            Problem(
-                Location(env_path),
-                f"--namespace {wanted} is ignored: {env_path} exists and sets namespace {declared}",
-                rule=RULE,
-            )
+        raise InputError(
+            [
+                Problem(
+                    Location(env_path),
+                    f"--namespace {wanted}: {env_path} exists and sets namespace {declared}",
+                    "leave --namespace out when importing into an existing environment",
+                )
+            ]
         )
     return data
 
 
-def _choose_service(
-    notes: Notes, parsed: Parsed, services: list[Resource], wanted: str | None
-) -> Resource:
-    unique: dict[str, Resource] = {}
-    for resource in services:
-        first = unique.setdefault(resource.name, resource)
-        if first is resource:
-            continue
-        same = stripped(first.data) == stripped(resource.data)
-        notes.note(
-            resource,
-            [],
-            f"Service {resource.name} again (first at {first.location()})"
-            + ("; imported once" if same else "; only the first is imported"),
-            "" if same else "remove one of the two so it is clear which one is live",
-            severity=Severity.INFO if same else Severity.WARNING,
-        )
-    if not unique:
+def choose_services(
+    notes: Notes, parsed: Parsed, services: list[Resource], wanted: Sequence[str]
+) -> list[Resource]:
+    """The Services to import: those named (`--service`), else every Service whose pods are
+    among the manifests' Deployments."""
+    if not services:
         where = parsed.resources[0].location() if parsed.resources else Location("input")
         raise InputError(
             [
@@ -198,40 +245,40 @@ def _choose_service(
                 )
             ]
         )
-    chosen = (
-        unique.get(wanted or "")
-        or (next(iter(unique.values())) if len(unique) == 1 else None)
-        or _service_selecting(parsed, list(unique.values()))
-    )
-    if chosen is None:
+    by_name = {s.name: s for s in services}
+    missing = [name for name in wanted if name not in by_name]
+    if missing and len(services) == 1 and len(wanted) == 1:
+        return services  # --service renames the one Service's release
+    if missing:
         raise InputError(
             [
                 Problem(
-                    next(iter(unique.values())).location(),
-                    f"several Services ({', '.join(unique)}): which one is the service's?",
-                    "pass --service with the name of one of them",
+                    Location("--service"),
+                    f"no Service {name} among the manifests ({', '.join(by_name)})",
+                    "name one of the Services the manifests hold",
+                )
+                for name in missing
+            ]
+        )
+    if wanted:
+        return [by_name[name] for name in dict.fromkeys(wanted)]
+    pods = [pod_labels(d) for d in parsed.resources if d.kind == "Deployment"]
+    chosen = [s for s in services if _selects_any(s, pods)]
+    if not chosen:
+        raise InputError(
+            [
+                Problem(
+                    services[0].location(),
+                    "no Service selects the pods of a Deployment among the manifests: "
+                    "there is no version to import",
+                    "add the Deployments' manifests to the files to import",
                 )
             ]
         )
-    for resource in unique.values():
-        if resource is not chosen:
-            notes.note(
-                resource,
-                [],
-                f"Service {resource.name} is not imported: a base holds one Service",
-                "import it separately, or keep it in a base of its own",
-            )
     return chosen
 
 
-def _service_selecting(parsed: Parsed, services: list[Resource]) -> Resource | None:
-    """The one Service whose selector picks pods that carry a version label."""
-    versioned = [pod_labels(d) for d in parsed.resources if d.kind == "Deployment"]
-    versioned = [found for found in versioned if "version" in found]
-    matching = [
-        s
-        for s in services
-        if (selector := labels(s.get("spec", "selector")))
-        and any(selector.items() <= found.items() for found in versioned)
-    ]
-    return matching[0] if len(matching) == 1 else None
+def _selects_any(service: Resource, pods: list[dict[str, str]]) -> bool:
+    selector = labels(service.get("spec", "selector")) or {}
+    selector.pop("version", None)
+    return bool(selector) and any(selector.items() <= found.items() for found in pods)

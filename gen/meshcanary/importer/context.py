@@ -19,6 +19,13 @@ from meshcanary.problem import Location, Problem, Severity
 RULE = "import"
 BASES = "deploy/base"
 
+# What a note says of the field it is at: the release and base say it another way with the same
+# meaning (normalized), or they cannot say it at all (refused: the import writes nothing unless
+# `--drop` names the field, which makes it dropped).
+NORMALIZED = "import-normalized"
+REFUSED = "import-refused"
+DROPPED = "import-dropped"
+
 
 def what(resource: Resource) -> str:
     return f"{resource.kind} {resource.name}" if resource.name else f"{resource.kind} (no name)"
@@ -40,11 +47,72 @@ def refused(error: ValidationError) -> str:
     return f"cannot import {where}: {error.message}"
 
 
+def drop_key(resource: Resource, path: Sequence[str | int]) -> str:
+    """How `--drop` names a field: `Kind/name:spec.http[1].fault` (`Kind/name` for the object)."""
+    where = dotted(list(path)) if path else ""
+    return f"{resource.kind}/{resource.name}" + (f":{where}" if where else "")
+
+
+def _covers(drop: str, key: str) -> bool:
+    """Whether `--drop drop` accepts the loss of the field `key` names (it or a parent of it)."""
+    return key == drop or key.startswith((f"{drop}.", f"{drop}[", f"{drop}:"))
+
+
+def _and(hint: str, more: str) -> str:
+    return f"{hint}; {more}" if hint else more
+
+
 @dataclass
 class Notes:
     """What the import could not carry over, each located at the field it was read from."""
 
     problems: list[Problem] = field(default_factory=list)
+    drops: tuple[str, ...] = ()  # --drop FIELD-PATH: losses the user accepts
+    used_drops: set[str] = field(default_factory=set)
+
+    def refuse(
+        self, resource: Resource, path: JsonPath, message: str, hint: str = "", *, key: bool = False
+    ) -> None:
+        """The field at `path` (and all under it) cannot be carried over: the import fails
+        unless a `--drop` covers it, and then it is reported as dropped."""
+        name = drop_key(resource, path)
+        drop = next((d for d in self.drops if _covers(d, name)), None)
+        if drop is not None:
+            self.used_drops.add(drop)
+        rule, severity = (DROPPED, Severity.INFO) if drop else (REFUSED, Severity.ERROR)
+        self.problems.append(
+            Problem(
+                resource.location(path, key=key),
+                message,
+                hint
+                if "--drop" in hint
+                else _and(hint, f"to import without it, pass --drop '{name}'"),
+                rule=rule,
+                severity=severity,
+                resource=resource.ref,
+                path=pointer(path),
+            )
+        )
+
+    def normalize(
+        self, resource: Resource, path: JsonPath, message: str, hint: str = "", *, key: bool = False
+    ) -> None:
+        """The field at `path` is carried over in another form with the same meaning."""
+        self.problems.append(
+            Problem(
+                resource.location(path, key=key),
+                message,
+                hint,
+                rule=NORMALIZED,
+                severity=Severity.INFO,
+                resource=resource.ref,
+                path=pointer(path),
+            )
+        )
+
+    @property
+    def refusals(self) -> list[Problem]:
+        return [p for p in self.problems if p.rule == REFUSED]
 
     def note(
         self,
@@ -120,6 +188,16 @@ class Context:
         key: bool = False,
     ) -> None:
         self.notes.note(resource, path, message, hint, severity=severity, key=key)
+
+    def refuse(
+        self, resource: Resource, path: JsonPath, message: str, hint: str = "", *, key: bool = False
+    ) -> None:
+        self.notes.refuse(resource, path, message, hint, key=key)
+
+    def normalize(
+        self, resource: Resource, path: JsonPath, message: str, hint: str = "", *, key: bool = False
+    ) -> None:
+        self.notes.normalize(resource, path, message, hint, key=key)
 
     @property
     def release_path(self) -> str:

@@ -8,11 +8,10 @@ import re
 from typing import Any
 
 from meshcanary.importer.context import Context, dotted
-from meshcanary.importer.objects import istio_metadata, stripped
+from meshcanary.importer.objects import istio_metadata
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import MESH, items
 from meshcanary.names import LABEL
-from meshcanary.problem import Severity
 from meshcanary.release import schema
 
 # `mesh`, a Gateway's name, or namespace/name.
@@ -32,24 +31,22 @@ def read(ctx: Context, resources: list[Resource]) -> Gateways:
         name = resource.name
         first = seen.setdefault(name, resource)
         if first is not resource:
-            same = stripped(first.data) == stripped(resource.data)
-            ctx.note(
+            ctx.refuse(
                 resource,
                 [],
-                f"Gateway {name} again (first at {first.location()})"
-                + ("; imported once" if same else "; only the first is imported"),
-                severity=Severity.INFO if same else Severity.WARNING,
+                f"Gateway {name} again (first at {first.location()}), in another namespace: "
+                "an environment declares each Gateway once",
             )
             continue
         if resource.namespace and resource.namespace != ctx.source_namespace:
             # A shared gateway in its own namespace (istio-system): it stays where it is.
-            ctx.note(
+            ctx.refuse(
                 resource,
                 ["metadata", "namespace"],
                 f"Gateway {name} is in namespace {resource.namespace}, not the service's "
-                f"{ctx.source_namespace}: not imported; routes refer to it as "
-                f"{resource.namespace}/{name}",
-                severity=Severity.INFO,
+                f"{ctx.source_namespace}: an environment renders Gateways in its own "
+                f"namespace; routes refer to this one as {resource.namespace}/{name}",
+                f"leave it where it is and pass --drop 'Gateway/{name}'",
             )
             continue
         entry = _entry(ctx, resource)
@@ -65,7 +62,7 @@ def _entry(ctx: Context, resource: Resource) -> dict[str, Any] | None:
     spec = spec if isinstance(spec, dict) else {}
     for key in spec:
         if key not in ("selector", "servers"):
-            ctx.note(resource, ["spec", key], f"Gateway field {key} is not imported", key=True)
+            ctx.refuse(resource, ["spec", key], f"Gateway field {key} cannot be imported", key=True)
     servers = [
         _server(ctx, resource, path, server)
         for path, server in items(resource, "spec", "servers")
@@ -81,10 +78,10 @@ def _entry(ctx: Context, resource: Resource) -> dict[str, Any] | None:
     if errors:
         for error in errors:
             path: list[str | int] = ["spec", *list(error.absolute_path)[2:]]
-            ctx.note(
+            ctx.refuse(
                 resource,
                 path,
-                f"Gateway {resource.name} is not imported: {dotted(path)}: {error.message}",
+                f"Gateway {resource.name} cannot be imported: {dotted(path)}: {error.message}",
             )
         return None
     return entry
@@ -97,14 +94,14 @@ def _server(
     kept = {k: copy.deepcopy(v) for k, v in server.items() if k in _SERVER_FIELDS}
     for key in server:
         if key not in _SERVER_FIELDS:
-            ctx.note(resource, [*path, key], f"server field {key} is not imported", key=True)
+            ctx.refuse(resource, [*path, key], f"server field {key} cannot be imported", key=True)
     port = server.get("port")
     if isinstance(port, dict):
         kept["port"] = {k: v for k, v in port.items() if k in _PORT_FIELDS}
         for key in port:
             if key not in _PORT_FIELDS:
-                ctx.note(
-                    resource, [*path, "port", key], f"port field {key} is not imported", key=True
+                ctx.refuse(
+                    resource, [*path, "port", key], f"port field {key} cannot be imported", key=True
                 )
     return kept
 
@@ -113,17 +110,14 @@ def references(
     ctx: Context, resource: Resource, gateways: Gateways
 ) -> tuple[list[str], list[JsonPath]]:
     """The release's `gateways:` from the VirtualService's, and where each was read."""
-    declared = (
-        set((ctx.env_data or {}).get("gateways") or {})
-        if ctx.env_data is not None
-        else set(gateways)
-    )
+    # The environment's Gateways, and the imported ones, which import adds to it.
+    declared = set((ctx.env_data or {}).get("gateways") or {}) | set(gateways)
     names: list[str] = []
     paths: list[JsonPath] = []
     namespace = ctx.namespace(resource)
     for path, name in items(resource, "spec", "gateways"):
         if not isinstance(name, str) or not _GATEWAY.fullmatch(name):
-            ctx.note(resource, path, f"gateway {name!r} is not imported: not a gateway name")
+            ctx.refuse(resource, path, f"gateway {name!r} cannot be imported: not a gateway name")
             continue
         if name != MESH and "/" not in name and name not in declared:
             qualified = f"{namespace}/{name}"
@@ -132,7 +126,7 @@ def references(
                 if ctx.env_data is not None
                 else "not among the imported Gateways"
             )
-            ctx.note(
+            ctx.normalize(
                 resource,
                 path,
                 f"gateway {name} is {source}: the release refers to it as {qualified}, a "

@@ -8,7 +8,6 @@ from typing import Any
 
 from meshcanary.importer.context import Context, Notes, dotted, what
 from meshcanary.manifest import Resource
-from meshcanary.problem import Severity
 
 TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
 # Fields the API server fills in; `kubectl get -o yaml` output carries them.
@@ -70,11 +69,10 @@ def note_server_fields(notes: Notes, resource: Resource) -> None:
         paths.append(["spec", "clusterIP"])
     if paths:
         names = ", ".join(dotted(p) for p in paths)
-        notes.note(
+        notes.normalize(
             resource,
             paths[0],
             f"{what(resource)}: fields the API server sets are left out ({names})",
-            severity=Severity.INFO,
             key=True,
         )
 
@@ -83,16 +81,16 @@ def istio_metadata(ctx: Context, resource: Resource) -> None:
     """Rendered Istio objects carry a name only; say what else is left behind."""
     for key in resource.metadata:
         if key not in ("name", "namespace", *SERVER_METADATA):
-            ctx.note(
+            ctx.refuse(
                 resource,
                 ["metadata", key],
-                f"{what(resource)}: metadata.{key} is not imported; the rendered "
+                f"{what(resource)}: metadata.{key} cannot be imported; the rendered "
                 "object has a name only",
                 key=True,
             )
     note_server_fields(ctx.notes, resource)
     if resource.kind != "Gateway" and resource.name and resource.name != ctx.service:
-        ctx.note(
+        ctx.normalize(
             resource,
             ["metadata", "name"],
             f"{what(resource)} is rendered as {resource.kind} {ctx.service}",

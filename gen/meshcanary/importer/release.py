@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from meshcanary.errors import InputError
@@ -17,10 +18,18 @@ from meshcanary.importer.versions import Version
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import destinations, items
 from meshcanary.names import LABEL
-from meshcanary.problem import Problem
+from meshcanary.problem import Location, Problem
 from meshcanary.release import schema
 
-_HOST = re.compile(rf"(\*\.)?{LABEL}(\.{LABEL})*")
+_HOST = re.compile(rf"\*|(\*\.)?{LABEL}(\.{LABEL})*")
+
+
+@dataclass(frozen=True)
+class Order:
+    """The release's versions, stable first and canary last, and why in that order."""
+
+    names: tuple[str, ...]
+    reason: str
 
 
 def build(
@@ -29,46 +38,46 @@ def build(
     versions: list[Version],
     subsets: Subsets,
     gateways: Gateways,
-) -> dict[str, Any]:
-    """The release file's content; raises InputError when the schema refuses a value read."""
+    canary: str | None = None,
+    service_ports: tuple[int, ...] = (),
+) -> tuple[dict[str, Any], Order]:
+    """The release file's content and its versions' order; raises InputError when the schema
+    refuses a value read."""
     by_name = {v.name: v for v in versions}
-    ours = [r for r in virtual_services if _routes_to_service(ctx, r)]
-    for resource in virtual_services:
-        if resource not in ours:
-            ctx.note(
-                resource,
-                ["spec"],
-                f"{what(resource)} is not imported: it does not route to Service "
-                f"{ctx.service_name}",
-            )
+    ours = virtual_services
     for resource in ours[1:]:
-        ctx.note(
+        ctx.refuse(
             resource,
             [],
-            f"{what(resource)} is not imported: only the first VirtualService for "
-            f"{ctx.service_name} is (at {ours[0].location()})",
+            f"{what(resource)} routes to Service {ctx.service_name} too, and a release renders "
+            f"one VirtualService (the first, at {ours[0].location()})",
             "merge their hosts, gateways and routes into one VirtualService",
         )
     release: dict[str, Any] = {"service": ctx.service, "base": ctx.base}
     found = routes.Routes()
     if ours:
         found = _virtual_service(
-            ctx, ours[0], release, Destinations(ctx, subsets, versions), gateways
+            ctx,
+            ours[0],
+            release,
+            Destinations(ctx, subsets, versions, service_ports),
+            gateways,
         )
     rule = subsets.rule
     if rule is not None and rule.get("spec", "trafficPolicy") is not None:
         release["trafficPolicy"] = copy.deepcopy(rule.get("spec", "trafficPolicy"))
         ctx.origins.add(("trafficPolicy",), rule.location(["spec", "trafficPolicy"]))
     release.update(found.extras)
+    release = {k: release[k] for k in sorted(release, key=_key_order)}
     weights = found.weights or routes.weights_from_replicas(ctx, versions, bool(ours))
-    ordered = [*found.order, *sorted((v for v in by_name if v not in found.order), key=_natural)]
+    order = ordered(ctx, weights, list(by_name), canary)
     release["versions"] = {
         name: {
             "image": by_name[name].image,
             "replicas": by_name[name].replicas,
             "weight": weights.get(name, 0),
         }
-        for name in ordered
+        for name in order.names
     }
     problems = [
         Problem(ctx.origins.at(list(error.absolute_path)), refused(error))
@@ -76,7 +85,62 @@ def build(
     ]
     if problems:
         raise InputError(problems)
-    return release
+    return release, order
+
+
+# The release file's keys in the order a person writes them (the schema's order).
+_KEYS = (
+    "service",
+    "base",
+    "hosts",
+    "gateways",
+    "ports",
+    "trafficPolicy",
+    "requests",
+    "timeout",
+    "retries",
+    "rewrite",
+    "corsPolicy",
+    "requestHeaders",
+    "responseHeaders",
+    "match",
+    "mirror",
+)
+
+
+def _key_order(key: str) -> int:
+    return _KEYS.index(key) if key in _KEYS else len(_KEYS)
+
+
+def ordered(ctx: Context, weights: dict[str, int], names: list[str], canary: str | None) -> Order:
+    """Stable first: the version with the most traffic; canary last: the one at 0 (or with
+    the least), the newest by name among equals, unless `canary` names it."""
+    ranked = sorted(names, key=lambda n: (-weights.get(n, 0), _natural(n)))
+    if canary is not None:
+        if canary not in names:
+            raise InputError(
+                [
+                    Problem(
+                        Location("--canary"),
+                        f"{ctx.service} has no version {canary} ({', '.join(ranked)})",
+                        "name one of the imported versions",
+                    )
+                ]
+            )
+        ranked = [*(n for n in ranked if n != canary), canary]
+    stable, last = ranked[0], ranked[-1]
+    if len(ranked) == 1:
+        reason = f"one version, {stable}"
+    elif canary is not None:
+        reason = f"stable {stable} ({weights.get(stable, 0)}%), canary {last} as --canary says"
+    else:
+        ties = [n for n in ranked if weights.get(n, 0) == weights.get(last, 0)]
+        why = "the newest by name of those at" if len(ties) > 1 else "the least traffic,"
+        reason = (
+            f"stable {stable} (the most traffic, {weights.get(stable, 0)}%), canary {last} "
+            f"({why} {weights.get(last, 0)}%); --canary {ctx.service}=VERSION chooses another"
+        )
+    return Order(tuple(ranked), reason)
 
 
 def _virtual_service(
@@ -106,7 +170,7 @@ def _natural(name: str) -> list[tuple[int, int | str]]:
     return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name) if p]
 
 
-def _routes_to_service(ctx: Context, resource: Resource) -> bool:
+def routes_to_service(ctx: Context, resource: Resource) -> bool:
     """Whether a VirtualService sends to the Service or is for its host."""
     if not isinstance(resource.get("spec"), dict):
         return False
@@ -123,20 +187,20 @@ def _hosts(ctx: Context, resource: Resource) -> tuple[list[str], list[JsonPath]]
     namespace = ctx.namespace(resource)
     for path, host in items(resource, "spec", "hosts"):
         if not isinstance(host, str) or not _HOST.fullmatch(host) or len(host) > 253:
-            ctx.note(
+            ctx.refuse(
                 resource,
                 path,
-                f"host {host!r} is not imported: a release's hosts are DNS names, "
-                "optionally starting with *.",
-                "list the hosts clients use; `*` would capture every host",
+                f"host {host!r} cannot be imported: a release's hosts are DNS names, "
+                "optionally starting with *., or * alone",
             )
             continue
         if host in hosts:
+            ctx.normalize(resource, path, f"host {host} again: listed once")
             continue
         if namespace != ctx.target_namespace and host.startswith(
             f"{ctx.service_name}.{namespace}."
         ):
-            ctx.note(
+            ctx.refuse(
                 resource,
                 path,
                 f"host {host} names namespace {namespace}, but the environment deploys to "

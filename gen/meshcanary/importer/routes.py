@@ -1,32 +1,31 @@
-"""A VirtualService's HTTP routes → the release's weights, header pins, mirror, timeout and
-retries.
+"""A VirtualService's routes → the release's weights, requests, pins, route options, mirror
+and ports.
 
-A release has one weighted route: the first one without a match (else the first weighted one)
-gives the weights; a route with header matches and one destination becomes a pin (`match:`);
-what else the routes say is reported where it was read.
+A release renders its pins (`match:`) first, then one weighted route (serving `requests:`,
+else every request), per port it lists. So the routes read become: the last route, or the
+routes that split requests between versions (one when their shares and options agree); each
+earlier route to one version becomes pins, one per match condition; tcp and tls routes become
+`ports:` entries with the same weights. Every field is carried over, carried over in another
+form with the same meaning (`ctx.normalize`), or refused where it was read (`ctx.refuse`), and
+the import then fails unless `--drop` names it: a dropped field is read as if it were absent.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
-from meshcanary.importer.context import Context
+from meshcanary.importer.context import Context, drop_key
+from meshcanary.importer.route_fields import OPTIONS, Condition, Path, Route, reached
 from meshcanary.importer.subsets import Destinations
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import JsonPath, Resource
-from meshcanary.mesh import items
 from meshcanary.names import is_dns_label
-from meshcanary.problem import Severity
 
-_HEADER = re.compile(r"[a-z0-9][-a-z0-9_.]*")
-_DURATION = re.compile(r"[0-9]+(\.[0-9]+)?(ms|s|m|h)")
-# Route fields the release file has a place for; any other one is reported.
-_ROUTE_FIELDS = {"name", "match", "route", "timeout", "retries", "mirror", "mirrorPercentage"}
-_RETRY_FIELDS = ("attempts", "perTryTimeout", "retryOn")
-_RELEASE_KEYS = ("timeout", "retries", "match", "mirror")  # their order in the release file
+# The release file's order of the keys `Routes.extras` carries.
+RELEASE_KEYS = ("ports", "requests", *OPTIONS, "match", "mirror")
 
 
 @dataclass
@@ -34,429 +33,487 @@ class Routes:
     """What the release takes from the routes, and the versions in the order they named them."""
 
     weights: dict[str, int] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)  # timeout, retries, match, mirror
+    extras: dict[str, Any] = field(default_factory=dict)  # release keys, in RELEASE_KEYS order
     order: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Weighted:
-    """One HTTP route that splits requests by weight, read into versions."""
-
-    index: int
-    data: dict[str, Any]
-    weights: dict[str, int]  # version → weight, in the route's order
-    conditional: bool  # has a match the release cannot express as a header pin
-
-
-@dataclass
-class _Http:
-    """The HTTP routes that reach the service's versions, sorted by what they become."""
-
-    weighted: list[_Weighted] = field(default_factory=list)
-    pins: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (index, route)
-    matches: list[dict[str, Any]] = field(default_factory=list)  # the pins' match rules
-
-
 def read(ctx: Context, resource: Resource, destinations: Destinations) -> Routes:
-    """Weights, match rules, mirror, timeout and retries from the VirtualService's routes."""
-    _note_other_fields(ctx, resource)
-    http = _read_http(ctx, resource, destinations)
+    """Weights, requests, pins, route options, mirror and ports from the VirtualService."""
+    _refuse_other_fields(ctx, resource)
+    http = reached(ctx, resource, "http", destinations)
     found = Routes()
-    chosen = next((r for r in http.weighted if not r.conditional), None) or (
-        http.weighted[0] if http.weighted else None
+    weighted, pins = _roles(ctx, resource, http)
+    if weighted:
+        _take_weighted(ctx, resource, weighted, found)
+        _take_pins(ctx, resource, pins, weighted[0], found)
+    layer4 = [
+        *reached(ctx, resource, "tcp", destinations),
+        *reached(ctx, resource, "tls", destinations),
+    ]
+    ports = _http_ports(ctx, resource, [*pins, *weighted], destinations, bool(layer4))
+    ports += _layer4_ports(
+        ctx, resource, layer4, weighted[0] if weighted else None, destinations, found
     )
-    if chosen is not None:
-        _take_weighted(ctx, resource, chosen, http.weighted, destinations, found)
-    for index, route in http.pins:
-        if route.get("mirror") or route.get("mirrorPercentage"):
-            ctx.note(
-                resource,
-                ["spec", "http", index, "mirror"],
-                "mirroring on a header-matched route is not imported: the release "
-                "mirrors the weighted route only",
-                key=True,
-            )
-    used = [*http.pins, *([(chosen.index, chosen.data)] if chosen else [])]
-    _take_agreed(ctx, resource, used, found)
-    if http.matches:
-        found.extras["match"] = http.matches
-        ctx.origins.add(("match",), resource.location(["spec", "http", http.pins[0][0]]))
-        for rule in http.matches:
-            if rule["version"] not in found.order:
-                found.order.append(rule["version"])
-    if "mirror" in found.extras and found.extras["mirror"]["version"] not in found.order:
-        found.order.append(found.extras["mirror"]["version"])
-    found.extras = {k: found.extras[k] for k in sorted(found.extras, key=_release_key)}
+    _unique_ports(ctx, resource, ports)
+    if ports:
+        found.extras["ports"] = [entry for entry, _ in ports]
+        for number, (_, where) in enumerate(ports):
+            ctx.origins.add(("ports", number), resource.location(where))
+    found.extras = {k: found.extras[k] for k in RELEASE_KEYS if k in found.extras}
     return found
 
 
-def _release_key(key: str) -> int:
-    return _RELEASE_KEYS.index(key) if key in _RELEASE_KEYS else len(_RELEASE_KEYS)
-
-
-def _note_other_fields(ctx: Context, resource: Resource) -> None:
-    for key in resource.get("spec") or {}:
-        if key not in ("hosts", "gateways", "http"):
-            ctx.note(
-                resource,
-                ["spec", key],
-                f"VirtualService field {key} is not imported: a release renders HTTP routes",
-                key=True,
-            )
-
-
-def _read_http(ctx: Context, resource: Resource, destinations: Destinations) -> _Http:
-    """Each HTTP route up to the first that matches every request, read into versions."""
-    found = _Http()
-    catch_all: int | None = None
-    for index, (path, route) in enumerate(items(resource, "spec", "http")):
-        if not isinstance(route, dict):
+def _refuse_other_fields(ctx: Context, resource: Resource) -> None:
+    spec = resource.get("spec")
+    for key in spec if isinstance(spec, dict) else {}:
+        if key in ("hosts", "gateways", "http", "tcp", "tls"):
             continue
-        if catch_all is not None:
-            ctx.note(
-                resource,
-                path,
-                f"route {index} is never used: route {catch_all} before it has no match and "
-                "takes every request; not imported",
-            )
-            continue
-        conditions = route.get("match") or []
-        if not conditions:
-            catch_all = index
-        _read_route(ctx, resource, index, route, conditions, destinations, found)
-    return found
-
-
-def _read_route(
-    ctx: Context,
-    resource: Resource,
-    index: int,
-    route: dict[str, Any],
-    conditions: Any,
-    destinations: Destinations,
-    found: _Http,
-) -> None:
-    """One HTTP route: a pin when it sends header matches to one version, else weighted."""
-    path: list[str | int] = ["spec", "http", index]
-    for key in route:
-        if key not in _ROUTE_FIELDS:
-            ctx.note(
-                resource,
-                [*path, key],
-                f"route field {key} is not imported: the release has no place for it",
-                key=True,
-            )
-    entries = route.get("route")
-    entries = entries if isinstance(entries, list) else []
-    if not entries:
-        ctx.note(resource, path, f"route {index} sends to no destination; not imported")
-        return
-    targets = _targets(ctx, resource, path, entries, destinations)
-    if not targets:
-        return
-    if conditions and len(entries) == 1:
-        rules = _pin(ctx, resource, path, route, conditions, next(iter(targets)))
-        if rules:
-            found.pins.append((index, route))
-            found.matches.extend(rules)
-        return
-    found.weighted.append(_Weighted(index, route, targets, bool(conditions)))
-
-
-def _targets(
-    ctx: Context,
-    resource: Resource,
-    path: JsonPath,
-    entries: list[Any],
-    destinations: Destinations,
-) -> dict[str, int]:
-    """Version → weight of a route's destinations that reach a version."""
-    targets: dict[str, int] = {}
-    for number, entry in enumerate(entries):
-        entry = entry if isinstance(entry, dict) else {}
-        where: list[str | int] = [*path, "route", number]
-        for key in entry:
-            if key not in ("destination", "weight"):
-                ctx.note(
-                    resource, [*where, key], f"destination field {key} is not imported", key=True
-                )
-        version = destinations.version(resource, [*where, "destination"], entry.get("destination"))
-        weight = entry.get("weight")
-        if not isinstance(weight, int) or isinstance(weight, bool):
-            weight = 100 if len(entries) == 1 else 0
-        if version is not None:
-            targets[version] = targets.get(version, 0) + weight
-    return targets
-
-
-def _take_weighted(
-    ctx: Context,
-    resource: Resource,
-    chosen: _Weighted,
-    weighted: list[_Weighted],
-    destinations: Destinations,
-    found: Routes,
-) -> None:
-    """The chosen route's weights and mirror; a note for each weighted route left out."""
-    path: list[str | int] = ["spec", "http", chosen.index]
-    if chosen.conditional:
-        ctx.note(
+        ctx.refuse(
             resource,
-            [*path, "match"],
-            f"no route takes the requests that match nothing; route {chosen.index}'s "
-            "weights are used for all of them, without its match conditions",
-        )
-    for other in weighted:
-        if other is chosen:
-            continue
-        same = other.weights == chosen.weights
-        ctx.note(
-            resource,
-            ["spec", "http", other.index],
-            f"route {other.index} is not imported: a release has one weighted route"
-            + (
-                " (its weights are the same as route "
-                if same
-                else " (its weights differ from route "
-            )
-            + f"{chosen.index}'s, which are kept)",
-            severity=Severity.INFO if same else Severity.WARNING,
-        )
-    found.order = list(chosen.weights)
-    found.weights = _hundred(ctx, resource, path, chosen.weights)
-    for version in found.weights:
-        ctx.origins.add(("versions", version, "weight"), resource.location([*path, "route"]))
-    mirror = _mirror(ctx, resource, path, chosen.data, destinations)
-    if mirror is not None:
-        found.extras["mirror"] = mirror
-        ctx.origins.add(("mirror",), resource.location([*path, "mirror"]))
-    if chosen.data.get("name") not in (None, "weighted"):
-        ctx.note(
-            resource,
-            [*path, "name"],
-            f"route name {chosen.data['name']} is not imported: the weighted route is "
-            "rendered as weighted",
-            severity=Severity.INFO,
+            ["spec", key],
+            "exportTo limits the namespaces that see the routes; the rendered VirtualService "
+            "is seen by every namespace"
+            if key == "exportTo"
+            else f"VirtualService field {key} has no place in a release",
+            key=True,
         )
 
 
-def _pin(
-    ctx: Context,
-    resource: Resource,
-    path: list[str | int],
-    route: dict[str, Any],
-    conditions: Any,
-    version: str,
-) -> list[dict[str, Any]]:
-    """Match rules for a route that sends requests with some headers to one version."""
-    rules: list[dict[str, Any]] = []
-    for number, condition in enumerate(conditions):
-        where: list[str | int] = [*path, "match", number]
-        condition = condition if isinstance(condition, dict) else {}
-        other = [k for k in condition if k not in ("headers", "name")]
-        if other or not condition.get("headers"):
-            shown = ", ".join(other) or "no header"
-            ctx.note(
-                resource,
-                [*where, other[0]] if other else where,
-                f"route {path[-1]} sends requests matching {shown} to {version}: a release "
-                "pins requests by headers only, so this match is not imported and those "
-                "requests follow the weights",
-                key=bool(other),
-            )
-            continue
-        headers = _headers(ctx, resource, where, condition["headers"], version)
-        if not headers:
-            continue
-        rule: dict[str, Any] = {}
-        name = route.get("name")
-        if isinstance(name, str) and is_dns_label(name):
-            rule["name"] = name if number == 0 else f"{name}-{number}"
-        elif name is not None:
-            ctx.note(
-                resource,
-                [*path, "name"],
-                f"route name {name!r} is not a DNS-1123 label; the rendered route gets a "
-                "name of its own",
-                severity=Severity.INFO,
-            )
-        if "name" in condition:
-            ctx.note(
-                resource,
-                [*where, "name"],
-                "a match condition's name is not imported",
-                severity=Severity.INFO,
-                key=True,
-            )
-        rule["version"] = version
-        rule["headers"] = headers
-        rules.append(rule)
-    return rules
+# Which route is which ----------------------------------------------------------------------------
 
 
-def _headers(
-    ctx: Context, resource: Resource, where: JsonPath, headers: Any, version: str
-) -> dict[str, Any]:
-    """A match condition's headers as a release writes them; none, with a note, when one of
-    them cannot be written."""
-    found: dict[str, Any] = {}
-    for header, value in headers.items():
-        kinds = value if isinstance(value, dict) else {}
-        if (
-            not isinstance(header, str)
-            or not _HEADER.fullmatch(header.lower())
-            or len(kinds) != 1
-            or next(iter(kinds)) not in ("exact", "prefix", "regex")
-        ):
-            ctx.note(
-                resource,
-                [*where, "headers", str(header)],
-                f"header condition {header!r} is not one a release can express "
-                "(a header name and one of exact, prefix or regex); this match is not "
-                f"imported, so those requests follow the weights instead of going to {version}",
-                key=True,
-            )
-            return {}
-        found[header.lower()] = copy.deepcopy(kinds)
-    return found
+def _shares(targets: dict[str, int]) -> dict[str, Fraction]:
+    total = sum(targets.values())
+    return {v: Fraction(w, total) for v, w in targets.items() if w} if total else {}
 
 
-def _mirror(
-    ctx: Context,
-    resource: Resource,
-    path: list[str | int],
-    route: dict[str, Any],
-    destinations: Destinations,
-) -> dict[str, Any] | None:
-    target = route.get("mirror")
-    percentage: Any = route.get("mirrorPercentage")
-    if target is None:
-        return None
-    version = destinations.version(resource, [*path, "mirror"], target)
-    if version is None:
-        return None
-    if percentage is None:
-        percent: float = 100  # Istio mirrors every request when no share is given
-    elif isinstance(percentage, dict) and isinstance(percentage.get("value"), int | float):
-        percent = percentage["value"]
-    else:
-        ctx.note(
-            resource,
-            [*path, "mirrorPercentage"],
-            "mirrorPercentage is not {value: <number>}; mirroring is not imported",
-        )
-        return None
-    if not 0 < percent <= 100:
-        ctx.note(
-            resource,
-            [*path, "mirrorPercentage"],
-            f"mirroring {percent}% of requests copies nothing; not imported",
-            severity=Severity.INFO,
-        )
-        return None
-    whole = int(percent) if float(percent).is_integer() else percent
-    return {"version": version, "percent": whole}
+def _split(targets: dict[str, int]) -> str:
+    return " + ".join(f"{v} {w}" for v, w in targets.items())
 
 
-def _take_agreed(
-    ctx: Context, resource: Resource, used: list[tuple[int, dict[str, Any]]], found: Routes
-) -> None:
-    """The timeout and retries of the routes the release is made of, when they agree."""
-    routes = [route for _, route in used]
-    indexes = [index for index, _ in used]
-    for key in ("timeout", "retries"):
-        value = _agreed(ctx, resource, key, routes, indexes)
-        if value is not None:
-            found.extras[key] = value
-            where: list[str | int] = ["spec", "http", indexes[0], key]
-            ctx.origins.add((key,), resource.location(where))
-
-
-def _agreed(
-    ctx: Context, resource: Resource, key: str, routes: list[dict[str, Any]], indexes: list[int]
-) -> Any:
-    """The routes' shared timeout or retries; a note when they differ or cannot be written."""
+def _roles(
+    ctx: Context, resource: Resource, routes: list[Route]
+) -> tuple[list[Route], list[Route]]:
+    """The routes that make the weighted route (the first of them gives its weights and
+    options) and the pins, in order; a refusal for each route that can be neither."""
     if not routes:
-        return None
-    values = [r.get(key) for r in routes]
-    first = values[0]
-    for value, index in zip(values[1:], indexes[1:], strict=True):
-        if value != first:
-            ctx.note(
+        return [], []
+    splits = [r for r in routes if r.catch_all or len(r.sending) != 1]
+    main = routes[-1] if routes[-1].catch_all or not splits else splits[0]
+    weighted = [main]
+    for other in splits:
+        if other is main:
+            continue
+        differs = _differs(other, main)
+        if differs:
+            ctx.refuse(
                 resource,
-                ["spec", "http", index, key] if value is not None else ["spec", "http", index],
-                f"{key} differs between routes (route {indexes[0]}: {_shown(first)}, "
-                f"route {index}: {_shown(value)}); a release sets one {key} for every "
-                "route, so it is not imported",
+                other.path,
+                f"{other.label} {differs}: a release has one weighted route",
             )
-            return None
-    if first is None:
-        return None
-    where: list[str | int] = ["spec", "http", indexes[0], key]
-    if key == "timeout":
-        return _timeout(ctx, resource, where, first)
-    return _retries(ctx, resource, where, first)
+        else:
+            weighted.append(other)
+    weighted.sort(key=lambda r: r.index)
+    first = weighted[0].index
+    pins = []
+    for route in routes:
+        if route in splits or route is main:
+            continue
+        if route.index > first:
+            ctx.refuse(
+                resource,
+                route.path,
+                f"{route.label} comes after the weighted route {first}: a release checks its "
+                f"pins before the weighted route, so requests that match both would go to "
+                f"{route.sending[0]} instead of being split",
+            )
+            continue
+        pins.append(route)
+    return [main, *(r for r in weighted if r is not main)], pins
+
+
+def _differs(other: Route, main: Route) -> str:
+    """How `other` differs from the weighted route `main` ("" when it does not)."""
+    if _shares(other.targets) != _shares(main.targets):
+        return (
+            f"splits requests {_split(other.targets)}, the weighted route ({main.label}) "
+            f"{_split(main.targets)}"
+        )
+    for key in (*OPTIONS, "mirror"):
+        mine = other.mirror if key == "mirror" else other.options.get(key)
+        theirs = main.mirror if key == "mirror" else main.options.get(key)
+        if mine != theirs:
+            return (
+                f"splits requests like {main.label} but with {key} {_shown(mine)} instead "
+                f"of {_shown(theirs)}"
+            )
+    return ""
 
 
 def _shown(value: Any) -> str:
     return "none" if value is None else repr(value)
 
 
-def _timeout(ctx: Context, resource: Resource, where: JsonPath, timeout: Any) -> str | None:
-    if isinstance(timeout, str) and _DURATION.fullmatch(timeout):
-        return timeout
-    ctx.note(resource, where, f"timeout {timeout!r} is not a duration such as 5s; not imported")
-    return None
+def _take_weighted(ctx: Context, resource: Resource, weighted: list[Route], found: Routes) -> None:
+    """The weighted route's weights, requests, options and mirror."""
+    main = weighted[0]
+    for route in weighted:
+        name = route.data.get("name")
+        if name is not None and name != "weighted":
+            ctx.normalize(
+                resource,
+                [*route.path, "name"],
+                f"route name {name!r} only labels the route: the weighted route is rendered "
+                "as weighted",
+            )
+    catch_all = next((r for r in weighted if r.catch_all), None)
+    requests: list[tuple[Condition, Route]] = []
+    for route in sorted(weighted, key=lambda r: r.index):
+        if catch_all is not None and route is not catch_all:
+            ctx.normalize(
+                resource,
+                [*route.path, "match"],
+                f"{route.label} splits requests like {catch_all.label}, which takes every "
+                "other request: its conditions are not needed",
+            )
+        elif catch_all is None:
+            requests.extend((c, route) for c in route.conditions)
+    unique = _distinct([c for c, _ in requests])
+    if unique and all(c.fields for c in unique):  # a port alone: every request on the ports
+        found.extras["requests"] = [c.fields for c in unique]
+        for number, condition in enumerate(unique):
+            ctx.origins.add(("requests", number), resource.location(condition.path))
+    _take_weights(ctx, resource, main, found)
+    for key, value in main.options.items():
+        found.extras[key] = value
+        ctx.origins.add((key,), resource.location([*main.path, _source_key(key)]))
+    if main.mirror is not None:
+        found.extras["mirror"] = main.mirror
+        ctx.origins.add(("mirror",), resource.location([*main.path, "mirror"]))
+        if main.mirror["version"] not in found.order:
+            found.order.append(main.mirror["version"])
 
 
-def _retries(
-    ctx: Context, resource: Resource, where: JsonPath, given: Any
-) -> dict[str, Any] | None:
-    if not isinstance(given, dict) or not isinstance(given.get("attempts"), int):
-        ctx.note(resource, where, "retries without a number of attempts; not imported")
-        return None
-    retries = {k: given[k] for k in _RETRY_FIELDS if k in given}
-    for name in given:
-        if name not in _RETRY_FIELDS:
-            ctx.note(resource, [*where, name], f"retries field {name} is not imported", key=True)
-    timeout = retries.get("perTryTimeout")
-    if timeout is not None and not (isinstance(timeout, str) and _DURATION.fullmatch(timeout)):
-        ctx.note(
+def _source_key(key: str) -> str:
+    return "headers" if key.endswith("Headers") else key
+
+
+def _distinct(conditions: list[Condition]) -> list[Condition]:
+    """One condition per set of fields: conditions that differ only by port are one once the
+    ports are listed under `ports:`."""
+    seen: list[dict[str, Any]] = []
+    unique = []
+    for condition in conditions:
+        if condition.fields not in seen:
+            seen.append(condition.fields)
+            unique.append(condition)
+    return unique
+
+
+def _take_pins(
+    ctx: Context, resource: Resource, pins: list[Route], main: Route, found: Routes
+) -> None:
+    """A `match:` entry per distinct condition of each route to one version."""
+    matches: list[dict[str, Any]] = []
+    for route in pins:
+        version = route.sending[0]
+        if len(route.targets) > 1:
+            ctx.normalize(
+                resource,
+                [*route.path, "route"],
+                f"{route.label} sends every request to {version} (its other destinations have "
+                "weight 0): rendered as a pin to it",
+            )
+        if route.mirror is not None or route.data.get("mirror") is not None:
+            ctx.refuse(
+                resource,
+                [*route.path, "mirror"],
+                "mirroring on a route to one version: a release mirrors the weighted route only",
+                key=True,
+            )
+        options = _pin_options(ctx, resource, route, main)
+        name = route.data.get("name")
+        for number, condition in enumerate(_distinct(route.conditions)):
+            if not condition.fields:
+                ctx.refuse(
+                    resource,
+                    condition.path,
+                    f"{route.label} sends every request on port {condition.port} to {version}: "
+                    "a release's pin needs a condition besides the port",
+                )
+                continue
+            pin: dict[str, Any] = {}
+            label = str(name) if number == 0 else f"{name}-{number}"
+            if isinstance(name, str) and is_dns_label(label):
+                pin["name"] = label
+            elif name is not None:
+                ctx.normalize(
+                    resource,
+                    [*route.path, "name"],
+                    f"route name {label!r} is not a DNS-1123 label; it only labels the route, "
+                    "which is rendered with a name of its own",
+                )
+            pin["version"] = version
+            pin.update(copy.deepcopy(condition.fields))
+            pin.update(copy.deepcopy(options))
+            ctx.origins.add(("match", len(matches)), resource.location(condition.path))
+            matches.append(pin)
+        if version not in found.order:
+            found.order.append(version)
+    if matches:
+        found.extras["match"] = matches
+
+
+def _pin_options(ctx: Context, resource: Resource, route: Route, main: Route) -> dict[str, Any]:
+    """The options a pin sets itself: those that differ from the weighted route's, which apply
+    to it otherwise."""
+    own: dict[str, Any] = {}
+    for key in OPTIONS:
+        mine, theirs = route.options.get(key), main.options.get(key)
+        if mine == theirs:
+            continue
+        if mine is None:
+            ctx.refuse(
+                resource,
+                route.path,
+                f"{route.label} has no {key}, but the weighted route's {_shown(theirs)} would "
+                f"apply to it: a pin cannot say it has no {key}",
+                f"give {route.label} the same {_source_key(key)}, or pass "
+                f"--drop '{drop_key(resource, route.path)}'",
+            )
+            continue
+        own[key] = mine
+    return own
+
+
+# Ports --------------------------------------------------------------------------------------------
+
+
+Port = tuple[dict[str, Any], Path]  # a `ports:` entry and where it was read
+
+
+def _http_ports(
+    ctx: Context,
+    resource: Resource,
+    routes: list[Route],
+    destinations: Destinations,
+    layer4: bool,
+) -> list[Port]:
+    """`ports:` entries for the HTTP routes: their match ports, and the Service port they
+    send to when a release cannot leave it out."""
+    if not routes:
+        return []
+    listed = _match_ports(ctx, resource, routes)
+    target = _service_port(ctx, resource, routes, destinations)
+    if not listed:
+        if target is not None and target != _only(destinations):
+            where = next(p for r in routes for n, p in r.ports if n is not None)
+            ctx.refuse(
+                resource,
+                where,
+                f"the routes send requests of every port to Service port {target}; a release "
+                "sends to a Service port only for the ports it lists",
+                f"add port: to the match conditions, or pass --drop '{drop_key(resource, where)}'",
+            )
+        elif layer4:
+            main = routes[-1]
+            ctx.refuse(
+                resource,
+                main.path,
+                f"{main.label} has no port, but tcp or tls routes are listed by port: a "
+                "release with ports: routes HTTP on the ports it lists only",
+                "add port: to the HTTP route's match conditions",
+            )
+        return []
+    entries: list[Port] = []
+    for port, where in listed:
+        entry: dict[str, Any] = {"port": port}
+        if target is not None and target != port:
+            entry["destinationPort"] = target
+        entries.append((entry, where))
+    return entries
+
+
+def _match_ports(ctx: Context, resource: Resource, routes: list[Route]) -> list[tuple[int, Path]]:
+    """The ports the routes match, when each route matches each of its conditions on every one
+    of them (a release lists its ports once for all routes); a refusal otherwise."""
+    listed: dict[int, Path] = {}
+    for route in routes:
+        for condition in route.conditions:
+            if condition.port is not None and condition.port_path is not None:
+                listed.setdefault(condition.port, condition.port_path)
+    if not listed:
+        return []
+    for route in routes:
+        groups: dict[str, set[int | None]] = {}
+        for condition in route.conditions or [Condition(route.path, {})]:
+            groups.setdefault(repr(condition.fields), set()).add(condition.port)
+        for ports in groups.values():
+            if ports != set(listed):
+                shown = ", ".join(str(p) for p in sorted(listed))
+                mine = ", ".join(str(p) for p in sorted(p for p in ports if p is not None))
+                mine = mine or "every port"
+                ctx.refuse(
+                    resource,
+                    [*route.path, "match"] if route.conditions else route.path,
+                    f"{route.label} matches {mine}, but the routes match ports {shown}: a "
+                    "release lists its ports once, for every route",
+                )
+                break
+    return list(listed.items())
+
+
+def _only(destinations: Destinations) -> int | None:
+    ports = destinations.service_ports
+    return ports[0] if len(ports) == 1 else None
+
+
+def _service_port(
+    ctx: Context, resource: Resource, routes: list[Route], destinations: Destinations
+) -> int | None:
+    """The one Service port the routes send to (the Service's only one when they name none);
+    None for the port each request came in on, or, with a refusal, when they send to several."""
+    only = _only(destinations)
+    found: dict[int | None, Path] = {}
+    for route in routes:
+        for number, where in route.ports:
+            if number is not None and number == only:
+                ctx.normalize(
+                    resource,
+                    where,
+                    f"port {number} is the Service's only port, which a destination without a "
+                    "port reaches too",
+                )
+            found.setdefault(only if number is None else number, where)
+    if len(found) > 1:
+        shown = ", ".join(str(p) if p is not None else "none" for p in found)
+        ctx.refuse(
             resource,
-            [*where, "perTryTimeout"],
-            f"perTryTimeout {timeout!r} is not a duration such as 2s; not imported",
+            list(found.values())[1],
+            f"the routes send to different Service ports ({shown}); a release sends each "
+            "port it lists to one Service port",
         )
-        retries.pop("perTryTimeout")
-    return retries
+        return None
+    return next(iter(found), None)
+
+
+def _layer4_ports(
+    ctx: Context,
+    resource: Resource,
+    routes: list[Route],
+    http: Route | None,
+    destinations: Destinations,
+    found: Routes,
+) -> list[Port]:
+    """A `ports:` entry per tcp or tls match, with the weights of the HTTP weighted route (or
+    of the first tcp or tls route when there is none)."""
+    entries: list[Port] = []
+    reference = http
+    for route in routes:
+        if reference is None:
+            reference = route
+            _take_weights(ctx, resource, route, found)
+        elif _shares(route.targets) != _shares(reference.targets):
+            ctx.refuse(
+                resource,
+                [*route.path, "route"],
+                f"{route.label} splits {_split(route.targets)}, {reference.label} "
+                f"{_split(reference.targets)}: a release has one set of weights",
+            )
+            continue
+        target = _service_port(ctx, resource, [route], destinations)
+        for condition in route.conditions or [Condition(route.path, {})]:
+            port, where = condition.port, condition.port_path or condition.path
+            if port is None:
+                port = _only(destinations)
+                if port is None:
+                    ctx.refuse(
+                        resource,
+                        where,
+                        f"{route.label} has no match port and Service {ctx.service_name} has "
+                        "several: a release lists tcp and tls routes by port",
+                        "add port: to the match, or pass "
+                        f"--drop '{drop_key(resource, route.path)}'",
+                    )
+                    continue
+                ctx.normalize(
+                    resource,
+                    where,
+                    f"{route.label} matches no port: it takes the Service's only port, {port}",
+                )
+            entry: dict[str, Any] = {"port": port, "protocol": route.protocol}
+            if target is not None and target != port:
+                entry["destinationPort"] = target
+            if "sniHosts" in condition.fields:
+                entry["sniHosts"] = condition.fields["sniHosts"]
+            entries.append((entry, where))
+    return entries
+
+
+def _unique_ports(ctx: Context, resource: Resource, ports: list[Port]) -> None:
+    """A port is listed once: a later route on the same port is never reached."""
+    seen: dict[int, dict[str, Any]] = {}
+    for entry, where in list(ports):
+        first = seen.setdefault(entry["port"], entry)
+        if first is entry:
+            continue
+        ports.remove((entry, where))
+        if first == entry:
+            ctx.normalize(resource, where, f"port {entry['port']} is listed already; not again")
+        else:
+            ctx.refuse(
+                resource,
+                where,
+                f"port {entry['port']} is routed as {first.get('protocol', 'http')} already; a "
+                "release routes each port one way",
+            )
+
+
+# Weights ------------------------------------------------------------------------------------------
+
+
+def _take_weights(ctx: Context, resource: Resource, route: Route, found: Routes) -> None:
+    found.order = list(route.targets)
+    found.weights = _hundred(ctx, resource, [*route.path, "route"], route.targets)
+    for version in found.weights:
+        ctx.origins.add(("versions", version, "weight"), resource.location([*route.path, "route"]))
 
 
 def _hundred(
     ctx: Context, resource: Resource, path: JsonPath, weights: dict[str, int]
 ) -> dict[str, int]:
-    """The route's weights, scaled to sum to 100 (with a note) when they do not."""
+    """The route's weights as percentages: scaled, and said so, when they do not sum to 100."""
     total = sum(weights.values())
     if total == 100:
         return dict(weights)
     shown = " + ".join(f"{v} {w}" for v, w in weights.items())
     if total <= 0:
         first = next(iter(weights))
-        ctx.note(
+        ctx.refuse(
             resource,
-            [*path, "route"],
-            f"the imported weights sum to 0 ({shown}); {first} is given 100",
-            "set the weights you mean in the release file",
+            path,
+            f"the weights sum to 0 ({shown}): the route sends requests nowhere, and a "
+            "release's weights sum to 100",
         )
         return {name: 100 if name == first else 0 for name in weights}
     scaled = apportion({k: float(v) for k, v in weights.items()})
     result = " + ".join(f"{v} {w}" for v, w in scaled.items())
-    ctx.note(
-        resource,
-        [*path, "route"],
-        f"the imported weights sum to {total} ({shown}), not 100; written as {result}, the "
-        "same shares in percent",
-        "meshcanary's weights are percentages; check the release file's weights",
-    )
+    if all(w * 100 % total == 0 for w in weights.values()):
+        message = (
+            f"the weights sum to {total} ({shown}): written as {result}, the same shares in percent"
+        )
+    else:
+        exact = " + ".join(f"{v} {_percent(w, total)}" for v, w in weights.items())
+        message = (
+            f"the weights sum to {total} ({shown}): written as {result}, rounded to whole "
+            f"percent from {exact}"
+        )
+    ctx.normalize(resource, path, message)
     return scaled
+
+
+def _percent(weight: int, total: int) -> str:
+    return f"{weight * 100 / total:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def apportion(shares: dict[str, float], total: int = 100) -> dict[str, int]:
@@ -473,14 +530,15 @@ def apportion(shares: dict[str, float], total: int = 100) -> dict[str, int]:
 
 
 def weights_from_replicas(ctx: Context, versions: list[Version], routed: bool) -> dict[str, int]:
-    """Without a weighted route the Service spreads requests over every pod."""
+    """Without a weighted route the Service spreads requests over every pod: weights in
+    proportion to the replicas say the same."""
     shares = {v.name: float(v.replicas) for v in versions}
     weights = apportion(shares) if sum(shares.values()) > 0 else {}
     if not weights:
         weights = {v.name: 100 if i == 0 else 0 for i, v in enumerate(versions)}
     first = versions[0].resource
     shown = ", ".join(f"{name} {w}" for name, w in weights.items())
-    ctx.note(
+    ctx.normalize(
         first,
         ["spec", "replicas"],
         (
@@ -490,6 +548,5 @@ def weights_from_replicas(ctx: Context, versions: list[Version], routed: bool) -
         )
         + f": the Service spreads requests over all pods, so the weights follow the "
         f"replicas ({shown})",
-        "check the weights in the release file",
     )
     return weights

@@ -13,7 +13,7 @@ from meshcanary.importer.objects import note_server_fields, stripped
 from meshcanary.manifest import Resource
 from meshcanary.mesh import Labels, labels, pod_labels
 from meshcanary.names import is_dns_label
-from meshcanary.problem import Problem, Severity
+from meshcanary.problem import Problem
 
 _HAS_TAG_OR_DIGEST = re.compile(r".*(:[^/:@]+|@sha256:[a-f0-9]{64})")
 _POD_LABELS: list[str | int] = ["spec", "template", "metadata", "labels"]
@@ -36,7 +36,7 @@ def read(ctx: Context, deployments: list[Resource], selector: Labels) -> list[Ve
     if not versioned and len(ours) == 1:
         # A plain Deployment with no canary yet: it becomes the first version.
         resource = ours[0]
-        ctx.note(
+        ctx.normalize(
             resource,
             _POD_LABELS,
             f"{what(resource)} has no version label: imported as version v1, "
@@ -50,7 +50,7 @@ def read(ctx: Context, deployments: list[Resource], selector: Labels) -> list[Ve
         name = pod_labels(resource).get("version")
         if name is None:
             if versioned:
-                ctx.note(
+                ctx.refuse(
                     resource,
                     _POD_LABELS,
                     f"{what(resource)} has no version label on its pods: meshcanary "
@@ -88,7 +88,7 @@ def _behind_service(ctx: Context, deployments: list[Resource], selector: Labels)
         )
         if not runs_service:
             shown = ", ".join(f"{k}={v}" for k, v in selector.items()) or f"app={ctx.service}"
-            ctx.note(
+            ctx.refuse(
                 resource,
                 _POD_LABELS,
                 f"{what(resource)} is not imported: its pods lack {shown}, so they "
@@ -105,7 +105,7 @@ def _versioned(
     """The version of a Deployment whose pods carry `version: name`, unless it cannot be one."""
     path = [*_POD_LABELS, "version"]
     if not is_dns_label(name):
-        ctx.note(
+        ctx.refuse(
             resource,
             path,
             f'version "{name}" is not a DNS-1123 label, which a version name must be '
@@ -114,7 +114,7 @@ def _versioned(
         )
         return None
     if name in found:
-        ctx.note(
+        ctx.refuse(
             resource,
             path,
             f"a second Deployment of version {name} "
@@ -128,7 +128,7 @@ def _version(ctx: Context, resource: Resource, name: str) -> Version | None:
     note_server_fields(ctx.notes, resource)
     containers = resource.get("spec", "template", "spec", "containers")
     if not isinstance(containers, list) or not containers:
-        ctx.note(
+        ctx.refuse(
             resource,
             ["spec", "template", "spec"],
             f"{what(resource)} has no containers; version {name} is not imported",
@@ -142,12 +142,11 @@ def _version(ctx: Context, resource: Resource, name: str) -> Version | None:
         return None
     replicas = resource.get("spec", "replicas")
     if not isinstance(replicas, int) or isinstance(replicas, bool):
-        ctx.note(
+        ctx.normalize(
             resource,
             ["spec"],
             f"{what(resource)} sets no replicas: written as 1, Kubernetes' default",
             "if an autoscaler owns the replica count, meshcanary's fixed count fights it",
-            severity=Severity.INFO,
         )
         replicas = 1
     version = Version(name, resource, index, image, replicas)
@@ -164,7 +163,7 @@ def _image(
     """The container's image with a tag (`latest` when it has none), or None with a note."""
     image = container.get("image") if isinstance(container, dict) else None
     if not isinstance(image, str) or not image.strip():
-        ctx.note(
+        ctx.refuse(
             resource,
             path,
             f"{what(resource)} has no image; version {name} is not imported",
@@ -172,7 +171,7 @@ def _image(
         return None
     image = image.strip()
     if not _HAS_TAG_OR_DIGEST.fullmatch(image):
-        ctx.note(
+        ctx.normalize(
             resource,
             path,
             f"image {image} has no tag, which means latest; written as {image}:latest "
@@ -187,21 +186,28 @@ def _note_replaced(ctx: Context, resource: Resource, name: str) -> None:
     """The rendered Deployment is `<service>-<version>` and selects on version."""
     rendered = f"{ctx.service}-{name}"
     if resource.name and resource.name != rendered:
-        ctx.note(
+        ctx.normalize(
             resource,
             ["metadata", "name"],
             f"Deployment {resource.name} is rendered as {rendered}",
             "the rendered Deployment replaces this one: delete (or let Argo CD prune) it "
             "once the new one is ready",
         )
+    for path in (["metadata", "labels", "version"], ["spec", "selector", "matchLabels", "version"]):
+        given = resource.get(*path)
+        if given is not None and given != name:
+            ctx.normalize(
+                resource,
+                path,
+                f"label version={given} is rendered as version={name}, the pods' label",
+            )
     selector = labels(resource.get("spec", "selector", "matchLabels")) or {}
     if selector and "version" not in selector:
-        ctx.note(
+        ctx.normalize(
             resource,
             ["spec", "selector", "matchLabels"],
             f"{what(resource)} does not select on version; the rendered one does",
             "a Deployment's selector cannot change in place: the rendered one replaces it",
-            severity=Severity.INFO,
         )
 
 

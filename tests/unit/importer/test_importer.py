@@ -15,6 +15,8 @@ from meshcanary.problem import Problem, Severity
 from meshcanary.render.repository import render
 from tests.support import ARTICLE, by_kind, kustomize_build, write
 
+# The article's unversioned Deployment, which its canary replaces: a loss the user accepts.
+SEED_DROPS = ("Deployment/micro-api",)
 ARTICLE_FILES = (
     "micro-api.yaml",
     "micro-api-canary-istio-v2.yaml",
@@ -93,7 +95,7 @@ def seed_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
     root = tmp_path / "repo"
     root.mkdir()
     monkeypatch.chdir(ARTICLE)  # paths as a user types them: messages show them the same way
-    return root, import_manifests(root, [Path(f) for f in ARTICLE_FILES], "prod")
+    return root, import_manifests(root, [Path(f) for f in ARTICLE_FILES], "prod", drops=SEED_DROPS)
 
 
 def test_seed_writes_base_release_and_environment(seed_import: tuple[Path, ImportResult]) -> None:
@@ -141,15 +143,16 @@ def test_seed_reports_the_typo_and_the_unversioned_deployment(
     (typo,) = _at(result.notes, "micro-api-canary-istio-v1.yaml", 18)
     assert str(typo.location) == "micro-api-canary-istio-v1.yaml:18:1"
     assert "'meta data' looks like a misspelt 'metadata'" in typo.message
-    assert typo.severity == Severity.WARNING
+    assert typo.severity == Severity.INFO  # it holds only the name, which is replaced
+    assert typo.rule == "import-normalized"
     (unversioned,) = [n for n in _at(result.notes, "micro-api.yaml") if "Deployment" in n.message]
     assert "no version label" in unversioned.message
-    assert "not imported" in unversioned.message
+    assert unversioned.rule == "import-dropped"  # refused, and --drop accepts the loss
     assert unversioned.location.line == 37  # the pod template's labels
     assert not [n for n in result.notes if "SNAPSHOT" in n.message]
     renamed = {n.location.file for n in result.notes if "is rendered as" in n.message}
     assert renamed == {"virtual-service-all.yaml", "destination-rule-all.yaml"}
-    assert all(n.rule == "import" and n.location.line >= 1 for n in result.notes)
+    assert all(n.rule.startswith("import-") and n.location.line >= 1 for n in result.notes)
 
 
 def test_seed_renders_to_what_it_was(seed_import: tuple[Path, ImportResult]) -> None:
@@ -194,7 +197,7 @@ def test_seed_import_is_deterministic(tmp_path: Path, monkeypatch: pytest.Monkey
     for name in ("one", "two"):
         root = tmp_path / name
         root.mkdir()
-        result = import_manifests(root, [Path(f) for f in ARTICLE_FILES], "prod")
+        result = import_manifests(root, [Path(f) for f in ARTICLE_FILES], "prod", drops=SEED_DROPS)
         outputs.append(({p: (root / p).read_bytes() for p in result.written}, result.notes))
     assert outputs[0] == outputs[1]
 
@@ -318,8 +321,10 @@ def test_pins_mirror_timeout_and_retries_are_imported(
     (renamed,) = [n for n in result.notes if "subset stable" in n.message]
     assert renamed.severity == Severity.INFO
     assert (renamed.location.file.endswith("rule.yaml"), renamed.location.line) == (True, 8)
-    (named,) = [n for n in result.notes if "route name main" in n.message]
+    (named,) = [n for n in result.notes if "route name 'main'" in n.message]
     assert named.severity == Severity.INFO
+    assert named.rule == "import-normalized"
+    assert "rendered as weighted" in named.message
 
 
 def test_pins_mirror_timeout_and_retries_render_back(
@@ -355,6 +360,7 @@ def test_pins_mirror_timeout_and_retries_render_back(
 
 
 def test_weights_that_do_not_sum_to_100_are_scaled_with_a_note(tmp_path: Path) -> None:
+    # Subset v3 of the DestinationRule selects no imported version: refused, and dropped here.
     routes = ROUTES.split("  http:")[0] + (
         "  http:\n"
         "    - route:\n"
@@ -374,23 +380,25 @@ def test_weights_that_do_not_sum_to_100_are_scaled_with_a_note(tmp_path: Path) -
                 ]
             )
         },
+        drops=("DestinationRule/shop:spec.subsets[2]",),
     )
     release = yaml.safe_load((tmp_path / "repo/environments/prod/shop.yaml").read_text())
     assert {v: s["weight"] for v, s in release["versions"].items()} == {"v1": 50, "v2": 50}
     (note,) = [n for n in result.notes if "sum to 2" in n.message]
-    assert "v1 50 + v2 50" in note.message
-    # Subset v3 of the DestinationRule selects no imported version.
-    assert [n for n in result.notes if "subset v3 selects none" in n.message]
+    assert "written as v1 50 + v2 50, the same shares in percent" in note.message
+    assert note.rule == "import-normalized"
+    (subset,) = [n for n in result.notes if "subset v3 selects none" in n.message]
+    assert subset.rule == "import-dropped"
     render(tmp_path / "repo", ["prod"])
 
 
-def test_routes_a_release_cannot_express_are_reported(tmp_path: Path) -> None:
+def test_routes_a_release_cannot_express_are_refused_where_they_are(tmp_path: Path) -> None:
     routes = ROUTES.split("  http:")[0] + (
         "  http:\n"
         "    - match: [{uri: {prefix: /beta}}, {headers: {x-beta: {exact: '1'}}}]\n"  # 8
         "      route: [{destination: {host: shop, subset: v2}}]\n"
         "      fault: {abort: {httpStatus: 503, percentage: {value: 1}}}\n"  # 10
-        "    - match: [{uri: {prefix: /api}}]\n"  # 11: weighted, with a uri match
+        "    - match: [{uri: {prefix: /api}}]\n"  # 11: weighted, with other weights
         "      route:\n"
         "        - {destination: {host: shop, subset: v1}, weight: 50}\n"
         "        - {destination: {host: shop, subset: v2}, weight: 50}\n"
@@ -398,37 +406,56 @@ def test_routes_a_release_cannot_express_are_reported(tmp_path: Path) -> None:
         "        - {destination: {host: shop, subset: v1}, weight: 90}\n"
         "        - {destination: {host: shop, subset: v2}, weight: 10}\n"
         "        - {destination: {host: elsewhere, subset: v2}, weight: 0}\n"  # 18
-        "      timeout: 3s\n"  # 19
+        "      timeout: 3s\n"
         "    - route: [{destination: {host: shop, subset: v2}}]\n"  # 20: never reached
     )
-    root = tmp_path / "repo"
-    result = _import(
-        root,
-        {
-            "svc.yaml": SERVICE,
-            "v1.yaml": _deployment("v1", "r.example/shop:1", 2),
-            "v2.yaml": _deployment("v2", "r.example/shop:2", 2),
-            "routes.yaml": routes,
-        },
+    manifests = {
+        "svc.yaml": SERVICE,
+        "v1.yaml": _deployment("v1", "r.example/shop:1", 2),
+        "v2.yaml": _deployment("v2", "r.example/shop:2", 2),
+        "routes.yaml": routes,
+    }
+    refused = _import(tmp_path / "refused", manifests)
+    assert refused.written == ()
+    notes = {(n.location.line, n.rule): n for n in _at(refused.notes, "routes.yaml")}
+    # Route 0 pins both its conditions to v2, but has no timeout where the weighted route has.
+    assert (
+        "route 0 has no timeout, but the weighted route's '3s'"
+        in notes[8, "import-refused"].message
     )
+    assert "fault injection" in notes[10, "import-refused"].message
+    assert "route 1 splits requests v1 50 + v2 50, the weighted route (route 2) v1 90 + v2 10" in (
+        notes[11, "import-refused"].message
+    )
+    assert "is not Service shop" in notes[18, "import-refused"].message
+    assert "never reached" in notes[20, "import-normalized"].message
+    # No DestinationRule: subsets are read as version labels, and said so once per subset.
+    assert len([n for n in refused.notes if "no DestinationRule" in n.message]) == 2
+
+    # Accepting each loss by name imports the rest.
+    root = tmp_path / "repo"
+    drops = ("spec.http[0]", "spec.http[1]", "spec.http[2].route[2]")
+    result = _import(root, manifests, drops=tuple(f"VirtualService/shop:{d}" for d in drops))
+    assert not result.refused
     release = yaml.safe_load((root / "environments/prod/shop.yaml").read_text())
     assert {v: s["weight"] for v, s in release["versions"].items()} == {"v1": 90, "v2": 10}
-    # The header match of route 0 is kept; its uri match is not.
-    assert release["match"] == [{"version": "v2", "headers": {"x-beta": {"exact": "1"}}}]
-    assert "timeout" not in release  # the pinned route has none: the routes disagree
-    notes = {n.location.line: n for n in _at(result.notes, "routes.yaml")}
-    assert "matching uri to v2" in notes[8].message
-    assert "fault is not imported" in notes[10].message
-    assert "its weights differ from route 2's" in notes[11].message
-    assert "is not Service shop" in notes[18].message
-    assert "timeout differs between routes (route 0: none, route 2: '3s')" in notes[19].message
-    assert "never used" in notes[20].message
-    # No DestinationRule: subsets are read as version labels, and said so once per subset.
-    assert len([n for n in result.notes if "no DestinationRule" in n.message]) == 2
+    assert release["match"] == [
+        {"version": "v2", "uri": {"prefix": "/beta"}},
+        {"version": "v2", "headers": {"x-beta": {"exact": "1"}}},
+    ]
+    assert release["timeout"] == "3s"
+    assert {
+        n.location.line for n in _at(result.notes, "routes.yaml") if n.rule == "import-dropped"
+    } == {
+        8,
+        10,
+        11,
+        18,
+    }
     render(root, ["prod"])
 
 
-def test_fields_two_versions_do_not_share_are_reported_at_the_field(tmp_path: Path) -> None:
+def test_fields_two_versions_do_not_share_become_the_versions_patch(tmp_path: Path) -> None:
     v2 = _deployment("v2", "r.example/shop:2", 1).replace(
         "          resources: {requests: {cpu: 100m}}\n",
         "          resources: {requests: {cpu: 500m}}\n          env: [{name: MODE, value: fast}]\n",
@@ -438,11 +465,18 @@ def test_fields_two_versions_do_not_share_are_reported_at_the_field(tmp_path: Pa
         root,
         {"a.yaml": SERVICE, "v1.yaml": _deployment("v1", "r.example/shop:1", 1), "v2.yaml": v2},
     )
-    found = {(n.location.line, n.location.column) for n in _at(result.notes, "v2.yaml")}
-    assert (14, 39) in found  # resources.requests.cpu: the value
-    assert (15, 11) in found  # env, which v1 has not: the key
-    # No VirtualService: the Service spreads requests over the pods, so weights follow replicas.
+    assert result.ok and result.verified  # kustomize applies the patch: v2 is v2 again
+    (kept,) = [n for n in _at(result.notes, "v2.yaml") if "patch" in n.message]
+    assert "versions.v2.patch" in kept.message and kept.rule == "import-normalized"
     release = yaml.safe_load((root / "environments/prod/shop.yaml").read_text())
+    (container,) = release["versions"]["v2"]["patch"]["spec"]["template"]["spec"]["containers"]
+    assert container == {
+        "name": "shop",
+        "resources": {"requests": {"cpu": "500m"}},
+        "env": [{"name": "MODE", "value": "fast"}],
+    }
+    assert "patch" not in release["versions"]["v1"]
+    # No VirtualService: the Service spreads requests over the pods, so weights follow replicas.
     assert {v: s["weight"] for v, s in release["versions"].items()} == {"v1": 50, "v2": 50}
     assert [n for n in result.notes if "weights follow the replicas" in n.message]
     base = yaml.safe_load((root / "deploy/base/shop/deployment.yaml").read_text())
@@ -472,7 +506,7 @@ def test_a_single_unversioned_deployment_becomes_v1(tmp_path: Path) -> None:
     assert _labels(deployment) == {"app": "shop", "version": "v1"}
 
 
-def test_an_existing_environment_is_left_alone(tmp_path: Path) -> None:
+def test_an_existing_environment_gains_the_imported_gateways(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     environment = write(
         root / "environments/prod/environment.yaml",
@@ -500,13 +534,23 @@ def test_an_existing_environment_is_left_alone(tmp_path: Path) -> None:
             "gateway.yaml": gateway,
         },
     )
-    assert environment.read_bytes() == before
-    assert "environments/prod/environment.yaml" not in result.written
-    (undeclared,) = _at(result.notes, "gateway.yaml")
-    assert "not declared in environments/prod/environment.yaml" in undeclared.message
+    assert result.ok, [n.format() for n in result.refused + result.differences]
+    assert "environments/prod/environment.yaml" in result.written
+    after = environment.read_text(encoding="utf-8")
+    assert after.startswith(before.decode())  # comments and the declared gateway kept
+    assert yaml.safe_load(after)["gateways"]["public"] == {
+        "selector": {"istio": "ingressgateway"},
+        "servers": [
+            {
+                "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                "hosts": ["shop.example.com"],
+            }
+        ],
+    }
+    (added,) = _at(result.notes, "gateway.yaml")
+    assert "added to environments/prod/environment.yaml" in added.message
     release = yaml.safe_load((root / "environments/prod/shop.yaml").read_text())
-    assert release["gateways"] == ["mesh", "store/public"]
-    assert [n for n in _at(result.notes, "routes.yaml", 6) if "store/public" in n.message]
+    assert release["gateways"] == ["mesh", "public"]
     render(root, ["prod"])
 
 
@@ -563,7 +607,7 @@ def test_no_service_or_no_version_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no Service"):
         _import(tmp_path / "a", {"v1.yaml": _deployment("v1", "r.example/shop:1", 1)})
     other = _deployment("v1", "r.example/x:1", 1).replace("app: shop", "app: other")
-    with pytest.raises(InputError, match="no Deployment of service shop"):
+    with pytest.raises(InputError, match="no Service selects the pods of a Deployment"):
         _import(tmp_path / "b", {"svc.yaml": SERVICE, "d.yaml": other})
 
 
@@ -571,7 +615,7 @@ def test_names_must_be_dns_labels(tmp_path: Path) -> None:
     with pytest.raises(InputError, match='environment "Prod"'):
         import_manifests(tmp_path, [ARTICLE / "micro-api.yaml"], "Prod")
     with pytest.raises(InputError, match='service "micro_api"'):
-        import_manifests(tmp_path, [ARTICLE / "micro-api.yaml"], "prod", service="micro_api")
+        import_manifests(tmp_path, [ARTICLE / "micro-api.yaml"], "prod", services=["micro_api"])
 
 
 def test_a_value_no_release_can_hold_is_refused_at_its_source(tmp_path: Path) -> None:
