@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ARTICLE, DATA, ROOT, write
+from tests.support import ARTICLE, BOOKINFO, DATA, ROOT, write
 
 KUBECONFORM = DATA / "kubeconform" / "fixtures"
 
@@ -455,8 +455,8 @@ def test_tap_summary_leaves_the_plan_last(cli, tmp_path: Path) -> None:
 # --- Bookinfo: an ordinary application is no finding ------------------------------------------
 
 # The sample as deployed for a canary; the folder's other files are alternatives to these.
-BOOKINFO = [
-    DATA / "bookinfo" / name
+BOOKINFO_DEPLOYED = [
+    BOOKINFO / name
     for name in (
         "bookinfo.yaml",
         "destination-rule-all.yaml",
@@ -474,7 +474,7 @@ QUIET = {
 
 
 def test_bookinfo_has_no_false_positive(cli) -> None:
-    outcome = cli("lint", "--format", "json", *BOOKINFO)
+    outcome = cli("lint", "--format", "json", *BOOKINFO_DEPLOYED)
     assert "Traceback" not in outcome.err
     assert outcome.err == ""
     found = _findings(outcome)

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Everything the tests read is inside the repository: a clone is the whole project
 # (tests/test_quality.py fails when a test reaches beside it).
 ARTICLE = ROOT / "examples" / "article"  # the article's manifests; as-published/ keeps its NBSPs
+BOOKINFO = ROOT / "examples" / "bookinfo"  # Istio's Bookinfo sample, with its task routes
 DATA = ROOT / "tests" / "data"  # a folder copied from elsewhere says where in its SOURCE.md
 
 GIT_NAME, GIT_EMAIL = "Mesh Canary Test", "test@meshcanary.invalid"

@@ -12,9 +12,8 @@ from meshcanary.equivalence import Difference, compare
 from meshcanary.kustomize import command as kustomize_command
 from meshcanary.manifest import Parsed, Resource, parse_text
 from meshcanary.problem import Location
-from tests.support import DATA, write
+from tests.support import BOOKINFO, write
 
-BOOKINFO = DATA / "bookinfo"
 # The sample as Istio's task pages deploy it for a canary.
 SAMPLE = (
     "bookinfo.yaml",
@@ -35,7 +34,7 @@ def read(
         if edit is not None and edit[0] == name:
             assert edit[1] in text, f"{edit[1]!r} is not in {name}"
             text = text.replace(edit[1], edit[2], 1)
-        parse_text(text, f"tests/data/bookinfo/{name}", parsed)
+        parse_text(text, f"examples/bookinfo/{name}", parsed)
     assert parsed.problems == []
     return parsed.resources
 
@@ -52,7 +51,7 @@ def at(name: str, line_text: str, value: str, *, after: str = "") -> Location:
     lines = (BOOKINFO / name).read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if after in line) if after else 0
     number = next(i for i, line in enumerate(lines) if i >= start and line_text in line)
-    return Location(f"tests/data/bookinfo/{name}", number + 1, lines[number].index(value) + 1)
+    return Location(f"examples/bookinfo/{name}", number + 1, lines[number].index(value) + 1)
 
 
 def test_bookinfo_is_equivalent_to_itself() -> None:

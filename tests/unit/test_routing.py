@@ -11,10 +11,9 @@ from meshcanary.errors import InputError
 from meshcanary.manifest import Parsed, Resource, parse_text
 from meshcanary.problem import Location
 from meshcanary.routing import Target
-from tests.support import DATA
+from tests.support import BOOKINFO
 from tests.support.bounds import hang_guard
 
-BOOKINFO = DATA / "bookinfo"
 REVIEWS = ("mesh", "reviews.default.svc.cluster.local", "http")
 TWO_VERSIONS = """\
 apiVersion: v1

@@ -212,7 +212,9 @@ def _plan_service(
         for port in plan.service_resource.get("spec", "ports") or []
         if isinstance(port, dict) and isinstance(port.get("port"), int)
     )
-    content, order = release.build(ctx, routes, found, rule, declared, canary, ports)
+    content, order = release.build(
+        ctx, routes, found, rule, declared, canary, ports, plan.service_resource
+    )
     found.sort(key=lambda v: order.names.index(v.name))
     kept = support.read(ctx, by_kind, found, claimed)
     plan.files = {

@@ -40,6 +40,7 @@ def build(
     gateways: Gateways,
     canary: str | None = None,
     service_ports: tuple[int, ...] = (),
+    service_resource: Resource | None = None,
 ) -> tuple[dict[str, Any], Order]:
     """The release file's content and its versions' order; raises InputError when the schema
     refuses a value read."""
@@ -69,7 +70,9 @@ def build(
         ctx.origins.add(("trafficPolicy",), rule.location(["spec", "trafficPolicy"]))
     release.update(found.extras)
     release = {k: release[k] for k in sorted(release, key=_key_order)}
-    weights = found.weights or routes.weights_from_replicas(ctx, versions, bool(ours))
+    weights = found.weights or routes.weights_from_replicas(
+        ctx, versions, bool(ours), service_resource
+    )
     order = ordered(ctx, weights, list(by_name), canary)
     release["versions"] = {
         name: {

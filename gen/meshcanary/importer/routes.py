@@ -529,24 +529,28 @@ def apportion(shares: dict[str, float], total: int = 100) -> dict[str, int]:
     return result
 
 
-def weights_from_replicas(ctx: Context, versions: list[Version], routed: bool) -> dict[str, int]:
+def weights_from_replicas(
+    ctx: Context, versions: list[Version], routed: bool, service: Resource | None = None
+) -> dict[str, int]:
     """Without a weighted route the Service spreads requests over every pod: weights in
-    proportion to the replicas say the same."""
+    proportion to the replicas say the same. Said at the Service, which spreads them."""
     shares = {v.name: float(v.replicas) for v in versions}
     weights = apportion(shares) if sum(shares.values()) > 0 else {}
     if not weights:
         weights = {v.name: 100 if i == 0 else 0 for i, v in enumerate(versions)}
-    first = versions[0].resource
     shown = ", ".join(f"{name} {w}" for name, w in weights.items())
+    pods = ", ".join(f"{v.name} {v.replicas}" for v in versions)
+    exact = all(w * sum(shares.values()) == 100 * shares[n] for n, w in weights.items())
     ctx.normalize(
-        first,
-        ["spec", "replicas"],
+        service if service is not None else versions[0].resource,
+        ["spec"] if service is not None else ["spec", "replicas"],
         (
             "the VirtualService has no weighted route for the versions"
             if routed
             else "no VirtualService routes to the versions"
         )
-        + f": the Service spreads requests over all pods, so the weights follow the "
-        f"replicas ({shown})",
+        + f": the Service spreads requests over all pods ({pods}), so the weights follow the "
+        f"replicas ({shown}{'' if exact else ', rounded to whole percent'})",
+        "check the weights in the release file",
     )
     return weights

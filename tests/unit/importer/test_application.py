@@ -14,9 +14,8 @@ import yaml
 from meshcanary.__main__ import main
 from meshcanary.importer import ImportResult, import_manifests
 from meshcanary.importer.context import DROPPED, REFUSED
-from tests.support import DATA
+from tests.support import BOOKINFO, DATA
 
-BOOKINFO = DATA / "bookinfo"
 APP = [
     BOOKINFO / "bookinfo.yaml",
     BOOKINFO / "destination-rule-all.yaml",
@@ -191,3 +190,50 @@ def test_the_cli_reports_a_table_and_json(
     assert main(text_args) == 1
     out = capsys.readouterr().out
     assert "4 refused" in out and "nothing written" in out
+
+
+def test_ratings_v2_keeps_what_differs_beyond_its_image_as_a_patch(tmp_path: Path) -> None:
+    result = import_manifests(
+        tmp_path,
+        [*APP[:2], BOOKINFO / "bookinfo-ratings-v2.yaml"],
+        "dev",
+        drops=("DestinationRule/ratings:spec.subsets", "DestinationRule/details:spec.subsets"),
+    )
+    assert result.ok and result.verified, [n.format() for n in result.refused + result.differences]
+    patch = _release(tmp_path, "dev", "ratings")["versions"]["v2"]["patch"]
+    pod = patch["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "bookinfo-ratings-v2"
+    (container,) = pod["containers"]
+    assert container["env"] == [{"name": "MONGO_DB_URL", "value": "mongodb://mongodb:27017/test"}]
+    assert container["securityContext"] is None  # v1 runs as user 1000, v2 as the image says
+    accounts = list(
+        yaml.safe_load_all((tmp_path / "deploy/base/ratings/serviceaccount.yaml").read_text())
+    )
+    assert [a["metadata"]["name"] for a in accounts] == ["bookinfo-ratings", "bookinfo-ratings-v2"]
+
+
+def test_tcp_echo_shifts_tcp_traffic_by_weight(tmp_path: Path) -> None:
+    tcp_echo = DATA / "tcp-echo"
+    result = import_manifests(
+        tmp_path, [tcp_echo / "tcp-echo-services.yaml", tcp_echo / "tcp-echo-20-v2.yaml"], "dev"
+    )
+    assert result.ok and result.verified, [n.format() for n in result.refused + result.differences]
+    release = _release(tmp_path, "dev", "tcp-echo")
+    # The gateway's port 31400 is matched; the Service's port 9000 is where it sends.
+    assert release["ports"] == [{"port": 31400, "protocol": "tcp", "destinationPort": 9000}]
+    assert {v: s["weight"] for v, s in release["versions"].items()} == {"v1": 80, "v2": 20}
+    (container,) = release["versions"]["v2"]["patch"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"][-1] == "two"
+
+
+def test_helloworld_spread_by_replicas_becomes_weights(tmp_path: Path) -> None:
+    hello = DATA / "helloworld"
+    result = import_manifests(
+        tmp_path, [hello / "helloworld.yaml", hello / "helloworld-gateway.yaml"], "dev"
+    )
+    assert result.ok and result.verified, [n.format() for n in result.refused + result.differences]
+    release = _release(tmp_path, "dev", "helloworld")
+    assert release["requests"] == [{"uri": {"exact": "/hello"}}]
+    assert {v: s["weight"] for v, s in release["versions"].items()} == {"v1": 50, "v2": 50}
+    (spread,) = [n for n in result.notes if "by their replicas (v1 1, v2 1)" in n.message]
+    assert spread.location.file.endswith("helloworld-gateway.yaml")

@@ -19,9 +19,8 @@ import yaml
 from meshcanary.errors import InputError
 from meshcanary.importer import import_manifests
 from meshcanary.manifest import pointer
-from tests.support import DATA
+from tests.support import BOOKINFO, DATA
 
-BOOKINFO = DATA / "bookinfo"
 SAMPLES: dict[str, tuple[list[Path], tuple[str, ...]]] = {
     "bookinfo": (
         [
@@ -49,6 +48,18 @@ SAMPLES: dict[str, tuple[list[Path], tuple[str, ...]]] = {
             "DestinationRule/ratings:spec.subsets[3]",
             "DestinationRule/details:spec.subsets[1]",
         ),
+    ),
+    "ratings-v2": (
+        [
+            BOOKINFO / "bookinfo.yaml",
+            BOOKINFO / "bookinfo-ratings-v2.yaml",
+            BOOKINFO / "destination-rule-all.yaml",
+        ],
+        ("DestinationRule/ratings:spec.subsets", "DestinationRule/details:spec.subsets"),
+    ),
+    "helloworld": (
+        [DATA / "helloworld" / "helloworld.yaml", DATA / "helloworld" / "helloworld-gateway.yaml"],
+        (),
     ),
     "tcp-echo": (
         [DATA / "tcp-echo" / "tcp-echo-services.yaml", DATA / "tcp-echo" / "tcp-echo-20-v2.yaml"],

@@ -16,9 +16,8 @@ from meshcanary.importer.context import DROPPED, NORMALIZED, REFUSED, Context, N
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import Parsed, Resource, parse_text
 from meshcanary.problem import Location, Problem, Severity
-from tests.support import DATA
+from tests.support import BOOKINFO, DATA
 
-BOOKINFO = DATA / "bookinfo"
 FILE = "vs.yaml"
 
 

@@ -34,7 +34,7 @@ from meshcanary.rules import (
     workload_ports_agree,
 )
 from meshcanary.rules._workloads import Workloads, is_gateway_workload, istio_added, owners
-from tests.support import DATA, ROOT, kustomize_build
+from tests.support import BOOKINFO, ROOT, kustomize_build
 
 RULES: tuple[ModuleType, ...] = (
     destination_rule_host,
@@ -278,7 +278,7 @@ BOOKINFO_DEPLOYED = (
 def test_bookinfo_gives_these_rules_nothing_but_the_versions_it_leaves_out() -> None:
     parsed = Parsed()
     for name in BOOKINFO_DEPLOYED:
-        path = DATA / "bookinfo" / name
+        path = BOOKINFO / name
         parse_text(path.read_text(encoding="utf-8"), str(path), parsed)
     problems = run(Scope(parsed.resources), rules=list(RULES))
     # details v2 and ratings v2, v2-mysql, v2-mysql-vm: Deployments of other sample files.
