@@ -203,3 +203,22 @@ def test_status_shows_the_weights_when_a_base_does_not_render(example_repo: Path
     assert "micro-api  v2       canary      30" in outcome.out
     assert 'resources entry "deployment.yaml" names no file or folder' in outcome.err
     assert json.loads(cli("--repo", example_repo, "status", "-o", "json").out)["render"] is None
+
+
+def test_a_pin_on_the_uri_method_and_query_is_said(example_repo: Path, cli) -> None:
+    release = example_repo / "environments/prod/checkout.yaml"
+    text = release.read_text(encoding="utf-8")
+    pin = (
+        "match:\n  - version: v2\n    name: beta\n    uri: {prefix: /beta}\n"
+        "    method: {exact: POST}\n    queryParams: {debug: {exact: '1'}}\n"
+    )
+    release.write_text(text.replace("match:\n", pin, 1), encoding="utf-8")
+    data = json.loads(cli("--repo", example_repo, "status", "--format", "json").out)
+    (beta,) = [p for p in _prod(data)["checkout", "v2"]["pinned"] if p["rule"] == "beta"]
+    assert beta["conditions"] == [
+        {"on": "request", "name": "uri", "match": "prefix", "value": "/beta"},
+        {"on": "request", "name": "method", "match": "exact", "value": "POST"},
+        {"on": "query", "name": "debug", "match": "exact", "value": "1"},
+    ]
+    shown = cli("--repo", example_repo, "status", "prod").out
+    assert "pinned to v2: requests with uri prefix /beta and method=POST and query debug=1" in shown

@@ -19,6 +19,7 @@ from typing import Any
 from meshcanary.errors import InputError
 from meshcanary.layout import GATEWAYS, HASHES_FILE, OVERLAYS
 from meshcanary.problem import Problem, printable
+from meshcanary.release import model
 from meshcanary.release.load import LoadedEnvironment, load
 from meshcanary.release.model import HeaderMatch, Release
 from meshcanary.render import repository
@@ -30,15 +31,18 @@ STABLE, CANARY = "stable", "canary"
 
 @dataclass(frozen=True)
 class Condition:
-    """One condition of a `match` rule: on a request header, or on one cookie."""
+    """One condition of a `match` rule: on the uri, method or authority, a request header,
+    one cookie, or a query parameter."""
 
-    on: str  # header or cookie
+    on: str  # request (uri, method, authority), header, cookie or query
     name: str
     match: str  # exact, prefix or regex, as Istio's StringMatch names them
     value: str
 
     def describe(self) -> str:
-        shown = f"{self.on} {printable(self.name)}"
+        shown = (
+            printable(self.name) if self.on == "request" else f"{self.on} {printable(self.name)}"
+        )
         if self.match == "exact":
             return f"{shown}={printable(self.value)}"
         return f"{shown} {self.match} {printable(self.value)}"
@@ -184,7 +188,7 @@ def rows(environments: list[LoadedEnvironment]) -> list[Row]:
                         share,
                         role,
                         tuple(
-                            Pin(m.name, tuple(_condition(h) for h in m.headers))
+                            Pin(m.name, _conditions(m.condition))
                             for m in release.matches
                             if m.version == version.name
                         ),
@@ -210,6 +214,23 @@ _METACHARACTERS = r".^$*+?()[]{}|\/"
 
 def _escape(text: str) -> str:
     return "".join(f"\\{c}" if c in _METACHARACTERS else c for c in text)
+
+
+def _conditions(condition: model.Condition) -> tuple[Condition, ...]:
+    """A pin's conditions as the release file says them: on the request's uri, method and
+    authority, then its headers (a cookie as a cookie) and query parameters."""
+    found = [
+        Condition("request", name, match.kind, match.value)
+        for name, match in (
+            ("uri", condition.uri),
+            ("method", condition.method),
+            ("authority", condition.authority),
+        )
+        if match is not None
+    ]
+    found += [_condition(h) for h in condition.headers]
+    found += [Condition("query", q.param, q.kind, q.value) for q in condition.query_params]
+    return tuple(found)
 
 
 def _condition(header: HeaderMatch) -> Condition:

@@ -171,8 +171,16 @@ def test_schema_accepts(tmp_path: Path, body: str) -> None:
         ("corsPolicy: {allowOrigns: []}\n", 3, 'unknown field "allowOrigns"'),
         ("ports:\n  - {port: 80, protocol: udp}\n", 4, '"protocol" must be one of'),
         ("ports:\n  - {port: 80, destinationPort: 0}\n", 4, '"destinationPort" must be at least 1'),
-        ("match:\n  - {version: v1, name: a, timeout: 1s}\n", 4, "is not valid under any"),
-        ("match:\n  - {version: v1, ignoreUriCase: true, method: {exact: GET}}\n", 4, "'uri'"),
+        (
+            "match:\n  - {version: v1, name: a, timeout: 1s}\n",
+            4,
+            '"match" needs one of: headers, cookies, uri, method, authority, queryParams',
+        ),
+        (
+            "match:\n  - {version: v1, ignoreUriCase: true, method: {exact: GET}}\n",
+            4,
+            '"ignoreUriCase" needs "uri" beside it',
+        ),
     ],
 )
 def test_schema_refuses(tmp_path: Path, body: str, line: int, message: str) -> None:
