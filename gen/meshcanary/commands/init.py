@@ -27,6 +27,7 @@ from pathlib import Path
 from meshcanary.errors import InputError
 from meshcanary.names import is_dns_label
 from meshcanary.problem import Location, Problem, Severity
+from meshcanary.release.model import DEFAULT_MAX_STEP, DEFAULT_STEPS
 from meshcanary.resources import data_dir
 
 REPOSITORY = "https://github.com/meshcanary/meshcanary"
@@ -293,6 +294,9 @@ def _files(service: str, environments: list[str], commit: str) -> dict[str, str]
     return files
 
 
+_STEPS = ", ".join(map(str, DEFAULT_STEPS))
+
+
 def _environment(env: str) -> str:
     return f"""\
 # yaml-language-server: $schema=../../schemas/environment.schema.json
@@ -307,9 +311,9 @@ istioApiVersion: networking.istio.io/v1     # v1beta1 for Istio before 1.22
 #       - port: {{number: 80, name: http, protocol: HTTP}}
 #         hosts: [{env}.example.com]
 defaults:
-  canary: {{steps: [10, 25, 50, 75, 100]}}    # what `step --next` moves a canary through
+  canary: {{steps: [{_STEPS}]}}    # what `step --next` moves a canary through
 policy:
-  maxStep: 25     # no weight moves more than 25 points in one change (check, hook, edits)
+  maxStep: {DEFAULT_MAX_STEP}     # no weight moves more than {DEFAULT_MAX_STEP} points in one change (check, hook, edits)
 """
 
 

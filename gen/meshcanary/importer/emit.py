@@ -23,6 +23,7 @@ from meshcanary.manifest import Resource
 from meshcanary.mesh import labels
 from meshcanary.problem import Location, Problem
 from meshcanary.release import schema
+from meshcanary.release.model import DEFAULT_MAX_STEP, DEFAULT_STEPS
 from meshcanary.render.emit import document
 
 DEFAULT_ISTIO_API = "networking.istio.io/v1"
@@ -199,6 +200,9 @@ def environment_file(ctx: Context, resources: ByKind, gateways: Gateways) -> dic
         data["istioApiVersion"] = api
     if gateways:
         data["gateways"] = {name: entry for name, (_, entry) in gateways.items()}
+    # What `init` gives a new environment: the plan `step --next` follows, a step's limit.
+    data["defaults"] = {"canary": {"steps": list(DEFAULT_STEPS)}}
+    data["policy"] = {"maxStep": DEFAULT_MAX_STEP}
     problems = [
         Problem(ctx.origins.fallback, refused(error))
         for error in schema.validator("environment").iter_errors(data)

@@ -9,6 +9,10 @@ from typing import Any
 from meshcanary.source import SourceDoc
 
 MESH = "mesh"
+# What a new environment starts with (`init`, and `import` into an environment it creates):
+# the canary plan `step --next` follows, and the largest move of one change.
+DEFAULT_STEPS = (10, 25, 50, 75, 100)
+DEFAULT_MAX_STEP = 25
 
 
 @dataclass(frozen=True)

@@ -173,18 +173,19 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
         )
         yield Problem(at, message, schema.get("description", ""))
         return
+    branches = error.validator_value if isinstance(error.validator_value, list) else []
     if keyword == "anyOf" and all(
-        isinstance(branch, dict) and set(branch) == {"required"} for branch in error.validator_value
+        isinstance(branch, dict) and set(branch) == {"required"} for branch in branches
     ):
-        needed = [name for branch in error.validator_value for name in branch["required"]]
+        needed = [str(name) for branch in branches for name in branch["required"]]
         yield Problem(at, f"{_field(error)} needs one of: {', '.join(needed)}")
         return
     if keyword == "dependentRequired":
         quoted = re.match(r"'([^']*)' is a dependency of '([^']*)'", error.message)
         if quoted:
-            needed, given = quoted.groups()
+            wanted, given = quoted.groups()
             yield Problem(
-                doc.location([*path, given], key=True), f'"{given}" needs "{needed}" beside it'
+                doc.location([*path, given], key=True), f'"{given}" needs "{wanted}" beside it'
             )
             return
     if keyword == "oneOf":

@@ -237,3 +237,11 @@ def test_helloworld_spread_by_replicas_becomes_weights(tmp_path: Path) -> None:
     assert {v: s["weight"] for v, s in release["versions"].items()} == {"v1": 50, "v2": 50}
     (spread,) = [n for n in result.notes if "by their replicas (v1 1, v2 1)" in n.message]
     assert spread.location.file.endswith("helloworld-gateway.yaml")
+
+
+def test_a_drop_that_matches_nothing_writes_nothing(tmp_path: Path) -> None:
+    drops = (*SUBSETS_WITHOUT_DEPLOYMENTS, "VirtualService/reviews:spec.http[9]")
+    result = _bookinfo(tmp_path, "staging", "virtual-service-reviews-80-20.yaml", drops=drops)
+    assert result.unused_drops == ("VirtualService/reviews:spec.http[9]",)
+    assert not result.ok and result.written == ()
+    assert not list(tmp_path.iterdir())

@@ -317,7 +317,13 @@ def test_pins_mirror_timeout_and_retries_are_imported(
         ("v3", 0),
     ]
     environment = yaml.safe_load((root / "environments/prod/environment.yaml").read_text())
-    assert environment == {"namespace": "store", "istioApiVersion": "networking.istio.io/v1"}
+    assert environment == {
+        "namespace": "store",
+        "istioApiVersion": "networking.istio.io/v1",
+        # What `init` gives a new environment: `step --next` works on the imported canary.
+        "defaults": {"canary": {"steps": [10, 25, 50, 75, 100]}},
+        "policy": {"maxStep": 25},
+    }
     (renamed,) = [n for n in result.notes if "subset stable" in n.message]
     assert renamed.severity == Severity.INFO
     assert (renamed.location.file.endswith("rule.yaml"), renamed.location.line) == (True, 8)
