@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from meshcanary.manifest import JsonPath, Resource, pointer
 from meshcanary.mesh import resolve_host
 from meshcanary.problem import Location, Problem, Severity
 
-RULE = "import"
 BASES = "deploy/base"
 
 # What a note says of the field it is at: the release and base say it another way with the same
@@ -79,58 +78,24 @@ class Notes:
         drop = next((d for d in self.drops if _covers(d, name)), None)
         if drop is not None:
             self.used_drops.add(drop)
+        if "--drop" not in hint:
+            hint = _and(hint, f"to import without it, pass --drop '{name}'")
         rule, severity = (DROPPED, Severity.INFO) if drop else (REFUSED, Severity.ERROR)
-        self.problems.append(
-            Problem(
-                resource.location(path, key=key),
-                message,
-                hint
-                if "--drop" in hint
-                else _and(hint, f"to import without it, pass --drop '{name}'"),
-                rule=rule,
-                severity=severity,
-                resource=resource.ref,
-                path=pointer(path),
-            )
-        )
+        self._add(resource, path, key, Problem(Location(""), message, hint, rule, severity))
 
     def normalize(
         self, resource: Resource, path: JsonPath, message: str, hint: str = "", *, key: bool = False
     ) -> None:
         """The field at `path` is carried over in another form with the same meaning."""
-        self.problems.append(
-            Problem(
-                resource.location(path, key=key),
-                message,
-                hint,
-                rule=NORMALIZED,
-                severity=Severity.INFO,
-                resource=resource.ref,
-                path=pointer(path),
-            )
-        )
+        note = Problem(Location(""), message, hint, NORMALIZED, Severity.INFO)
+        self._add(resource, path, key, note)
 
-    @property
-    def refusals(self) -> list[Problem]:
-        return [p for p in self.problems if p.rule == REFUSED]
-
-    def note(
-        self,
-        resource: Resource,
-        path: JsonPath,
-        message: str,
-        hint: str = "",
-        *,
-        severity: Severity = Severity.WARNING,
-        key: bool = False,
-    ) -> None:
+    def _add(self, resource: Resource, path: JsonPath, key: bool, note: Problem) -> None:
+        """`note`, at the field of `resource` it is about."""
         self.problems.append(
-            Problem(
-                resource.location(path, key=key),
-                message,
-                hint,
-                rule=RULE,
-                severity=severity,
+            replace(
+                note,
+                location=resource.location(path, key=key),
                 resource=resource.ref,
                 path=pointer(path),
             )
@@ -176,18 +141,6 @@ class Context:
     header: str  # the comment that names the imported files
     notes: Notes
     origins: Origins  # of the release file's fields
-
-    def note(
-        self,
-        resource: Resource,
-        path: JsonPath,
-        message: str,
-        hint: str = "",
-        *,
-        severity: Severity = Severity.WARNING,
-        key: bool = False,
-    ) -> None:
-        self.notes.note(resource, path, message, hint, severity=severity, key=key)
 
     def refuse(
         self, resource: Resource, path: JsonPath, message: str, hint: str = "", *, key: bool = False
