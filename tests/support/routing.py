@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# staging's checkout (three versions, two Service ports: 80 http, 9090 grpc), rewritten to use
-# every routing field. Each value stands on a line of its own so a location can be told.
+# staging's checkout (three versions; Service ports 80 http and 9090 grpc, and, in the base as
+# `install` writes it, 443 tls and 8443 tls-next), rewritten to use every routing field. Each
+# value stands on a line of its own so a location can be told. The TLS route takes port 443
+# and sends to 8443: both carry TLS (sent to 9090, gRPC, its bytes would be read as HTTP).
 EVERY_ROUTE_FIELD = """\
 # yaml-language-server: $schema=../../schemas/release.schema.json
 service: checkout
@@ -16,7 +18,7 @@ ports:
   - port: 80
   - port: 443
     protocol: tls
-    destinationPort: 9090
+    destinationPort: 8443
     sniHosts:
       - checkout.micro-staging.svc.cluster.local
 timeout: 10s
@@ -80,10 +82,39 @@ versions:
 """
 
 RELEASE = "environments/staging/checkout.yaml"
+BASE = "deploy/base/checkout"
+
+# What the TLS route needs of checkout's base: Service ports that carry TLS, and the
+# container port they reach.
+TLS_SERVICE_PORTS = """\
+    - name: tls
+      port: 443
+      targetPort: tls
+    - name: tls-next
+      port: 8443
+      targetPort: tls
+"""
+TLS_CONTAINER_PORT = """\
+            - name: tls
+              containerPort: 8443
+"""
 
 
 def install(repo: Path, text: str = EVERY_ROUTE_FIELD) -> Path:
-    """Write `text` as staging's checkout release in the example repository `repo`."""
+    """Write `text` as staging's checkout release in the example repository `repo`, and give
+    checkout's base the TLS ports it routes."""
+    _insert(repo / BASE / "service.yaml", "      targetPort: grpc\n", TLS_SERVICE_PORTS)
+    _insert(
+        repo / BASE / "deployment.yaml", "              containerPort: 9090\n", TLS_CONTAINER_PORT
+    )
     path = repo / RELEASE
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _insert(path: Path, after: str, text: str) -> None:
+    """Insert `text` after the line `after`, once (installing twice changes nothing)."""
+    content = path.read_text(encoding="utf-8")
+    assert after in content, f"{after!r} is not in {path}"
+    if text not in content:
+        path.write_text(content.replace(after, after + text, 1), encoding="utf-8")

@@ -105,6 +105,7 @@ RULE_MODULES = (
     "port_name_protocol",
     "reference_not_checked",
     "resource_name",
+    "route_protocol_port",
     "route_unreachable",
     "service_selects_all_versions",
     "service_target_port",

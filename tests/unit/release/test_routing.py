@@ -76,7 +76,7 @@ def test_the_model_holds_every_routing_field(example_repo: Path) -> None:
     assert cookie.headers[0].header == "cookie"
     http, tls = release.ports
     assert (http.number, http.protocol, http.target) == (80, "http", 80)
-    assert (tls.number, tls.protocol, tls.target) == (443, "tls", 9090)
+    assert (tls.number, tls.protocol, tls.target) == (443, "tls", 8443)
     assert tls.sni_hosts == ("checkout.micro-staging.svc.cluster.local",)
 
 

@@ -105,9 +105,9 @@ def test_every_routing_field_is_rendered(rendered: Generated) -> None:
         {
             "match": [{"port": 443, "sniHosts": [HOST]}],
             "route": [
-                {"destination": _to("v1", 9090), "weight": 60},
-                {"destination": _to("v2", 9090), "weight": 30},
-                {"destination": _to("v3", 9090), "weight": 10},
+                {"destination": _to("v1", 8443), "weight": 60},
+                {"destination": _to("v2", 8443), "weight": 30},
+                {"destination": _to("v3", 8443), "weight": 10},
             ],
         }
     ]
@@ -174,7 +174,7 @@ DECIDED = {
     "/spec/http/2/headers/request/remove/0": ("remove: [x-debug]", "x-debug"),
     "/spec/tls/0/match/0/port": ("- port: 443", "443"),
     "/spec/tls/0/match/0/sniHosts/0": (f"- {HOST}", HOST),
-    "/spec/tls/0/route/1/destination/port": ("destinationPort: 9090", "9090"),
+    "/spec/tls/0/route/1/destination/port": ("destinationPort: 8443", "8443"),
     "/spec/tls/0/route/2/weight": ("v3: {", "weight"),
 }
 

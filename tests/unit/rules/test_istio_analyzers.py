@@ -175,7 +175,7 @@ def test_the_examples_break_none_of_them(example_repo: Path, cli) -> None:
     _edit(
         example_repo / f"{PROD}/checkout.yaml",
         "gateways: [mesh]\n",
-        "gateways: [mesh]\nports: [{port: 80}, {port: 9090, protocol: tcp}]\n",
+        "gateways: [mesh]\nports: [{port: 80}, {port: 9090, protocol: http}]\n",
     )
     _render(example_repo, cli)
     outcome = cli("--repo", example_repo, "check", "--format", "json")
