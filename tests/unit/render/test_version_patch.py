@@ -231,11 +231,13 @@ def test_other_pod_labels_may_change(empty_repo: Path, cli) -> None:
 
 
 def test_the_staging_example_patches_its_canary() -> None:
-    resources = kustomize_build(ROOT / "deploy/overlays/staging/micro-api")
+    resources = kustomize_build(ROOT / "deploy/overlays/staging/checkout")
     containers = {
         d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]
         for d in by_kind(resources, "Deployment")
     }
-    assert "env" not in containers["micro-api-v1"]
-    assert containers["micro-api-v2"]["env"] == [{"name": "PRICING_ENGINE", "value": "v2"}]
-    assert containers["micro-api-v2"]["resources"] == containers["micro-api-v1"]["resources"]
+    assert "env" not in containers["checkout-v2"]
+    # The release candidate's patch adds LOG_LEVEL to what the base sets.
+    assert containers["checkout-v3"]["env"][-1] == {"name": "LOG_LEVEL", "value": "debug"}
+    assert containers["checkout-v3"]["env"][:-1] == containers["checkout-v2"].get("env", [])
+    assert containers["checkout-v3"]["resources"] == containers["checkout-v1"]["resources"]
