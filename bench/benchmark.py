@@ -2,6 +2,7 @@
 
     python bench/benchmark.py                      # 1000 services x 3 environments, 5 runs
     python bench/benchmark.py --services 100 --environments 2 --runs 3
+    python bench/benchmark.py --lint-only             # only the lint corpora, in a minute or two
 
 Generates N services x E environments in the real release-file format (every 50th service with
 three versions, header routes and mirroring), then measures each command as a subprocess:
@@ -9,6 +10,13 @@ wall time (median of the runs, with min and max) and peak memory (max RSS of the
 Baselines run in the same invocation: `kubectl kustomize` of each service overlay piped into
 `kubernetes-validate` (on a subset when it is too slow, extrapolated per service, and said so),
 and `kubernetes-validate` on the resources `lint` reads. Prints one table; writes it as JSON.
+
+Two generated lint corpora follow (`--lint-resources`, default 20,000 each; `--lint-only` runs
+just these rows): small resources of many services, as `render` makes them (a Service, two or
+three Deployments, a DestinationRule and a VirtualService each), all in ONE namespace and the
+same spread over 20; and realistic ones of about 1.6 KB (Deployments with probes, volumes with
+`defaultMode: 0644`, resources and env, and their Services, a file per app) in 20 namespaces.
+Their rows give resources per second.
 """
 
 from __future__ import annotations
@@ -107,6 +115,291 @@ def generate(root: Path, services: int, environments: int) -> None:
             )
 
 
+# Lint corpora -------------------------------------------------------------------------------
+
+SMALL_SERVICE = """apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  ports:
+  - name: http
+    port: 80
+    targetPort: http
+  selector:
+    app: {name}
+"""
+SMALL_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  labels:
+    version: {version}
+  name: {name}-{version}
+  namespace: {namespace}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app: {name}
+      version: {version}
+  strategy:
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 0
+    type: RollingUpdate
+  template:
+    metadata:
+      labels:
+        app: {name}
+        team: bench
+        version: {version}
+    spec:
+      containers:
+      - image: registry.example/{name}:{tag}
+        name: {name}
+        ports:
+        - containerPort: 8080
+          name: http
+        resources:
+          limits:
+            cpu: 200m
+            memory: 128Mi
+          requests:
+            cpu: 100m
+            memory: 64Mi
+"""
+SMALL_SUBSET = """  - labels:
+      app: {name}
+      team: bench
+      version: {version}
+    name: {version}
+"""
+SMALL_ROUTE = """    - destination:
+        host: {name}.{namespace}.svc.cluster.local
+        subset: {version}
+      weight: {weight}
+"""
+
+
+def small_corpus(path: Path, resources: int, namespaces: int) -> int:
+    """`render`'s output for enough services to make `resources` objects, in one file: every
+    50th service has three versions, the others two. Returns how many objects it wrote."""
+    written = 0
+    with path.open("w", encoding="utf-8") as out:
+        index = 0
+        while written < resources:
+            name, namespace = f"svc-{index:05d}", f"ns-{index % namespaces:02d}"
+            versions = (
+                [("v1", "1.0.0", 3, 60), ("v2", "1.1.0", 2, 30), ("v3", "1.2.0", 1, 10)]
+                if index % 50 == 0
+                else [("v1", "1.0.0", 2, 90), ("v2", "1.1.0", 1, 10)]
+            )
+            documents = [SMALL_SERVICE.format(name=name, namespace=namespace)]
+            for version, tag, replicas, _ in versions:
+                documents.append(
+                    SMALL_DEPLOYMENT.format(
+                        name=name, namespace=namespace, version=version, tag=tag, replicas=replicas
+                    )
+                )
+            documents.append(
+                "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n"
+                f"  name: {name}\n  namespace: {namespace}\nspec:\n"
+                f"  host: {name}.{namespace}.svc.cluster.local\n  subsets:\n"
+                + "".join(SMALL_SUBSET.format(name=name, version=v) for v, *_ in versions)
+            )
+            documents.append(
+                "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n"
+                f"  name: {name}\n  namespace: {namespace}\nspec:\n  gateways:\n  - mesh\n"
+                f"  hosts:\n  - {name}.{namespace}.svc.cluster.local\n  http:\n"
+                "  - name: weighted\n    route:\n"
+                + "".join(
+                    SMALL_ROUTE.format(name=name, namespace=namespace, version=v, weight=w)
+                    for v, _, _, w in versions
+                )
+            )
+            out.write("---\n".join(documents) + "---\n")
+            written += len(documents)
+            index += 1
+    return written
+
+
+REALISTIC_SERVICE = """apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+  namespace: {namespace}
+  labels:
+    app: {name}
+    app.kubernetes.io/name: {name}
+    app.kubernetes.io/part-of: shop
+    app.kubernetes.io/managed-by: meshcanary
+  annotations:
+    owner: team-{team}@example.com
+spec:
+  type: ClusterIP
+  selector:
+    app: {name}
+  ports:
+  - name: http
+    port: 80
+    targetPort: http
+    protocol: TCP
+  - name: grpc-internal
+    port: 9090
+    targetPort: grpc
+    protocol: TCP
+"""
+REALISTIC_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}-{version}
+  namespace: {namespace}
+  labels:
+    app: {name}
+    version: {version}
+    app.kubernetes.io/name: {name}
+    app.kubernetes.io/part-of: shop
+  annotations:
+    owner: team-{team}@example.com
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app: {name}
+      version: {version}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 0
+  template:
+    metadata:
+      labels:
+        app: {name}
+        version: {version}
+      annotations:
+        prometheus.io/scrape: "true"
+        prometheus.io/port: "9102"
+    spec:
+      serviceAccountName: {name}
+      terminationGracePeriodSeconds: 30
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        fsGroup: 10001
+      containers:
+      - name: {name}
+        image: registry.example/shop/{name}:{tag}
+        imagePullPolicy: IfNotPresent
+        ports:
+        - name: http
+          containerPort: 8080
+          protocol: TCP
+        - name: grpc
+          containerPort: 9090
+          protocol: TCP
+        env:
+        - name: SERVICE_NAME
+          value: {name}
+        - name: LOG_LEVEL
+          value: info
+        - name: POD_NAMESPACE
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.namespace
+        - name: DATABASE_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {name}-db
+              key: password
+        resources:
+          requests:
+            cpu: 250m
+            memory: 256Mi
+          limits:
+            cpu: "1"
+            memory: 512Mi
+        readinessProbe:
+          httpGet:
+            path: /healthz/ready
+            port: http
+          initialDelaySeconds: 5
+          periodSeconds: 10
+        livenessProbe:
+          httpGet:
+            path: /healthz/live
+            port: http
+          initialDelaySeconds: 15
+          periodSeconds: 20
+          failureThreshold: 3
+        volumeMounts:
+        - name: config
+          mountPath: /etc/{name}
+          readOnly: true
+        - name: tmp
+          mountPath: /tmp
+      volumes:
+      - name: config
+        configMap:
+          name: {name}-config
+          defaultMode: 0644
+      - name: tmp
+        emptyDir: {{}}
+"""
+
+
+def realistic_corpus(folder: Path, resources: int, namespaces: int = 20) -> int:
+    """About 1.6 KB a resource: a file per app with its Service and two versions' Deployments,
+    apps spread over `namespaces`. Returns how many objects it wrote."""
+    folder.mkdir(parents=True)
+    written, index = 0, 0
+    while written < resources:
+        name, namespace = f"app-{index:05d}", f"team-{index % namespaces:02d}"
+        team = index % namespaces
+        documents = [REALISTIC_SERVICE.format(name=name, namespace=namespace, team=team)]
+        for version, tag, replicas in (("v1", "2.4.1", 3), ("v2", "2.5.0", 1)):
+            documents.append(
+                REALISTIC_DEPLOYMENT.format(
+                    name=name,
+                    namespace=namespace,
+                    team=team,
+                    version=version,
+                    tag=tag,
+                    replicas=replicas,
+                )
+            )
+        (folder / f"{name}.yaml").write_text("---\n".join(documents), encoding="utf-8")
+        written += len(documents)
+        index += 1
+    return written
+
+
+def lint_rows(root: Path, resources: int, runs: int) -> list[dict[str, Any]]:
+    """`lint` on the generated corpora, in resources per second."""
+    rows: list[dict[str, Any]] = []
+    corpora = []
+    one = root / "lint-one-namespace.yaml"
+    corpora.append(("small, one namespace", one, small_corpus(one, resources, 1)))
+    spread = root / "lint-20-namespaces.yaml"
+    corpora.append(("small, 20 namespaces", spread, small_corpus(spread, resources, 20)))
+    realistic = root / "lint-realistic"
+    count = realistic_corpus(realistic, resources)
+    size = sum(p.stat().st_size for p in realistic.iterdir()) / count
+    corpora.append((f"realistic ({size / 1024:.1f} KB each)", realistic, count))
+    for label, path, count in corpora:
+        row = measure(
+            f"lint, {count} {label}",
+            [MESHCANARY, "lint", str(path)],
+            root,
+            runs,
+            expect=None,
+        )
+        row["resources_per_s"] = round(count / row["median_s"])
+        rows.append(row)
+    return rows
+
+
 def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> tuple[float, int, int]:
     """Wall seconds, peak RSS in KiB, and exit code of one command."""
     start = time.perf_counter()
@@ -183,8 +476,23 @@ def main() -> int:
         action="store_true",
         help="only render and check, cold: for time per service at several sizes",
     )
+    parser.add_argument(
+        "--lint-only",
+        action="store_true",
+        help="only the rows of lint on the generated corpora (small and realistic)",
+    )
+    parser.add_argument(
+        "--lint-resources",
+        type=int,
+        default=20_000,
+        help="objects in each generated lint corpus",
+    )
     options = parser.parse_args()
     rows: list[dict[str, Any]] = []
+    if options.lint_only:
+        with tempfile.TemporaryDirectory(prefix="meshcanary-bench-") as folder:
+            rows = lint_rows(Path(folder), options.lint_resources, options.runs)
+        return _finish(options, rows, {})
     with tempfile.TemporaryDirectory(prefix="meshcanary-bench-") as folder:
         root = Path(folder)
         generate(root, options.services, options.environments)
@@ -328,6 +636,7 @@ def main() -> int:
             expect=None,
         )
         rows += [baseline_lint, ours]
+        rows += lint_rows(root, options.lint_resources, options.runs)
 
     by_name = {r["name"]: r for r in rows}
     check_cold = by_name["check (cold, no cache)"]["median_s"]

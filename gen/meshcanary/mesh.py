@@ -46,9 +46,36 @@ def namespace_of(resource: Resource) -> str:
     return resource.namespace or DEFAULT_NAMESPACE
 
 
+class Kinds:
+    """One scope's resources by kind, in input order: built once, so that each of the many
+    rules that want one kind reads only those instead of scanning every resource."""
+
+    @classmethod
+    def of(cls, scope: Scope) -> Kinds:
+        kinds = scope.memo.get("kinds")
+        if not isinstance(kinds, cls):
+            kinds = scope.memo["kinds"] = cls(scope.resources)
+        return kinds
+
+    def __init__(self, resources: Iterable[Resource]) -> None:
+        self.by_kind: dict[str, list[Resource]] = defaultdict(list)
+        for resource in resources:
+            self.by_kind[resource.kind].append(resource)
+        self._in_groups: dict[tuple[str, tuple[str, ...]], list[Resource]] = {}
+
+    def in_groups(self, groups: tuple[str, ...], kind: str) -> list[Resource]:
+        """The resources of `kind` in one of `groups`; a new list the caller may change."""
+        found = self._in_groups.get((kind, groups))
+        if found is None:
+            found = self._in_groups[kind, groups] = [
+                r for r in self.by_kind.get(kind, ()) if api_group(r) in groups
+            ]
+        return list(found)
+
+
 def of_kind(scope: Scope, groups: tuple[str, ...], kind: str) -> list[Resource]:
     """Resources of `kind` in one of the API `groups` (a Gateway API `Gateway` is no Istio one)."""
-    return [r for r in scope.resources if r.kind == kind and api_group(r) in groups]
+    return Kinds.of(scope).in_groups(groups, kind)
 
 
 def items(resource: Resource, *path: str | int) -> Iterator[tuple[list[str | int], Any]]:
@@ -218,6 +245,7 @@ class Mesh:
         self._by_label: dict[tuple[str, str, str], list[int]] = defaultdict(list)
         self._rules: dict[str, list[Resource]] = defaultdict(list)
         self._wildcard_rules: list[tuple[str, Resource]] = []
+        self._subsets: dict[tuple[str, str], Subset | None] = {}
         for resource in scope.resources:
             namespace = namespace_of(resource)
             self.namespaces.add(namespace)
@@ -271,11 +299,15 @@ class Mesh:
         return self.services.get(key) if key else None
 
     def subset(self, host: str, name: str) -> Subset | None:
-        for rule in self.destination_rules(host):
-            for subset in subsets(rule):
-                if subset.name == name:
-                    return subset
-        return None
+        # Every route to a subset asks, often several rules the same question: answer it once.
+        key = (host, name)
+        if key in self._subsets:
+            return self._subsets[key]
+        found = next(
+            (s for r in self.destination_rules(host) for s in subsets(r) if s.name == name), None
+        )
+        self._subsets[key] = found
+        return found
 
     def subset_deployments(self, host: str, subset: Subset) -> list[Resource] | None:
         """Deployments whose pod template the subset selects, with the host's Service selector.
@@ -382,6 +414,43 @@ def mirrors(service: Resource) -> Iterator[Destination]:
             found = destination(service, [*path, "mirrors", number, "destination"], value)
             if found is not None:
                 yield found
+
+
+class Readings:
+    """Each VirtualService's destinations and mirrors and each DestinationRule's subsets, read
+    once per scope: half a dozen rules walk the same routes, and would each read them again."""
+
+    @classmethod
+    def of(cls, scope: Scope) -> Readings:
+        readings = scope.memo.get("readings")
+        if not isinstance(readings, cls):
+            readings = scope.memo["readings"] = cls()
+        return readings
+
+    def __init__(self) -> None:
+        # Keyed by the object itself: a Resource compares and hashes by identity.
+        self._destinations: dict[Resource, tuple[Destination, ...]] = {}
+        self._mirrors: dict[Resource, tuple[Destination, ...]] = {}
+        self._subsets: dict[Resource, tuple[Subset, ...]] = {}
+
+    def destinations(self, service: Resource) -> tuple[Destination, ...]:
+        """`destinations(service)`, read in the VirtualService's own namespace."""
+        found = self._destinations.get(service)
+        if found is None:
+            found = self._destinations[service] = tuple(destinations(service))
+        return found
+
+    def mirrors(self, service: Resource) -> tuple[Destination, ...]:
+        found = self._mirrors.get(service)
+        if found is None:
+            found = self._mirrors[service] = tuple(mirrors(service))
+        return found
+
+    def subsets(self, rule: Resource) -> tuple[Subset, ...]:
+        found = self._subsets.get(rule)
+        if found is None:
+            found = self._subsets[rule] = tuple(subsets(rule))
+        return found
 
 
 def gateway_refs(service: Resource) -> Iterator[tuple[list[str | int], str]]:

@@ -18,13 +18,16 @@ a rule can relate a VirtualService to DestinationRules and Deployments.
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Protocol
 
 from meshcanary.manifest import JsonPath, Resource, pointer
+from meshcanary.mesh import Kinds
 from meshcanary.problem import Problem, Severity
 from meshcanary.report import RuleInfo
 
@@ -51,6 +54,10 @@ class Scope:
     memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def of_kind(self, *kinds: str) -> list[Resource]:
+        """The resources of any of `kinds` (in any API group), in input order."""
+        by_kind = Kinds.of(self).by_kind
+        if len(kinds) == 1:
+            return list(by_kind.get(kinds[0], ()))
         return [r for r in self.resources if r.kind in kinds]
 
 
@@ -160,8 +167,32 @@ def run(
 ) -> list[Problem]:
     """Run the rules over `scope`; `severities` maps rule IDs to a severity or "off"."""
     severities = severities or {}
+    with _no_cycle_collection():
+        problems = _run(scope, severities, rules if rules is not None else all_rules())
+    return sorted(problems, key=Problem.sort_key)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Hold back Python's cycle collector while the rules run.
+
+    The rules allocate many short-lived lists and dicts, which set off collections that
+    each walk every object of the scope's parsed resources (millions at 20k resources): a
+    quarter of the rules' time. What the rules allocate is freed by reference counting; the
+    collector runs again as usual afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run(scope: Scope, severities: Mapping[str, str], rules: Sequence[Rule]) -> list[Problem]:
     problems: list[Problem] = []
-    for rule in rules if rules is not None else all_rules():
+    for rule in rules:
         level = severities.get(rule.ID, rule.SEVERITY.value)
         if level == "off":
             continue
@@ -182,4 +213,4 @@ def run(
                     path=pointer(finding.path),
                 )
             )
-    return sorted(problems, key=Problem.sort_key)
+    return problems

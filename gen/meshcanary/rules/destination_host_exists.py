@@ -32,12 +32,11 @@ from meshcanary.mesh import (
     CLUSTER_DOMAIN,
     ISTIO,
     Lookup,
+    Readings,
     Registry,
     RegistryHost,
     describe,
-    destinations,
     lookup_destination,
-    mirrors,
     of_kind,
     service_key,
 )
@@ -75,9 +74,10 @@ def _verdicts(scope: Scope) -> Iterator[tuple[Finding, bool]]:
     if not services:
         return
     registry = Registry.of(scope)
+    readings = Readings.of(scope)
     for service in services:
         said: set[str] = set()  # "not checked" once per VirtualService and host
-        for destination in chain(destinations(service), mirrors(service)):
+        for destination in chain(readings.destinations(service), readings.mirrors(service)):
             host = service.get(*destination.path, "host")
             if not isinstance(host, str) or not host.strip() or "*" in host:
                 continue  # istio-route-valid reports an empty or wildcard host

@@ -28,11 +28,10 @@ from meshcanary.manifest import Resource
 from meshcanary.mesh import (
     ISTIO,
     MESH,
+    Readings,
     Registry,
     describe,
-    destinations,
     lookup_destination,
-    mirrors,
     namespace_of,
     of_kind,
     resolve_host,
@@ -53,10 +52,11 @@ def check(scope: Scope) -> Iterator[Finding]:
     if not services:
         return
     registry = Registry.of(scope)
+    readings = Readings.of(scope)
     for service in services:
         gateways = _gateways(service)
         own = _hosts(service)
-        for destination in chain(destinations(service), mirrors(service)):
+        for destination in chain(readings.destinations(service), readings.mirrors(service)):
             if service.get(*destination.path, "port") is not None:
                 continue
             host = service.get(*destination.path, "host")

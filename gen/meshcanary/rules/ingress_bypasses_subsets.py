@@ -26,8 +26,8 @@ from meshcanary.manifest import Resource
 from meshcanary.mesh import (
     ISTIO,
     MESH,
+    Readings,
     describe,
-    destinations,
     items,
     namespace_of,
     of_kind,
@@ -47,11 +47,12 @@ ISTIO_CODES = ("IST0140",)
 def check(scope: Scope) -> Iterator[Finding]:
     services = of_kind(scope, ISTIO, "VirtualService")
     splitters: dict[str, list[Resource]] = {}
+    readings = Readings.of(scope)
     for service in services:
         if _gateways(service) and MESH not in _gateways(service):
             continue
         own = _hosts(service)
-        for host in sorted({d.host for d in destinations(service) if d.subset} & own):
+        for host in sorted({d.host for d in readings.destinations(service) if d.subset} & own):
             splitters.setdefault(host, []).append(service)
     if not splitters:
         return
@@ -59,7 +60,7 @@ def check(scope: Scope) -> Iterator[Finding]:
         gateways = [g for g in _gateways(service) if g != MESH]
         if not gateways:
             continue
-        for destination in destinations(service):
+        for destination in readings.destinations(service):
             if destination.subset:
                 continue
             others = [s for s in splitters.get(destination.host, []) if s is not service]

@@ -27,12 +27,12 @@ from meshcanary.mesh import (
     CLUSTER_DOMAIN,
     CORE,
     Mesh,
+    Readings,
     labels,
     missing,
     namespace_of,
     of_kind,
     pod_labels,
-    subsets,
 )
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
@@ -51,6 +51,7 @@ def check(scope: Scope) -> Iterator[Finding]:
     if not services:
         return
     mesh = Mesh.of(scope)
+    readings = Readings.of(scope)
     for service in services:
         selector = labels(service.get("spec", "selector"))
         if not selector:
@@ -69,7 +70,7 @@ def check(scope: Scope) -> Iterator[Finding]:
         namespace = namespace_of(service)
         host = f"{service.name}.{namespace}.{CLUSTER_DOMAIN}"
         for rule in mesh.destination_rules(host):
-            for subset in subsets(rule):
+            for subset in readings.subsets(rule):
                 if not subset.labels:
                     continue
                 versions = mesh.select(namespace, [subset.labels, app])

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import chain
 
-from meshcanary.mesh import ISTIO, Mesh, destinations, mirrors, of_kind, subsets
+from meshcanary.mesh import ISTIO, Mesh, Readings, of_kind
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
 
@@ -45,8 +45,9 @@ def check(scope: Scope) -> Iterator[Finding]:
     if not services:
         return
     mesh = Mesh.of(scope)
+    readings = Readings.of(scope)
     for service in services:
-        for destination in chain(destinations(service), mirrors(service)):
+        for destination in chain(readings.destinations(service), readings.mirrors(service)):
             if destination.subset is None:
                 continue
             rules = mesh.destination_rules(destination.host)
@@ -60,7 +61,7 @@ def check(scope: Scope) -> Iterator[Finding]:
                     f"subset {destination.subset!r}",
                 )
                 continue
-            defined = sorted({s.name for rule in rules for s in subsets(rule)})
+            defined = sorted({s.name for rule in rules for s in readings.subsets(rule)})
             if destination.subset not in defined:
                 names = ", ".join(r.name for r in rules)
                 yield Finding(

@@ -36,13 +36,13 @@ from meshcanary.mesh import (
     ISTIO,
     Labels,
     Mesh,
+    Readings,
     labels,
     namespace_of,
     of_kind,
     resolve_host,
     service_key,
     show_labels,
-    subsets,
 )
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
@@ -65,6 +65,7 @@ def check(scope: Scope) -> Iterator[Finding]:
         return
     mesh = Mesh.of(scope)
     workloads = Workloads.of(scope)
+    readings = Readings.of(scope)
     for rule in rules:
         host = rule.get("spec", "host")
         if not isinstance(host, str):
@@ -75,7 +76,7 @@ def check(scope: Scope) -> Iterator[Finding]:
         service = mesh.services.get(key)
         selector: Labels = (labels(service.get("spec", "selector")) or {}) if service else {}
         via = f" with Service {key[1]}'s selector" if service is not None else ""
-        for subset in subsets(rule):
+        for subset in readings.subsets(rule):
             own = {k: v for k, v in subset.labels.items() if not istio_added(k)}
             if subset.labels and not own:
                 continue  # a locality subset: Istio fills its labels in from the nodes

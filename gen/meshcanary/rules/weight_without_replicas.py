@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshcanary.mesh import ISTIO, Mesh, destinations, of_kind
+from meshcanary.mesh import ISTIO, Mesh, Readings, of_kind
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
 
@@ -38,8 +38,9 @@ def check(scope: Scope) -> Iterator[Finding]:
     if not services:
         return
     mesh = Mesh.of(scope)
+    readings = Readings.of(scope)
     for service in services:
-        for destination in destinations(service):
+        for destination in readings.destinations(service):
             if destination.weight is None or destination.weight <= 0 or destination.subset is None:
                 continue
             subset = mesh.subset(destination.host, destination.subset)

@@ -1,8 +1,9 @@
 """Validate resources in-process against compiled JSON Schemas (jsonschema-rs), offline.
 
-Validators are compiled once per (schema file, strict) and cached; validating a resource is
-then a few microseconds. Only a resource that fails is looked at closely: its errors are
-turned into messages and located in the source text.
+Validators are compiled once per (schema file, strict) and cached, and each (apiVersion, kind)
+finds its validator and CRD rules once per run, so validating a resource is a dictionary look-up
+and a few microseconds of jsonschema-rs, without touching the filesystem. Only a resource that
+fails is looked at closely: its errors are turned into messages and located in the source text.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class EmbeddedValidator:
         for location in self.locations:
             catalog.check_template(location)
         self._validators: dict[tuple[str, str], Any] = {}
+        # (apiVersion, kind) → (validator or None, the CRD's schema with its CEL rules or None):
+        # the lookup stats schema files, so it is done once per type, not once per resource.
+        self._types: dict[tuple[str, str], tuple[Any | None, Any | None]] = {}
         self._crds = _load_crds(options.crds, options.strict)
         self._kubernetes_registry: Any = None
 
@@ -89,6 +93,17 @@ class EmbeddedValidator:
                 )
         return None
 
+    def _type(self, api_version: str, kind: str) -> tuple[Any | None, Any | None]:
+        """The validator and the CRD rules' schema of a resource type, looked up once."""
+        key = (api_version, kind)
+        found = self._types.get(key)
+        if found is None:
+            crd = self._crds.get(key)
+            bundled = catalog.crd_schema(api_version, kind) if crd is None else None
+            rules = catalog.load_json(bundled) if bundled is not None else crd
+            found = self._types[key] = (self.validator_for(api_version, kind), rules)
+        return found
+
     # Validation ---------------------------------------------------------------------------
 
     def validate(self, resource: Resource) -> Verdict:
@@ -105,7 +120,7 @@ class EmbeddedValidator:
                 Status.INVALID,
                 (_problem(resource, [], f"prohibited resource kind {kind}", "", key=False),),
             )
-        validator = self.validator_for(api_version, kind)
+        validator, rules = self._type(api_version, kind)
         if validator is None:
             if options.ignore_missing_schemas:
                 return Verdict(Status.SKIPPED)
@@ -124,9 +139,6 @@ class EmbeddedValidator:
                 _explain(resource, error) for error in validator.iter_errors(resource.data)
             )
         # The CRD's validation rules (x-kubernetes-validations), which the API server runs too.
-        crd = self._crds.get((api_version, kind))
-        bundled = catalog.crd_schema(api_version, kind) if crd is None else None
-        rules = catalog.load_json(bundled) if bundled is not None else crd
         if rules is not None:
             problems.extend(crd_rules.check(rules, resource.data, resource))
         if problems:
