@@ -61,11 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A run builds many long-lived objects (parsed files, rendered trees) and almost no
     # cycles; the collector's default of a pass every 700 allocations costs 20 % at scale.
     gc.set_threshold(50_000, 20, 100)
-    from meshcanary.cli import app
+    from meshcanary.cli import for_args
     from meshcanary.errors import MeshcanaryError
 
     try:
-        app(args=args, prog_name="meshcanary")
+        for_args(args)(args=args, prog_name="meshcanary")
     except SystemExit as exc:
         # Typer (click) ends every run this way: usage errors with 2, commands with their code.
         code = exc.code

@@ -14,13 +14,7 @@ import warnings
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, TaggedScalar
-from ruamel.yaml.composer import MaxDepthExceededError
-from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
+from typing import TYPE_CHECKING, Any
 
 from meshcanary.errors import InputError
 from meshcanary.positions import (
@@ -33,6 +27,13 @@ from meshcanary.positions import (
     yaml_problem,
 )
 from meshcanary.problem import Location, Problem
+
+if TYPE_CHECKING:
+    # ruamel is imported where a file needs it (one the fast path cannot read, a position
+    # the fast path did not keep, an edit): reading a good file, or `lint`, never does.
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
 
 # A release file is a few kilobytes; a limit keeps alias bombs and huge files from stalling a run.
 MAX_BYTES = 4 * 1024 * 1024
@@ -86,40 +87,48 @@ class SourceDoc:
 _KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean", "timestamp": "a date"}
 
 
-class _Constructor(RoundTripConstructor):
-    """ruamel's round-trip constructor, with a position on every scalar it cannot convert.
+@cache
+def _constructor() -> type:
+    from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 
-    `!!int thirty`, an integer of more than 4300 digits (Python refuses to convert it), a date
-    such as 2024-13-45, `!!bool maybe` or the plain scalar `-_` (which ruamel takes for an
-    integer) raise plain ValueErrors, KeyErrors or IndexErrors without a mark.
-    """
+    class _Constructor(RoundTripConstructor):
+        """ruamel's round-trip constructor, with a position on every scalar it cannot read.
 
-    def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
-        try:
-            return super().construct_non_recursive_object(node, tag)
-        except (ValueError, KeyError, TypeError, OverflowError, IndexError) as exc:
-            value = str(node.value) if isinstance(node.value, str) else ""
-            shown = (
-                json.dumps(value)
-                if len(value) <= 40
-                else f"{value[:20]}... ({len(value)} characters)"
-            )
-            tag = str(node.tag).rsplit(":", 1)[-1]
-            reason = ""
-            if tag == "timestamp":
-                reason = f": {exc}"  # "month must be in 1..12"
-            elif "digits" in str(exc):
-                reason = ": integers are limited to 4300 digits"
-            kind = _KINDS.get(tag, f"a {node.tag}")
-            raise ConstructorError(
-                None, None, f"cannot read {shown} as {kind}{reason}", node.start_mark
-            ) from None
+        `!!int thirty`, an integer of more than 4300 digits (Python refuses to convert it), a
+        date such as 2024-13-45, `!!bool maybe` or the plain scalar `-_` (which ruamel takes
+        for an integer) raise plain ValueErrors, KeyErrors or IndexErrors without a mark.
+        """
+
+        def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
+            try:
+                return super().construct_non_recursive_object(node, tag)
+            except (ValueError, KeyError, TypeError, OverflowError, IndexError) as exc:
+                value = str(node.value) if isinstance(node.value, str) else ""
+                shown = (
+                    json.dumps(value)
+                    if len(value) <= 40
+                    else f"{value[:20]}... ({len(value)} characters)"
+                )
+                tag = str(node.tag).rsplit(":", 1)[-1]
+                reason = ""
+                if tag == "timestamp":
+                    reason = f": {exc}"  # "month must be in 1..12"
+                elif "digits" in str(exc):
+                    reason = ": integers are limited to 4300 digits"
+                kind = _KINDS.get(tag, f"a {node.tag}")
+                raise ConstructorError(
+                    None, None, f"cannot read {shown} as {kind}{reason}", node.start_mark
+                ) from None
+
+    return _Constructor
 
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
-    yaml.Constructor = _Constructor
+    yaml.Constructor = _constructor()
     yaml.max_depth = MAX_DEPTH
     return yaml
 
@@ -187,6 +196,8 @@ def _check_characters(text: str, display: str) -> None:
 
 
 def _yaml_error(exc: YAMLError, display: str, text: str) -> InputError:
+    from ruamel.yaml.composer import MaxDepthExceededError
+
     if isinstance(exc, MaxDepthExceededError) and exc.problem_mark is not None:
         return _located(
             display,
@@ -228,6 +239,8 @@ def type_name(value: object) -> str:
 
 def to_plain(node: Any, display: str) -> Any:
     """Plain dicts, lists and scalars (what JSON Schema validates), with a size guard."""
+    from ruamel.yaml.comments import CommentedMap, TaggedScalar
+
     count = 0
 
     def at(mapping: Any, key: Any, outer: tuple[int, int]) -> tuple[int, int]:
@@ -269,6 +282,8 @@ def to_plain(node: Any, display: str) -> Any:
 
 
 def _documents(text: str, display: str) -> Iterator[Any]:
+    from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
+
     try:
         with warnings.catch_warnings():
             # YAML lets an anchor be redefined; ruamel's warning would be an unlocated stderr line.
@@ -309,6 +324,8 @@ def _ruamel_mapping(text: str, display: str) -> CommentedMap:
             "a release file describes one service; remove the --- and what follows",
         )
     root = docs[0]
+    from ruamel.yaml.comments import CommentedMap
+
     if not isinstance(root, CommentedMap):
         raise _located(
             display, 1, 1, f"expected a mapping at the top level, found {type_name(root)}"

@@ -9,17 +9,22 @@ and registers the commands in the order `meshcanary --help` lists them.
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from meshcanary import __version__
-from meshcanary.cli import check, edit, setup, tree
+from meshcanary.cli import check, coercion, edit, setup, tree
 from meshcanary.cli.common import Settings
 
-__all__ = ["Settings", "app", "main"]
+coercion.install()
+
+__all__ = ["Settings", "app", "for_args", "main"]
 
 app = typer.Typer(
     name="meshcanary",
@@ -140,3 +145,52 @@ policy_app = typer.Typer(
 )
 app.add_typer(policy_app, name="policy")
 policy_app.command("test")(check.policy_test)
+
+
+# What may stand before the command's name: the program's options that take a value, and
+# its flags (tests/unit/cli/test_app.py holds them equal to the callback's options).
+_VALUES = frozenset({"--repo", "-C", "--timeout", "--kustomize"})
+_FLAGS = frozenset({"--allow-remote", "--quiet", "-q"})
+
+
+def for_args(args: Sequence[str]) -> typer.Typer:
+    """The app to run `args`: with only the command they name, when that is plain to see.
+
+    Typer reads the signature of every command to build the app (about 30 ms of every run,
+    against 5 for one command); a run needs the one it runs. `--help`, `--version`,
+    completion, a mistyped command or anything else before the command's name get the whole
+    app, so what they print stays the same.
+    """
+    if "_MESHCANARY_COMPLETE" in os.environ:
+        return app
+    name = _command_name(args)
+    commands = [
+        c
+        for c in app.registered_commands
+        if c.callback is not None
+        and (c.name or typer.main.get_command_name(c.callback.__name__)) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    narrow = copy.copy(app)
+    narrow.registered_commands = commands
+    narrow.registered_groups = groups
+    return narrow
+
+
+def _command_name(args: Sequence[str]) -> str | None:
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in _VALUES:
+            index += 2
+        elif (
+            arg in _FLAGS
+            or arg.partition("=")[0] in _VALUES
+            or (arg.startswith("-C") and len(arg) > 2)
+        ):
+            index += 1
+        else:
+            return None if arg.startswith("-") else arg
+    return None

@@ -11,15 +11,18 @@ import json
 import re
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError, validators
-from jsonschema.protocols import Validator
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 from meshcanary.problem import Problem
 from meshcanary.resources import data_dir
 from meshcanary.source import TYPE_WORDS, SourceDoc, type_name
+
+if TYPE_CHECKING:
+    # Python's jsonschema runs only to explain a file jsonschema-rs refused (or one holding a
+    # float): a conforming file never imports it, nor its referencing and attrs.
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+    from referencing import Registry
 
 SCHEMA_BASE = "https://meshcanary.dev/schemas/"
 
@@ -32,6 +35,8 @@ def _is_integer(_checker: Any, instance: object) -> bool:
 def _pattern(
     _validator: Any, pattern: str, instance: object, _schema: Any
 ) -> Iterator[ValidationError]:
+    from jsonschema import ValidationError
+
     # ECMA-262's `$` ends the text; Python's also matches before a final newline, which
     # would let "micro-dev\n" pass here while the quick validator (Rust regex) refuses it.
     if isinstance(instance, str) and not re.search(
@@ -40,19 +45,31 @@ def _pattern(
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-_Strict = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator,
-    validators={"pattern": _pattern},
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
-)
+@cache
+def _strict() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator,
+        validators={"pattern": _pattern},
+        type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+    )
+
+
+@cache
+def _schemas() -> dict[str, Any]:
+    """Every bundled schema by its URI, parsed once for both validators."""
+    return {
+        SCHEMA_BASE + path.name: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(data_dir("schemas").glob("*.schema.json"))
+    }
 
 
 @cache
 def _registry() -> Registry[Any]:
-    resources = []
-    for path in sorted(data_dir("schemas").glob("*.schema.json")):
-        contents = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((SCHEMA_BASE + path.name, Resource.from_contents(contents)))
+    from referencing import Registry, Resource
+
+    resources = [(uri, Resource.from_contents(c)) for uri, c in _schemas().items()]
     registry: Registry[Any] = Registry().with_resources(resources)
     return registry
 
@@ -61,7 +78,7 @@ def _registry() -> Registry[Any]:
 def validator(name: str) -> Validator:
     """A compiled validator for `release` or `environment`."""
     schema = _registry().contents(f"{SCHEMA_BASE}{name}.schema.json")
-    result: Validator = _Strict(schema, registry=_registry())
+    result: Validator = _strict()(schema, registry=_registry())
     return result
 
 
@@ -202,14 +219,10 @@ def _quick(name: str) -> Any:
     """jsonschema-rs over the same schemas: a hundred times faster, but without the messages."""
     import jsonschema_rs
 
-    registry = jsonschema_rs.Registry(
-        [
-            (SCHEMA_BASE + path.name, json.loads(path.read_text(encoding="utf-8")))
-            for path in sorted(data_dir("schemas").glob("*.schema.json"))
-        ]
-    )
+    schemas = _schemas()
+    registry = jsonschema_rs.Registry(list(schemas.items()))
     return jsonschema_rs.validator_for(
-        _registry().contents(f"{SCHEMA_BASE}{name}.schema.json"), registry=registry
+        schemas[f"{SCHEMA_BASE}{name}.schema.json"], registry=registry
     )
 
 

@@ -1,0 +1,93 @@
+"""Start-up: a run on good input imports what it uses, and nothing else.
+
+The pre-commit hook and `lint` of one file are mostly start-up, so every package imported
+and not used is felt on each commit. Each run here is a fresh interpreter that runs the
+command and writes down `sys.modules` at its end; the packages named must not be in it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from meshcanary.__main__ import main
+from meshcanary.report import FORMATS
+from tests.support import ARTICLE, commit_all, git, isolate_git
+
+# Runs the command as the console script does, then lists every module it imported.
+WRAPPER = (
+    "import json, sys\n"
+    "from meshcanary.__main__ import main\n"
+    "code = main(sys.argv[2:])\n"
+    "with open(sys.argv[1], 'w', encoding='utf-8') as listing:\n"
+    "    json.dump(sorted(sys.modules), listing)\n"
+    "raise SystemExit(code)\n"
+)
+
+# Never on good input: Typer's pydantic path (cli/coercion.py converts the options), Python's
+# jsonschema and its referencing (jsonschema-rs says a file conforms), GitPython (plain git
+# answers a hook), Rich (no output is styled by it).
+NEVER = ("pydantic", "pydantic_core", "jsonschema", "referencing", "git", "rich")
+# Each format's module is imported when that format is asked for.
+OTHER_FORMATS = tuple(FORMATS[name].partition(":")[0] for name in FORMATS if name != "text")
+
+
+@pytest.fixture
+def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolate_git(tmp_path_factory, monkeypatch)
+
+
+def _imported(listing: Path, *args: str, cwd: Path) -> tuple[int, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER, str(listing), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert listing.exists(), done.stderr
+    return done.returncode, set(json.loads(listing.read_text(encoding="utf-8")))
+
+
+def _among(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(f"{p}.") for p in packages))
+
+
+def test_lint_of_a_good_file(tmp_path: Path) -> None:
+    code, modules = _imported(
+        tmp_path / "modules.json", "lint", str(ARTICLE / "micro-api-canary.yaml"), cwd=tmp_path
+    )
+    assert code == 0
+    assert "meshcanary.report.text" in modules  # the run did get to its report
+    # lint reads manifests with libyaml alone: ruamel is for release files.
+    assert _among(modules, (*NEVER, "ruamel", *OTHER_FORMATS)) == []
+
+
+@pytest.mark.usefixtures("isolated_git")
+def test_the_hook_of_one_release_file(example_repo: Path, tmp_path: Path) -> None:
+    commit_all(example_repo)
+    release = example_repo / "environments" / "prod" / "micro-api.yaml"
+    text = release.read_text(encoding="utf-8")
+    changed = text.replace("weight: 70}", "weight: 60}").replace("weight: 30}", "weight: 40}")
+    assert changed != text
+    release.write_text(changed, encoding="utf-8")
+    assert main(["-C", str(example_repo), "-q", "render", "prod"]) == 0
+    git(example_repo, "add", "-A")
+
+    code, modules = _imported(tmp_path / "modules.json", "check", "--staged", cwd=example_repo)
+    assert code == 0
+    assert "meshcanary.kustomize.batch" in modules  # it built the changed overlay
+    assert _among(modules, (*NEVER, *OTHER_FORMATS)) == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["lint", "--help"], ["--version"]])
+def test_help_and_version(args: list[str], tmp_path: Path) -> None:
+    code, modules = _imported(tmp_path / "modules.json", *args, cwd=tmp_path)
+    assert code == 0
+    # Help reads the options of the program and of one command: no YAML, no command's code.
+    assert _among(modules, (*NEVER, "ruamel", "yaml", "meshcanary.commands")) == []
