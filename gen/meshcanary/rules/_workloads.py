@@ -22,6 +22,7 @@ from meshcanary.mesh import (
     Scope,
     api_group,
     describe,
+    items,
     labels,
     namespace_of,
     of_kind,
@@ -280,3 +281,13 @@ def server_port(server: Mapping[str, Any]) -> int | None:
     port = server.get("port")
     number = port.get("number") if isinstance(port, dict) else None
     return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+def tcp_service_ports(service: Resource) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each TCP port of a Service (the only ones Istio routes), with its number."""
+    for _, port in items(service, "spec", "ports"):
+        if not isinstance(port, dict) or str(port.get("protocol") or "TCP").upper() != "TCP":
+            continue
+        number = port.get("port")
+        if isinstance(number, int) and not isinstance(number, bool):
+            yield number, port

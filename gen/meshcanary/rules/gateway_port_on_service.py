@@ -34,6 +34,7 @@ from meshcanary.rules._workloads import (
     container_ports,
     gateway_selector,
     server_port,
+    tcp_service_ports,
 )
 
 ID = "gateway-port-on-service"
@@ -95,12 +96,7 @@ def _exposed(service: Resource, pods: list[Workload]) -> dict[int, str]:
     """Gateway port numbers the Service reaches (its ports and target ports) → how it shows."""
     named = {n: c for p in pods for c, n in container_ports(p.resource) if c and n}
     found: dict[int, str] = {}
-    for _, port in items(service, "spec", "ports"):
-        if not isinstance(port, dict) or str(port.get("protocol") or "TCP").upper() != "TCP":
-            continue
-        number = port.get("port")
-        if not isinstance(number, int) or isinstance(number, bool):
-            continue
+    for number, port in tcp_service_ports(service):
         target = port.get("targetPort")
         if isinstance(target, str):
             target = int(target) if target.isdigit() else named.get(target)

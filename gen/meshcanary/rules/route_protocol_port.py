@@ -52,7 +52,7 @@ from meshcanary.mesh import (
 )
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
-from meshcanary.rules._workloads import server_port
+from meshcanary.rules._workloads import server_port, tcp_service_ports
 from meshcanary.rules.port_name_protocol import PROTOCOLS
 
 ID = "route-protocol-port"
@@ -118,12 +118,7 @@ def protocol_section(protocol: str) -> str | None:
 
 def service_ports(service: Resource) -> Iterator[Declared | None]:
     """Each TCP port of a Service, with the protocol Istio reads in it (None: sniffed)."""
-    for _, port in items(service, "spec", "ports"):
-        if not isinstance(port, dict) or str(port.get("protocol") or "TCP").upper() != "TCP":
-            continue
-        number = port.get("port")
-        if not isinstance(number, int) or isinstance(number, bool):
-            continue
+    for number, port in tcp_service_ports(service):
         app, name = port.get("appProtocol"), port.get("name")
         if isinstance(app, str) and app.strip():
             field, value = "appProtocol", app
