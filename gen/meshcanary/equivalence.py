@@ -255,6 +255,16 @@ def _normalized(resource: Resource, renamed: Mapping[tuple[str, str], str]) -> d
                 port.setdefault("targetPort", port.get("port"))
     elif kind == "Deployment":
         spec.setdefault("replicas", 1)
+        spec.setdefault("minReadySeconds", 0)
+        # What the API server fills in for a Deployment that names no strategy, or half of one.
+        strategy = spec.setdefault("strategy", {})
+        if isinstance(strategy, dict):
+            strategy.setdefault("type", "RollingUpdate")
+            if strategy["type"] == "RollingUpdate":
+                rolling = strategy.setdefault("rollingUpdate", {})
+                if isinstance(rolling, dict):
+                    rolling.setdefault("maxSurge", "25%")
+                    rolling.setdefault("maxUnavailable", "25%")
     elif kind == "HorizontalPodAutoscaler":
         target = spec.get("scaleTargetRef")
         if isinstance(target, dict) and isinstance(target.get("name"), str):

@@ -81,13 +81,10 @@ def report(result: ImportResult, environment: str) -> str:
             lines.append(f"  {kept} (in the base)")
         if service.base_reused:
             lines.append(f"  base deploy/base/{service.service} exists, the same: reused")
-    counts = {rule: 0 for rule in (NORMALIZED, DROPPED, REFUSED)}
-    for note in result.notes:
-        if note.rule in counts:
-            counts[note.rule] += 1
+    found = counts(result)
     lines.append(
-        f"{counts[NORMALIZED]} normalized, {counts[DROPPED]} dropped (--drop), "
-        f"{counts[REFUSED]} refused"
+        f"{found[NORMALIZED]} normalized, {found[DROPPED]} dropped (--drop), "
+        f"{found[REFUSED]} refused"
     )
     for drop in result.unused_drops:
         lines.append(f"--drop {drop} matches nothing that was refused")
@@ -143,6 +140,7 @@ def as_json(result: ImportResult, environment: str) -> str:
 
 
 def counts(result: ImportResult) -> Mapping[str, int]:
+    """How many notes of each kind: normalized, dropped, refused."""
     return {
         rule: sum(1 for n in result.notes if n.rule == rule)
         for rule in (NORMALIZED, DROPPED, REFUSED)

@@ -32,7 +32,7 @@ from meshcanary.importer import (
     support,
     versions,
 )
-from meshcanary.importer.context import Context, Notes, what
+from meshcanary.importer.context import REFUSED, Context, Notes, what
 from meshcanary.layout import ENVIRONMENTS
 from meshcanary.manifest import Resource
 from meshcanary.mesh import labels, pod_labels
@@ -60,7 +60,6 @@ class ImportResult:
     written: tuple[str, ...]
     notes: tuple[Problem, ...]  # located at the source field; sorted by position
     services: tuple[ServiceImport, ...] = ()
-    environment_updated: bool = False
     unused_drops: tuple[str, ...] = ()
     # Differences verify found between the input and the rendered tree that no note explains.
     differences: tuple[Problem, ...] = ()
@@ -68,8 +67,6 @@ class ImportResult:
 
     @property
     def refused(self) -> tuple[Problem, ...]:
-        from meshcanary.importer.context import REFUSED
-
         return tuple(n for n in self.notes if n.rule == REFUSED)
 
     @property
@@ -157,7 +154,6 @@ def import_manifests(
         tuple(written),
         notes.in_order(),
         tuple(summaries),
-        environment_updated=bool(env_files) and namespaces[3] is not None,
         unused_drops=unused,
     )
     if not result.ok:

@@ -69,6 +69,9 @@ def build(
         release["trafficPolicy"] = copy.deepcopy(rule.get("spec", "trafficPolicy"))
         ctx.origins.add(("trafficPolicy",), rule.location(["spec", "trafficPolicy"]))
     release.update(found.extras)
+    rollout = _rollout(ctx, versions[0])
+    if rollout:
+        release["rollout"] = rollout
     release = {k: release[k] for k in sorted(release, key=_key_order)}
     weights = found.weights or routes.weights_from_replicas(
         ctx, versions, bool(ours), service_resource
@@ -91,6 +94,50 @@ def build(
     return release, order
 
 
+# The Deployment's values where it names none, as the API server fills them in.
+_ROLLOUT_DEFAULTS = {"maxSurge": "25%", "maxUnavailable": "25%", "minReadySeconds": 0}
+
+
+def _rollout(ctx: Context, stable: Version) -> dict[str, Any]:
+    """The stable Deployment's own rollout, for each field the environment's defaults would
+    otherwise change in every rendered Deployment."""
+    defaults = (ctx.env_data or {}).get("defaults")
+    wanted = (defaults.get("rollout") if isinstance(defaults, dict) else None) or {}
+    if not isinstance(wanted, dict) or not wanted:
+        return {}
+    spec = _mapping(stable.resource.get("spec"))
+    strategy = _mapping(spec.get("strategy"))
+    rolling = _mapping(strategy.get("rollingUpdate"))
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate" and (
+        "maxSurge" in wanted or "maxUnavailable" in wanted
+    ):
+        ctx.refuse(
+            stable.resource,
+            ["spec", "strategy", "type"],
+            f"strategy {strategy.get('type')!r}: {ctx.env_path} sets rolling-update defaults, "
+            "which a release can only override with other rolling-update values",
+        )
+        return {}
+    own = {**rolling, "minReadySeconds": spec.get("minReadySeconds")}
+    rollout = {
+        key: own[key] if own.get(key) is not None else _ROLLOUT_DEFAULTS[key]
+        for key in _ROLLOUT_DEFAULTS
+        if key in wanted
+    }
+    for key in rollout:
+        where = (
+            ["spec", "minReadySeconds"]
+            if key == "minReadySeconds"
+            else ["spec", "strategy", "rollingUpdate", key]
+        )
+        ctx.origins.add(("rollout", key), stable.resource.location(where))
+    return rollout
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 # The release file's keys in the order a person writes them (the schema's order).
 _KEYS = (
     "service",
@@ -108,6 +155,7 @@ _KEYS = (
     "responseHeaders",
     "match",
     "mirror",
+    "rollout",
 )
 
 

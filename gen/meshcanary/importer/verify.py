@@ -1,9 +1,9 @@
 """`import --verify`: the proof, on the user's own manifests, that what import writes renders
 back to what it read.
 
-The files an import would write go into a scratch copy of the repository's inputs, which is
-rendered and built with kustomize; each service's overlay (and the environment's Gateways) is
-then compared with the objects it was imported from (meshcanary.equivalence). A difference at
+The files an import would write go into a scratch folder with the environment file and the
+imported services' bases, which is rendered and built with kustomize; each service's overlay
+(and the environment's Gateways) is then compared with the objects it was imported from (meshcanary.equivalence). A difference at
 a field a note already explains (normalized, or dropped with --drop) is expected; any other one
 is a failure, and the import writes nothing.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from meshcanary import equivalence, kustomize
 from meshcanary.errors import InputError
-from meshcanary.importer.context import NORMALIZED, REFUSED, Context
-from meshcanary.layout import ENVIRONMENTS, GATEWAYS, OVERLAYS
+from meshcanary.importer.context import BASES, NORMALIZED, REFUSED, Context
+from meshcanary.layout import GATEWAYS, OVERLAYS
 from meshcanary.manifest import Parsed, Resource, parse_text
 from meshcanary.problem import Problem, Severity
 
@@ -38,9 +38,18 @@ def verify(
 
     with tempfile.TemporaryDirectory(prefix="meshcanary-import-") as folder:
         scratch = Path(folder)
-        for name in (ENVIRONMENTS, "deploy"):
-            if (root / name).is_dir():
-                shutil.copytree(root / name, scratch / name, symlinks=True)
+        # Only what the imported services render from: the environment file and their bases
+        # (a reused base is not among the written files). The environment's other releases,
+        # and every other environment, are no part of the proof.
+        for relative in [ctx.env_path, *(f"{BASES}/{service}" for service in inputs)]:
+            source = root / relative
+            if relative in written or not source.exists():
+                continue
+            if source.is_dir():
+                shutil.copytree(source, scratch / relative, symlinks=True)
+            else:
+                (scratch / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, scratch / relative)
         for relative, text in written.items():
             path = scratch / relative
             path.parent.mkdir(parents=True, exist_ok=True)

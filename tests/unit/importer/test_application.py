@@ -245,3 +245,23 @@ def test_a_drop_that_matches_nothing_writes_nothing(tmp_path: Path) -> None:
     assert result.unused_drops == ("VirtualService/reviews:spec.http[9]",)
     assert not result.ok and result.written == ()
     assert not list(tmp_path.iterdir())
+
+
+def test_an_environments_rollout_defaults_do_not_change_the_imported_deployments(
+    tmp_path: Path,
+) -> None:
+    """The environment's rollout defaults would make every rendered Deployment roll out
+    another way than the input's (here: the API server's 25%/25%): the release says its own."""
+    env = tmp_path / "environments/dev/environment.yaml"
+    env.parent.mkdir(parents=True)
+    env.write_text(
+        "namespace: dev\ndefaults:\n  rollout: {maxSurge: 1, maxUnavailable: 0}\n",
+        encoding="utf-8",
+    )
+    hello = DATA / "helloworld"
+    result = import_manifests(
+        tmp_path, [hello / "helloworld.yaml", hello / "helloworld-gateway.yaml"], "dev"
+    )
+    assert result.ok and result.verified, [n.format() for n in result.refused + result.differences]
+    release = _release(tmp_path, "dev", "helloworld")
+    assert release["rollout"] == {"maxSurge": "25%", "maxUnavailable": "25%"}
