@@ -201,6 +201,7 @@ def test_batched_build_gives_each_overlay_exactly_its_own_objects(example_repo: 
     from meshcanary.release.load import load
 
     units = affected(example_repo, load(example_repo), [])
+    assert units, "no overlay to build: the comparison below would be vacuous"
     batched = build(example_repo, units)
     alone = Builder(example_repo).build_many(
         [Target(example_repo / u.folder, u.folder) for u in units]
@@ -312,7 +313,9 @@ def test_a_corrupt_cache_entry_is_ignored(
     cache = tmp_path / "cache"
     monkeypatch.setenv("MESHCANARY_CACHE_DIR", str(cache))
     first = cli("--repo", example_repo, "check", "--format", "json")
-    for entry in cache.glob("*.json"):
+    entries = sorted(cache.glob("*.json"))
+    assert entries, f"the first check cached nothing in {cache}"  # else nothing is corrupted
+    for entry in entries:
         entry.write_text("{not json", encoding="utf-8")
     again = cli("--repo", example_repo, "check", "--format", "json")
     assert (again.code, again.out) == (first.code, first.out)

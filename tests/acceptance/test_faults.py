@@ -653,16 +653,20 @@ def _sh(*command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
+def _skip_if_failed(done: subprocess.CompletedProcess[str], why: str) -> None:
+    """Skip the test when `done` failed: `why`, then what the command said."""
+    if done.returncode != 0:
+        pytest.skip(
+            f"{why}: " + (done.stderr.strip() or f"{done.args[0]} exited with {done.returncode}")
+        )
+
+
 @contextmanager
 def small_disk(folder: Path, size: str = "1m") -> Iterator[Path]:
     """A tmpfs of `size` at `folder`: a disk that fills up for real (needs root)."""
     folder.mkdir()
     done = _sh("mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder))
-    if done.returncode != 0:
-        pytest.skip(
-            "a full disk is a small tmpfs, and mounting one failed (it needs root): "
-            + (done.stderr.strip() or f"mount exited with {done.returncode}")
-        )
+    _skip_if_failed(done, "a full disk is a small tmpfs, and mounting one failed (it needs root)")
     try:
         yield folder
     finally:
@@ -727,11 +731,7 @@ def test_an_edit_on_a_full_disk_fails_clearly_and_changes_nothing(
 def immutable(path: Path) -> Iterator[Path]:
     """`chattr +i`: read-only even for root, who ignores permission bits."""
     done = _sh("chattr", "+i", str(path))
-    if done.returncode != 0:
-        pytest.skip(
-            "a read-only file is `chattr +i`, which failed here: "
-            + (done.stderr.strip() or f"chattr exited with {done.returncode}")
-        )
+    _skip_if_failed(done, "a read-only file is `chattr +i`, which failed here")
     try:
         yield path
     finally:
@@ -746,11 +746,9 @@ def read_only_mount(folder: Path) -> Iterator[Path]:
         done = _sh("mount", "-o", "remount,ro,bind", str(folder))
         if done.returncode != 0:
             _sh("umount", str(folder))
-    if done.returncode != 0:
-        pytest.skip(
-            "a read-only folder is a read-only bind mount, and mounting failed (it needs "
-            "root): " + (done.stderr.strip() or f"mount exited with {done.returncode}")
-        )
+    _skip_if_failed(
+        done, "a read-only folder is a read-only bind mount, and mounting failed (it needs root)"
+    )
     try:
         yield folder
     finally:

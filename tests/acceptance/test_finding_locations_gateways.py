@@ -24,20 +24,21 @@ SECOND_GATEWAY = """\
 """
 
 
+def _in_both_gateways(repo: Path, line: str, token: str) -> set[tuple[str, int, int]]:
+    """The place of `token` in the first gateway's `line` and in micro-gateway-b's."""
+    return {
+        where(repo, ENVIRONMENT, line, token),
+        where(repo, ENVIRONMENT, line, token, after="micro-gateway-b"),
+    }
+
+
 def test_gateways_conflict(example_repo: Path, cli) -> None:
     edit(example_repo / ENVIRONMENT, "\ndefaults:", SECOND_GATEWAY + "\ndefaults:")
     render(example_repo, cli)
     found = findings(example_repo, cli, "gateways-conflict")
-    assert places(found) == {
-        where(example_repo, ENVIRONMENT, "hosts: [api.example.com]", "api.example.com"),
-        where(
-            example_repo,
-            ENVIRONMENT,
-            "hosts: [api.example.com]",
-            "api.example.com",
-            after="micro-gateway-b",
-        ),
-    }
+    assert places(found) == _in_both_gateways(
+        example_repo, "hosts: [api.example.com]", "api.example.com"
+    )
 
 
 def test_gateway_duplicate_certificate(example_repo: Path, cli) -> None:
@@ -60,16 +61,7 @@ def test_gateway_duplicate_certificate(example_repo: Path, cli) -> None:
     edit(example_repo / ENVIRONMENT, "\ndefaults:", second + "\ndefaults:")
     render(example_repo, cli)
     found = findings(example_repo, cli, "gateway-duplicate-certificate")
-    assert places(found) == {
-        where(example_repo, ENVIRONMENT, "credentialName: api-cert", "api-cert"),
-        where(
-            example_repo,
-            ENVIRONMENT,
-            "credentialName: api-cert",
-            "api-cert",
-            after="micro-gateway-b",
-        ),
-    }
+    assert places(found) == _in_both_gateways(example_repo, "credentialName: api-cert", "api-cert")
 
 
 def test_destination_tls_verify(example_repo: Path, cli) -> None:

@@ -29,6 +29,7 @@ from tests.support.bad_input import (
     RELEASE_PATH,
     Case,
     Expect,
+    assert_only_expected,
     assert_reported,
     assert_unchanged,
     at,
@@ -38,6 +39,7 @@ from tests.support.bad_input import (
     parse_errors,
     release,
     run_bad,
+    set_up,
     snapshot,
 )
 
@@ -522,23 +524,9 @@ def test_the_starting_point_is_valid(cli, repo):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(cli, repo, case: Case):
-    if case.setup:
-        case.setup(repo)
-    outside = str(repo.parent / "elsewhere")
-    for relative, content in case.files.items():
-        path = repo / relative
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            write(path, content.replace("{outside}", outside))
+    set_up(repo, case)
     found, err = run_bad(cli, repo, *case.args)
-    for expect in case.expect:
-        assert_reported(found, expect, err)
-    # Every file is repository-relative, and nothing beyond the expected problems is reported.
-    for reported in found:
-        assert not Path(reported.file).is_absolute(), reported
-        assert reported.line >= 1 and reported.column >= 1, reported
-    assert len(found) == len(case.expect), f"unexpected extra problems:\n{err}"
+    assert_only_expected(found, case, err)
 
 
 def test_nbsp_in_a_real_release_file(cli, repo):

@@ -35,6 +35,7 @@ from tests.support.bad_input import (
     RELEASE_PATH,
     Case,
     Expect,
+    assert_only_expected,
     assert_reported,
     assert_unchanged,
     at,
@@ -44,6 +45,7 @@ from tests.support.bad_input import (
     parse_errors,
     release,
     run_bad,
+    set_up,
     snapshot,
 )
 from tests.support.bounds import measured
@@ -753,20 +755,9 @@ def repo(example_repo: Path) -> Path:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_hostile_input(cli, repo, case: Case):
-    if case.setup:
-        case.setup(repo)
-    for relative, content in case.files.items():
-        path = repo / relative
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            write(path, content)
+    set_up(repo, case)
     found, err = run_bad(cli, repo, *case.args)
-    for expect in case.expect:
-        assert_reported(found, expect, err)
-    for reported in found:
-        assert not Path(reported.file).is_absolute(), reported
-    assert len(found) == len(case.expect), f"unexpected extra problems:\n{err}"
+    assert_only_expected(found, case, err)
 
 
 def test_there_are_enough_cases():
@@ -824,11 +815,7 @@ READ_MIB = 32
 )
 def test_hostile_input_is_refused_in_bounded_time_and_memory(repo, case_id: str):
     case = BOUNDED[case_id]
-    if case.setup:
-        case.setup(repo)
-    for relative, content in case.files.items():
-        path = repo / relative
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    set_up(repo, case)
     before = snapshot(repo.parent)
     run = measured("--repo", repo, "render")  # in a process of its own, a hang guarded
     assert run.code == 2, run.err

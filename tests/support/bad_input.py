@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import write
+
 PROD = "environments/prod"
 RELEASE_PATH = f"{PROD}/micro-api.yaml"
 ENVIRONMENT_PATH = f"{PROD}/environment.yaml"
@@ -201,3 +203,26 @@ def assert_reported(found: list[Reported], expect: Expect, err: str) -> None:
         assert any(r.hint and expect.hint in r.hint for r in matching), (
             f"no hint with {expect.hint!r}; stderr:\n{err}"
         )
+
+
+def set_up(repo: Path, case: Case) -> None:
+    """Break `repo` as `case` says: its set-up, then its files ("{outside}" substituted)."""
+    if case.setup:
+        case.setup(repo)
+    outside = str(repo.parent / "elsewhere")
+    for relative, content in case.files.items():
+        path = repo / relative
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            write(path, content.replace("{outside}", outside))
+
+
+def assert_only_expected(found: list[Reported], case: Case, err: str) -> None:
+    """Each of `case`'s problems is reported, repository-relative, and nothing else."""
+    for expect in case.expect:
+        assert_reported(found, expect, err)
+    for reported in found:
+        assert not Path(reported.file).is_absolute(), reported
+        assert reported.line >= 1 and reported.column >= 1, reported
+    assert len(found) == len(case.expect), f"unexpected extra problems:\n{err}"

@@ -53,3 +53,25 @@ def edit(repo: Path) -> None:
             f"{OVERLAY}/virtualservice.yaml": "weight: 50\nweight: 50\n",
         },
     )
+
+
+def bare_remote(tmp_path: Path) -> Path:
+    """An empty bare repository, tmp_path/remote.git, to be a work tree's `origin`."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    return bare
+
+
+def pushed_work_tree(tmp_path: Path, remote: Path, *config: tuple[str, str]) -> Path:
+    """tmp_path/work: FILES in one commit, pushed to `remote` as `origin`'s main; each
+    (key, value) of `config` set in it first."""
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", str(work))
+    for key, value in config:
+        git(work, "config", key, value)
+    write(work, FILES)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "initial")
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "push", "-q", "-u", "origin", "main")
+    return work

@@ -22,7 +22,17 @@ from meshcanary.gitops import (
     write_github_output,
 )
 from tests.support import GIT_EMAIL, GIT_NAME, isolate_git
-from tests.support.gitops import FILES, OVERLAY, PATHS, RELEASE, edit, git, status, write
+from tests.support.gitops import (
+    OVERLAY,
+    PATHS,
+    RELEASE,
+    bare_remote,
+    edit,
+    git,
+    pushed_work_tree,
+    status,
+    write,
+)
 
 NAME, EMAIL = GIT_NAME, GIT_EMAIL
 BRANCH = "meshcanary/prod/micro-api/v2-50"
@@ -35,24 +45,13 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    return bare
+    return bare_remote(tmp_path)
 
 
 @pytest.fixture
 def repo(tmp_path: Path, remote: Path) -> Path:
     """A work tree with one commit of a release file and its overlay, pushed to `origin`."""
-    work = tmp_path / "work"
-    git(tmp_path, "init", "-q", str(work))
-    git(work, "config", "user.name", NAME)
-    git(work, "config", "user.email", EMAIL)
-    write(work, FILES)
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "initial")
-    git(work, "remote", "add", "origin", str(remote))
-    git(work, "push", "-q", "-u", "origin", "main")
-    return work
+    return pushed_work_tree(tmp_path, remote, ("user.name", NAME), ("user.email", EMAIL))
 
 
 def refusal(root: Path, paths: list[str] = PATHS) -> str:

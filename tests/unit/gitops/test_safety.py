@@ -24,7 +24,17 @@ from meshcanary import gitops
 from meshcanary.errors import MeshcanaryError
 from meshcanary.gitops import GitError, PullRequest, branch_name, commit, pr_body, pr_title
 from tests.support import Outcome, isolate_git
-from tests.support.gitops import FILES, OVERLAY, PATHS, RELEASE, edit, git, status, write
+from tests.support.gitops import (
+    OVERLAY,
+    PATHS,
+    RELEASE,
+    bare_remote,
+    edit,
+    git,
+    pushed_work_tree,
+    status,
+    write,
+)
 
 BRANCH = "meshcanary/prod/micro-api/v2-50"
 
@@ -37,15 +47,7 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """tests.support.gitops's small repository (a release file and its overlay), on `origin`."""
-    remote, work = tmp_path / "remote.git", tmp_path / "work"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    git(tmp_path, "init", "-q", str(work))
-    write(work, FILES)
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "initial")
-    git(work, "remote", "add", "origin", str(remote))
-    git(work, "push", "-q", "-u", "origin", "main")
-    return work
+    return pushed_work_tree(tmp_path, bare_remote(tmp_path))
 
 
 def index(repo: Path) -> tuple[str, str]:

@@ -60,6 +60,19 @@ def replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
+def assert_set_weights(
+    text: str, changes: list[tuple[str, str]], weights: dict[str, int], folder: Path
+) -> None:
+    """`set_weights(text, weights)` is `text` with each (old, new) of `changes` replaced once,
+    and it loads with those weights."""
+    expected = text
+    for old, new in changes:
+        expected = replace_once(expected, old, new)
+    result = edit.set_weights(text, weights)
+    assert result == expected
+    assert version_weights(parsed(result, folder)) == weights
+
+
 def with_line_edited(text: str, starts: str, old: str, new: str) -> str:
     """`text` with `old` replaced by `new` in the one line that starts with `starts`."""
     lines = text.splitlines(keepends=True)
@@ -257,70 +270,79 @@ versions:
 """
 
 
-def test_set_weights_in_a_block_release(tmp_path: Path) -> None:
-    expected = replace_once(BLOCK, "weight: 70", "weight: 45")
-    expected = replace_once(expected, "weight: 30", "weight: 55")
-    result = edit.set_weights(BLOCK, {"v1": 45, "v2": 55})
-    assert result == expected
-    assert version_weights(parsed(result, tmp_path)) == {"v1": 45, "v2": 55}
+@pytest.mark.parametrize(
+    ("text", "changes", "weights"),
+    [
+        pytest.param(
+            BLOCK,
+            [("weight: 70", "weight: 45"), ("weight: 30", "weight: 55")],
+            {"v1": 45, "v2": 55},
+            id="in-a-block-release",
+        ),
+        pytest.param(
+            SPACED,
+            [("weight:    70 }", "weight:    100 }"), ("weight:    30 }", "weight:    0 }")],
+            {"v1": 100, "v2": 0},
+            id="with-unusual-spacing",
+        ),
+        pytest.param(
+            FLOW_VERSIONS,
+            [("weight: 70}", "weight: 20}"), ("weight: 30}", "weight: 80}")],
+            {"v1": 20, "v2": 80},
+            id="in-a-flow-versions-mapping",
+        ),
+    ],
+)
+def test_set_weights(
+    tmp_path: Path, text: str, changes: list[tuple[str, str]], weights: dict[str, int]
+) -> None:
+    assert_set_weights(text, changes, weights, tmp_path)
 
 
 def test_set_weights_keeps_comments_everywhere(tmp_path: Path) -> None:
     expected = replace_once(COMMENTED, "weight: 70}", "weight: 50}")
     expected = replace_once(expected, "weight: 30}", "weight: 50}")
     assert edit.set_weights(COMMENTED, {"v1": 50, "v2": 50}) == expected
-    expected = replace_once(BLOCK_COMMENTED, "weight:    70 ", "weight:    5 ")
-    expected = replace_once(expected, "weight:    30\n", "weight:    95\n")
-    result = edit.set_weights(BLOCK_COMMENTED, {"v1": 5, "v2": 95})
-    assert result == expected
-    assert version_weights(parsed(result, tmp_path)) == {"v1": 5, "v2": 95}
-
-
-def test_set_weights_with_unusual_spacing(tmp_path: Path) -> None:
-    expected = replace_once(SPACED, "weight:    70 }", "weight:    100 }")
-    expected = replace_once(expected, "weight:    30 }", "weight:    0 }")
-    result = edit.set_weights(SPACED, {"v1": 100, "v2": 0})
-    assert result == expected
-    assert version_weights(parsed(result, tmp_path)) == {"v1": 100, "v2": 0}
-
-
-def test_set_weights_in_a_flow_versions_mapping(tmp_path: Path) -> None:
-    expected = replace_once(FLOW_VERSIONS, "weight: 70}", "weight: 20}")
-    expected = replace_once(expected, "weight: 30}", "weight: 80}")
-    result = edit.set_weights(FLOW_VERSIONS, {"v1": 20, "v2": 80})
-    assert result == expected
-    assert version_weights(parsed(result, tmp_path)) == {"v1": 20, "v2": 80}
+    assert_set_weights(
+        BLOCK_COMMENTED,
+        [("weight:    70 ", "weight:    5 "), ("weight:    30\n", "weight:    95\n")],
+        {"v1": 5, "v2": 95},
+        tmp_path,
+    )
 
 
 def test_quoted_weights_become_integers(tmp_path: Path) -> None:
     # A quoted number is a string, which the schema refuses: the edit writes an integer.
     quoted = replace_once(COMMENTED, "weight: 70}", 'weight: "70"}')
     quoted = replace_once(quoted, "weight: 30}", "weight: '30'}")
-    expected = replace_once(quoted, 'weight: "70"}', "weight: 60}")
-    expected = replace_once(expected, "weight: '30'}", "weight: 40}")
-    result = edit.set_weights(quoted, {"v1": 60, "v2": 40})
-    assert result == expected
-    assert version_weights(parsed(result, tmp_path)) == {"v1": 60, "v2": 40}
+    assert_set_weights(
+        quoted,
+        [('weight: "70"}', "weight: 60}"), ("weight: '30'}", "weight: 40}")],
+        {"v1": 60, "v2": 40},
+        tmp_path,
+    )
     # The same value as a string still changes: "70" is not the integer 70.
     assert edit.set_weights(quoted, {"v1": 70}) == replace_once(quoted, '"70"', "70")
 
 
 def test_a_tagged_quoted_weight_keeps_its_quotes(tmp_path: Path) -> None:
     tagged = replace_once(BLOCK, "weight: 70", 'weight: !!int "70"')
-    expected = replace_once(tagged, '!!int "70"', '!!int "65"')
-    expected = replace_once(expected, "weight: 30", "weight: 35")
-    result = edit.set_weights(tagged, {"v1": 65, "v2": 35})
-    assert result == expected
-    assert version_weights(parsed(result, tmp_path)) == {"v1": 65, "v2": 35}
+    assert_set_weights(
+        tagged,
+        [('!!int "70"', '!!int "65"'), ("weight: 30", "weight: 35")],
+        {"v1": 65, "v2": 35},
+        tmp_path,
+    )
 
 
 def test_crlf_line_endings_stay(tmp_path: Path) -> None:
     crlf = COMMENTED.replace("\n", "\r\n")
-    expected = replace_once(crlf, "weight: 70}", "weight: 10}")
-    expected = replace_once(expected, "weight: 30}", "weight: 90}")
-    result = edit.set_weights(crlf, {"v1": 10, "v2": 90})
-    assert result == expected
-    assert version_weights(parsed(result, tmp_path)) == {"v1": 10, "v2": 90}
+    assert_set_weights(
+        crlf,
+        [("weight: 70}", "weight: 10}"), ("weight: 30}", "weight: 90}")],
+        {"v1": 10, "v2": 90},
+        tmp_path,
+    )
     block = BLOCK_COMMENTED.replace("\n", "\r\n")
     added = edit.add_version(block, "v3", NEW_IMAGE, 0, 1)
     assert added == replace_once(
