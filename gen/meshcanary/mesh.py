@@ -9,11 +9,12 @@ objects with dictionary look-ups.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from itertools import chain
+from typing import Any, Protocol, TypeVar
 
-from meshcanary.manifest import Resource
+from meshcanary.manifest import JsonPath, Resource
 
 ISTIO = ("networking.istio.io",)
 APPS = ("apps", "extensions")
@@ -35,6 +36,17 @@ class Scope(Protocol):
     def memo(self) -> dict[str, object]: ...
 
 
+T = TypeVar("T")
+
+
+def memoized(scope: Scope, key: str, kind: type[T], build: Callable[[], T]) -> T:
+    """The scope's `key` index, built by the first rule that asks and shared by the others."""
+    found = scope.memo.get(key)
+    if not isinstance(found, kind):
+        found = scope.memo[key] = build()
+    return found
+
+
 def api_group(resource: Resource) -> str:
     """`apps` for `apps/v1`, "" for the core group (`v1`)."""
     version = resource.api_version
@@ -52,10 +64,7 @@ class Kinds:
 
     @classmethod
     def of(cls, scope: Scope) -> Kinds:
-        kinds = scope.memo.get("kinds")
-        if not isinstance(kinds, cls):
-            kinds = scope.memo["kinds"] = cls(scope.resources)
-        return kinds
+        return memoized(scope, "kinds", cls, lambda: cls(scope.resources))
 
     def __init__(self, resources: Iterable[Resource]) -> None:
         self.by_kind: dict[str, list[Resource]] = defaultdict(list)
@@ -93,6 +102,13 @@ def describe(resource: Resource) -> str:
         loc = resource.location()
         return f"{resource.kind or 'object'} without a name ({loc.file}:{loc.line})"
     return f"{resource.kind} {namespace_of(resource)}/{name}"
+
+
+def described_at(resource: Resource, path: JsonPath = ()) -> str:
+    """`describe`, then where the object (or its field at `path`) is:
+    `Service shop/reviews (app.yaml:3)`."""
+    location = resource.location(path)
+    return f"{describe(resource)} ({location.file}:{location.line})"
 
 
 # Hosts ---------------------------------------------------------------------------------------
@@ -229,11 +245,7 @@ class Mesh:
 
     @classmethod
     def of(cls, scope: Scope) -> Mesh:
-        """The scope's index, built by the first rule that asks and shared by the others."""
-        mesh = scope.memo.get("mesh")
-        if not isinstance(mesh, cls):
-            mesh = scope.memo["mesh"] = cls(scope)
-        return mesh
+        return memoized(scope, "mesh", cls, lambda: cls(scope))
 
     def __init__(self, scope: Scope) -> None:
         self.namespaces: set[str] = set()
@@ -422,10 +434,7 @@ class Readings:
 
     @classmethod
     def of(cls, scope: Scope) -> Readings:
-        readings = scope.memo.get("readings")
-        if not isinstance(readings, cls):
-            readings = scope.memo["readings"] = cls()
-        return readings
+        return memoized(scope, "readings", cls, cls)
 
     def __init__(self) -> None:
         # Keyed by the object itself: a Resource compares and hashes by identity.
@@ -451,6 +460,27 @@ class Readings:
         if found is None:
             found = self._subsets[rule] = tuple(subsets(rule))
         return found
+
+    def sent_to(self, service: Resource) -> Iterator[tuple[Destination, str]]:
+        """Each destination and mirror with its host as written, when that names one host
+        (is neither empty nor a wildcard: `istio-route-valid` reports those)."""
+        for found in chain(self.destinations(service), self.mirrors(service)):
+            host = service.get(*found.path, "host")
+            if isinstance(host, str) and host.strip() and "*" not in host:
+                yield found, host
+
+
+def own_hosts(service: Resource) -> set[str]:
+    """A VirtualService's `spec.hosts`, short names read in its namespace."""
+    namespace = namespace_of(service)
+    return {
+        resolve_host(h, namespace) for _, h in items(service, "spec", "hosts") if isinstance(h, str)
+    }
+
+
+def bound_gateways(service: Resource) -> list[str]:
+    """The names in a VirtualService's `spec.gateways` (`mesh` included)."""
+    return [g for _, g in items(service, "spec", "gateways") if isinstance(g, str)]
 
 
 def gateway_refs(service: Resource) -> Iterator[tuple[list[str | int], str]]:
@@ -541,10 +571,7 @@ class Registry:
 
     @classmethod
     def of(cls, scope: Scope) -> Registry:
-        registry = scope.memo.get("registry")
-        if not isinstance(registry, cls):
-            registry = scope.memo["registry"] = cls(scope)
-        return registry
+        return memoized(scope, "registry", cls, lambda: cls(scope))
 
     def __init__(self, scope: Scope) -> None:
         self._exact: dict[str, list[RegistryHost]] = defaultdict(list)

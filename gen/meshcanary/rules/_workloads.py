@@ -18,12 +18,14 @@ from meshcanary.manifest import Resource
 from meshcanary.mesh import (
     APPS,
     CORE,
+    ISTIO,
     Labels,
     Scope,
     api_group,
     describe,
     items,
     labels,
+    memoized,
     namespace_of,
     of_kind,
     selects,
@@ -160,11 +162,7 @@ class Workloads:
 
     @classmethod
     def of(cls, scope: Scope) -> Workloads:
-        """The scope's index, built by the first rule that asks and shared by the others."""
-        index = scope.memo.get("workloads")
-        if not isinstance(index, cls):
-            index = scope.memo["workloads"] = cls(scope)
-        return index
+        return memoized(scope, "workloads", cls, lambda: cls(scope))
 
     def __init__(self, scope: Scope) -> None:
         self.all: list[Workload] = []
@@ -267,6 +265,17 @@ def is_gateway_workload(workload: Workload) -> bool:
 def gateway_selector(gateway: Resource) -> Labels | None:
     """An Istio Gateway's `spec.selector`; None when it has none (or an empty one)."""
     return labels(gateway.get("spec", "selector")) or None
+
+
+def selecting_gateways(scope: Scope) -> tuple[list[Resource], list[set[str]]]:
+    """The scope's Istio Gateways with a selector and, when there are two or more to compare,
+    the workloads (as `owners`) each one's selector picks."""
+    gateways = [g for g in of_kind(scope, ISTIO, "Gateway") if gateway_selector(g)]
+    if len(gateways) < 2:
+        return gateways, []
+    workloads = Workloads.of(scope)
+    picked = [set(owners(workloads.select(None, [gateway_selector(g) or {}]))) for g in gateways]
+    return gateways, picked
 
 
 def server_hosts(server: Mapping[str, Any]) -> Iterator[tuple[int, str]]:

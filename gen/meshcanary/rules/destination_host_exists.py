@@ -25,7 +25,6 @@ route to a port the Service exposes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import chain
 
 from meshcanary.manifest import Resource
 from meshcanary.mesh import (
@@ -35,7 +34,7 @@ from meshcanary.mesh import (
     Readings,
     Registry,
     RegistryHost,
-    describe,
+    described_at,
     lookup_destination,
     of_kind,
     service_key,
@@ -77,10 +76,7 @@ def _verdicts(scope: Scope) -> Iterator[tuple[Finding, bool]]:
     readings = Readings.of(scope)
     for service in services:
         said: set[str] = set()  # "not checked" once per VirtualService and host
-        for destination in chain(readings.destinations(service), readings.mirrors(service)):
-            host = service.get(*destination.path, "host")
-            if not isinstance(host, str) or not host.strip() or "*" in host:
-                continue  # istio-route-valid reports an empty or wildcard host
+        for destination, host in readings.sent_to(service):
             path = [*destination.path, "host"]
             found = lookup_destination(registry, service, host)
             if found.entries:
@@ -109,8 +105,8 @@ def _missing(
         return Finding(
             service,
             path,
-            f"host {host} is {_where(entry)}, which is exported to {seen}, not to namespace "
-            f"{service.namespace or 'default'}",
+            f"host {host} is {described_at(entry.resource)}, which is exported to {seen}, not "
+            f"to namespace {service.namespace or 'default'}",
             hint="export the host to this namespace (exportTo), or route from a namespace "
             "that sees it",
         )
@@ -119,7 +115,7 @@ def _missing(
             service,
             path,
             f"host {host!r} is not in the registry: Istio expands only a name without dots, "
-            f"so it does not reach {_where(found.expanded)}",
+            f"so it does not reach {described_at(found.expanded.resource)}",
             hint=f"write the fully qualified name {found.expanded.host}",
         )
     key = service_key(found.host)
@@ -160,11 +156,7 @@ def _port(
     yield Finding(
         service,
         [*path, "port", "number"],
-        f"{_where(entries[0])} has no port {number} (it has {', '.join(map(str, known))})",
+        f"{described_at(entries[0].resource)} has no port {number} "
+        f"(it has {', '.join(map(str, known))})",
         hint="route to a port the Service exposes",
     )
-
-
-def _where(entry: RegistryHost) -> str:
-    location = entry.resource.location()
-    return f"{describe(entry.resource)} ({location.file}:{location.line})"

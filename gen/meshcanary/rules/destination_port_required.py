@@ -22,19 +22,17 @@ Fix: add `port: {number: <service port>}` to the destination (in a release file:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import chain
 
-from meshcanary.manifest import Resource
 from meshcanary.mesh import (
     ISTIO,
     MESH,
     Readings,
     Registry,
+    bound_gateways,
     describe,
     lookup_destination,
-    namespace_of,
     of_kind,
-    resolve_host,
+    own_hosts,
 )
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
@@ -54,13 +52,10 @@ def check(scope: Scope) -> Iterator[Finding]:
     registry = Registry.of(scope)
     readings = Readings.of(scope)
     for service in services:
-        gateways = _gateways(service)
-        own = _hosts(service)
-        for destination in chain(readings.destinations(service), readings.mirrors(service)):
+        gateways = [g for g in bound_gateways(service) if g != MESH]
+        own = own_hosts(service)
+        for destination, host in readings.sent_to(service):
             if service.get(*destination.path, "port") is not None:
-                continue
-            host = service.get(*destination.path, "host")
-            if not isinstance(host, str) or not host.strip() or "*" in host:
                 continue
             found = lookup_destination(registry, service, host)
             if not found.entries or len(found.entries[0].ports) < 2:
@@ -79,17 +74,3 @@ def check(scope: Scope) -> Iterator[Finding]:
                 f"{describe(entry.resource)} has several ports ({ports}) and this destination "
                 f"names none: {why}, which the Service may not expose",
             )
-
-
-def _gateways(service: Resource) -> list[str]:
-    listed = service.get("spec", "gateways")
-    if not isinstance(listed, list):
-        return []
-    return [g for g in listed if isinstance(g, str) and g != MESH]
-
-
-def _hosts(service: Resource) -> set[str]:
-    listed = service.get("spec", "hosts")
-    if not isinstance(listed, list):
-        return set()
-    return {resolve_host(h, namespace_of(service)) for h in listed if isinstance(h, str)}

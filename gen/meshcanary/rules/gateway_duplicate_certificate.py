@@ -24,10 +24,10 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
 from meshcanary.manifest import Resource
-from meshcanary.mesh import ISTIO, items, namespace_of, of_kind
+from meshcanary.mesh import items, namespace_of
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
-from meshcanary.rules._workloads import Workloads, gateway_selector, owners
+from meshcanary.rules._workloads import gateway_selector, selecting_gateways
 
 ID = "gateway-duplicate-certificate"
 SEVERITY = Severity.WARNING
@@ -44,11 +44,9 @@ Certificate = tuple[list[str | int], frozenset[str]]
 
 
 def check(scope: Scope) -> Iterator[Finding]:
-    gateways = [g for g in of_kind(scope, ISTIO, "Gateway") if gateway_selector(g)]
+    gateways, picked = selecting_gateways(scope)
     if len(gateways) < 2:
         return
-    workloads = Workloads.of(scope)
-    picked = [set(owners(workloads.select(None, [gateway_selector(g) or {}]))) for g in gateways]
     # Certificate name → the Gateways (by index) whose servers use it.
     users: dict[str, set[int]] = defaultdict(set)
     certificates = [list(_certificates(g)) for g in gateways]

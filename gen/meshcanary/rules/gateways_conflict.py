@@ -25,13 +25,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
-from meshcanary.mesh import ISTIO, hosts_match, items, namespace_of, of_kind, show_labels
+from meshcanary.mesh import hosts_match, items, namespace_of, show_labels
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
 from meshcanary.rules._workloads import (
-    Workloads,
     gateway_selector,
-    owners,
+    selecting_gateways,
     server_hosts,
     server_port,
 )
@@ -50,11 +49,9 @@ Entry = tuple[list[str | int], int, str]
 
 
 def check(scope: Scope) -> Iterator[Finding]:
-    gateways = [g for g in of_kind(scope, ISTIO, "Gateway") if gateway_selector(g)]
+    gateways, picked = selecting_gateways(scope)
     if len(gateways) < 2:
         return
-    workloads = Workloads.of(scope)
-    picked = [set(owners(workloads.select(None, [gateway_selector(g) or {}]))) for g in gateways]
 
     def share(a: int, b: int) -> bool:
         same = gateway_selector(gateways[a]) == gateway_selector(gateways[b])

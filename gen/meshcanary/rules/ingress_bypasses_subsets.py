@@ -27,11 +27,10 @@ from meshcanary.mesh import (
     ISTIO,
     MESH,
     Readings,
-    describe,
-    items,
-    namespace_of,
+    bound_gateways,
+    described_at,
     of_kind,
-    resolve_host,
+    own_hosts,
 )
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
@@ -49,15 +48,16 @@ def check(scope: Scope) -> Iterator[Finding]:
     splitters: dict[str, list[Resource]] = {}
     readings = Readings.of(scope)
     for service in services:
-        if _gateways(service) and MESH not in _gateways(service):
+        bound = bound_gateways(service)
+        if bound and MESH not in bound:
             continue
-        own = _hosts(service)
+        own = own_hosts(service)
         for host in sorted({d.host for d in readings.destinations(service) if d.subset} & own):
             splitters.setdefault(host, []).append(service)
     if not splitters:
         return
     for service in services:
-        gateways = [g for g in _gateways(service) if g != MESH]
+        gateways = [g for g in bound_gateways(service) if g != MESH]
         if not gateways:
             continue
         for destination in readings.destinations(service):
@@ -66,26 +66,10 @@ def check(scope: Scope) -> Iterator[Finding]:
             others = [s for s in splitters.get(destination.host, []) if s is not service]
             if not others:
                 continue
-            where = ", ".join(_where(s) for s in others)
+            where = ", ".join(described_at(s) for s in others)
             yield Finding(
                 service,
                 [*destination.path, "host"],
                 f"traffic from gateway {', '.join(gateways)} to {destination.host} names no "
                 f"subset: it reaches every version, whatever the subsets of {where} say",
             )
-
-
-def _gateways(service: Resource) -> list[str]:
-    return [g for _, g in items(service, "spec", "gateways") if isinstance(g, str)]
-
-
-def _hosts(service: Resource) -> set[str]:
-    namespace = namespace_of(service)
-    return {
-        resolve_host(h, namespace) for _, h in items(service, "spec", "hosts") if isinstance(h, str)
-    }
-
-
-def _where(service: Resource) -> str:
-    location = service.location()
-    return f"{describe(service)} ({location.file}:{location.line})"

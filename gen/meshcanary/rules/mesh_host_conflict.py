@@ -30,7 +30,7 @@ from meshcanary.mesh import (
     EVERY_NAMESPACE,
     ISTIO,
     MESH,
-    describe,
+    described_at,
     exported_to,
     items,
     namespace_of,
@@ -76,7 +76,7 @@ def check(scope: Scope) -> Iterator[Finding]:
             if (id(service), tuple(path)) in reported:
                 continue
             reported.add((id(service), tuple(path)))
-            named = [_where(s, p) for s, p in claimants if s is not service]
+            named = [described_at(s, p) for s, p in claimants if s is not service]
             others = (
                 " and ".join((", ".join(named[:-1]), named[-1])) if len(named) > 1 else named[0]
             )
@@ -91,8 +91,3 @@ def check(scope: Scope) -> Iterator[Finding]:
 def _bound_to_mesh(service: Resource) -> bool:
     gateways = service.get("spec", "gateways")
     return not gateways or (isinstance(gateways, list) and MESH in gateways)
-
-
-def _where(service: Resource, path: list[str | int]) -> str:
-    location = service.location(path)
-    return f"{describe(service)} ({location.file}:{location.line})"

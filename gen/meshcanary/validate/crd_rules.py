@@ -501,7 +501,7 @@ def _evaluate(task: _Task, resource: Resource, problems: list[Problem]) -> None:
     except cel.EvaluationError as exc:
         for rule in rules:
             problems.append(
-                _problem(resource, task.path, f"{exc} evaluating rule: {_subject(rule)}")
+                problem(resource, task.path, f"{exc} evaluating rule: {_subject(rule)}")
             )
         return
     # Most values pass every rule: one evaluation of them all says so.
@@ -511,18 +511,18 @@ def _evaluate(task: _Task, resource: Resource, problems: list[Problem]) -> None:
     for rule in rules:
         if rule.error:
             text = f"rule compile error: {rule.error}"
-            problems.append(_problem(resource, task.path, text, rule.hint))
+            problems.append(problem(resource, task.path, text, rule.hint))
             continue
         try:
             result = engine.run(rule.program, bound)
         except cel.EvaluationError as exc:
-            problems.append(_problem(resource, task.path, _failure(str(exc), rule), rule.hint))
+            problems.append(problem(resource, task.path, _failure(str(exc), rule), rule.hint))
             continue
         if result is True:
             continue
         if result is not False:
             text = f"returned {result!r}, not a bool, evaluating rule: {_subject(rule)}"
-            problems.append(_problem(resource, task.path, text, rule.hint))
+            problems.append(problem(resource, task.path, text, rule.hint))
             continue
         message = rule.message
         if rule.message_program is not None:
@@ -533,7 +533,7 @@ def _evaluate(task: _Task, resource: Resource, problems: list[Problem]) -> None:
             if isinstance(found, str) and found.strip() and "\n" not in found.strip():
                 message = found.strip()
         path = [*task.path, *rule.field_path]
-        problems.append(_problem(resource, path, message, rule.hint))
+        problems.append(problem(resource, path, message, rule.hint))
 
 
 def _subject(rule: Compiled) -> str:
@@ -549,10 +549,21 @@ def _failure(error: str, rule: Compiled) -> str:
     return f"{error} evaluating rule: {_subject(rule)}"
 
 
-def _problem(resource: Resource, path: list[str | int], message: str, hint: str = "") -> Problem:
-    target = resource.get(*path) if path else resource.data
+def problem(
+    resource: Resource,
+    path: list[str | int],
+    message: str,
+    hint: str = "",
+    *,
+    key: bool | None = None,
+) -> Problem:
+    """A `schema` error at `path`: at the field's key if `key`, by default if the field is a
+    mapping or a list."""
+    if key is None:
+        target = resource.get(*path) if path else resource.data
+        key = isinstance(target, dict | list) and bool(path)
     return Problem(
-        location=resource.location(path, key=isinstance(target, dict | list) and bool(path)),
+        location=resource.location(path, key=key),
         message=message,
         hint=hint,
         rule=RULE,

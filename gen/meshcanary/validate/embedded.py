@@ -19,7 +19,7 @@ import yaml
 from meshcanary.errors import InputError
 from meshcanary.manifest import BadDocument, Resource, load_document, pointer, split_documents
 from meshcanary.positions import at_mark
-from meshcanary.problem import Location, Problem, Severity
+from meshcanary.problem import Location, Problem
 from meshcanary.report import Status
 from meshcanary.source import TYPE_WORDS, type_name
 from meshcanary.validate import Options, Verdict, catalog, crd_rules, kind_matches
@@ -118,7 +118,11 @@ class EmbeddedValidator:
         if kind_matches(options.reject, api_version, kind):
             return Verdict(
                 Status.INVALID,
-                (_problem(resource, [], f"prohibited resource kind {kind}", "", key=False),),
+                (
+                    crd_rules.problem(
+                        resource, [], f"prohibited resource kind {kind}", "", key=False
+                    ),
+                ),
             )
         validator, rules = self._type(api_version, kind)
         if validator is None:
@@ -171,22 +175,8 @@ def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], A
     return found
 
 
-def _problem(
-    resource: Resource, path: list[str | int], message: str, hint: str, *, key: bool
-) -> Problem:
-    return Problem(
-        location=resource.location(path, key=key),
-        message=message,
-        hint=hint,
-        rule=RULE,
-        severity=Severity.ERROR,
-        resource=resource.ref,
-        path=pointer(path),
-    )
-
-
 def _error(resource: Resource, path: list[str | int], message: str, hint: str = "") -> Verdict:
-    return Verdict(Status.ERROR, (_problem(resource, path, message, hint, key=True),))
+    return Verdict(Status.ERROR, (crd_rules.problem(resource, path, message, hint, key=True),))
 
 
 def _field(path: list[str | int]) -> str:
@@ -205,7 +195,7 @@ def _explain(resource: Resource, error: Any) -> Problem:
     if instance is None:  # jsonschema-rs shows NaN and infinities, which JSON lacks, as null
         actual = resource.get(*path)
         if isinstance(actual, float):
-            return _problem(
+            return crd_rules.problem(
                 resource, path, f"{_field(path)} is {actual}, which JSON cannot hold", "", key=False
             )
     if name == "AdditionalProperties":
@@ -214,13 +204,13 @@ def _explain(resource: Resource, error: Any) -> Problem:
         known = [k for k in _known_properties(resource, path) if k not in unexpected]
         close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
         hint = f'did you mean "{close[0]}"?' if close else ""
-        return _problem(
+        return crd_rules.problem(
             resource, [*path, field], f'unknown field "{field}" in {_field(path)}', hint, key=True
         )
     details = kind.as_dict() if hasattr(kind, "as_dict") else {}
     if name == "Required":
         missing = details.get("property", "")
-        return _problem(
+        return crd_rules.problem(
             resource, path, f'{_field(path)} is missing required field "{missing}"', "", key=True
         )
     if name == "Type":
@@ -228,14 +218,14 @@ def _explain(resource: Resource, error: Any) -> Problem:
         wanted = " or ".join(TYPE_WORDS.get(str(t), str(t)) for t in types)
         shown = json.dumps(instance, ensure_ascii=False)
         shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        return _problem(
+        return crd_rules.problem(
             resource,
             path,
             f"{_field(path)} must be {wanted}, found {type_name(instance)} {shown}",
             "",
             key=False,
         )
-    return _problem(resource, path, f"{_field(path)}: {error.message}", "", key=False)
+    return crd_rules.problem(resource, path, f"{_field(path)}: {error.message}", "", key=False)
 
 
 def _known_properties(resource: Resource, path: list[str | int]) -> list[str]:
