@@ -8,6 +8,7 @@ paths relative to the work tree's top; GitHub wants annotations on paths relativ
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -45,6 +46,16 @@ def find_root(start: Path) -> Path:
     return start
 
 
+@functools.lru_cache(maxsize=65536)
+def _shown(top: str, base: str, path: str) -> str:
+    # A report names the same few thousand files over and over.
+    absolute = os.path.normpath(os.path.join(base, path))
+    relative = os.path.relpath(absolute, top)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return path  # not under the top
+    return relative.replace(os.sep, "/")
+
+
 @dataclass(frozen=True)
 class Workspace:
     """The repository a run works on, and the git work tree it is shown relative to."""
@@ -64,10 +75,7 @@ class Workspace:
         not a path under the top (`stdin`, a path outside, no git)."""
         if self.top is None or path in ("", "stdin", "-"):
             return path
-        absolute = Path(os.path.normpath((base or self.root) / path))
-        if not absolute.is_relative_to(self.top):
-            return path
-        return absolute.relative_to(self.top).as_posix()
+        return _shown(str(self.top), str(base or self.root), path)
 
     def inside(self, raw: str) -> str | None:
         """A path as a user or pre-commit gives it, as a repository-relative POSIX path.

@@ -21,6 +21,7 @@ from meshcanary import kustomize
 from meshcanary.check import cache
 from meshcanary.check.scope import Shard, inputs, narrowed, sharded
 from meshcanary.errors import InputError
+from meshcanary.layout import OVERLAYS, environment_names
 from meshcanary.problem import Location, Problem
 from meshcanary.report import Report
 from meshcanary.validate import Options
@@ -29,6 +30,7 @@ from meshcanary.validate import Options
 # the cache needs none of them, so it is imported only to run.
 if TYPE_CHECKING:
     from meshcanary.baseline import Baseline
+    from meshcanary.check import units
 
 
 @dataclass(frozen=True)
@@ -74,27 +76,57 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     # The kubeconform binary is an input the key cannot see: run it afresh.
     if not options.cache or options.kubeconform:
         return _run(root, paths, options, baseline)
-    name = _key(root, paths, options, baseline)
+    from meshcanary.check import units
+
+    digests = units.Digests(root)
+    name = _key(root, paths, options, baseline, digests.files)
     cached = cache.read(name)
     if cached is not None:
         return cached
-    report = _run(root, paths, options, baseline)
+    # A run over everything keeps a record of each unit, and uses those that still hold.
+    store = None
+    if not paths and options.shard is None and not _orphaned(root):
+        store = units.Store(root, _key(root, [], options, None, digests.files, tops=()), digests)
+    report = _run(root, paths, options, baseline, store)
     # A policy stopped by its budget depends on the machine's speed, not on the inputs.
-    if not any(_stopped_policy(p) for p in report.problems):
+    if not any(stopped_policy(p) for p in report.problems):
         cache.write(name, report)
     return report
 
 
 def _run(
-    root: Path, paths: Sequence[str], options: CheckOptions, baseline: Baseline | None
+    root: Path,
+    paths: Sequence[str],
+    options: CheckOptions,
+    baseline: Baseline | None,
+    store: units.Store | None = None,
 ) -> Report:
     from meshcanary.check import pipeline
 
-    return pipeline.run(root, paths, options, baseline)
+    return pipeline.run(root, paths, options, baseline, store)
 
 
-def _key(root: Path, paths: Sequence[str], options: CheckOptions, baseline: Baseline | None) -> str:
-    """The cache key of a run: its options, its paths and the bytes of what it reads."""
+def _orphaned(root: Path) -> bool:
+    """Whether deploy/overlays/ holds a folder of no environment: a run over all of them
+    reports it, which a run from records would not see."""
+    overlays = root / OVERLAYS
+    known = set(environment_names(root))
+    return overlays.is_dir() and any(
+        p.is_dir() and not p.name.startswith(".") and p.name not in known
+        for p in overlays.iterdir()
+    )
+
+
+def _key(
+    root: Path,
+    paths: Sequence[str],
+    options: CheckOptions,
+    baseline: Baseline | None,
+    files: cache.Files | None = None,
+    tops: Sequence[str] | None = None,
+) -> str:
+    """The cache key of a run: its options, its paths and the bytes of what it reads (of
+    `tops` and the policies; by default, of what the paths can affect)."""
     validation = options.validation
     settings = json.dumps(
         {
@@ -115,11 +147,17 @@ def _key(root: Path, paths: Sequence[str], options: CheckOptions, baseline: Base
         *validation.crds,
         *(f for folder in options.policies if folder.is_dir() for f in folder.rglob("*")),
     ]
+    tool = " ".join(kustomize.command())
+    if tops is not None:
+        # Shared by every unit's record: the settings and policies, not the repository's files.
+        return cache.key(
+            root, settings, [], extra, tool, (*tops, "policies"), files, with_bases=False
+        )
     scope = narrowed(root, paths)
     tops = inputs(sharded(root, scope, options.shard) if options.shard else scope)
-    return cache.key(root, settings, list(paths), extra, " ".join(kustomize.command()), tops)
+    return cache.key(root, settings, list(paths), extra, tool, tops, files)
 
 
-def _stopped_policy(problem: Problem) -> bool:
+def stopped_policy(problem: Problem) -> bool:
     """A finding about a policy itself: only a policy stopped by its budget is one."""
     return problem.resource is not None and problem.resource.kind == "ValidatingAdmissionPolicy"

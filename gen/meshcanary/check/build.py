@@ -18,7 +18,10 @@ BUILD_RULE = "kustomize-build"
 
 
 def build(
-    root: Path, units: Sequence[Unit], jobs: int | None = None
+    root: Path,
+    units: Sequence[Unit],
+    jobs: int | None = None,
+    builder: kustomize.Builder | None = None,
 ) -> list[kustomize.BuildResult]:
     """kustomize output of each unit, built in batches of overlays (see kustomize.batch)."""
     overlays = [
@@ -30,7 +33,7 @@ def build(
         )
         for unit in units
     ]
-    return batch.build(root, overlays, jobs)
+    return batch.build(root, overlays, jobs, builder)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class BuildOutcome:
     """What the builds of a run yield."""
 
     problems: list[Problem]  # an own unit that did not build, at its kustomization
+    failures: dict[Unit, list[Problem]]  # the same, by unit
     by_unit: dict[Unit, list[Resource]]
     by_environment: dict[str, list[Resource]]
     # Objects of the units built only to relate to (a shard's gateways of another shard):
@@ -54,6 +58,7 @@ def collect(
     """The located objects of each unit that built, and a finding for each of `own` that
     did not; a unit not `own` that did not build is another run's finding."""
     problems: list[Problem] = []
+    failures: dict[Unit, list[Problem]] = {}
     by_unit: dict[Unit, list[Resource]] = {}
     by_environment: dict[str, list[Resource]] = {}
     context: set[Resource] = set()
@@ -61,13 +66,15 @@ def collect(
         mine = unit in own
         failed = _failure(unit, result) if mine else []
         problems.extend(failed)
+        if failed:
+            failures[unit] = failed
         if failed or not result.ok:
             continue
         located = by_unit[unit] = resources(root, unit, result)
         if not mine:
             context.update(located)
         by_environment.setdefault(unit.environment.environment.name, []).extend(located)
-    return BuildOutcome(problems, by_unit, by_environment, context)
+    return BuildOutcome(problems, failures, by_unit, by_environment, context)
 
 
 def _failure(unit: Unit, result: kustomize.BuildResult) -> list[Problem]:

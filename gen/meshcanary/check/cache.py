@@ -11,6 +11,7 @@ repository (`$MESHCANARY_CACHE_DIR`, else `$XDG_CACHE_HOME/meshcanary`, else
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -46,11 +47,14 @@ def key(
     extra_files: list[Path],
     tool: str,
     tops: Sequence[str] = TOPS,
+    files: Files | None = None,
+    *,
+    with_bases: bool = True,
 ) -> str:
     """A digest of everything that can change the report of a run over `tops`.
 
     `tops` are the repository paths (files or folders) the run reads; each release file among
-    them also brings in its base folder.
+    them also brings in its base folder (unless not `with_bases`).
     """
     digest = hashlib.sha256()
     digest.update(f"{FORMAT}\0{__version__}\0{options}\0{sorted(paths)}\0{tool}\0".encode())
@@ -58,17 +62,18 @@ def key(
     if tool_path.is_file():
         stat = tool_path.stat()
         digest.update(f"{stat.st_size}:{stat.st_mtime_ns}\0".encode())
-    memo = _Memo(root)
+    files = files or Files(root)
+    memo = files.memo
     found: dict[str, str] = {}
     for top in tops:
-        _hash_tree(root, top, memo, found)
+        found.update(files.under(top))
     for extra in extra_files:
         if extra.is_file():
             found.setdefault(str(extra.resolve()), memo.entry(str(extra.resolve()), extra)[0])
     bases = {
         base
         for name, (_, base) in memo.seen.items()
-        if base and name.startswith("environments/") and name.endswith(".yaml")
+        if with_bases and base and name.startswith("environments/") and name.endswith(".yaml")
     }
     inside = os.path.realpath(root)
     walked = tuple(f"{os.path.normpath(top)}/" for top in tops)
@@ -78,7 +83,7 @@ def key(
             continue
         relative = os.path.relpath(real, inside)
         if not f"{relative}/".startswith(walked):
-            _hash_tree(root, relative, memo, found)
+            found.update(files.under(relative))
     for name in sorted(found):
         digest.update(name.encode() + b"\0" + bytes.fromhex(found[name]))
     # A run over everything saw every file there is: entries of files gone since are dropped.
@@ -86,12 +91,41 @@ def key(
     return digest.hexdigest()
 
 
-def _hash_tree(root: Path, top: str, memo: _Memo, found: dict[str, str]) -> None:
+class Files:
+    """The digests of a repository's files, each folder walked once a run (file contents
+    remembered across runs by their stat, in `memo`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.memo = Memo(root)
+        self.found: dict[str, str] = {}
+        self._walked: set[str] = set()
+        self._names: list[str] = []
+
+    def under(self, top: str) -> dict[str, str]:
+        """The digest of `top` (a file), or of every file under it (a folder)."""
+        top = os.path.normpath(top).replace(os.sep, "/")
+        parts = top.split("/")
+        if not any("/".join(parts[:end]) in self._walked for end in range(1, len(parts) + 1)):
+            hash_tree(self.root, top, self.memo, self.found)
+            self._walked.add(top)
+            self._names = sorted(self.found)
+        found = {top: self.found[top]} if top in self.found else {}
+        prefix = f"{top}/"
+        names = self._names
+        index = bisect.bisect_left(names, prefix)
+        while index < len(names) and names[index].startswith(prefix):
+            found[names[index]] = self.found[names[index]]
+            index += 1
+        return found
+
+
+def hash_tree(root: Path, top: str, memo: Memo, found: dict[str, str]) -> None:
     """Add the digest of `top` (a file, or every file under a folder) to `found`."""
     name = os.path.normpath(top).replace(os.sep, "/")
     path = os.path.join(root, name)
     if os.path.islink(path) or os.path.isfile(path):
-        found.setdefault(name, _digest(root, name, path, memo))
+        found.setdefault(name, digest(root, name, path, memo))
         return
     try:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
@@ -100,14 +134,14 @@ def _hash_tree(root: Path, top: str, memo: _Memo, found: dict[str, str]) -> None
     for entry in entries:
         child = f"{name}/{entry.name}"
         if entry.is_dir(follow_symlinks=False):
-            _hash_tree(root, child, memo, found)
+            hash_tree(root, child, memo, found)
         elif child not in found and entry.is_symlink():
-            found[child] = _digest(root, child, entry.path, memo)
+            found[child] = digest(root, child, entry.path, memo)
         elif child not in found and entry.is_file(follow_symlinks=False):
             found[child] = memo.entry(child, entry.path)[0]
 
 
-def _digest(root: Path, name: str, path: str, memo: _Memo) -> str:
+def digest(root: Path, name: str, path: str, memo: Memo) -> str:
     """A file's digest, when it is a file of the repository (a link to one included); for a
     link out of the repository or to a folder, of what the link says.
 
@@ -122,7 +156,7 @@ def _digest(root: Path, name: str, path: str, memo: _Memo) -> str:
     return hashlib.sha256(f"link:{target}".encode()).hexdigest()
 
 
-class _Memo:
+class Memo:
     """Content digests of files remembered by their stat, the way git's index does it.
 
     An entry is trusted only while size, mtime, ctime, inode and device are unchanged, and
@@ -147,6 +181,9 @@ class _Memo:
         self.fresh: dict[str, list[Any]] = {}
 
     def entry(self, name: str, path: str | Path) -> tuple[str, str]:
+        seen = self.seen.get(name)
+        if seen is not None:
+            return seen  # once a run: a file that changes while it runs is a race anyway
         stat = os.stat(path)
         signature = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
         known = self.known.get(name)
@@ -181,7 +218,7 @@ class _Memo:
             pass  # a memo that cannot be written only costs time
 
 
-def _problem(problem: Problem) -> dict[str, Any]:
+def problem_data(problem: Problem) -> dict[str, Any]:
     ref = problem.resource
     return {
         "location": [problem.location.file, problem.location.line, problem.location.column],
@@ -194,7 +231,7 @@ def _problem(problem: Problem) -> dict[str, Any]:
     }
 
 
-def _unproblem(data: dict[str, Any]) -> Problem:
+def problem_from(data: dict[str, Any]) -> Problem:
     ref = data["resource"]
     return Problem(
         location=Location(*data["location"]),
@@ -210,7 +247,7 @@ def _unproblem(data: dict[str, Any]) -> Problem:
 def dump(report: Report) -> str:
     return json.dumps(
         {
-            "problems": [_problem(p) for p in report.problems],
+            "problems": [problem_data(p) for p in report.problems],
             "results": [
                 {
                     "file": r.file,
@@ -221,7 +258,7 @@ def dump(report: Report) -> str:
                         r.resource.namespace,
                     ],
                     "status": r.status.value,
-                    "problems": [_problem(p) for p in r.problems],
+                    "problems": [problem_data(p) for p in r.problems],
                 }
                 for r in report.results
             ],
@@ -236,13 +273,13 @@ def dump(report: Report) -> str:
 def load(text: str) -> Report:
     data = json.loads(text)
     return Report(
-        problems=tuple(_unproblem(p) for p in data["problems"]),
+        problems=tuple(problem_from(p) for p in data["problems"]),
         results=tuple(
             ResourceResult(
                 r["file"],
                 ResourceRef(*r["resource"]),
                 Status(r["status"]),
-                tuple(_unproblem(p) for p in r["problems"]),
+                tuple(problem_from(p) for p in r["problems"]),
             )
             for r in data["results"]
         ),

@@ -1,5 +1,5 @@
-"""A check's judgement of one environment's built objects: schema validation of each, then
-the built-in rules and the policies over them together."""
+"""A check's judgement of one environment's built objects: schema validation of each
+(`validate`), then the built-in rules and the policies over them together (`judge`)."""
 
 from __future__ import annotations
 
@@ -24,32 +24,44 @@ if TYPE_CHECKING:
     from meshcanary.release.load import LoadedEnvironment
 
 
-def evaluate(
+def validate(
+    loaded: LoadedEnvironment,
+    resources: Sequence[Resource],
+    validation: Options,
+    kubeconform: bool,
+    relocate: Callable[[Problem], Problem],
+    known: Mapping[Resource, Verdict],
+) -> list[Verdict]:
+    """The schema verdict of each resource, its findings relocated; `known` ones as they are."""
+    if validation.kubernetes_version is None and loaded.environment.kubernetes_version:
+        validation = replace(validation, kubernetes_version=loaded.environment.kubernetes_version)
+    unknown = [r for r in resources if r not in known]
+    fresh: list[Verdict]
+    if not unknown:
+        fresh = []
+    elif kubeconform:
+        fresh = _kubeconform(unknown, validation)
+    else:
+        validator = EmbeddedValidator(validation)
+        fresh = [validator.validate(r) for r in unknown]
+    made = {
+        r: replace(v, problems=tuple(map(relocate, v.problems)))
+        for r, v in zip(unknown, fresh, strict=True)
+    }
+    return [known[r] if r in known else made[r] for r in resources]
+
+
+def judge(
     loaded: LoadedEnvironment,
     related: Sequence[Resource],
     context: Collection[Resource],
-    validation: Options,
-    *,
-    kubeconform: bool,
     policy_set: PolicySet | None,
     previous: Mapping[PreviousKey, dict[str, Any]],
+    *,
     relocate: Callable[[Problem], Problem],
-    silenced: Callable[[Problem], bool] = lambda _: False,
-) -> tuple[list[Problem], list[ResourceResult]]:
-    """The findings on an environment's objects (`related`), and a result per object that is
-    not `context`: objects of the run's context are related to, and reported by another run.
-    Each finding is pointed where `relocate` says its field was decided; rule and policy
-    findings `silenced` says a release file ignores are dropped.
-    """
-    if validation.kubernetes_version is None and loaded.environment.kubernetes_version:
-        validation = replace(validation, kubernetes_version=loaded.environment.kubernetes_version)
-    resources = [r for r in related if r not in context]
-    if kubeconform:
-        verdicts: list[Verdict] = _kubeconform(resources, validation)
-    else:
-        validator = EmbeddedValidator(validation)
-        verdicts = [validator.validate(r) for r in resources]
-    verdicts = [replace(v, problems=tuple(map(relocate, v.problems))) for v in verdicts]
+    silenced: Callable[[Problem], bool],
+) -> list[Problem]:
+    """The built-in rules' and the policies' findings over an environment's objects."""
     severities = dict(loaded.environment.rule_severities)
     found = rules.run(rules.Scope(related), severities)
     if policy_set is not None:
@@ -58,14 +70,21 @@ def evaluate(
     if context:
         # Findings on objects that are here only as context belong to another run; a
         # finding on no object of the run (a policy stopped by its budget) stays.
-        checked = {r.ref for r in resources}
+        checked = {r.ref for r in related if r not in context}
         others = {r.ref for r in related} - checked
         found = [p for p in found if p.resource is None or p.resource not in others]
+    return found
+
+
+def results(
+    resources: Sequence[Resource], verdicts: Sequence[Verdict], found: Sequence[Problem]
+) -> list[ResourceResult]:
+    """A result per resource: its verdict, and the rule and policy findings on it."""
     by_resource: dict[ResourceRef, list[Problem]] = {}
     for problem in found:
         if problem.resource is not None:
             by_resource.setdefault(problem.resource, []).append(problem)
-    results = [
+    return [
         ResourceResult(
             resource.file,
             resource.ref,
@@ -74,7 +93,6 @@ def evaluate(
         )
         for resource, verdict in zip(resources, verdicts, strict=True)
     ]
-    return [*(p for v in verdicts for p in v.problems), *found], results
 
 
 def _kubeconform(resources: list[Resource], validation: Options) -> list[Verdict]:

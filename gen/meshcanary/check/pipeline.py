@@ -2,21 +2,26 @@
 
 release files (schema) → render is fresh → kustomize build of each service overlay →
 schema validation of every resource → built-in rules → policies → one report.
+
+With a store of an earlier run's records (units.py), a run over everything does each step
+only for the units whose inputs changed, and runs the rules and policies again only over the
+environments they are in; what it finds is what a run without the store finds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from meshcanary import rules
-from meshcanary.check import steps
-from meshcanary.check.build import BUILD_RULE, build, collect
-from meshcanary.check.evaluate import evaluate
+from meshcanary import kustomize, rules
+from meshcanary.check import steps, stopped_policy, units
+from meshcanary.check.build import BUILD_RULE, BuildOutcome, build, collect
+from meshcanary.check.evaluate import judge, results, validate
 from meshcanary.check.locate import Relocation, release_hints
 from meshcanary.check.scope import (
+    Scope,
     Shard,
     Unit,
     affected,
@@ -26,10 +31,14 @@ from meshcanary.check.scope import (
     sharded,
     with_gateways,
 )
-from meshcanary.problem import Problem, Severity
+from meshcanary.layout import GATEWAYS, OVERLAYS, environment_names
+from meshcanary.manifest import Resource
+from meshcanary.problem import Problem, ResourceRef, Severity
 from meshcanary.release.load import LoadedEnvironment
 from meshcanary.render import repository
+from meshcanary.render.provenance import Provenance
 from meshcanary.report import Report, ResourceResult, RuleInfo
+from meshcanary.validate import Verdict
 
 if TYPE_CHECKING:
     from meshcanary.baseline import Baseline
@@ -39,66 +48,327 @@ if TYPE_CHECKING:
 
 
 def run(
-    root: Path, paths: Sequence[str], options: CheckOptions, baseline: Baseline | None = None
+    root: Path,
+    paths: Sequence[str],
+    options: CheckOptions,
+    baseline: Baseline | None = None,
+    store: units.Store | None = None,
 ) -> Report:
-    """The report for `paths` (everything when empty), judged against `baseline`."""
+    """The report for `paths` (everything when empty), judged against `baseline`; with a
+    `store`, from the records of what did not change, and leaving records of what did."""
     scope = narrowed(root, paths)
     if options.shard is not None:
         scope = sharded(root, scope, options.shard)
         if not scope:
             return _report([], [], None)  # nothing the paths affect is this shard's
-    # The release files, loaded against their schema and rendered in memory.
-    only = {env: services for env, services in scope.items() if services is not None}
-    rendered = repository.plan(root, sorted(scope), only)
+    kept = store.kept(environment_names(root), baseline) if store is not None else {}
+    # The release files, loaded against their schema and rendered in memory: of an
+    # environment with records, the services whose records no longer hold.
+    names, only = _planned(root, scope, kept)
+    rendered = (
+        repository.plan(root, names, only) if names or not kept else repository.RenderResult((), ())
+    )
     environments = rendered.environments
-    units, own = _units(root, environments, paths, options.shard)
+    fresh, own = _units(root, environments, paths, options.shard, kept)
     # The committed tree is what they render to. The environments the paths name are
     # compared even when no unit is left to build: a deleted release file leaves an overlay
     # that nothing renders any more.
-    compared = {u.environment.environment.name for u in units} | set(scope)
-    problems = [
+    compared = {u.environment.environment.name for u in fresh} | set(scope)
+    stale = [
         p for p in steps.stale(rendered, compared) if owned_path(options.shard, p.location.file)
     ]
     # kustomize builds each overlay.
-    built = collect(root, units, set(own), build(root, units, options.jobs))
-    problems += built.problems
-    # No weight moves more than maxStep: in the canary plan, and since the base.
+    builder = kustomize.builder(root)
+    built = collect(root, fresh, set(own), build(root, fresh, options.jobs, builder))
+    # No weight moves more than maxStep in the canary plan; `ignore:` names known rules.
+    policy_set = steps.load_policies(root, options.policies)
+    planned = {
+        u: [
+            *steps.plan_steps([u.release]),
+            *_unknown_ignores(environments, [u.release], policy_set),
+        ]
+        for u in own
+        if u.release is not None
+    }
+    problems = [*stale, *built.problems, *(p for found in planned.values() for p in found)]
+    # ... and none moves more than maxStep since the base.
     releases = [u.release for u in own if u.release is not None]
-    problems += steps.plan_steps(releases)
     if baseline is not None:
         problems += steps.weight_steps(baseline, releases)
     # Policies see the base's objects as oldObject.
-    policy_set = steps.load_policies(root, options.policies)
     previous = (
-        steps.previous(baseline, units, built.by_unit)
+        steps.previous(baseline, fresh, built.by_unit)
         if baseline is not None and policy_set
         else {}
     )
-    # Schemas, rules and policies, over each environment's objects together; each finding
-    # points where the render says its field was decided.
-    hints = release_hints()
     # A release file's `ignore:` silences rules and policies on every object of its service.
     ignoring = steps.ignored(built.by_unit)
-    problems += _unknown_ignores(environments, releases, policy_set)
+    for record in (r for k in kept.values() for r in k.units.values()):
+        for resource in record.resources:
+            # Kept only when the baseline does not touch it: its objects are the old ones.
+            previous.setdefault(resource.ref, resource.data)
+            if record.ignore:
+                ignoring[resource.ref] = record.ignore
+    # Schemas, rules and policies, over each environment's objects together; each finding
+    # points where the render says its field was decided.
+    judging = _Judging(
+        options,
+        policy_set,
+        previous,
+        units.StoredProvenance(root, rendered.provenance) if store else rendered.provenance,
+        lambda problem: steps.suppressed(problem, ignoring),
+        built.context,
+    )
+    loaded_by_name = {e.environment.name: e for e in environments}
     outcome: list[ResourceResult] = []
-    for loaded in environments:
-        related = built.by_environment.get(loaded.environment.name, [])
-        if not related:
-            continue
-        found, results = evaluate(
-            loaded,
-            related,
-            built.context,
-            options.validation,
-            kubeconform=options.kubeconform,
-            policy_set=policy_set,
-            previous=previous,
-            relocate=Relocation(loaded.environment.name, rendered.provenance, hints),
-            silenced=lambda problem: steps.suppressed(problem, ignoring),
-        )
-        problems += found
-        outcome += results
+    stored: list[units.Stored] = []
+    for env in [*loaded_by_name, *(e for e in kept if e not in loaded_by_name)]:
+        parts = _parts(env, fresh, built, kept.get(env))
+        judged = judging.environment(env, loaded_by_name.get(env), parts, kept.get(env))
+        problems += judged.problems
+        outcome += judged.results
+        if store is not None:
+            made = _records(
+                store,
+                env,
+                parts,
+                judged,
+                built,
+                planned,
+                stale,
+                rendered,
+                kept.get(env),
+                baseline,
+                policy_set,
+                builder,
+            )
+            if made is not None:
+                stored.append(made)
+    problems += [p for k in kept.values() for p in _kept_problems(k)]
+    if store is not None:
+        store.save(stored)
     return _report(problems, outcome, policy_set)
+
+
+def _planned(
+    root: Path, scope: Scope, kept: Mapping[str, units.Kept]
+) -> tuple[list[str], dict[str, set[str]]]:
+    """The environments to load and render, and of each, the services (all when absent)."""
+    only = {env: set(services) for env, services in scope.items() if services is not None}
+    if not kept:
+        return sorted(scope), only
+    names: list[str] = []
+    for env in environment_names(root):
+        if env not in kept:
+            names.append(env)
+            continue
+        records = kept[env].units
+        releases = sorted((root / "environments" / env).glob("*.yaml"))
+        changed = {p.stem for p in releases if p.name != "environment.yaml"} - set(records)
+        judged_again = kept[env].environment.found is None
+        if changed or judged_again or GATEWAYS in kept[env].dropped:
+            names.append(env)
+            only[env] = changed
+    return names, only
+
+
+def _units(
+    root: Path,
+    environments: Sequence[LoadedEnvironment],
+    paths: Sequence[str],
+    shard: Shard | None,
+    kept: Mapping[str, units.Kept],
+) -> tuple[list[Unit], list[Unit]]:
+    """The units to build, and those of them the run reports on (its own)."""
+    units_ = [
+        u
+        for u in affected(root, environments, paths)
+        if u.environment.environment.name not in kept
+        or u.name not in kept[u.environment.environment.name].units
+    ]
+    # Besides its own units, a shard builds the gateways its routes bind to, to relate
+    # them, but reports nothing of them: their environment's shard does.
+    own = [u for u in units_ if owned(shard, u)]
+    return with_gateways(units_, set(own)), own
+
+
+@dataclass
+class _Part:
+    """One unit of an environment in a run: built now, or kept from an earlier run."""
+
+    name: str
+    unit: Unit | None
+    record: units.UnitRecord | None
+    resources: list[Resource]
+
+
+def _parts(
+    env: str, fresh: Sequence[Unit], built: BuildOutcome, kept: units.Kept | None
+) -> list[_Part]:
+    """An environment's units in the order a run without records takes them: the gateways,
+    then the services by release file."""
+    parts = [
+        _Part(u.name, u, None, built.by_unit.get(u, []))
+        for u in fresh
+        if u.environment.environment.name == env
+    ]
+    if kept is not None:
+        parts += [_Part(r.name, None, r, r.resources) for r in kept.units.values()]
+    return sorted(parts, key=_order)
+
+
+def _order(part: _Part) -> tuple[int, str]:
+    if part.name == GATEWAYS:
+        return 0, ""
+    release = part.unit.release if part.unit is not None else None
+    path = release.path if release is not None else part.record.release if part.record else None
+    return 1, path or part.name
+
+
+@dataclass
+class _Judged:
+    problems: list[Problem]
+    results: list[ResourceResult]
+    verdicts: dict[Resource, Verdict]
+    found: list[Problem]  # the rules' and policies' findings
+
+
+@dataclass
+class _Judging:
+    """Schemas, rules and policies over one environment's objects at a time."""
+
+    options: CheckOptions
+    policy_set: PolicySet | None
+    previous: Mapping[ResourceRef, dict[str, Any]]
+    provenance: Provenance
+    silenced: Callable[[Problem], bool]
+    context: set[Resource]
+
+    def __post_init__(self) -> None:
+        self.hints = release_hints()
+
+    def environment(
+        self,
+        env: str,
+        loaded: LoadedEnvironment | None,
+        parts: Sequence[_Part],
+        kept: units.Kept | None,
+    ) -> _Judged:
+        """The findings on `env`'s objects; its schema verdicts, of the units kept too, and
+        when none changed (`loaded` is None), its rules' and policies' findings as kept."""
+        related = [r for part in parts for r in part.resources]
+        known = {
+            r: v
+            for part in parts
+            if part.record is not None
+            for r, v in zip(part.record.resources, part.record.verdicts, strict=True)
+        }
+        if not related:
+            return _Judged([], [], {}, [])
+        # Every unit kept and no need to judge again (see _planned): not even loaded.
+        found = kept.environment.found if kept is not None and loaded is None else None
+        if found is not None:
+            resources = related
+            verdicts = [known[r] for r in related]
+        elif loaded is not None:
+            relocate = Relocation(env, self.provenance, self.hints)
+            resources = [r for r in related if r not in self.context]
+            options = self.options
+            verdicts = validate(
+                loaded, resources, options.validation, options.kubeconform, relocate, known
+            )
+            found = judge(
+                loaded,
+                related,
+                self.context,
+                self.policy_set,
+                self.previous,
+                relocate=relocate,
+                silenced=self.silenced,
+            )
+        else:
+            return _Judged([], [], {}, [])
+        return _Judged(
+            [*(p for v in verdicts for p in v.problems), *found],
+            results(resources, verdicts, found),
+            dict(zip(resources, verdicts, strict=True)),
+            found,
+        )
+
+
+def _records(
+    store: units.Store,
+    env: str,
+    parts: Sequence[_Part],
+    judged: _Judged,
+    built: BuildOutcome,
+    planned: Mapping[Unit, list[Problem]],
+    stale: Sequence[Problem],
+    rendered: repository.RenderResult,
+    kept: units.Kept | None,
+    baseline: Baseline | None,
+    policy_set: PolicySet | None,
+    builder: kustomize.Builder,
+) -> units.Stored | None:
+    """The records of `env` after this run; None when nothing in it was made again."""
+    fresh = [part.unit for part in parts if part.unit is not None]
+    if kept is not None and not fresh and kept.environment.found is not None:
+        return None
+    folder = f"{OVERLAYS}/{env}/"
+    names = {part.name for part in parts}
+    by_unit: dict[str, list[Problem]] = {}
+    own: list[Problem] = []
+    for problem in stale:
+        file = problem.location.file
+        if not file.startswith(folder):
+            continue
+        first = file.removeprefix(folder).split("/", 1)
+        if len(first) == 2 and first[0] in names:
+            by_unit.setdefault(first[0], []).append(problem)
+        else:
+            own.append(problem)
+    touched = baseline is not None and any(
+        baseline.touches(u.folder, *([u.release.base] if u.release else []))
+        or (u.release is not None and u.release.path in baseline.changed)
+        for u in fresh
+    )
+    environment = units.EnvironmentRecord(
+        env,
+        units.environment_inputs(store.digests, env, names),
+        kept.environment.problems if kept is not None else own,
+        # Policies' oldObject came from the baseline; a stopped policy from the machine's speed.
+        None
+        if (touched and policy_set is not None) or any(map(stopped_policy, judged.found))
+        else judged.found,
+    )
+    records: dict[str, units.UnitRecord] = {}
+    for part in parts:
+        if part.record is not None:
+            records[part.name] = part.record
+        if part.unit is None:
+            continue
+        unit = part.unit
+        release = unit.release
+        base = units.base_folder(store.root, release)
+        keys = [(env, r.kind, r.namespace, r.name) for r in part.resources]
+        records[part.name] = units.UnitRecord(
+            env,
+            unit.name,
+            release.path if release is not None else None,
+            base,
+            units.unit_inputs(store.digests, builder.resolver, unit, base),
+            [*by_unit.get(unit.name, []), *built.failures.get(unit, []), *planned.get(unit, [])],
+            part.resources,
+            [judged.verdicts[r] for r in part.resources] if judged.verdicts else [],
+            dict(release.ignore) if release is not None else {},
+            units.provenance_of(rendered.provenance, env, keys),
+        )
+    return units.Stored(environment, records)
+
+
+def _kept_problems(kept: units.Kept) -> list[Problem]:
+    """What the kept records of an environment found before rules and schemas."""
+    return [*kept.environment.problems, *(p for r in kept.units.values() for p in r.problems)]
 
 
 def _unknown_ignores(
@@ -119,17 +389,6 @@ def _unknown_ignores(
         for problem in steps.unknown_ignores([release], known):
             found.append(replace(problem, severity=Severity(level)) if level else problem)
     return found
-
-
-def _units(
-    root: Path, environments: Sequence[LoadedEnvironment], paths: Sequence[str], shard: Shard | None
-) -> tuple[list[Unit], list[Unit]]:
-    """The units to build, and those of them the run reports on (its own)."""
-    units = affected(root, environments, paths)
-    # Besides its own units, a shard builds the gateways its routes bind to, to relate
-    # them, but reports nothing of them: their environment's shard does.
-    own = [u for u in units if owned(shard, u)]
-    return with_gateways(units, set(own)), own
 
 
 def _report(

@@ -193,24 +193,22 @@ def previous(
 
 def ignored(
     by_unit: Mapping[Unit, Sequence[Resource]],
-) -> dict[ResourceRef, tuple[Release, Mapping[str, str]]]:
-    """Each object of a service whose release file has `ignore:`, with that release and its
-    rule ID → reason, as the `meshcanary.dev/ignore` annotation is for one object."""
-    found: dict[ResourceRef, tuple[Release, Mapping[str, str]]] = {}
+) -> dict[ResourceRef, Mapping[str, str]]:
+    """Each object of a service whose release file has `ignore:`, with that release's rule
+    ID → reason, as the `meshcanary.dev/ignore` annotation is for one object."""
+    found: dict[ResourceRef, Mapping[str, str]] = {}
     for unit, resources in by_unit.items():
         release = unit.release
         if release is not None and release.ignore:
-            found.update((r.ref, (release, release.ignore)) for r in resources)
+            found.update((r.ref, release.ignore) for r in resources)
     return found
 
 
-def suppressed(
-    problem: Problem, ignoring: Mapping[ResourceRef, tuple[Release, Mapping[str, str]]]
-) -> bool:
+def suppressed(problem: Problem, ignoring: Mapping[ResourceRef, Mapping[str, str]]) -> bool:
     """Whether a release file's `ignore:` silences this rule or policy finding."""
     if problem.resource is None or problem.resource not in ignoring:
         return False
-    _, rules_ignored = ignoring[problem.resource]
+    rules_ignored = ignoring[problem.resource]
     policy = problem.rule.split("/", 1)[0]
     return problem.rule in rules_ignored or policy in rules_ignored
 

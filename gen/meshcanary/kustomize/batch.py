@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from meshcanary import kustomize, progress
+from meshcanary.kustomize.contain import Resolver
 from meshcanary.manifest import BadDocument, objects
 
 BATCH = 25
@@ -35,7 +36,10 @@ class Overlay:
 
 
 def build(
-    root: Path, overlays: Sequence[Overlay], jobs: int | None = None
+    root: Path,
+    overlays: Sequence[Overlay],
+    jobs: int | None = None,
+    builder: kustomize.Builder | None = None,
 ) -> list[kustomize.BuildResult]:
     """kustomize output of each overlay, in order, built in batches of up to BATCH overlays.
 
@@ -45,7 +49,7 @@ def build(
 
     import yaml
 
-    builder = kustomize.builder(root)
+    builder = builder or kustomize.builder(root)
     outputs: dict[int, kustomize.BuildResult] = {}
     batches: list[list[Overlay]] = []
     targets: list[kustomize.Target] = []
@@ -88,7 +92,7 @@ def build(
                 retry.extend(batch)  # built one by one, each problem lands on its overlay
                 continue
             for document in documents:
-                owner = _owner(root, target.folder, batch, document)
+                owner = _owner(root, target.folder, batch, document, builder.resolver)
                 split[id(owner)].append(document)
             for overlay in batch:
                 outputs[id(overlay)] = kustomize.BuildResult(
@@ -122,9 +126,14 @@ def _target(root: Path, overlay: Overlay) -> kustomize.Target:
 
 
 def _owner(
-    root: Path, batch_root: Path, batch: list[Overlay], document: dict[str, object]
+    root: Path,
+    batch_root: Path,
+    batch: list[Overlay],
+    document: dict[str, object],
+    resolver: Resolver,
 ) -> Overlay:
-    """The overlay an object of a batch build belongs to, by the file kustomize read it from."""
+    """The overlay an object of a batch build belongs to, by the file kustomize read it from:
+    in the overlay's folder or its base, else in a folder its kustomizations include."""
     import yaml
 
     metadata = document.get("metadata")
@@ -147,5 +156,9 @@ def _owner(
             if relative.startswith(overlay.folder + "/"):
                 return overlay
             if overlay.base is not None and relative.startswith(overlay.base.rstrip("/") + "/"):
+                return overlay
+        folder = os.path.dirname(os.path.relpath(os.path.realpath(path), resolver.root))
+        for overlay in batch:
+            if folder in resolver.reached(root / overlay.folder)[0]:
                 return overlay
     return batch[0]

@@ -114,6 +114,7 @@ _BUILTIN_KINDS = frozenset(
 # Fields of builtin plugin configurations that name files, folded as Go's JSON decoder does.
 _CONFIG_PATH_FIELDS = {"path": "path", "paths": "paths", "files": "files", "envs": "envs"}
 _CONFIG_PATH_FIELDS["env"] = "env"
+_FIELD_SPECS = frozenset({"fieldspecs", "fieldspec"})
 
 _REMOTE_HINT = (
     "copy the base into this repository; to fetch it, list its https prefix under "
@@ -131,6 +132,7 @@ class _Verdict:
     remotes: list[RemoteEntry] = field(default_factory=list)
     # Folders it includes, and whether what they build is plugin configuration.
     folders: list[tuple[str, bool]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # real paths of the files it names
 
 
 def _fold(name: str) -> str:
@@ -246,11 +248,25 @@ class Resolver:
         """The remote entries the folder's build would fetch (judged by `check`)."""
         return [remote for verdict in self._reach(folder) for remote in verdict.remotes]
 
+    def reached(self, folder: Path) -> tuple[list[str], list[str]]:
+        """The folders a build of `folder` reads kustomizations in, and the files they name,
+        as repository paths: what a cached build of it depends on (see check/units.py)."""
+        folders: list[str] = []
+        files: list[str] = []
+        for current, verdict in self._visit(folder):
+            folders.append(self.shown(current))
+            files.extend(self.shown(f) for f in verdict.files)
+        return folders, files
+
     def _reach(self, folder: Path) -> Iterator[_Verdict]:
+        for _, verdict in self._visit(folder):
+            yield verdict
+
+    def _visit(self, folder: Path) -> Iterator[tuple[str, _Verdict]]:
         start = self.real(os.path.abspath(folder))
         if not self._inside(start):
             outside = Problem(Location(str(folder)), "is outside the repository", _OUTSIDE_HINT)
-            yield _Verdict(problems=[outside])
+            yield start, _Verdict(problems=[outside])
             return
         seen: set[tuple[str, bool]] = set()
         todo = [(start, False)]
@@ -263,7 +279,7 @@ class Resolver:
             verdict = self._verdicts.get(current)
             if verdict is None or verdict.signature != (found and found[1]):
                 verdict = self._verdicts[current] = self._read(*current, found)
-            yield verdict
+            yield current[0], verdict
             todo.extend(reversed(verdict.folders))
 
     def _read(
@@ -446,6 +462,7 @@ class _Kustomization:
         try:
             info = os.stat(real)
         except OSError:
+            self.verdict.files.append(real)  # were it created, the build would read it
             dangling = os.path.islink(os.path.join(self.folder, entry))
             reason = "is a symbolic link to nothing" if dangling else "names no file or folder"
             self.problem(path, f"{what} entry {json.dumps(entry)} {reason}")
@@ -458,6 +475,8 @@ class _Kustomization:
                 "kustomize would wait on it for ever; name a regular file",
             )
             return None
+        if stat.S_ISREG(info.st_mode):
+            self.verdict.files.append(real)
         return real, info
 
     def base(self, name: str, index: int, entry: str) -> None:
@@ -511,6 +530,7 @@ class _Kustomization:
             self.config_in_file(real, self.doc.location(path))
 
     def config_in_file(self, real: str, at: Location) -> None:
+        self.verdict.files.append(real)
         shown = self.resolver.shown(real)
         text = read_text(real, shown, self.verdict.problems)
         if text is not None:
@@ -567,7 +587,8 @@ class _Kustomization:
                 continue
             for json_path, key, value in _walk(data):
                 wanted = _CONFIG_PATH_FIELDS.get(_fold(key))
-                if wanted is None:
+                if wanted is None or _FIELD_SPECS & {_fold(str(p)) for p in json_path[:-1]}:
+                    # A field spec's `path` names a field of the objects (metadata/labels).
                     continue
                 where = place(resource.location(json_path, key=key != wanted))
                 if key != wanted:
@@ -600,6 +621,8 @@ class _Kustomization:
             real, reason = self.resolver.target(self.folder, entry)
             if real is not None and not os.path.isfile(real):
                 reason = "is not a file of this repository"
+            elif real is not None:
+                self.verdict.files.append(real)
         if reason:
             self.verdict.problems.append(
                 Problem(where, f"{what} entry {json.dumps(entry)} {reason}", _OUTSIDE_HINT)

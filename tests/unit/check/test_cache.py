@@ -15,7 +15,7 @@ def test_the_memo_trusts_a_file_only_while_its_stat_is_unchanged(
 ) -> None:
     # Files here were all written within the last second, which the memo would not trust;
     # pretend they settled long ago so that it does.
-    monkeypatch.setattr(cache._Memo, "SETTLED_NS", -(10**12))
+    monkeypatch.setattr(cache.Memo, "SETTLED_NS", -(10**12))
     first = cli("--repo", example_repo, "check", "--format", "json")
     assert first.code == 0
     reads: list[str] = []
@@ -44,7 +44,7 @@ def test_the_memo_trusts_a_file_only_while_its_stat_is_unchanged(
 def test_the_memo_forgets_files_that_are_gone_after_a_full_run(
     example_repo: Path, cli, monkeypatch
 ) -> None:
-    monkeypatch.setattr(cache._Memo, "SETTLED_NS", -(10**12))
+    monkeypatch.setattr(cache.Memo, "SETTLED_NS", -(10**12))
     notes = example_repo / "deploy/notes.txt"
     notes.write_text("kept by a person\n", encoding="utf-8")
 

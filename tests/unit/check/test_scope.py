@@ -115,9 +115,9 @@ def test_a_hook_loads_and_builds_only_the_services_it_names(
     built: list[str] = []
     real = pipeline.build
 
-    def recorded(root, units, jobs=None):
+    def recorded(root, units, jobs=None, builder=None):
         built.extend(u.folder for u in units)
-        return real(root, units, jobs)
+        return real(root, units, jobs, builder)
 
     monkeypatch.setattr(pipeline, "build", recorded)
     assert narrowed(

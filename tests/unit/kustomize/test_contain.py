@@ -329,6 +329,20 @@ def test_a_configmap_file_outside_is_reported_at_the_base_line(repo, outside, cl
     assert outcome.err.startswith(f"{BASE}:6:13: error: configMapGenerator file entry"), outcome.err
 
 
+def test_a_field_specs_path_is_a_field_not_a_file(repo, cli) -> None:
+    """A builtin LabelTransformer's fieldSpecs name fields; before, `path: metadata/labels`
+    was refused as a file of no repository."""
+    write(
+        repo / "deploy/base/micro-api/labels.yaml",
+        "apiVersion: builtin\nkind: LabelTransformer\nmetadata: {name: team}\n"
+        "labels: {team: payments}\nfieldSpecs: [{path: metadata/labels, create: true}]\n",
+    )
+    (repo / BASE).write_text(BASE_TEXT + "transformers: [labels.yaml]\n", encoding="utf-8")
+    outcome = cli("--repo", repo, "check", "--no-cache", "--no-base", "--format", "json")
+    assert outcome.code in (0, 1), outcome.err
+    assert outcome.err == ""
+
+
 # --- Remote bases, allowed --------------------------------------------------------------
 
 
