@@ -42,6 +42,8 @@ UNSET = "SET-ME-TO-A-MESHCANARY-COMMIT-SHA"
 # this repository's own workflows (tests/unit/commands/test_init.py keeps them equal).
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
 SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0"
+CACHE_RESTORE = "actions/cache/restore@5a3ec84eff668545956fd18022155c47e93e2684 # v4.2.3"
+CACHE_SAVE = "actions/cache/save@5a3ec84eff668545956fd18022155c47e93e2684 # v4.2.3"
 _SHA = re.compile(r"[0-9a-f]{40}")
 # Where the package sits in meshcanary's repository; a checkout that has it elsewhere is not one.
 _PACKAGE_PATH = "gen/meshcanary/"
@@ -423,12 +425,16 @@ def _workflow(commit: str) -> str:
 name: meshcanary
 on:
   pull_request:
+  # Each push to the main branch leaves the records a pull request's check starts from
+  # (name your default branch here if it is another).
+  push:
+    branches: [main]
 # Read-only: annotations come from the workflow commands meshcanary prints, which need no token.
 permissions:
   contents: read
 # A new push to a pull request replaces its running check.
 concurrency:
-  group: meshcanary-${{{{ github.event.pull_request.number }}}}
+  group: meshcanary-${{{{ github.event.pull_request.number || github.ref }}}}
   cancel-in-progress: true
 jobs:
   check:
@@ -459,8 +465,25 @@ jobs:
             exit 1
           fi
           python -m pip install "meshcanary @ git+{REPOSITORY}@$MESHCANARY_REF"
+      # The records of earlier checks (each overlay's findings, kept by the digests of exactly
+      # the files it read): a check after a one-service change builds that service again,
+      # not every overlay. They are data, used only where the files still have those digests.
+      - name: Restore the records of earlier checks
+        uses: {CACHE_RESTORE}
+        with:
+          path: ~/.cache/meshcanary
+          key: meshcanary-check-${{{{ github.sha }}}}
+          restore-keys: meshcanary-check-
       - name: Check
+        id: check
         run: meshcanary check --format github
+      # Findings fail the check, and its records are still worth keeping.
+      - name: Save the records of this check
+        if: ${{{{ !cancelled() && steps.check.outcome != 'skipped' }}}}
+        uses: {CACHE_SAVE}
+        with:
+          path: ~/.cache/meshcanary
+          key: meshcanary-check-${{{{ github.sha }}}}
 """
 
 

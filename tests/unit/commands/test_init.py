@@ -167,11 +167,11 @@ def test_pre_commit_warns_about_a_commit_left_unset(
 def test_workflow_checks_pull_requests_without_expressions_in_scripts(tmp_path: Path) -> None:
     init(tmp_path, ref=A_COMMIT)
     workflow = yaml.safe_load((tmp_path / WORKFLOW).read_text())
-    assert list(workflow[True]) == ["pull_request"]  # YAML 1.1 reads `on` as true
+    assert list(workflow[True]) == ["pull_request", "push"]  # YAML 1.1 reads `on` as true
     assert workflow["permissions"] == {"contents": "read"}
     # Expressions only where no shell reads them: a new push replaces the pull request's run.
     assert workflow["concurrency"] == {
-        "group": "meshcanary-${{ github.event.pull_request.number }}",
+        "group": "meshcanary-${{ github.event.pull_request.number || github.ref }}",
         "cancel-in-progress": True,
     }
     (job,) = workflow["jobs"].values()
@@ -187,6 +187,11 @@ def test_workflow_checks_pull_requests_without_expressions_in_scripts(tmp_path: 
     # Keyed on the workflow itself, which holds MESHCANARY_REF: a new commit, a new cache.
     assert setup["with"]["cache"] == "pip"
     assert setup["with"]["cache-dependency-path"] == WORKFLOW
+    # The check's records, restored before it and saved after it, under one key.
+    restore, save = [s for s in steps if s.get("uses", "").startswith("actions/cache/")]
+    assert restore["with"]["path"] == save["with"]["path"] == "~/.cache/meshcanary"
+    assert restore["with"]["key"] == save["with"]["key"]
+    assert steps.index(restore) < steps.index(next(s for s in steps if s.get("id") == "check"))
 
 
 def test_the_scaffolds_actions_are_pinned_as_this_repositorys_are(tmp_path: Path) -> None:
@@ -202,7 +207,7 @@ def test_the_scaffolds_actions_are_pinned_as_this_repositorys_are(tmp_path: Path
         for line in (tmp_path / WORKFLOW).read_text(encoding="utf-8").splitlines()
         if "uses:" in line
     ]
-    assert len(scaffolded) == 2
+    assert len(scaffolded) == 4
     assert [line for line in scaffolded if line not in ours] == []
 
 
