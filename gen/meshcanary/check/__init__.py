@@ -73,8 +73,9 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             required=options.base_required,
             changed=options.base_changed,
         )
-    # The kubeconform binary is an input the key cannot see: run it afresh.
-    if not options.cache or options.kubeconform:
+    # The kubeconform binary, and schemas found through --schema-location templates, are
+    # inputs the key cannot see: run afresh.
+    if not options.cache or options.kubeconform or options.validation.schema_locations:
         return _run(root, paths, options, baseline)
     from meshcanary.check import units
 

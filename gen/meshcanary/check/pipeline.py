@@ -31,7 +31,7 @@ from meshcanary.check.scope import (
     sharded,
     with_gateways,
 )
-from meshcanary.layout import GATEWAYS, OVERLAYS, environment_names
+from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, GATEWAYS, OVERLAYS, environment_names
 from meshcanary.manifest import Resource
 from meshcanary.problem import Problem, ResourceRef, Severity
 from meshcanary.release.load import LoadedEnvironment
@@ -111,18 +111,25 @@ def run(
                 ignoring[resource.ref] = record.ignore
     # Schemas, rules and policies, over each environment's objects together; each finding
     # points where the render says its field was decided.
+    provenance = rendered.provenance
+    if kept:
+        provenance = units.StoredProvenance(root, rendered.provenance)
+        for record in (r for k in kept.values() for r in k.units.values()):
+            provenance.keep(record)
     judging = _Judging(
         options,
         policy_set,
         previous,
-        units.StoredProvenance(root, rendered.provenance) if store else rendered.provenance,
+        provenance,
         lambda problem: steps.suppressed(problem, ignoring),
         built.context,
     )
     loaded_by_name = {e.environment.name: e for e in environments}
     outcome: list[ResourceResult] = []
     stored: list[units.Stored] = []
-    for env in [*loaded_by_name, *(e for e in kept if e not in loaded_by_name)]:
+    # In the order of a run without records: by name.
+    order = [e for e in environment_names(root) if e in loaded_by_name or e in kept]
+    for env in order if kept else list(loaded_by_name):
         parts = _parts(env, fresh, built, kept.get(env))
         judged = judging.environment(env, loaded_by_name.get(env), parts, kept.get(env))
         problems += judged.problems
@@ -163,8 +170,8 @@ def _planned(
             names.append(env)
             continue
         records = kept[env].units
-        releases = sorted((root / "environments" / env).glob("*.yaml"))
-        changed = {p.stem for p in releases if p.name != "environment.yaml"} - set(records)
+        releases = (root / ENVIRONMENTS / env).glob("*.yaml")
+        changed = {p.stem for p in releases if p.name != ENVIRONMENT_FILE} - set(records)
         judged_again = kept[env].environment.found is None
         if changed or judged_again or GATEWAYS in kept[env].dropped:
             names.append(env)
@@ -362,6 +369,8 @@ def _records(
             [judged.verdicts[r] for r in part.resources] if judged.verdicts else [],
             dict(release.ignore) if release is not None else {},
             units.provenance_of(rendered.provenance, env, keys),
+            # A build that failed may have been stopped by the clock: built again next time.
+            final=unit not in built.failures,
         )
     return units.Stored(environment, records)
 

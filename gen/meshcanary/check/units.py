@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from meshcanary.check.scope import Unit
     from meshcanary.release.model import Release
 
-FORMAT = 1
+FORMAT = 2
 ABSENT = "absent"
 
 
@@ -119,7 +119,8 @@ class UnitRecord:
     resources: list[Resource]
     verdicts: list[Verdict]
     ignore: dict[str, str]  # the release file's rule → reason
-    provenance: list[Any] = field(default_factory=list)  # as stored; decoded when asked
+    provenance: str  # as stored (provenance_of), decoded when asked
+    final: bool = True  # usable again while its inputs are unchanged
 
 
 @dataclass
@@ -189,8 +190,9 @@ def _origin(origin: Origin) -> list[Any]:
     return [origin.source.display, list(origin.path), origin.key, origin.verbatim]
 
 
-def provenance_of(provenance: Provenance, environment: str, keys: Iterable[ObjectKey]) -> list[Any]:
-    """The origins of a unit's objects (`keys`), as stored."""
+def provenance_of(provenance: Provenance, environment: str, keys: Iterable[ObjectKey]) -> str:
+    """Where the fields of a unit's objects (`keys`) were decided, as stored: one JSON text
+    a unit, decoded only when a finding on one of its objects needs it."""
     stored: list[Any] = []
     for key in keys:
         origins = provenance.of(*key)
@@ -204,7 +206,7 @@ def provenance_of(provenance: Provenance, environment: str, keys: Iterable[Objec
                 _origin(origins.fallback) if origins.fallback is not None else None,
             ]
         )
-    return stored
+    return json.dumps(stored, separators=(",", ":"))
 
 
 class StoredProvenance(Provenance):
@@ -214,26 +216,34 @@ class StoredProvenance(Provenance):
         super().__init__()
         self.update(fresh)
         self.root = root
-        self._stored: dict[ObjectKey, list[Any]] = {}
+        self._stored: dict[ObjectKey, UnitRecord] = {}
         self._sources: dict[str, SourceDoc] = {}
 
-    def keep(self, environment: str, stored: list[Any]) -> None:
-        for (kind, namespace, name), *rest in stored:
-            self._stored.setdefault((environment, kind, namespace, name), rest)
+    def keep(self, record: UnitRecord) -> None:
+        """Where the fields of a kept unit's objects were decided (its record says)."""
+        for resource in record.resources:
+            key = (record.environment, resource.kind, resource.namespace, resource.name)
+            self._stored.setdefault(key, record)
 
     def of(self, environment: str, kind: str, namespace: str, name: str) -> Origins | None:
         key = (environment, kind, namespace, name)
-        raw = self._stored.pop(key, None)
-        if raw is not None and key not in self._objects:
-            owner, fields, fallback = raw
-            self.record(
-                *key,
-                Origins(
-                    owner,
-                    {tuple(path): self._unorigin(o) for path, o in fields},
-                    self._unorigin(fallback) if fallback is not None else None,
-                ),
-            )
+        record = self._stored.get(key)
+        if record is not None and key not in self._objects:
+            for (each_kind, each_namespace, each_name), owner, fields, fallback in json.loads(
+                record.provenance
+            ):
+                each = (environment, each_kind, each_namespace, each_name)
+                self._stored.pop(each, None)
+                if each in self._objects:
+                    continue
+                self.record(
+                    *each,
+                    Origins(
+                        owner,
+                        {tuple(path): self._unorigin(o) for path, o in fields},
+                        self._unorigin(fallback) if fallback is not None else None,
+                    ),
+                )
         return super().of(environment, kind, namespace, name)
 
     def _unorigin(self, data: list[Any]) -> Origin:
@@ -270,6 +280,7 @@ def dump(global_key: str, stored: Stored) -> str:
                     ],
                     "ignore": u.ignore,
                     "provenance": u.provenance,
+                    "final": u.final,
                 }
                 for u in stored.units.values()
             ],
@@ -306,6 +317,7 @@ def load(root: Path, global_key: str, text: str) -> Stored | None:
             ],
             u["ignore"],
             u["provenance"],
+            u["final"],
         )
         for u in data["units"]
     }
@@ -427,7 +439,9 @@ class Store:
             units = {
                 name: unit
                 for name, unit in stored.units.items()
-                if self.digests.unchanged(unit.inputs) and not _touched(unit, baseline)
+                if unit.final
+                and self.digests.unchanged(unit.inputs)
+                and not _touched(unit, baseline)
             }
             found[env] = Kept(stored.environment, units, set(stored.units) - set(units))
         return found

@@ -67,10 +67,12 @@ def _change(repo: Path, name: str, how: str) -> None:
         path.write_text(changed, encoding="utf-8")
 
 
-def _reports(cli, repo: Path, *extra: str) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+def _reports(
+    cli, repo: Path, *extra: str, report: str = "json"
+) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
     """The report from the records, then the report of a run that reads and writes none."""
-    kept = cli("--repo", repo, "check", "--format", "json", *extra)
-    afresh = cli("--repo", repo, "check", "--format", "json", "--no-cache", *extra)
+    kept = cli("--repo", repo, "check", "--format", report, *extra)
+    afresh = cli("--repo", repo, "check", "--format", report, "--no-cache", *extra)
     return (kept.code, kept.out, kept.err), (afresh.code, afresh.out, afresh.err)
 
 
@@ -96,8 +98,10 @@ def test_a_run_from_records_reports_what_a_run_afresh_reports(cli, changes) -> N
             names = _inputs(repo)
             _change(repo, names[index % len(names)], how)
             extra = () if against_head else ("--no-base",)
-            kept, afresh = _reports(cli, repo, *extra)
-            assert kept == afresh, (names[index % len(names)], how, against_head)
+            # Every finding (JSON), and every object in the order reported (JUnit).
+            for report in ("json", "junit"):
+                kept, afresh = _reports(cli, repo, *extra, report=report)
+                assert kept == afresh, (names[index % len(names)], how, against_head, report)
 
 
 def test_after_a_one_service_change_only_its_overlay_is_built(
@@ -170,3 +174,24 @@ def test_records_that_cannot_be_read_or_were_made_otherwise_are_not_used(
         report.unlink()
     again = cli("--repo", repo, "check", "--no-base", "--format", "json")
     assert (again.code, again.out) == (first.code, first.out)
+
+
+def test_a_finding_on_a_kept_service_points_into_its_release_file(cli, tmp_path: Path) -> None:
+    """The rules run again over an environment with one changed service; a finding on
+    another service's object is placed where that service's record says its field was
+    decided, as a run afresh places it."""
+    repo = _repository(tmp_path)
+    release = repo / "environments/dev/micro-api.yaml"
+    release.write_text(release.read_text().replace("micro-api:1.1,", "micro-api:latest,"))
+    assert cli("--repo", repo, "render").code == 0
+    first = cli("--repo", repo, "check", "--no-base", "--format", "json")
+    mutable = [f for f in json.loads(first.out)["findings"] if f["rule"] == "mutable-image-tag"]
+    assert [(f["file"], f["line"]) for f in mutable] == [("environments/dev/micro-api.yaml", 10)]
+    other = repo / "environments/dev/checkout.yaml"
+    other.write_text(
+        other.read_text().replace("weight: 75", "weight: 70").replace("weight: 25", "weight: 30")
+    )
+    assert cli("--repo", repo, "render").code == 0
+    kept, afresh = _reports(cli, repo, "--no-base")
+    assert kept == afresh
+    assert json.loads(kept[1])["findings"] == json.loads(first.out)["findings"]
