@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING
 
 from meshcanary import kustomize
 from meshcanary.check import cache
-from meshcanary.check.scope import Shard, inputs, narrowed, sharded
+from meshcanary.check.scope import Shard, inputs, narrowed, orphaned, sharded
 from meshcanary.errors import InputError
-from meshcanary.layout import OVERLAYS, environment_names
 from meshcanary.problem import Location, Problem
 from meshcanary.report import Report
 from meshcanary.validate import Options
@@ -86,7 +85,7 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
         return cached
     # A run over everything keeps a record of each unit, and uses those that still hold.
     store = None
-    if not paths and options.shard is None and not _orphaned(root):
+    if not paths and options.shard is None and not orphaned(root):
         store = units.Store(root, _key(root, [], options, None, digests.files, tops=()), digests)
     report = _run(root, paths, options, baseline, store)
     # A policy stopped by its budget depends on the machine's speed, not on the inputs.
@@ -105,17 +104,6 @@ def _run(
     from meshcanary.check import pipeline
 
     return pipeline.run(root, paths, options, baseline, store)
-
-
-def _orphaned(root: Path) -> bool:
-    """Whether deploy/overlays/ holds a folder of no environment: a run over all of them
-    reports it, which a run from records would not see."""
-    overlays = root / OVERLAYS
-    known = set(environment_names(root))
-    return overlays.is_dir() and any(
-        p.is_dir() and not p.name.startswith(".") and p.name not in known
-        for p in overlays.iterdir()
-    )
 
 
 def _key(

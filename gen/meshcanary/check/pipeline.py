@@ -26,11 +26,13 @@ from meshcanary.check.scope import (
     Unit,
     affected,
     narrowed,
+    orphaned,
     owned,
     owned_path,
     sharded,
     with_gateways,
 )
+from meshcanary.errors import InputError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, GATEWAYS, OVERLAYS, environment_names
 from meshcanary.manifest import Resource
 from meshcanary.problem import Problem, ResourceRef, Severity
@@ -55,88 +57,128 @@ def run(
     store: units.Store | None = None,
 ) -> Report:
     """The report for `paths` (everything when empty), judged against `baseline`; with a
-    `store`, from the records of what did not change, and leaving records of what did."""
+    `store`, from the records of what did not change, and leaving records of what did.
+
+    One environment at a time, from its release files to its judgement: what a run holds in
+    memory is one environment's objects, not the repository's.
+    """
     scope = narrowed(root, paths)
     if options.shard is not None:
         scope = sharded(root, scope, options.shard)
         if not scope:
             return _report([], [], None)  # nothing the paths affect is this shard's
     kept = store.kept(environment_names(root), baseline) if store is not None else {}
-    # The release files, loaded against their schema and rendered in memory: of an
-    # environment with records, the services whose records no longer hold.
+    # Of an environment with records, the services whose records no longer hold.
     names, only = _planned(root, scope, kept)
-    rendered = (
-        repository.plan(root, names, only) if names or not kept else repository.RenderResult((), ())
-    )
-    environments = rendered.environments
-    fresh, own = _units(root, environments, paths, options.shard, kept)
-    # The committed tree is what they render to. The environments the paths name are
-    # compared even when no unit is left to build: a deleted release file leaves an overlay
-    # that nothing renders any more.
-    compared = {u.environment.environment.name for u in fresh} | set(scope)
-    stale = [
-        p for p in steps.stale(rendered, compared) if owned_path(options.shard, p.location.file)
-    ]
-    # kustomize builds each overlay.
-    builder = kustomize.builder(root)
-    built = collect(root, fresh, set(own), build(root, fresh, options.jobs, builder))
-    # No weight moves more than maxStep in the canary plan; `ignore:` names known rules.
-    policy_set = steps.load_policies(root, options.policies)
-    planned = {
-        u: [
-            *steps.plan_steps([u.release]),
-            *_unknown_ignores(environments, [u.release], policy_set),
-        ]
-        for u in own
-        if u.release is not None
-    }
-    problems = [*stale, *built.problems, *(p for found in planned.values() for p in found)]
-    # ... and none moves more than maxStep since the base.
-    releases = [u.release for u in own if u.release is not None]
-    if baseline is not None:
-        problems += steps.weight_steps(baseline, releases)
-    # Policies see the base's objects as oldObject.
-    previous = (
-        steps.previous(baseline, fresh, built.by_unit)
-        if baseline is not None and policy_set
-        else {}
-    )
-    # A release file's `ignore:` silences rules and policies on every object of its service.
-    ignoring = steps.ignored(built.by_unit)
-    for record in (r for k in kept.values() for r in k.units.values()):
-        for resource in record.resources:
-            # Kept only when the baseline does not touch it: its objects are the old ones.
-            previous.setdefault(resource.ref, resource.data)
-            if record.ignore:
-                ignoring[resource.ref] = record.ignore
-    # Schemas, rules and policies, over each environment's objects together; each finding
-    # points where the render says its field was decided.
-    provenance = rendered.provenance
-    if kept:
-        provenance = units.StoredProvenance(root, rendered.provenance)
-        for record in (r for k in kept.values() for r in k.units.values()):
-            provenance.keep(record)
-    judging = _Judging(
-        options,
-        policy_set,
-        previous,
-        provenance,
-        lambda problem: steps.suppressed(problem, ignoring),
-        built.context,
-    )
-    loaded_by_name = {e.environment.name: e for e in environments}
+    step = _Step(root, paths, options, baseline, store, steps.load_policies(root, options.policies))
+    problems: list[Problem] = []
     outcome: list[ResourceResult] = []
-    stored: list[units.Stored] = []
-    # In the order of a run without records: by name.
-    order = [e for e in environment_names(root) if e in loaded_by_name or e in kept]
-    for env in order if kept else list(loaded_by_name):
-        parts = _parts(env, fresh, built, kept.get(env))
-        judged = judging.environment(env, loaded_by_name.get(env), parts, kept.get(env))
-        problems += judged.problems
-        outcome += judged.results
-        if store is not None:
+    errors: list[Problem] = []
+    rendering = set(names) if names or kept else set(environment_names(root))
+    for env in [e for e in environment_names(root) if e in rendering or e in kept]:
+        if env not in rendering:
+            rendered = repository.RenderResult((), ())  # every unit kept: nothing to render
+        else:
+            try:
+                rendered = repository.plan(root, [env], only)
+            except InputError as exc:
+                errors += exc.problems  # every environment's, in one error
+                continue
+        if errors:
+            continue  # no report comes of this run: only the release files are read on
+        found, results = step.environment(env, rendered, kept.get(env), bool(scope))
+        problems += found
+        outcome += results
+    if errors:
+        raise InputError(errors)
+    if not scope and not kept and orphaned(root):
+        # Overlay folders of an environment that is gone: stale, all of them.
+        bare = {env: set[str]() for env in environment_names(root)}
+        problems += steps.stale(repository.plan(root, (), bare), set())
+    return _report(problems, outcome, step.policy_set)
+
+
+@dataclass
+class _Step:
+    """What every environment of a run is checked with."""
+
+    root: Path
+    paths: Sequence[str]
+    options: CheckOptions
+    baseline: Baseline | None
+    store: units.Store | None
+    policy_set: PolicySet | None
+
+    def environment(
+        self,
+        env: str,
+        rendered: repository.RenderResult,
+        kept: units.Kept | None,
+        named: bool,
+    ) -> tuple[list[Problem], list[ResourceResult]]:
+        """The findings on one environment, and its objects' results; its records kept."""
+        root, options, baseline = self.root, self.options, self.baseline
+        environments = rendered.environments
+        fresh, own = _units(root, environments, self.paths, options.shard, kept)
+        # The committed tree is what the release files render to. An environment the paths
+        # name is compared even when no unit is left to build: a deleted release file
+        # leaves an overlay that nothing renders any more.
+        compared = {env} if fresh or named else set()
+        stale = [
+            p for p in steps.stale(rendered, compared) if owned_path(options.shard, p.location.file)
+        ]
+        # kustomize builds each overlay.
+        builder = kustomize.builder(root)
+        built = collect(root, fresh, set(own), build(root, fresh, options.jobs, builder))
+        # No weight moves more than maxStep in the canary plan; `ignore:` names known rules.
+        planned = {
+            u: [
+                *steps.plan_steps([u.release]),
+                *_unknown_ignores(environments, [u.release], self.policy_set),
+            ]
+            for u in own
+            if u.release is not None
+        }
+        problems = [*stale, *built.problems, *(p for found in planned.values() for p in found)]
+        # ... and none moves more than maxStep since the base.
+        if baseline is not None:
+            problems += steps.weight_steps(baseline, [u.release for u in own if u.release])
+        # Policies see the base's objects as oldObject.
+        previous = (
+            steps.previous(baseline, fresh, built.by_unit)
+            if baseline is not None and self.policy_set
+            else {}
+        )
+        # A release file's `ignore:` silences rules and policies on every object of its
+        # service.
+        ignoring = steps.ignored(built.by_unit)
+        provenance = rendered.provenance
+        if kept is not None:
+            provenance = units.StoredProvenance(root, rendered.provenance)
+            for record in kept.units.values():
+                provenance.keep(record)
+                for resource in record.resources:
+                    # Kept only when the baseline does not touch it: its objects are as then.
+                    previous.setdefault(resource.ref, resource.data)
+                    if record.ignore:
+                        ignoring[resource.ref] = record.ignore
+            problems += _kept_problems(kept)
+        # Schemas, rules and policies over the environment's objects together; each finding
+        # points where the render says its field was decided.
+        judging = _Judging(
+            options,
+            self.policy_set,
+            previous,
+            provenance,
+            lambda problem: steps.suppressed(problem, ignoring),
+            built.context,
+        )
+        loaded = environments[0] if environments else None
+        parts = _parts(env, fresh, built, kept)
+        judged = judging.environment(env, loaded, parts, kept)
+        if self.store is not None:
             made = _records(
-                store,
+                self.store,
                 env,
                 parts,
                 judged,
@@ -144,17 +186,14 @@ def run(
                 planned,
                 stale,
                 rendered,
-                kept.get(env),
+                kept,
                 baseline,
-                policy_set,
+                self.policy_set,
                 builder,
             )
             if made is not None:
-                stored.append(made)
-    problems += [p for k in kept.values() for p in _kept_problems(k)]
-    if store is not None:
-        store.save(stored)
-    return _report(problems, outcome, policy_set)
+                self.store.save([made])
+        return [*problems, *judged.problems], judged.results
 
 
 def _planned(
@@ -184,14 +223,11 @@ def _units(
     environments: Sequence[LoadedEnvironment],
     paths: Sequence[str],
     shard: Shard | None,
-    kept: Mapping[str, units.Kept],
+    kept: units.Kept | None,
 ) -> tuple[list[Unit], list[Unit]]:
-    """The units to build, and those of them the run reports on (its own)."""
+    """The units to build (of those `kept`, none), and those of them the run reports on."""
     units_ = [
-        u
-        for u in affected(root, environments, paths)
-        if u.environment.environment.name not in kept
-        or u.name not in kept[u.environment.environment.name].units
+        u for u in affected(root, environments, paths) if kept is None or u.name not in kept.units
     ]
     # Besides its own units, a shard builds the gateways its routes bind to, to relate
     # them, but reports nothing of them: their environment's shard does.
