@@ -88,6 +88,7 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     if not paths and options.shard is None and not orphaned(root):
         store = units.Store(root, _key(root, [], options, None, digests.files, tops=()), digests)
     report = _run(root, paths, options, baseline, store)
+    digests.save()  # the digests of files found since the key was made (reached from outside)
     # A policy stopped by its budget depends on the machine's speed, not on the inputs.
     if not any(stopped_policy(p) for p in report.problems):
         cache.write(name, report)

@@ -12,12 +12,13 @@ repository (`$MESHCANARY_CACHE_DIR`, else `$XDG_CACHE_HOME/meshcanary`, else
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ def key(
     """
     digest = hashlib.sha256()
     digest.update(f"{FORMAT}\0{__version__}\0{options}\0{sorted(paths)}\0{tool}\0".encode())
+    digest.update(_installed().encode())
     tool_path = Path(tool)
     if tool_path.is_file():
         stat = tool_path.stat()
@@ -88,6 +90,25 @@ def key(
         digest.update(name.encode() + b"\0" + bytes.fromhex(found[name]))
     # A run over everything saw every file there is: entries of files gone since are dropped.
     memo.save(complete=tuple(tops) == TOPS)
+    return digest.hexdigest()
+
+
+@functools.cache
+def _installed() -> str:
+    """In a checkout of meshcanary (its schemas beside `gen/`), its own files by name, size
+    and time: a checkout being worked on changes rules and schemas, not its version. An
+    installed wheel is told by its version alone."""
+    package = Path(__file__).resolve().parent.parent
+    checkout = package.parent.parent / "schemas"
+    if not checkout.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for top in (package, checkout):
+        for folder, _, names in sorted(os.walk(top)):
+            for name in sorted(names):
+                if name.endswith((".py", ".json", ".yaml")):
+                    stat = os.stat(os.path.join(folder, name))
+                    digest.update(f"{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
     return digest.hexdigest()
 
 
@@ -212,10 +233,25 @@ class Memo:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(merged, separators=(",", ":")), encoding="utf-8")
+            with temporary.open("w", encoding="utf-8") as file:
+                file.writelines(_pieces(merged))
             os.replace(temporary, self.path)
         except OSError:
-            pass  # a memo that cannot be written only costs time
+            return  # a memo that cannot be written only costs time
+        self.known, self.changed = merged, False
+
+
+def _pieces(mapping: dict[str, Any], size: int = 2000) -> Iterator[str]:
+    """`mapping` as one JSON object, in pieces of `size` entries: a memo of a large
+    repository is never one string in memory."""
+    names = list(mapping)
+    yield "{"
+    for start in range(0, len(names), size):
+        piece = json.dumps(
+            {n: mapping[n] for n in names[start : start + size]}, separators=(",", ":")
+        )
+        yield ("," if start else "") + piece[1:-1]
+    yield "}"
 
 
 def problem_data(problem: Problem) -> dict[str, Any]:

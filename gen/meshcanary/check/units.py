@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,39 +254,40 @@ class StoredProvenance(Provenance):
         return Origin(source, tuple(path), key, verbatim)
 
 
-def dump(global_key: str, stored: Stored) -> str:
+def dump(global_key: str, stored: Stored) -> Iterator[str]:
+    """The records as JSON, in pieces: a unit at a time, never all of them in one string."""
     env = stored.environment
-    return json.dumps(
-        {
-            "format": FORMAT,
-            "key": global_key,
-            "environment": {
-                "name": env.name,
-                "inputs": env.inputs,
-                "problems": [cache.problem_data(p) for p in env.problems],
-                "found": None if env.found is None else [cache.problem_data(p) for p in env.found],
-            },
-            "units": [
-                {
-                    "name": u.name,
-                    "release": u.release,
-                    "base": u.base,
-                    "inputs": u.inputs,
-                    "problems": [cache.problem_data(p) for p in u.problems],
-                    "resources": [_resource(r) for r in u.resources],
-                    "verdicts": [
-                        [v.status.value, [cache.problem_data(p) for p in v.problems]]
-                        for v in u.verdicts
-                    ],
-                    "ignore": u.ignore,
-                    "provenance": u.provenance,
-                    "final": u.final,
-                }
-                for u in stored.units.values()
-            ],
+    head = {
+        "format": FORMAT,
+        "key": global_key,
+        "environment": {
+            "name": env.name,
+            "inputs": env.inputs,
+            "problems": [cache.problem_data(p) for p in env.problems],
+            "found": None if env.found is None else [cache.problem_data(p) for p in env.found],
         },
-        separators=(",", ":"),
-    )
+    }
+    yield json.dumps(head, separators=(",", ":"))[:-1] + ',"units":['
+    for index, unit in enumerate(stored.units.values()):
+        yield ("," if index else "") + json.dumps(_unit(unit), separators=(",", ":"))
+    yield "]}"
+
+
+def _unit(unit: UnitRecord) -> dict[str, Any]:
+    return {
+        "name": unit.name,
+        "release": unit.release,
+        "base": unit.base,
+        "inputs": unit.inputs,
+        "problems": [cache.problem_data(p) for p in unit.problems],
+        "resources": [_resource(r) for r in unit.resources],
+        "verdicts": [
+            [v.status.value, [cache.problem_data(p) for p in v.problems]] for v in unit.verdicts
+        ],
+        "ignore": unit.ignore,
+        "provenance": unit.provenance,
+        "final": unit.final,
+    }
 
 
 def load(root: Path, global_key: str, text: str) -> Stored | None:
@@ -341,7 +342,8 @@ def write(root: Path, global_key: str, stored: Stored) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        temporary.write_text(dump(global_key, stored), encoding="utf-8")
+        with temporary.open("w", encoding="utf-8") as file:
+            file.writelines(dump(global_key, stored))
         os.replace(temporary, target)
     except OSError:
         pass  # a cache that cannot be written only costs time
@@ -449,7 +451,6 @@ class Store:
     def save(self, stored: Iterable[Stored]) -> None:
         for each in stored:
             write(self.root, self.key, each)
-        self.digests.save()
 
 
 def _touched(unit: UnitRecord, baseline: Baseline | None) -> bool:
