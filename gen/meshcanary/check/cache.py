@@ -210,14 +210,17 @@ class Memo:
         known = self.known.get(name)
         if isinstance(known, list) and len(known) == 7 and known[:5] == signature:
             result = (str(known[5]), str(known[6]))
-        else:
-            data = Path(path).read_bytes()
-            base = ""
-            if name.startswith("environments/") and name.endswith(".yaml"):
-                found = _BASE.search(data.decode("utf-8", errors="replace"))
-                base = found.group(1) if found else ""
-            result = (hashlib.sha256(data).hexdigest(), base)
-            self.changed = True
+            # The same entry, not a copy: a memo of a large repository is tens of megabytes.
+            self.fresh[name] = known
+            self.seen[name] = result
+            return result
+        data = Path(path).read_bytes()
+        base = ""
+        if name.startswith("environments/") and name.endswith(".yaml"):
+            found = _BASE.search(data.decode("utf-8", errors="replace"))
+            base = found.group(1) if found else ""
+        result = (hashlib.sha256(data).hexdigest(), base)
+        self.changed = True
         if self.now - max(stat.st_mtime_ns, stat.st_ctime_ns) > self.SETTLED_NS:
             self.fresh[name] = [*signature, *result]
         elif name in self.known:
