@@ -21,7 +21,7 @@ PACKAGE = ROOT / "gen" / "meshcanary"
 # the package's __init__, which holds __version__).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("meshcanary", "problem"),
-    ("errors", "layout", "progress", "names", "resources", "positions"),
+    ("errors", "layout", "progress", "names", "resources", "positions", "fastyaml"),
     ("source", "manifest"),
     ("mesh", "report", "lock", "baseline", "gitops", "kustomize", "release"),
     ("workspace", "rules", "inputs", "validate", "routing"),

@@ -1,8 +1,9 @@
 """Kubernetes manifests from files, folders or stdin: resources and the position of each field.
 
-Documents are parsed with PyYAML's C loader in YAML 1.1, as Kubernetes reads them. Positions
-cost a second parse, so they are found only for the documents that have something to report:
-`Resource.location(path)` composes that document's node tree on first use.
+Documents are read in YAML 1.1, as Kubernetes reads them: the block style that kustomize
+prints by `fastyaml`, everything else (and anything it is unsure of) by PyYAML's C loader.
+Positions cost a second parse, so they are found only for the documents that have something
+to report: `Resource.location(path)` composes that document's node tree on first use.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from meshcanary import fastyaml
 from meshcanary.positions import at_mark, node_position, stray_space, yaml_problem
 from meshcanary.problem import Location, Problem, ResourceRef
 
@@ -208,8 +210,36 @@ class _Fallback(Exception):
     """The document needs PyYAML's full constructor."""
 
 
+def _plain_scalar(text: str) -> Any:
+    """The value of a plain scalar, as the Loader resolves and builds it."""
+    tag = _SCALARS.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == _STR:
+        return text
+    make = _SIMPLE.get(tag)
+    if make is None:
+        raise fastyaml.Unsure  # `<<`: a merge key, which PyYAML's constructor handles
+    return make(_SCALARS, yaml.ScalarNode(tag, text))
+
+
+def _plain_key(text: str) -> str:
+    key = _plain_scalar(text)
+    return key if isinstance(key, str) else str(_key_text(key))
+
+
+_SCALARS = Loader("")  # resolves and builds single scalars; never parses
+_FAST = fastyaml.Reader(_plain_scalar, _plain_key, MAX_DEPTH, MAX_NODES)
+
+
 def load_document(text: str) -> Any:
     """The value of one YAML document, as `yaml.load(text, Loader)` gives it, within bounds."""
+    try:
+        return _FAST.load(text)
+    except fastyaml.Unsure:
+        return _load_with_pyyaml(text)
+
+
+def _load_with_pyyaml(text: str) -> Any:
+    """`load_document` for any text: PyYAML's C parser, its constructor for the rare rest."""
     loader = Loader(text)
     try:
         node = loader.get_single_node()

@@ -83,7 +83,7 @@ def hang_guard(seconds: int = 120) -> Iterator[None]:
 # most values one document holds once its aliases are expanded.
 _PROBE = """
 import json, resource, sys
-from meshcanary import manifest
+from meshcanary import fastyaml, manifest
 from meshcanary.__main__ import main
 
 built = {"documents": 0, "nodes": 0, "values": 0}
@@ -103,6 +103,19 @@ def call(self, node, depth=0):
             built["values"] = max(built["values"], self.total)
 
 Builder.__init__, Builder.__call__ = init, call
+
+# The fast reader builds a document without a node tree: it counts once it returns one (None
+# is a document without nodes, which the Builder never sees; when the fast reader is unsure,
+# the Builder builds the document).
+real_load = fastyaml.Reader.load
+
+def load(self, text):
+    value = real_load(self, text)
+    if value is not None:
+        built["documents"] += 1
+    return value
+
+fastyaml.Reader.load = load
 
 def rchar():
     with open("/proc/self/io", encoding="ascii") as io:

@@ -135,7 +135,7 @@ def test_after_a_one_service_change_only_its_overlay_is_built(
 
 def test_a_folder_a_kustomization_names_from_elsewhere_is_an_input(cli, tmp_path: Path) -> None:
     repo = _repository(tmp_path)
-    shared = repo / "deploy/shared/migrate"
+    shared = repo / "deploy/common/migrate"
     shared.mkdir(parents=True)
     (shared / "kustomization.yaml").write_text("resources: [job.yaml]\n")
     job = shared / "job.yaml"
@@ -147,7 +147,7 @@ def test_a_folder_a_kustomization_names_from_elsewhere_is_an_input(cli, tmp_path
     kustomization = repo / "deploy/base/checkout/kustomization.yaml"
     text = kustomization.read_text()
     kustomization.write_text(
-        text.replace("  - service.yaml\n", "  - service.yaml\n  - ../../shared/migrate\n")
+        text.replace("  - service.yaml\n", "  - service.yaml\n  - ../../common/migrate\n")
     )
     kept, afresh = _reports(cli, repo, "--no-base")
     assert kept == afresh
