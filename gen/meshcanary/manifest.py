@@ -34,6 +34,10 @@ class Loader(yaml.CSafeLoader):
             tag = _RESOLVED.get(key)
             if tag is None:
                 tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if tag == "tag:yaml.org,2002:int" and _NO_DIGITS.fullmatch(value):
+                    # `0b_`, `0x_`: YAML 1.1's pattern takes them for integers with no
+                    # digits (PyYAML then fails); Go's parser reads them as strings.
+                    tag = "tag:yaml.org,2002:str"
                 if len(_RESOLVED) < _RESOLVED_MAX:
                     _RESOLVED[key] = tag
             return tag
@@ -41,6 +45,7 @@ class Loader(yaml.CSafeLoader):
 
 
 _RESOLVED: dict[tuple[str, bool, bool], str] = {}
+_NO_DIGITS = re.compile(r"[-+]?0[bx]_+")
 _RESOLVED_MAX = 200_000
 
 

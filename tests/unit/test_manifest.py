@@ -194,3 +194,16 @@ def test_objects_are_the_mappings_of_a_multi_document_text() -> None:
     assert objects(text) == [{"kind": "A"}, {"kind": "B"}]
     with pytest.raises(BadDocument):  # kustomize's output is held to the manifest bounds too
         objects("kind: A\n---\n" + "[" * 300 + "]" * 300 + "\n")
+
+
+def test_integers_without_digits_are_strings_as_go_reads_them() -> None:
+    """YAML 1.1's integer pattern takes `0b_` and `0x_` for integers, and PyYAML's constructor
+    then failed with a traceback; sigs.k8s.io/yaml reads them as strings."""
+    text = "a: 0b_\nb: -0x__\nc: 0b1\nd: 0x1F\nitems: [0x_, 0b_]\n"
+    expected = {"a": "0b_", "b": "-0x__", "c": 1, "d": 31, "items": ["0x_", "0b_"]}
+    assert load_document(text) == expected
+    assert load_document("---\n" + text.replace("items: [0x_, 0b_]", "e: &x 0b_\nf: *x")) == {
+        **{k: v for k, v in expected.items() if k != "items"},
+        "e": "0b_",
+        "f": "0b_",
+    }
