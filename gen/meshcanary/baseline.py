@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, overload
@@ -124,10 +125,22 @@ def resolve(
     commit = done.stdout.decode().strip()
     if changed is None:
         # Both relative to the repository (diff's --relative; ls-files is by default).
-        diff = run_git(
-            repository, "diff", "--relative", "--name-only", "--no-renames", "-z", commit
-        )
-        new = run_git(repository, "ls-files", "--others", "--exclude-standard", "-z")
+        # Both walk the work tree: side by side, as git waits on the disk more than the CPU.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            diff_run = pool.submit(
+                run_git,
+                repository,
+                "diff",
+                "--relative",
+                "--name-only",
+                "--no-renames",
+                "-z",
+                commit,
+            )
+            new_run = pool.submit(
+                run_git, repository, "ls-files", "--others", "--exclude-standard", "-z"
+            )
+            diff, new = diff_run.result(), new_run.result()
         names = (os.fsdecode(diff.stdout) + os.fsdecode(new.stdout)).split("\0")
         changed = tuple(name for name in names if name)
     return Baseline(repository, ref, commit, frozenset(changed))

@@ -8,6 +8,7 @@ to report: `Resource.location(path)` composes that document's node tree on first
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -366,8 +367,10 @@ class Resource:
         value = self.metadata.get("namespace")
         return value if isinstance(value, str) else ""
 
-    @property
+    @functools.cached_property
     def ref(self) -> ResourceRef:
+        # Asked for tens of thousands of times a run (results, policies, suppressions); an
+        # object is not changed once read.
         return ResourceRef.of(self.data)
 
     def get(self, *path: str | int) -> Any:
