@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from meshcanary import kustomize
 from meshcanary.errors import InputError
-from meshcanary.kustomize.contain import KUSTOMIZATION_NAMES
 from meshcanary.manifest import Parsed, parse_text
 from meshcanary.problem import Location, Problem
 from meshcanary.source import decode
@@ -96,6 +94,10 @@ def _repository(folder: Path) -> Path:
 
 
 def _read_folder(folder: Path, parsed: Parsed, ignore: Sequence[re.Pattern[str]] = ()) -> None:
+    # The kustomize runner is imported for a folder only: linting files never needs it.
+    from meshcanary import kustomize
+    from meshcanary.kustomize.contain import KUSTOMIZATION_NAMES
+
     if any((folder / name).is_file() for name in KUSTOMIZATION_NAMES):
         # Built only after every path it names is resolved inside its repository; nothing
         # remote is fetched for lint.

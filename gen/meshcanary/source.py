@@ -333,12 +333,72 @@ def _ruamel_mapping(text: str, display: str) -> CommentedMap:
     return root
 
 
-# The fast path: libyaml (PyYAML's C parser) composes the document and ruamel's own YAML 1.2
-# resolver types each scalar, so a plain file gives exactly the value ruamel would, about ten
-# times faster. Anything the fast path does not handle the same way for certain (anchors,
+# The fast path: libyaml (PyYAML's C parser) composes the document and ruamel's YAML 1.2
+# resolver rules type each scalar, so a plain file gives exactly the value ruamel would, about
+# ten times faster. Anything the fast path does not handle the same way for certain (anchors,
 # tags beyond plain strings, integers and booleans, duplicate or non-string keys, directives,
 # deep nesting, any error) goes to ruamel, which also reports every problem with its place.
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+
+
+@cache
+def _implicit() -> tuple[tuple[str, re.Pattern[str], frozenset[str]], ...]:
+    """ruamel's implicit resolvers for YAML 1.2 (`implicit_resolvers` in ruamel.yaml.resolver),
+    in its order, each tried only on a plain scalar that starts with a character it lists, as
+    ruamel tries them.
+
+    Copied rather than imported: importing ruamel costs a hook about 20 ms, and
+    tests/unit/test_source.py holds the fast path to ruamel's values. Compiled on first use:
+    `lint` imports this module and never reads a release file.
+    """
+    return (
+        (
+            "bool",
+            re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+            frozenset("tTfF"),
+        ),
+        (
+            "float",
+            re.compile(
+                r"""^(?:
+                 [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+                |[-+]?\.(?:inf|Inf|INF)
+                |\.(?:nan|NaN|NAN))$""",
+                re.X,
+            ),
+            frozenset("-+0123456789."),
+        ),
+        (
+            "int",
+            re.compile(
+                r"""^(?:[-+]?0b[0-1_]+
+                |[-+]?0o?[0-7_]+
+                |[-+]?[0-9_]+
+                |[-+]?0x[0-9a-fA-F_]+)$""",
+                re.X,
+            ),
+            frozenset("-+0123456789"),
+        ),
+        ("merge", re.compile(r"^(?:<<)$"), frozenset("<")),
+        ("null", re.compile(r"^(?: ~ |null|Null|NULL | )$", re.X), frozenset(("~", "n", "N", ""))),
+        (
+            "timestamp",
+            re.compile(
+                r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+                |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+                (?:[Tt]|[ \t]+)[0-9][0-9]?
+                :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+                (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""",
+                re.X,
+            ),
+            frozenset("0123456789"),
+        ),
+        ("value", re.compile(r"^(?:=)$"), frozenset("=")),
+    )
+
+
 _BOOLEANS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False}
 _BOOLEANS["FALSE"] = False
 _T = "tag:yaml.org,2002:"
@@ -348,18 +408,24 @@ class _NotFast(Exception):
     """The fast path cannot promise ruamel's answer for this document."""
 
 
+def _scalar_tag(value: str, plain: bool) -> str:
+    """The tag ruamel gives a scalar without one: `plain` when it is not quoted."""
+    if plain:
+        first = value[:1]
+        for name, pattern, starts in _implicit():
+            if first in starts and pattern.match(value):
+                return f"{_T}{name}"
+    return f"{_T}str"
+
+
 @cache
 def _fast_loader() -> tuple[Any, Any]:
     import yaml
-    from ruamel.yaml.nodes import ScalarNode
-    from ruamel.yaml.resolver import VersionedResolver
-
-    resolver = VersionedResolver(version=(1, 2))
 
     class Loader(yaml.CSafeLoader):
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
             if kind is yaml.ScalarNode:
-                return resolver.resolve(ScalarNode, value, implicit)
+                return _scalar_tag(value, bool(implicit[0]))
             return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
     return yaml, Loader

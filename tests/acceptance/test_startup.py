@@ -16,7 +16,7 @@ import pytest
 
 from meshcanary.__main__ import main
 from meshcanary.report import FORMATS
-from tests.support import ARTICLE, commit_all, git, isolate_git
+from tests.support import ARTICLE, ROOT, commit_all, git, isolate_git
 
 # Runs the command as the console script does, then lists every module it imported.
 WRAPPER = (
@@ -34,6 +34,19 @@ WRAPPER = (
 NEVER = ("pydantic", "pydantic_core", "jsonschema", "referencing", "git", "rich")
 # Each format's module is imported when that format is asked for.
 OTHER_FORMATS = tuple(FORMATS[name].partition(":")[0] for name in FORMATS if name != "text")
+# The CEL engine runs a CRD's validation rules: loaded when an object has a field one is on.
+CEL = "meshcanary.validate.cel"
+# A VirtualService whose route has a timeout, a field with a rule (`duration(self) >= ...`).
+ROUTE = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [web]
+  http:
+  - route:
+    - destination: {host: web}
+"""
 
 
 @pytest.fixture
@@ -64,8 +77,28 @@ def test_lint_of_a_good_file(tmp_path: Path) -> None:
     )
     assert code == 0
     assert "meshcanary.report.text" in modules  # the run did get to its report
-    # lint reads manifests with libyaml alone: ruamel is for release files.
-    assert _among(modules, (*NEVER, "ruamel", *OTHER_FORMATS)) == []
+    # lint reads manifests with libyaml alone: ruamel is for release files. kustomize builds
+    # only a folder given; a Deployment has no CRD validation rules.
+    lazy = ("meshcanary.kustomize", "meshcanary.validate.crd_rules", CEL)
+    assert _among(modules, (*NEVER, "ruamel", *OTHER_FORMATS, *lazy)) == []
+
+
+def test_lint_of_a_kustomize_folder_loads_the_kustomize_runner(tmp_path: Path) -> None:
+    code, modules = _imported(
+        tmp_path / "modules.json", "lint", str(ROOT / "deploy/overlays/prod"), cwd=tmp_path
+    )
+    assert code == 0
+    assert "meshcanary.kustomize" in modules
+
+
+@pytest.mark.parametrize(("timeout", "loaded"), [("", False), ("    timeout: 5s\n", True)])
+def test_the_cel_engine_loads_for_a_field_with_a_rule(
+    timeout: str, loaded: bool, tmp_path: Path
+) -> None:
+    (tmp_path / "route.yaml").write_text(ROUTE + timeout, encoding="utf-8")
+    code, modules = _imported(tmp_path / "modules.json", "lint", "route.yaml", cwd=tmp_path)
+    assert code == 0
+    assert (CEL in modules) is loaded
 
 
 @pytest.mark.usefixtures("isolated_git")
@@ -82,7 +115,8 @@ def test_the_hook_of_one_release_file(example_repo: Path, tmp_path: Path) -> Non
     code, modules = _imported(tmp_path / "modules.json", "check", "--staged", cwd=example_repo)
     assert code == 0
     assert "meshcanary.kustomize.batch" in modules  # it built the changed overlay
-    assert _among(modules, (*NEVER, *OTHER_FORMATS)) == []
+    # Release files are read by libyaml and typed by ruamel's rules, without ruamel.
+    assert _among(modules, (*NEVER, *OTHER_FORMATS, "ruamel")) == []
 
 
 @pytest.mark.parametrize("args", [["--help"], ["lint", "--help"], ["--version"]])

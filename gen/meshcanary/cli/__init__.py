@@ -20,7 +20,7 @@ import typer
 
 from meshcanary import __version__
 from meshcanary.cli import check, coercion, edit, setup, tree
-from meshcanary.cli.common import Settings
+from meshcanary.cli.common import Settings, kustomize_settings
 
 coercion.install()
 
@@ -110,17 +110,16 @@ def main(
     Settings.workspace = Workspace.at(Settings.repo)
     Settings.base = Settings.repo
     Settings.quiet = quiet
-    from meshcanary import kustomize
-
+    Settings.allow_remote = allow_remote
+    Settings.timeout = timeout
+    Settings.kustomize = kustomize_program
     if sys.stderr.isatty() and not quiet:
         from meshcanary import progress
 
         context.with_resource(progress.bar())
-    context.with_resource(
-        kustomize.run_settings(
-            allow_remote=allow_remote, timeout=timeout, kustomize=kustomize_program
-        )
-    )
+    # lint enters them itself, for a folder it is given: linting files loads no kustomize.
+    if context.invoked_subcommand != "lint":
+        context.with_resource(kustomize_settings())
 
 
 # In the order `meshcanary --help` lists them.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshcanary.cli.common import Format, Settings, exits, use_color
+from meshcanary.cli.common import Format, Settings, exits, kustomize_settings, use_color
 from meshcanary.problem import Problem, printable
 from meshcanary.report import FORMATS
 
@@ -175,12 +176,16 @@ def lint(
         ignore_filename_patterns=tuple(ignore_filename_pattern or ()),
         policies=tuple(policies or ()),
     )
-    if validator is Validator.kubeconform:
-        report = command.lint_with_kubeconform(paths or ["-"], settings)
-    else:
-        # lint's paths are as the user gave them: relative to the current folder.
-        Settings.base = Path.cwd()
-        report = command.lint(paths or ["-"], settings)
+    # A folder given may be a Kustomize folder, built with the run's kustomize options;
+    # files alone never load the kustomize runner.
+    building = any(os.path.isdir(p) for p in paths or ())
+    with kustomize_settings() if building else contextlib.nullcontext():
+        if validator is Validator.kubeconform:
+            report = command.lint_with_kubeconform(paths or ["-"], settings)
+        else:
+            # lint's paths are as the user gave them: relative to the current folder.
+            Settings.base = Path.cwd()
+            report = command.lint(paths or ["-"], settings)
     return _emit(report, output, summary, fail_on)
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
@@ -39,6 +40,25 @@ class Settings:
     workspace: Workspace | None = None
     base: Path | None = None
     quiet: bool = False
+    # How kustomize runs (--allow-remote, --timeout, --kustomize): see `kustomize_settings`.
+    allow_remote: bool = False
+    timeout: float | None = None
+    kustomize: str | None = None
+
+
+@contextmanager
+def kustomize_settings() -> Iterator[None]:
+    """The run's kustomize options in force while it lasts.
+
+    Entering imports the kustomize runner: the callback enters it for every command but
+    `lint`, which enters it only for a folder it is given (a Kustomize folder is built).
+    """
+    from meshcanary import kustomize
+
+    with kustomize.run_settings(
+        allow_remote=Settings.allow_remote, timeout=Settings.timeout, kustomize=Settings.kustomize
+    ):
+        yield
 
 
 Environments = Annotated[

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from meshcanary.problem import Problem
+from meshcanary.problem import Problem, Severity
 from meshcanary.report import Status
+
+if TYPE_CHECKING:
+    from meshcanary.manifest import Resource
+
+RULE = "schema"  # schema errors and CRD validation rules alike, as the API server sees them
 
 
 @dataclass(frozen=True)
@@ -33,3 +39,30 @@ class Options:
 def kind_matches(names: frozenset[str], api_version: str, kind: str) -> bool:
     """kubeconform's -skip/-reject matching: `Kind` or `apiVersion/Kind`."""
     return kind in names or f"{api_version}/{kind}" in names
+
+
+def problem(
+    resource: Resource,
+    path: list[str | int],
+    message: str,
+    hint: str = "",
+    *,
+    key: bool | None = None,
+) -> Problem:
+    """A `schema` error at `path`: at the field's key if `key`, by default if the field is a
+    mapping or a list."""
+    # Imported here: `check` answered from its cache imports this package, and no YAML.
+    from meshcanary.manifest import pointer
+
+    if key is None:
+        target = resource.get(*path) if path else resource.data
+        key = isinstance(target, dict | list) and bool(path)
+    return Problem(
+        location=resource.location(path, key=key),
+        message=message,
+        hint=hint,
+        rule=RULE,
+        severity=Severity.ERROR,
+        resource=resource.ref,
+        path=pointer(path),
+    )

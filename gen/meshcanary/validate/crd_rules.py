@@ -23,8 +23,10 @@ validation reports it) is not checked further, as the API server does not check 
 
 Findings carry the rule ID `schema`, as schema errors do: to the API server the rules are
 part of the schema, and they are enforced at the same step, with the same errors. Each rule
-is compiled once, an object is read once however many rules it meets, and the rules of one
-node first run as one expression (a value that passes them all costs one evaluation).
+is compiled once, when a value first reaches its node (most nodes with rules are absent from
+most objects: a run that meets none never loads the CEL engine), an object is read once
+however many rules it meets, and the rules of one node first run as one expression (a value
+that passes them all costs one evaluation).
 Rules run in this process, within the engine's budget of 10,000 comprehension iterations
 per evaluation; unlike policies they are neither cost-estimated nor run in a worker that
 can be killed: the shipped CRDs' rules are known, and a `--crd` file is the project's own.
@@ -42,10 +44,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshcanary.manifest import Resource, pointer
-from meshcanary.problem import Problem, Severity
+from meshcanary.manifest import Resource
+from meshcanary.problem import Problem
+from meshcanary.validate import problem
 
-RULE = "schema"
 # CEL's reserved words: a property so named is `__<word>__` in a rule.
 _RESERVED = frozenset(
     {
@@ -236,12 +238,14 @@ class _Plan:
     """One schema node (with its allOf branches): its type, rules and children."""
 
     kind: str = ""  # object, array, string, bytes, integer, number, boolean, int-or-string; "" any
-    rules: tuple[Compiled, ...] = ()
+    rules: tuple[Mapping[str, Any], ...] = ()  # its `x-kubernetes-validations` entries
     fields: tuple[_Field, ...] = ()  # an object's properties
     additional: _Plan | None = None  # a map's values
     items: _Plan | None = None  # a list's
     below: bool = False  # whether it or a node under it has rules
-    runnable: tuple[Compiled, ...] = ()  # the rules that run (or are reported as broken)
+    # The rules that run (or are reported as broken), compiled when a value first reaches
+    # the node; None until then.
+    runnable: tuple[Compiled, ...] | None = None
     # All its rules in one expression, true when each is: one evaluation for a valid value.
     conjunction: Any = _ABSENT
 
@@ -276,7 +280,6 @@ def _plan(nodes: list[Mapping[str, Any]], *, resource_root: bool = False) -> _Pl
     every = [branch for schema in nodes for branch in _branches(schema)]
     kind, _ = _kind(node)
     plan = _Plan(kind, tuple(rule for schema in every for rule in _rules(schema)))
-    plan.runnable = tuple(rule for rule in plan.rules if rule.program is not None or rule.error)
     properties: dict[str, Any] = {}
     for schema in every:
         if isinstance(schema.get("properties"), Mapping):
@@ -312,13 +315,21 @@ def _field(name: str, schema: Mapping[str, Any], others: list[Mapping[str, Any]]
     return _Field(name, escape(name), _plan(schemas), _kind(schema)[1], default)
 
 
-def _rules(node: Mapping[str, Any]) -> tuple[Compiled, ...]:
+def _rules(node: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
     entries = node.get("x-kubernetes-validations")
     return tuple(
-        compile_rule(entry)
+        entry
         for entry in (entries if isinstance(entries, list) else [])
         if isinstance(entry, Mapping)
     )
+
+
+def _runnable(plan: _Plan) -> tuple[Compiled, ...]:
+    """The plan's rules that run or are reported as broken, compiled on the first call."""
+    if plan.runnable is None:
+        compiled = (compile_rule(entry) for entry in plan.rules)
+        plan.runnable = tuple(rule for rule in compiled if rule.program is not None or rule.error)
+    return plan.runnable
 
 
 def _kind(node: Mapping[str, Any]) -> tuple[str, bool]:
@@ -386,7 +397,7 @@ def _walk(value: Any, plan: _Plan, path: list[str | int], tasks: list[_Task], se
             view = seen_items if here else None
     else:
         view = _scalar(value, kind)
-    if plan.runnable:
+    if plan.rules:
         tasks.append(_Task(plan, view, list(path)))
     return view
 
@@ -477,12 +488,12 @@ def check(schema: Mapping[str, Any], obj: Any, resource: Resource) -> list[Probl
     return problems
 
 
-def _conjunction(plan: _Plan) -> Any:
-    """The plan's rules joined by `&&`, compiled once; None when there is no use for it."""
+def _conjunction(plan: _Plan, rules: tuple[Compiled, ...]) -> Any:
+    """The plan's `rules` joined by `&&`, compiled once; None when there is no use for it."""
     if plan.conjunction is _ABSENT:
         plan.conjunction = None
-        texts = [rule.compiled for rule in plan.runnable if rule.program is not None]
-        if len(texts) > 1 and len(texts) == len(plan.runnable):
+        texts = [rule.compiled for rule in rules if rule.program is not None]
+        if len(texts) > 1 and len(texts) == len(rules):
             # Parenthesised on lines of their own: a rule may end in a `//` comment.
             found = _try(" && ".join(f"(\n{text}\n)" for text in texts), "bool", "self")
             if not isinstance(found, Exception):  # too deep, say: one rule at a time
@@ -492,10 +503,12 @@ def _conjunction(plan: _Plan) -> Any:
 
 def _evaluate(task: _Task, resource: Resource, problems: list[Problem]) -> None:
     """The findings of the rules of one node on the value there, added to `problems`."""
+    rules = _runnable(task.plan)
+    if not rules:
+        return  # transition rules only: offline, as on a create, they do not run
     from meshcanary.validate import cel
 
     engine = _engine("self")
-    rules = task.plan.runnable
     try:
         bound = engine.bind({"self": task.view})
     except cel.EvaluationError as exc:
@@ -505,7 +518,7 @@ def _evaluate(task: _Task, resource: Resource, problems: list[Problem]) -> None:
             )
         return
     # Most values pass every rule: one evaluation of them all says so.
-    conjunction = _conjunction(task.plan) if len(rules) > 1 else rules[0].program
+    conjunction = _conjunction(task.plan, rules) if len(rules) > 1 else rules[0].program
     if conjunction is not None and engine.holds(conjunction, bound):
         return
     for rule in rules:
@@ -547,27 +560,3 @@ def _failure(error: str, rule: Compiled) -> str:
             f"signature for rule: {_subject(rule)}"
         )
     return f"{error} evaluating rule: {_subject(rule)}"
-
-
-def problem(
-    resource: Resource,
-    path: list[str | int],
-    message: str,
-    hint: str = "",
-    *,
-    key: bool | None = None,
-) -> Problem:
-    """A `schema` error at `path`: at the field's key if `key`, by default if the field is a
-    mapping or a list."""
-    if key is None:
-        target = resource.get(*path) if path else resource.data
-        key = isinstance(target, dict | list) and bool(path)
-    return Problem(
-        location=resource.location(path, key=key),
-        message=message,
-        hint=hint,
-        rule=RULE,
-        severity=Severity.ERROR,
-        resource=resource.ref,
-        path=pointer(path),
-    )
