@@ -113,8 +113,9 @@ def _emit(report: Report, output: ReportFormat, summary: bool, fail_on: FailOn) 
     from meshcanary.report import reporter
 
     workspace, base = Settings.workspace, Settings.base
-    if workspace is not None:
-        # Relative to the git work tree's top: where annotations and code scanning look.
+    if workspace is not None and workspace.top not in (None, base or workspace.root):
+        # Relative to the git work tree's top: where annotations and code scanning look
+        # (the paths as they are when the repository is the work tree).
         report = report.relocated(lambda file: workspace.shown(file, base))
 
     severity = Severity(fail_on.value)
