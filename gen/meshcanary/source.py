@@ -65,6 +65,19 @@ class SourceDoc:
         self._text = text
         self._nodes = nodes  # libyaml's node tree, on the fast path
 
+    def _node_tree(self) -> Any:
+        """libyaml's node tree of a file read on the fast path, composed again when a
+        position in it is first asked for: a run reads thousands of release files and
+        reports on few, and the trees would be most of what it holds of them."""
+        if self._nodes is None:
+            yaml, loader_class = _fast_loader()
+            loader = loader_class(self._text)
+            try:
+                self._nodes = loader.get_single_node()
+            finally:
+                loader.dispose()
+        return self._nodes
+
     @property
     def root(self) -> CommentedMap:
         if self._root is None:
@@ -77,9 +90,9 @@ class SourceDoc:
         Falls back to the nearest enclosing node that has a position, so a message about a
         missing field points at the mapping that should hold it.
         """
-        if self._root is None and self._nodes is not None:
+        if self._root is None:
             # The same places ruamel gives, which puts every null at its key.
-            position = node_position(self._nodes, path, key=key, nulls_at_key=True)
+            position = node_position(self._node_tree(), path, key=key, nulls_at_key=True)
             return Location(self.display, *position)
         return Location(self.display, *commented_position(self.root, path, key=key))
 
@@ -303,7 +316,7 @@ def parse_mapping(text: str, display: str) -> SourceDoc:
     _check_characters(text, display)
     fast = _fast_mapping(text)
     if fast is not None:
-        return SourceDoc(display, None, fast[0], text, fast[1])
+        return SourceDoc(display, None, fast[0], text)
     root = _ruamel_mapping(text, display)
     return SourceDoc(display, root, to_plain(root, display))
 
