@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -536,6 +537,38 @@ def main() -> int:
         rows.append(
             measure("check (again, nothing changed)", [MESHCANARY, "check"], root, options.runs)
         )
+
+        def one_service_changed() -> None:
+            # A pull request that moves one canary: its release file and its render. The
+            # records of the run before stay; its whole report is dropped, so the check
+            # cannot answer from that.
+            text = release.read_text()
+            moved = text.replace("weight: 90", "weight: 85").replace("weight: 10}", "weight: 15}")
+            release.write_text(moved if moved != text else original)
+            subprocess.run(
+                [MESHCANARY, "render", "env-0"], cwd=root, capture_output=True, check=True
+            )
+            for report in cache.glob("*.json"):
+                if re.fullmatch(r"[0-9a-f]{64}\.json", report.name):
+                    report.unlink()
+
+        rows.append(
+            measure(
+                "check after a one-service change (records of the run before)",
+                [MESHCANARY, "check"],
+                root,
+                options.runs,
+                prepare=one_service_changed,
+            )
+        )
+        one_service_changed()
+        incremental = subprocess.run(
+            [MESHCANARY, "check", "--format", "json"], cwd=root, capture_output=True
+        ).stdout
+        afresh = subprocess.run(
+            [MESHCANARY, "check", "--format", "json", "--no-cache"], cwd=root, capture_output=True
+        ).stdout
+        identical = incremental == afresh
         rows.append(
             measure(
                 "check --shard 1/2 (cold): one job of a 2-job CI matrix",
@@ -569,6 +602,25 @@ def main() -> int:
                 prepare=one_change,
             )
         )
+
+        def weights_back() -> None:
+            # Exit 2 when the weights are 90/10 already; the measured edit then moves them.
+            subprocess.run(
+                [MESHCANARY, "set-weights", "env-0", "svc-0001", "v1=90", "v2=10"],
+                cwd=root,
+                capture_output=True,
+                check=False,
+            )
+
+        rows.append(
+            measure(
+                f"set-weights, one service of {options.services}",
+                [MESHCANARY, "set-weights", "env-0", "svc-0001", "v1=80", "v2=20"],
+                root,
+                options.runs,
+                prepare=weights_back,
+            )
+        )
         # lint: every rendered resource of one environment, built once into one file.
         built = subprocess.run(
             [KUBECTL, "kustomize", str(overlays_dir / "env-0")], capture_output=True, check=True
@@ -598,6 +650,19 @@ def main() -> int:
             round(count * len(list(policies.glob("*.yaml"))) / extra) if extra > 0 else None
         )
         rows.append(with_policies)
+        # lint of one small file (one Deployment of the build): start-up, as an editor runs it.
+        one = root / "one-deployment.yaml"
+        one.write_bytes(
+            next(d for d in built.split(b"\n---\n") if b"\nkind: Deployment\n" in b"\n" + d)
+        )
+        rows.append(
+            measure(
+                "lint of one small file (a Deployment)",
+                [MESHCANARY, "lint", str(one)],
+                root,
+                options.runs,
+            )
+        )
         rows.append(measure("meshcanary --version", [MESHCANARY, "--version"], root, options.runs))
         rows.append(measure("meshcanary --help", [MESHCANARY, "--help"], root, options.runs))
 
@@ -649,6 +714,7 @@ def main() -> int:
         "lint vs kubernetes-validate (500 resources)": round(
             baseline_lint["median_s"] / ours["median_s"], 1
         ),
+        "check after a one-service change: the report of --no-cache": identical,
     }
     return _finish(options, rows, ratios)
 

@@ -13,7 +13,8 @@ ENVIRONMENTS = "environments"
 ENVIRONMENT_FILE = "environment.yaml"
 OVERLAYS = "deploy/overlays"
 GATEWAYS = "_gateways"
-# The hash of every file render wrote: how it tells its own stale files from a person's edits.
+# The hashes of the files render wrote, one in each service's folder and one in each
+# environment's for its own files: how it tells its own stale files from a person's edits.
 HASHES_FILE = ".meshcanary.json"
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.render.earlier_layout import to_earlier_layout
+
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test",
     "GIT_AUTHOR_EMAIL": "test@example.com",
@@ -91,7 +93,7 @@ def test_step_next_commits_pushes_and_writes_the_pr(
     assert _git(repo, "log", "-1", "--format=%s").strip() == "prod/micro-api: v2 30% -> 50%"
     files = _git(repo, "show", "--name-only", "--format=", "HEAD").split()
     assert files == [
-        "deploy/overlays/prod/.meshcanary.json",
+        "deploy/overlays/prod/micro-api/.meshcanary.json",
         "deploy/overlays/prod/micro-api/virtualservice.yaml",
         "environments/prod/micro-api.yaml",
     ]
@@ -485,3 +487,72 @@ def test_edits_of_a_release_using_every_routing_field(repo: Path, cli) -> None:
     rendered = (repo / "deploy/overlays/staging/checkout/virtualservice.yaml").read_text("utf-8")
     assert "sniHosts:" in rendered and "ignoreUriCase: true" in rendered
     assert cli("--repo", repo, "check").code == 0
+
+
+# --- issue 16: an edit writes its service's folder alone -----------------------------------
+
+
+def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file and folder under `folder`: its inode, and a file's time stamp (a swap puts
+    new ones in place; a folder's own time stamp changes with any entry in it)."""
+    return {
+        p.relative_to(folder).as_posix(): (
+            p.stat().st_ino,
+            0 if p.is_dir() else p.stat().st_mtime_ns,
+        )
+        for p in [folder, *sorted(folder.rglob("*"))]
+    }
+
+
+def test_an_edit_swaps_its_service_folder_alone(repo: Path, cli) -> None:
+    overlays = repo / "deploy/overlays"
+    before = _stamps(overlays)
+    outcome = cli("--repo", repo, "set-weights", "prod", "micro-api", "v1=60", "v2=40")
+    assert outcome.code == 0, outcome.err
+    after = _stamps(overlays)
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    # The service's folder was swapped in whole: every entry in it is new, nothing outside is.
+    assert changed == sorted(p for p in before if p.startswith("prod/micro-api")), changed
+    assert sorted(_git(repo, "status", "--porcelain").splitlines()) == [
+        " M deploy/overlays/prod/micro-api/.meshcanary.json",
+        " M deploy/overlays/prod/micro-api/virtualservice.yaml",
+        " M environments/prod/micro-api.yaml",
+    ]
+    assert cli("--repo", repo, "render", "--check").code == 0
+
+
+def test_an_edit_of_a_tree_in_the_earlier_layout_moves_the_hashes_and_nothing_else(
+    repo: Path, cli
+) -> None:
+    """A repository rendered before hash files per service folder: the first edit writes the
+    whole environment, its commit moves the environment's hashes into its service folders,
+    and the tree is then fresh."""
+    to_earlier_layout(repo / "deploy/overlays")
+    _commit(repo, "rendered by the earlier version")
+    outcome = cli("--repo", repo, "set-weights", "prod", "micro-api", "v1=60", "v2=40", "--commit")
+    assert outcome.code == 0, outcome.err
+    files = _git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert files == [
+        "deploy/overlays/prod/.meshcanary.json",
+        "deploy/overlays/prod/checkout/.meshcanary.json",
+        "deploy/overlays/prod/micro-api/.meshcanary.json",
+        "deploy/overlays/prod/micro-api/virtualservice.yaml",
+        "environments/prod/micro-api.yaml",
+    ]
+    assert _git(repo, "status", "--porcelain") == ""
+    assert cli("--repo", repo, "render", "--check").code == 0
+
+
+def test_an_edit_renders_the_whole_environment_when_its_service_list_changed(
+    repo: Path, cli
+) -> None:
+    """A release file removed without a render: the environment's kustomization.yaml would
+    change too, so the edit renders the environment whole, as `render` would."""
+    _git(repo, "rm", "-q", "environments/prod/checkout.yaml")
+    _commit(repo, "checkout leaves prod")
+    outcome = cli("--repo", repo, "set-weights", "prod", "micro-api", "v1=60", "v2=40")
+    assert outcome.code == 0, outcome.err
+    assert not (repo / "deploy/overlays/prod/checkout").exists()
+    kustomization = (repo / "deploy/overlays/prod/kustomization.yaml").read_text("utf-8")
+    assert "checkout" not in kustomization
+    assert cli("--repo", repo, "render", "--check").code == 0

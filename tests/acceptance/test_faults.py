@@ -45,6 +45,7 @@ import pytest
 from meshcanary.__main__ import main
 from meshcanary.lock import lock_path
 from tests.support import GIT_EMAIL, GIT_NAME, isolate_git
+from tests.unit.render.earlier_layout import in_earlier_layout, to_earlier_layout
 
 PROD = "deploy/overlays/prod"
 STAGING = "deploy/overlays/staging"
@@ -195,7 +196,7 @@ def _instrument(repo: Path, action: Action) -> list[str]:
     """Wrap the write primitives; `action(n, event)` runs before the n-th repository event."""
     import git.cmd
 
-    from meshcanary.render import tree
+    from meshcanary.render import swap
 
     top = os.path.realpath(repo)
     events: list[str] = []
@@ -235,13 +236,13 @@ def _instrument(repo: Path, action: Action) -> list[str]:
     wrap(os, "open", writes=writing_flags)
     wrap(builtins, "open", writes=writing_mode)
     io.open = builtins.open
-    exchange = tree._exchange  # the one-step swap, a ctypes call no wrapper above sees
+    exchange = swap._exchange  # the one-step swap, a ctypes call no wrapper above sees
 
-    def swap(new: Path, target: Path) -> bool:
+    def swapped(new: Path, target: Path) -> bool:
         event("exchange", new)
         return exchange(new, target)
 
-    tree._exchange = swap
+    swap._exchange = swapped
     execute = git.cmd.Git.execute
 
     def run_git(
@@ -465,18 +466,31 @@ def test_render_killed_at_any_write_leaves_each_overlay_old_or_new_and_the_next_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout", ["per-service", "earlier"])
 def test_an_edit_killed_anywhere_leaves_the_release_file_and_each_overlay_old_or_new(
-    example_repo: Path, tmp_path: Path
+    example_repo: Path, tmp_path: Path, layout: str
 ) -> None:
     """Guarantee: `set-weights` killed at any write leaves the release file and the overlay
     each whole (old or new, never a half-written file), and the next `render` brings the tree
-    in line with the release file, with nothing stray left beside either."""
-    start_ = _copy(_only(example_repo, "prod"), tmp_path / "start")
+    in line with the release file, with nothing stray left beside either. The edit swaps the
+    service's folder alone; in a tree of the earlier layout (one hash file for the whole
+    environment) it writes the whole environment, moving the hashes, under the same guarantee."""
+    overlays = _only(example_repo, "prod") / "deploy/overlays"
+    if layout == "earlier":
+        to_earlier_layout(overlays)
+    assert in_earlier_layout(overlays) == (layout == "earlier")
+    start_ = _copy(example_repo, tmp_path / "start")
     old = state(start_)
+    # The old release file as the next render leaves it: in the earlier layout, the hashes
+    # moved and nothing else; else, as it was.
+    ok(_copy(start_, tmp_path / "settled"), "render")
+    settled = state(tmp_path / "settled")
+    assert (settled == old) == (layout == "per-service")
     (example_repo / RELEASE).chmod(0o664)
     first = ok(example_repo, *SET_WEIGHTS)
     new = state(example_repo)
     assert new.releases[RELEASE] != old.releases[RELEASE]
+    assert not in_earlier_layout(overlays)
     # Written through a temporary file, the release file keeps its mode (mkstemp's is 0600).
     assert stat.S_IMODE((example_repo / RELEASE).stat().st_mode) == 0o664
     points = kill_points(first.events, spread=12)
@@ -491,7 +505,7 @@ def test_an_edit_killed_anywhere_leaves_the_release_file_and_each_overlay_old_or
         if now == old:
             continue  # killed before it changed anything
         ok(work, "render")
-        expected = new if now.releases[RELEASE] == new.releases[RELEASE] else old
+        expected = new if now.releases[RELEASE] == new.releases[RELEASE] else settled
         assert state(work) == expected, where
 
 

@@ -107,7 +107,7 @@ def test_from_the_article_to_a_pushed_canary_step(
     remote_head = git(repo, "ls-remote", "origin", f"refs/heads/{BRANCH}").split()[0]
     assert remote_head == git(repo, "rev-parse", "HEAD").strip()
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [
-        "deploy/overlays/staging/.meshcanary.json",
+        "deploy/overlays/staging/reviews/.meshcanary.json",
         "deploy/overlays/staging/reviews/virtualservice.yaml",
         "environments/staging/reviews.yaml",
     ]

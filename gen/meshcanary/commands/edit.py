@@ -2,9 +2,10 @@
 
 Each edit changes one release file (keeping every comment and the file's style), renders and
 checks the result in a scratch copy of the environment, and only then writes the release file
-and the rendered tree. With --commit it commits exactly those paths on a branch named from the
-environment, service and target, started from the base branch (the one the user is on, or the
-one an earlier edit's branch started from) and left checked out; --push pushes it;
+and what it rendered there: the service's folder, in one swap (the whole environment only when
+its own files change too). With --commit it commits exactly those paths on a branch named from
+the environment, service and target, started from the base branch (the one the user is on, or
+the one an earlier edit's branch started from) and left checked out; --push pushes it;
 --pr-title/--pr-body write the PR text, and $GITHUB_OUTPUT gets branch, base and title.
 """
 
@@ -27,7 +28,7 @@ from meshcanary.release import edit, traffic
 from meshcanary.release.load import load
 from meshcanary.release.model import Release
 from meshcanary.release.splice import EditRefused
-from meshcanary.render import tree
+from meshcanary.render import swap, tree
 from meshcanary.report import Report
 
 if TYPE_CHECKING:
@@ -126,11 +127,22 @@ def _scratch(root: Path, release: Release, target: Path) -> None:
 
 
 def _service_changes(rendered: RenderResult, release: Release) -> list[tree.Plan]:
-    """The scratch render's changes to the service's own files and the gateways."""
+    """The scratch render's changes to the service's own files and the gateways, without
+    the hash files: what a reviewer reads."""
     overlay = f"{OVERLAYS}/{release.environment.name}"
     mine = (f"{overlay}/{release.service}/", f"{overlay}/{GATEWAYS}/")
     return [
-        tree.Plan(item.folder, {}, tuple(c for c in item.changes if c.path.startswith(mine)), ())
+        tree.Plan(
+            item.folder,
+            {},
+            tuple(
+                c
+                for c in item.changes
+                if c.path.startswith(mine)
+                and not tree.is_hash_file(c.path.removeprefix(f"{overlay}/"))
+            ),
+            (),
+        )
         for item in rendered.plans
     ]
 
@@ -192,9 +204,6 @@ def _apply(
             base_changed=(release.path, f"{OVERLAYS}/{environment}/{service}"),
         )
         report = check.check(scratch, [release.path], judged)
-    # Hand edits in the service's own files stop the edit before anything is written; any
-    # elsewhere in the environment stop the render below, which then puts the release back.
-    plan = repository.plan(root, [environment], {environment: {service}})
     # The diff a reviewer will see: the release file, then the generated files.
     release_change = tree.Change(release.path, before, after)
     diff = tree.unified_diff([tree.Plan(overlay, {}, (release_change,), ())])
@@ -204,16 +213,22 @@ def _apply(
     result = EditResult(release, change, message, diff, report, written=False, paths=paths)
     if options.dry_run or errors:
         return result
-    conflicts = [c for p in plan.plans for c in p.conflicts]
-    if conflicts and not options.force:
-        raise InputError(conflicts)
-    tree.write_atomically(root, source, after)
+    # What the scratch copy rendered and checked is what is written here, not rendered again.
+    # Hand edits in the service's own files stop the edit before anything is written; any
+    # elsewhere in the environment, when it is rendered whole, stop that render, which then
+    # puts the release back.
+    repository.recover(root)
+    update = repository.plan_service(root, rendered, service)
+    if update.plan.conflicts and not options.force:
+        raise InputError(list(update.plan.conflicts))
+    swap.write_atomically(root, source, after)
     try:
-        repository.render(root, [environment], force=options.force)
+        repository.write_service(root, update, force=options.force)
     except MeshcanaryError:
-        # The render wrote the tree whole or not at all (a full disk, a base gone since the
-        # check): with the release file's old text back, the edit leaves nothing behind.
-        tree.write_atomically(root, source, before)
+        # The folder (or the environment) was written whole or not at all (a full disk, a base
+        # gone since the check): with the release file's old text back, the edit leaves
+        # nothing behind.
+        swap.write_atomically(root, source, before)
         raise
     result = EditResult(release, change, message, diff, report, written=True, paths=paths)
     if options.commit:
@@ -237,8 +252,8 @@ def _commit(
         # or running the command again would be refused for uncommitted changes in its paths.
         kept = f"{release.path} and {OVERLAYS}/{environment}/ are as they were"
         try:
-            tree.write_atomically(root, root / release.path, before)
-            repository.render(root, [environment])
+            swap.write_atomically(root, root / release.path, before)
+            repository.render_service(root, environment, service)
         except MeshcanaryError as failed:
             kept = f"the edit stays uncommitted in the work tree ({failed.text.splitlines()[0]})"
         hint = (

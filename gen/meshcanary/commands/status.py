@@ -158,7 +158,8 @@ def freshness(plans: Sequence[Plan]) -> dict[str, Freshness]:
             else:
                 files.add(path)
         if services or len(files) > 1:
-            # The hash file lists every generated file: it changes with any of them.
+            # The environment's hash file changes with its own files (kustomization.yaml,
+            # _gateways/): not news beside them. A service's is in its folder, counted there.
             files.discard(HASHES_FILE)
         found[env] = Freshness(env, tuple(sorted(services)), tuple(sorted(files)), not plan.files)
     return found

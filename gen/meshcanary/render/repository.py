@@ -2,22 +2,27 @@
 
 `plan` renders in memory and compares with the tree on disk; `render` writes what is stale.
 Both also say where the release files decided each field they render (`provenance`).
+`plan_service` and `write_service` write one service's folder alone (an edit's), and the
+whole environment only when its own files would change too.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshcanary import progress
 from meshcanary.errors import InputError
-from meshcanary.layout import ENVIRONMENTS, GATEWAYS, HASHES_FILE, OVERLAYS
+from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, GATEWAYS, HASHES_FILE, OVERLAYS
 from meshcanary.problem import Problem
 from meshcanary.release.load import LoadedEnvironment, load
-from meshcanary.render import tree
+from meshcanary.release.model import Environment
+from meshcanary.render import swap, tree
 from meshcanary.render.base import Base
-from meshcanary.render.overlay import environment_files
+from meshcanary.render.emit import document
+from meshcanary.render.overlay import KUSTOMIZATION, environment_files, header
 from meshcanary.render.provenance import Provenance
 
 
@@ -114,10 +119,15 @@ def render(root: Path, names: Sequence[str] = (), *, force: bool = False) -> Ren
         return _render(root, names, force=force)
 
 
-def _render(root: Path, names: Sequence[str], *, force: bool) -> RenderResult:
-    tree.recover(root, OVERLAYS)
+def recover(root: Path) -> None:
+    """Finish what a killed writer left: a half-done swap, a release file not renamed yet."""
+    swap.recover(root, OVERLAYS)
     # An edit killed before renaming its new release file into place left the file beside it.
-    tree.discard_temporary(root / ENVIRONMENTS)
+    swap.discard_temporary(root / ENVIRONMENTS)
+
+
+def _render(root: Path, names: Sequence[str], *, force: bool) -> RenderResult:
+    recover(root)
     result = plan(root, names)
     conflicts = [c for p in result.plans for c in p.conflicts]
     if conflicts and not force:
@@ -125,3 +135,93 @@ def _render(root: Path, names: Sequence[str], *, force: bool) -> RenderResult:
     for item in result.plans:
         tree.apply(root, item, force=force)
     return result
+
+
+def environment_kustomization(environment: Environment, services: Sequence[str]) -> str:
+    """The environment's own kustomization.yaml for these services, as `environment_files`
+    renders it, without rendering (or loading) the services."""
+    resources = [*([GATEWAYS] if environment.gateways else []), *services]
+    return document(
+        {**KUSTOMIZATION, "resources": resources},
+        header(f"{ENVIRONMENTS}/{environment.name}/"),
+    )
+
+
+def _services(root: Path, environment: str) -> list[str]:
+    """The services of an environment by the names of its release files, as `load` finds them."""
+    return sorted(
+        entry.name.removesuffix(".yaml")
+        for entry in os.scandir(root / ENVIRONMENTS / environment)
+        if entry.name.endswith(".yaml")
+        and entry.name != ENVIRONMENT_FILE
+        and not entry.name.startswith(".")
+    )
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """What writing one service's newly rendered folder into a repository changes."""
+
+    environment: str
+    service: str
+    plan: tree.Plan  # of deploy/overlays/<env>/<service>/, its hash file included
+    # The environment's own files (kustomization.yaml, _gateways/, their hash file) would
+    # change as well, or are in the earlier layout: then the environment is rendered whole.
+    whole: bool
+
+
+def plan_service(root: Path, rendered: RenderResult, service: str) -> ServicePlan:
+    """Compare `service`'s folder as `rendered` has it with the one in `root`; writes nothing.
+
+    `rendered` holds one environment with `service` among its releases: rendered in `root`
+    (`plan(root, [env], {env: {service}})`), or in a copy with the same environment file,
+    release file and base (an edit renders and checks one there, then writes it here). Only
+    the environment's release file names are read besides: they decide its kustomization.yaml.
+    """
+    (item,), (loaded,) = rendered.plans, rendered.environments
+    environment = loaded.environment
+    folder = f"{OVERLAYS}/{environment.name}"
+    prefix = f"{service}/"
+    generated = {
+        path: text
+        for path, text in item.files.items()
+        if path.startswith(prefix) and not tree.is_hash_file(path)
+    }
+    compared = tree.plan(root, folder, generated, sources(environment.name, generated), (prefix,))
+    own = {
+        path: text
+        for path, text in item.files.items()
+        if path.startswith(f"{GATEWAYS}/") and not tree.is_hash_file(path)
+    }
+    own["kustomization.yaml"] = environment_kustomization(
+        environment, _services(root, environment.name)
+    )
+    # A service folder that is a link is the whole render's to refuse or replace.
+    whole = os.path.islink(root / folder / service) or not tree.holds(root, folder, own)
+    return ServicePlan(environment.name, service, tree.service_plan(compared, service), whole)
+
+
+def write_service(root: Path, update: ServicePlan, *, force: bool = False) -> None:
+    """Write what `plan_service` found: the service's folder in one swap, or, when the
+    environment's own files change too, the whole environment as `render` does."""
+    from meshcanary.lock import exclusive
+
+    with exclusive(root):
+        if update.whole:
+            _render(root, [update.environment], force=force)
+            return
+        # Loaded again as a render here would load it: a base removed since the service was
+        # rendered stops the write at the release file's `base:` line.
+        load(root, [update.environment], {update.environment: {update.service}})
+        tree.apply(root, update.plan, force=force)
+
+
+def render_service(root: Path, environment: str, service: str, *, force: bool = False) -> None:
+    """Render one service of `environment` into its folder (the whole environment when its
+    own files would change too); nothing is written if anything would conflict."""
+    from meshcanary.lock import exclusive
+
+    with exclusive(root):
+        recover(root)
+        rendered = plan(root, [environment], {environment: {service}})
+        write_service(root, plan_service(root, rendered, service), force=force)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from meshcanary.render import tree
+from meshcanary.render import swap, tree
 from meshcanary.render.repository import render
 from tests.support import isolate_git, write
 
@@ -68,9 +68,9 @@ def test_weight_change_touches_only_weight_lines(example_repo: Path, cli) -> Non
         "-      weight: 30",
         "+      weight: 50",
     ]
-    # Only the VirtualService and the manifest's hash of it change.
+    # Only the VirtualService and its folder's hash of it change.
     files = [line[6:] for line in check.out.splitlines() if line.startswith("+++ ")]
-    assert files == [f"{PROD}/.meshcanary.json", f"{PROD}/micro-api/virtualservice.yaml"]
+    assert files == [f"{PROD}/micro-api/.meshcanary.json", f"{PROD}/micro-api/virtualservice.yaml"]
     assert "render is stale" in check.err
 
 
@@ -102,7 +102,7 @@ def test_render_writes_the_change_and_then_is_fresh(example_repo: Path, cli) -> 
     outcome = cli("--repo", example_repo, "render")
     assert outcome.code == 0
     assert outcome.out.splitlines() == [
-        f"update  {PROD}/.meshcanary.json",
+        f"update  {PROD}/micro-api/.meshcanary.json",
         f"update  {PROD}/micro-api/virtualservice.yaml",
     ]
     assert "weight: 60" in (example_repo / PROD / "micro-api/virtualservice.yaml").read_text(
@@ -201,7 +201,7 @@ def test_files_a_person_added_are_kept(example_repo: Path, cli) -> None:
 def test_existing_file_not_written_by_meshcanary_is_not_overwritten(
     example_repo: Path, cli
 ) -> None:
-    (example_repo / PROD / ".meshcanary.json").unlink()
+    (example_repo / PROD / "micro-api/.meshcanary.json").unlink()
     target = example_repo / PROD / "micro-api/virtualservice.yaml"
     target.write_text("# mine\n", encoding="utf-8")
     outcome = cli("--repo", example_repo, "render")
@@ -210,8 +210,9 @@ def test_existing_file_not_written_by_meshcanary_is_not_overwritten(
     assert target.read_text(encoding="utf-8") == "# mine\n"
 
 
-def test_missing_manifest_is_rebuilt_when_files_match(example_repo: Path, cli) -> None:
-    manifest = example_repo / PROD / ".meshcanary.json"
+@pytest.mark.parametrize("folder", ["", "micro-api/"], ids=["environment", "service"])
+def test_missing_manifest_is_rebuilt_when_files_match(example_repo: Path, cli, folder: str) -> None:
+    manifest = example_repo / PROD / f"{folder}.meshcanary.json"
     text = manifest.read_text(encoding="utf-8")
     manifest.unlink()
     assert cli("--repo", example_repo, "render").code == 0
@@ -248,7 +249,7 @@ def test_swap_killed_after_the_new_tree_is_in_place_keeps_the_new_tree(example_r
     result = render(example_repo, ["prod"])
     assert result.stale
     write(overlays / ".prod.old" / "micro-api/virtualservice.yaml", "old\n")
-    tree.recover(example_repo, "deploy/overlays")
+    swap.recover(example_repo, "deploy/overlays")
     assert not (overlays / ".prod.old").exists()
     assert "weight: 60" in (overlays / "prod/micro-api/virtualservice.yaml").read_text(
         encoding="utf-8"
@@ -372,7 +373,7 @@ def test_a_crlf_checkout_is_fresh_keeps_its_line_ends_and_still_finds_hand_edits
     edit = _meshcanary(clone, "set-weights", "prod", "micro-api", "v1=60", "v2=40")
     assert edit.returncode == 0, edit.stderr
     changed = sorted(line[3:] for line in _git(clone, "status", "--porcelain").splitlines())
-    assert changed == sorted([RELEASE, f"{PROD}/.meshcanary.json", VIRTUALSERVICE])
+    assert changed == sorted([RELEASE, f"{PROD}/micro-api/.meshcanary.json", VIRTUALSERVICE])
     assert b"\r\n" in (clone / PROD / "micro-api/destinationrule.yaml").read_bytes()
     assert _meshcanary(clone, "render", "--check").returncode == 0
 
@@ -391,7 +392,7 @@ def test_recover_leaves_a_link_named_like_a_staging_folder_alone(
     shutil.rmtree(overlays / "prod")
     (overlays / ".prod.old").symlink_to(elsewhere)
     (overlays / ".dev.0123456789abcdef.new").symlink_to(elsewhere)
-    tree.recover(example_repo, "deploy/overlays")
+    swap.recover(example_repo, "deploy/overlays")
     assert not os.path.lexists(overlays / "prod")
     assert (overlays / ".prod.old").is_symlink()
     assert (overlays / ".dev.0123456789abcdef.new").is_symlink()
