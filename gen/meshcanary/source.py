@@ -70,7 +70,7 @@ class SourceDoc:
         position in it is first asked for: a run reads thousands of release files and
         reports on few, and the trees would be most of what it holds of them."""
         if self._nodes is None:
-            yaml, loader_class = _fast_loader()
+            _, loader_class = _fast_loader()
             loader = loader_class(self._text)
             try:
                 self._nodes = loader.get_single_node()

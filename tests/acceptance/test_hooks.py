@@ -195,7 +195,11 @@ def test_a_weight_change_committed_with_its_render_passes(repo: Repo) -> None:
     assert rendered.returncode == 0, rendered.stdout
     repo.git("add", "--all")
     staged = repo.git("diff", "--cached", "--name-only").split()
-    assert set(staged) == {RELEASE, "deploy/overlays/prod/micro-api/.meshcanary.json", VIRTUALSERVICE}
+    assert set(staged) == {
+        RELEASE,
+        "deploy/overlays/prod/micro-api/.meshcanary.json",
+        VIRTUALSERVICE,
+    }
 
     commit = repo.commit("prod: micro-api 60/40")
 
