@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from meshcanary.check import CheckOptions, check, pipeline
+from meshcanary.check import CheckOptions, check
 from meshcanary.check.scope import Shard, narrowed, sharded
 from tests.support import ROOT
+from tests.support.builds import recorded_builds
 
 
 def _generate(root: Path, services: int, environments: int) -> None:
@@ -112,14 +113,7 @@ def test_a_bad_shard_is_a_usage_error(example_repo: Path, cli, text: str) -> Non
 def test_a_hook_loads_and_builds_only_the_services_it_names(
     monorepo: Path, cli, monkeypatch
 ) -> None:
-    built: list[str] = []
-    real = pipeline.build
-
-    def recorded(root, units, jobs=None, builder=None):
-        built.extend(u.folder for u in units)
-        return real(root, units, jobs, builder)
-
-    monkeypatch.setattr(pipeline, "build", recorded)
+    built = recorded_builds(monkeypatch)
     assert narrowed(
         monorepo,
         [

@@ -15,8 +15,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshcanary.check import cache, pipeline
+from meshcanary.check import cache
 from tests.support import ROOT
+from tests.support.builds import recorded_builds
 
 
 def _repository(folder: Path) -> Path:
@@ -109,14 +110,7 @@ def test_after_a_one_service_change_only_its_overlay_is_built(
 ) -> None:
     repo = _repository(tmp_path)
     first = cli("--repo", repo, "check", "--no-base", "--format", "json")
-    built: list[str] = []
-    real = pipeline.build
-
-    def recorded(root, units, jobs=None, builder=None):
-        built.extend(u.folder for u in units)
-        return real(root, units, jobs, builder)
-
-    monkeypatch.setattr(pipeline, "build", recorded)
+    built = recorded_builds(monkeypatch)
     # Nothing changed but the report's own cache: every unit comes from its record.
     for report in cache.folder().glob("[0-9a-f]*.json"):
         report.unlink()
