@@ -22,6 +22,7 @@ from meshcanary import fastyaml, manifest
 from meshcanary.kustomize import command as kustomize_command
 from meshcanary.manifest import MAX_DEPTH, Loader, load_document, split_documents
 from tests.support import ROOT, write
+from tests.support.yaml_values import entries, json_keys
 
 UNSURE = "unsure"
 
@@ -37,32 +38,6 @@ def _same(got: Any, want: Any) -> bool:
     if isinstance(got, list):
         return len(got) == len(want) and all(map(_same, got, want))
     return bool(got == want)
-
-
-def _json_keys(value: Any) -> Any:
-    """What sigs.k8s.io/yaml makes of PyYAML's value: every mapping key a string."""
-    if isinstance(value, dict):
-        return {_json_key(k): _json_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_keys(v) for v in value]
-    return value
-
-
-def _json_key(key: Any) -> str:
-    if isinstance(key, str):
-        return key
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    return "null" if key is None else str(key)
-
-
-def _entries(value: Any) -> int:
-    """How many keys and items `value` holds, all the way down."""
-    if isinstance(value, dict):
-        return len(value) + sum(map(_entries, value.values()))
-    if isinstance(value, list):
-        return len(value) + sum(map(_entries, value))
-    return 0
 
 
 def _outcome(load: Any, text: str) -> Any:
@@ -94,8 +69,8 @@ def _agrees(text: str) -> bool:
         assert _same(got, want), (got, want)
         # PyYAML's own value, unless keys that are one key in Python (1 and `on`, True)
         # collided there; the full loader makes each its JSON key first.
-        pyyaml = _json_keys(yaml.load(text, Loader=Loader))  # noqa: S506 - a safe loader
-        assert _same(got, pyyaml) or _entries(pyyaml) < _entries(got)
+        pyyaml = json_keys(yaml.load(text, Loader=Loader))  # noqa: S506 - a safe loader
+        assert _same(got, pyyaml) or entries(pyyaml) < entries(got)
     whole = _outcome(load_document, text)
     assert whole == want if isinstance(want, type) else _same(whole, want)
     return got != UNSURE

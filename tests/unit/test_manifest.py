@@ -11,31 +11,7 @@ from hypothesis import strategies as st
 
 from meshcanary.manifest import MAX_DEPTH, Loader, TooLarge, Unsupported, _Builder, load_document
 from tests.support.bounds import count_calls
-
-
-def _json_key(key: Any) -> str:
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    return "null" if key is None else str(key)
-
-
-def _json_keys(value: Any) -> Any:
-    """What sigs.k8s.io/yaml makes of PyYAML's value: every mapping key a string."""
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else _json_key(k): _json_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_keys(v) for v in value]
-    return value
-
-
-def _entries(value: Any) -> int:
-    """How many keys and items `value` holds, all the way down."""
-    if isinstance(value, dict):
-        return len(value) + sum(map(_entries, value.values()))
-    if isinstance(value, list):
-        return len(value) + sum(map(_entries, value))
-    return 0
-
+from tests.support.yaml_values import entries, json_keys
 
 SCALARS = st.one_of(
     st.none(),
@@ -70,7 +46,7 @@ def test_the_loader_gives_what_pyyaml_gives(value: Any, flow: bool | None) -> No
         got = load_document(source)
         # Keys that are one key in Python (0 and False, 1 and True) collide in PyYAML's
         # value; the loader makes each its JSON key first, as sigs.k8s.io/yaml does.
-        assert got == _json_keys(expected) or _entries(_json_keys(expected)) < _entries(got)
+        assert got == json_keys(expected) or entries(json_keys(expected)) < entries(got)
 
 
 @pytest.mark.parametrize(

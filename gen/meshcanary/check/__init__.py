@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from meshcanary import kustomize
 from meshcanary.check import cache
-from meshcanary.check.scope import Shard, inputs, narrowed, orphaned, sharded
+from meshcanary.check.scope import Shard, inputs, narrowed, sharded
 from meshcanary.errors import InputError
 from meshcanary.problem import Location, Problem
 from meshcanary.report import Report
@@ -85,7 +85,12 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
         return cached
     # A run over everything keeps a record of each unit, and uses those that still hold.
     store = None
-    if not paths and options.shard is None and not orphaned(root):
+    # (Not when deploy/overlays/ holds an environment's folder whose environment is gone: only
+    # a run over everything, rendered afresh, reports it.)
+    from meshcanary.layout import environment_names
+    from meshcanary.render.repository import orphans
+
+    if not paths and options.shard is None and not orphans(root, set(environment_names(root))):
         store = units.Store(root, _key(root, [], options, None, digests.files, tops=()), digests)
     report = _run(root, paths, options, baseline, store)
     digests.save()  # the digests of files found since the key was made (reached from outside)

@@ -11,7 +11,7 @@ environments they are in; what it finds is what a run without the store finds.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,6 @@ from meshcanary.check.scope import (
     Unit,
     affected,
     narrowed,
-    orphaned,
     owned,
     owned_path,
     sharded,
@@ -91,7 +90,7 @@ def run(
         outcome += results
     if errors:
         raise InputError(errors)
-    if not scope and not kept and orphaned(root):
+    if not scope and not kept and repository.orphans(root, set(environment_names(root))):
         # Overlay folders of an environment that is gone: stale, all of them.
         bare = {env: set[str]() for env in environment_names(root)}
         problems += steps.stale(repository.plan(root, (), bare), set())
@@ -108,6 +107,7 @@ class _Step:
     baseline: Baseline | None
     store: units.Store | None
     policy_set: PolicySet | None
+    hints: Mapping[str, str] = field(default_factory=release_hints)
 
     def environment(
         self,
@@ -131,18 +131,19 @@ class _Step:
         builder = kustomize.builder(root)
         built = collect(root, fresh, set(own), build(root, fresh, options.jobs, builder))
         # No weight moves more than maxStep in the canary plan; `ignore:` names known rules.
+        releases = [u.release for u in own if u.release is not None]
+        ignores: dict[str, list[Problem]] = {}
+        for problem in _unknown_ignores(environments, releases, self.policy_set):
+            ignores.setdefault(problem.location.file, []).append(problem)  # at its release
         planned = {
-            u: [
-                *steps.plan_steps([u.release]),
-                *_unknown_ignores(environments, [u.release], self.policy_set),
-            ]
+            u: [*steps.plan_steps([u.release]), *ignores.get(u.release.path, [])]
             for u in own
             if u.release is not None
         }
         problems = [*stale, *built.problems, *(p for found in planned.values() for p in found)]
         # ... and none moves more than maxStep since the base.
         if baseline is not None:
-            problems += steps.weight_steps(baseline, [u.release for u in own if u.release])
+            problems += steps.weight_steps(baseline, releases)
         # Policies see the base's objects as oldObject.
         previous = (
             steps.previous(baseline, fresh, built.by_unit)
@@ -172,6 +173,7 @@ class _Step:
             provenance,
             lambda problem: steps.suppressed(problem, ignoring),
             built.context,
+            self.hints,
         )
         loaded = environments[0] if environments else None
         parts = _parts(env, fresh, built, kept)
@@ -286,9 +288,7 @@ class _Judging:
     provenance: Provenance
     silenced: Callable[[Problem], bool]
     context: set[Resource]
-
-    def __post_init__(self) -> None:
-        self.hints = release_hints()
+    hints: Mapping[str, str]  # rule ID → its hint in the release files' terms
 
     def environment(
         self,

@@ -130,17 +130,6 @@ def sharded(root: Path, scope: Scope, shard: Shard) -> dict[str, set[str] | None
     return narrowed_scope
 
 
-def orphaned(root: Path) -> bool:
-    """Whether deploy/overlays/ holds a folder of no environment (a run over everything
-    reports it as stale)."""
-    overlays = root / OVERLAYS
-    known = set(environment_names(root))
-    return overlays.is_dir() and any(
-        p.is_dir() and not p.name.startswith(".") and p.name not in known
-        for p in overlays.iterdir()
-    )
-
-
 def inputs(scope: Scope) -> tuple[str, ...]:
     """The repository paths a run over `scope` reads (release files also bring their bases)."""
     if not scope:

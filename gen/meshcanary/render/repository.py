@@ -59,7 +59,7 @@ def sources(env: str, files: Iterable[str]) -> dict[str, str]:
     return sources
 
 
-def _orphans(root: Path, rendered: set[str]) -> list[str]:
+def orphans(root: Path, rendered: set[str]) -> list[str]:
     """Environment folders meshcanary wrote whose environment is gone."""
     parent = root / OVERLAYS
     if not parent.is_dir():
@@ -106,7 +106,7 @@ def plan(
     if problems:
         raise InputError(problems)
     if not names:
-        for orphan in _orphans(root, {e.environment.name for e in environments}):
+        for orphan in orphans(root, {e.environment.name for e in environments}):
             plans.append(tree.plan(root, f"{OVERLAYS}/{orphan}", {}, {}))
     return RenderResult(tuple(plans), tuple(environments), provenance)
 
