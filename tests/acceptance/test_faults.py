@@ -714,7 +714,7 @@ def test_render_on_a_full_disk_fails_clearly_and_keeps_the_old_tree(
         before = state(repo)
         filler = fill(disk, leave_pages)
         done = run(repo, "render")
-        assert_clear_error(done, f"cannot write {PROD}: No space left on device")
+        assert_clear_error(done, f"cannot write {PROD}/micro-api: No space left on device")
         assert done.err.count("\n") == 2, done.err  # one line and its hint
         assert state(repo) == before
         filler.unlink()
@@ -792,7 +792,7 @@ def test_a_read_only_overlays_folder_stops_render_clearly_and_keeps_the_old_tree
     before = state(repo)
     with read_only_mount(repo / "deploy/overlays"):
         done = run(repo, "render")
-        assert_clear_error(done, f"cannot write {PROD}: Read-only file system")
+        assert_clear_error(done, f"cannot write {PROD}/micro-api: Read-only file system")
         assert state(repo) == before
     ok(repo, "render")
 
@@ -807,7 +807,7 @@ def test_an_immutable_overlay_folder_fails_at_the_swap_and_leaves_no_staging_fol
     before = state(repo)
     with immutable(repo / PROD):
         done = run(repo, "render")
-        assert_clear_error(done, f"cannot write {PROD}: Operation not permitted")
+        assert_clear_error(done, f"cannot write {PROD}/micro-api: Operation not permitted")
         assert state(repo) == before
     ok(repo, "render")
 

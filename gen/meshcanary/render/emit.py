@@ -26,16 +26,17 @@ _RESERVED = re.compile(
     |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([tT ].*)?
     """
 )
-# Characters a literal block may hold as they are: YAML's printable set minus line breaks
-# other than \n and the byte-order mark.
+# Both classes below name the few small ranges outside the printable characters YAML writes
+# as they are (\x20-\x7e, \xa0-\u2027, \u202a-\ud7ff, \ue000-\ufefe, \uff00-\ufffd and
+# \U00010000-\U0010ffff), not those wide ranges: a class of them takes 10 ms to compile, at
+# every start-up. tests/unit/test_emit_charsets.py holds them equal.
+# Characters a literal block may hold as they are: the printable set and \n.
 _LITERAL_SAFE = re.compile(
-    r"[\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*"
+    r"[^\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]*"
 )
-# Characters a double-quoted scalar must escape: everything outside YAML's printable set, the
+# Characters a double-quoted scalar must escape: everything outside the printable set, the
 # quote and backslash, and the line breaks YAML 1.1 reads (NEL, LS, PS).
-_UNSAFE = re.compile(
-    r'[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]|["\\]'
-)
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff"\\]')
 _ESCAPES = {
     '"': '\\"',
     "\\": "\\\\",

@@ -1,7 +1,8 @@
 """Put a folder's new content in place in one step, and finish or undo a swap a kill cut short.
 
-What is swapped is an environment's folder, deploy/overlays/<env>/ (a whole render), or one
-service's, deploy/overlays/<env>/<service>/ (an edit of that service). The new content is
+What is swapped is an environment's folder, deploy/overlays/<env>/ (a whole render), or
+service folders, deploy/overlays/<env>/<service>/ (an edit, or a render that changes only some
+services: all are staged before the first is swapped in). The new content is
 written into a staging folder beside the environment's folder, then swapped with the old one in
 one step (Linux's `renameat2` exchange; two renames elsewhere). If the process dies on the way,
 `recover` at the next start restores a whole folder: the old one when the new one was not in
@@ -31,7 +32,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import cast
@@ -226,6 +227,18 @@ def discard_temporary(folder: Path) -> None:
             leftover.unlink()
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """The new content of a folder, deploy/overlays/<env> or deploy/overlays/<env>/<service>."""
+
+    folder: str  # repository-relative
+    files: dict[str, str]  # relative to the folder; none (and nothing kept) to remove it
+    kept: Collection[str]  # files of the old folder carried over as they are
+    # The files of `files` that differ from the old folder's: the others are the old one's,
+    # copied (their bytes and time stamp as they are).
+    changed: Collection[str]
+
+
 def replace(
     root: Path, folder: str, files: dict[str, str], kept: Collection[str], changed: Collection[str]
 ) -> None:
@@ -235,57 +248,134 @@ def replace(
     file of `files` not in `changed` is the old one's, copied (its bytes and time stamp as they
     are). Without files to hold, the folder is removed.
     """
-    target = root / folder
-    token = secrets.token_hex(8)
-    new = _staging(root, folder, token, "new")
-    old = _staging(root, folder, token, "old")
-    shown = new.relative_to(root).as_posix()
-    staged: _Claim | None = None
-    previous: _Claim | None = None
-    swapped = False
+    replace_all(root, [Replacement(folder, files, kept, changed)])
+
+
+def replace_all(root: Path, replacements: Sequence[Replacement]) -> None:
+    """Put several folders' new content in place: all of them staged first, then each swapped.
+
+    A file system that refuses a write while they are staged (a full disk) leaves every folder
+    as it was. Each swap is one step; a kill between two leaves each folder whole, old or new,
+    and one that fails (an immutable folder) leaves the folders swapped before it new.
+    """
+    swaps = [_Swap(root, replacement) for replacement in replacements]
+    placed: list[_Swap] = []
     try:
+        for one in swaps:
+            one.stage()
+        # One syncfs makes every staged file durable: they are all on the file system of
+        # deploy/overlays, and each syncfs costs about as much as the first.
+        staged = [one for one in swaps if one.staged is not None]
+        if staged:
+            staged[0].sync()
+        for one in swaps:
+            one.put_in_place()
+            placed.append(one)
+    finally:
+        parents = (folder for one in placed for folder in (one.target.parent, one.new.parent))
+        for parent in dict.fromkeys(parents):
+            _fsync_dir(parent)
+        for one in swaps:
+            if one in placed:
+                one.finish()
+            else:
+                one.abandon()
+
+
+class _Swap:
+    """One folder's swap: its new tree staged beside it, put in place, the old tree dropped.
+
+    The staging folder is this swap's own (a new name, made with mkdir, held open and
+    locked); what is swapped in is checked to be that folder, by device and inode.
+    """
+
+    def __init__(self, root: Path, replacement: Replacement) -> None:
+        self.root = root
+        self.replacement = replacement
+        self.folder = replacement.folder
+        self.target = root / self.folder
+        token = secrets.token_hex(8)
+        self.new = _staging(root, self.folder, token, "new")
+        self.old = _staging(root, self.folder, token, "old")
+        self.shown = self.new.relative_to(root).as_posix()
+        self.staged: _Claim | None = None
+        self.previous: _Claim | None = None
+        self.swapped = False  # in one exchange (else two renames, through `old`)
+
+    def stage(self) -> None:
+        """Write the new tree into a staging folder (durable once `sync` ran)."""
+        replacement = self.replacement
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if files or kept:
-                new.mkdir()  # never one that is there already: a staging folder is not reused
-                fd = os.open(new, _FOLDER)
-                staged = _Claim.hold(fd)
-                _stage(files, kept, set(changed), target, new, fd)
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            if replacement.files or replacement.kept:
+                self.new.mkdir()  # never one that is there already: a staging folder is not reused
+                fd = os.open(self.new, _FOLDER)
+                self.staged = _Claim.hold(fd)
+                changed = set(replacement.changed)
+                _stage(replacement.files, replacement.kept, changed, self.target, self.new, fd)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def sync(self) -> None:
+        """Make what was written into the staging folders durable before any is swapped in."""
+        if self.staged is None or self.staged.fd is None:
+            return
+        try:
+            _sync_all(self.staged.fd)
+        except OSError as exc:
+            raise self._failed(OSError(exc.errno, exc.strerror, str(self.new))) from None
+
+    def put_in_place(self) -> None:
+        """Swap the staged tree in place of the folder (or remove the folder without one)."""
+        staged, target, new, old = self.staged, self.target, self.new, self.old
+        try:
             try:
-                previous = _Claim.take(target)
+                self.previous = _Claim.take(target)
             except BlockingIOError:
-                raise _busy(folder, folder) from None
+                raise _busy(self.folder, self.folder) from None
             if staged is not None and not staged.at(new):
-                raise _foreign(shown, folder)
-            if staged is not None and previous is not None:
-                swapped = _exchange(new, target)
-                if swapped and not staged.at(target):
+                raise _foreign(self.shown, self.folder)
+            if staged is not None and self.previous is not None:
+                self.swapped = _exchange(new, target)
+                if self.swapped and not staged.at(target):
                     # Replaced between the check and the exchange: put the old tree back.
                     _exchange(new, target)
-                    raise _foreign(shown, folder)
-            if not swapped:
-                if previous is not None:
+                    self.swapped = False
+                    raise _foreign(self.shown, self.folder)
+            if not self.swapped:
+                if self.previous is not None:
                     os.replace(target, old)
                 if staged is not None:
                     os.replace(new, target)
         except OSError as exc:
             # A full or read-only file system: put the old tree back if it was moved, drop the
             # staging folder, and say so in one line instead of a traceback.
+            previous = self.previous
             if previous is not None and previous.at(old) and not os.path.lexists(target):
                 with contextlib.suppress(OSError):  # else recover() puts it back next time
                     os.replace(old, target)
-            if staged is not None and not staged.at(new):
-                raise _foreign(shown, folder) from None
-            if staged is not None:
-                staged.discard(new)
-            raise _unwritable(root, folder, exc) from None
-        for parent in dict.fromkeys((target.parent, new.parent)):
-            _fsync_dir(parent)
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> MeshcanaryError:
+        """Drop the staging folder, unless another process put its own at that name."""
+        if self.staged is not None and not self.staged.at(self.new):
+            return _foreign(self.shown, self.folder)
+        if self.staged is not None:
+            self.staged.discard(self.new)
+        return _unwritable(self.root, self.folder, exc)
+
+    def finish(self) -> None:
+        """Drop the old tree, which the new one replaced, and let both go."""
         # After an exchange the staging folder holds the old tree; after two renames, `old`.
-        if previous is not None:
-            previous.discard(new if swapped else old)
-    finally:
-        for claim in (staged, previous):
+        if self.previous is not None:
+            self.previous.discard(self.new if self.swapped else self.old)
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Drop a staged tree that was not swapped in, and let what this swap holds go."""
+        if self.staged is not None and self.staged.at(self.new):
+            self.staged.discard(self.new)
+        for claim in (self.staged, self.previous):
             if claim is not None:
                 claim.release()
 
@@ -325,8 +415,6 @@ def _stage(
         for path in kept:
             parent, name = folders.open(path)
             _copy(target / path, name, parent)
-        path = ""
-        _sync_all(staging)
     except OSError as exc:
         if exc.filename is not None and os.path.isabs(os.fsdecode(exc.filename)):
             raise

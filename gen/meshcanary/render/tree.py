@@ -24,6 +24,7 @@ import json
 import os
 import stat
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -375,6 +376,13 @@ def service_plan(item: Plan, service: str) -> Plan:
     )
 
 
+def changed_folders(item: Plan) -> set[str]:
+    """The folders whose files `item` writes, as `unit_of` names them: services, and "" for
+    the environment's own files (or a service folder that is not a folder)."""
+    prefix = f"{item.folder}/"
+    return {unit_of(change.path.removeprefix(prefix)) for change in (*item.changes, *item.moved)}
+
+
 def holds(root: Path, folder: str, files: dict[str, str]) -> bool:
     """Whether the folder has `files` as they are and its hash file records exactly them: its
     own files need no writing (whatever a person added beside them is kept either way)."""
@@ -403,11 +411,27 @@ def unified_diff(plans: list[Plan]) -> str:
 
 def apply(root: Path, item: Plan, *, force: bool = False) -> None:
     """Write the plan's tree in place of the old one, atomically."""
-    if item.partial:
-        raise ValueError(f"a partial plan of {item.folder} cannot be written")
-    if item.conflicts and not force:
-        raise InputError(item.conflicts)
-    if not item.changes and not item.moved:
-        return
-    changed = {c.path.removeprefix(f"{item.folder}/") for c in (*item.changes, *item.moved)}
-    swap.replace(root, item.folder, item.files, item.kept, changed)
+    apply_all(root, [item], force=force)
+
+
+def apply_all(root: Path, plans: Sequence[Plan], *, force: bool = False) -> None:
+    """Write several plans' trees (service folders of one environment): every one staged
+    before any is swapped in, so that a disk that fills up leaves them all as they were."""
+    for item in plans:
+        if item.partial:
+            raise ValueError(f"a partial plan of {item.folder} cannot be written")
+    conflicts = [conflict for item in plans for conflict in item.conflicts]
+    if conflicts and not force:
+        raise InputError(conflicts)
+    replacements = [
+        swap.Replacement(
+            item.folder,
+            item.files,
+            item.kept,
+            {c.path.removeprefix(f"{item.folder}/") for c in (*item.changes, *item.moved)},
+        )
+        for item in plans
+        if item.changes or item.moved
+    ]
+    if replacements:
+        swap.replace_all(root, replacements)
