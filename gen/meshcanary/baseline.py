@@ -4,15 +4,20 @@
 the commit before), with the pull request's base in CI (`--base origin/main`), and an edit
 with HEAD. Policies see the base's objects as `oldObject`; the `weight-step` check compares
 release files. Only what changed since the base is built at the base: a hook that touches one
-service builds one old overlay, a check of an unchanged tree builds none.
+service builds one old overlay, a check of an unchanged tree builds none. What changed is
+asked of git only when a check first needs it (a report from the cache never does), and a
+hook's check asks only about the folders of the services it names.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, overload
 
@@ -49,12 +54,44 @@ class Baseline:
     repository: Path  # the meshcanary repository (a folder of the git work tree)
     ref: str  # as given
     commit: str  # the full SHA it names
-    changed: frozenset[str]  # repository paths that differ from the commit, new files too
+    # What differs, when the caller knows it (an edit checks a scratch copy, not the work
+    # tree); else git is asked the first time `changed` is read.
+    given: frozenset[str] | None = None
+    # The repository paths `changed` covers; None: all of them. A hook's check asks about a
+    # few folders, and git then walks those alone instead of the whole work tree.
+    within: tuple[str, ...] | None = None
+
+    @cached_property
+    def changed(self) -> frozenset[str]:
+        """Repository paths under `within` that differ from the commit, new files too."""
+        if self.given is not None:
+            return self.given
+        return _changed(self.repository, self.commit, self.within)
+
+    def narrowed(self, paths: Iterable[str]) -> Baseline:
+        """The same baseline, answering only about `paths` (files or folders)."""
+        return replace(self, within=tuple(sorted({_normal(p) for p in paths})))
+
+    def differs(self, path: str) -> bool:
+        """Whether the file at this repository path differs from the commit."""
+        self._covers(path)
+        return path in self.changed
 
     def touches(self, *folders: str) -> bool:
         """Whether anything under these repository paths differs from the commit."""
+        for folder in folders:
+            self._covers(folder)
         prefixes = tuple(f.rstrip("/") + "/" for f in folders)
         return any(p in folders or p.startswith(prefixes) for p in self.changed)
+
+    def _covers(self, path: str) -> None:
+        # A question outside `within` would be answered "unchanged": a wrong oldObject, a
+        # weight step not checked. That is the caller's mistake, never the input's.
+        if self.within is None or self.given is not None:
+            return
+        normal = _normal(path)
+        if not any(normal == w or normal.startswith(f"{w}/") or w == "." for w in self.within):
+            raise ValueError(f"{path} is outside the paths this baseline was narrowed to")
 
     def show(self, path: str) -> str | None:
         """The text of a repository file at the commit; None when it did not exist."""
@@ -123,24 +160,50 @@ def resolve(
             "is shallow and has only the pull request's commit)"
         )
     commit = done.stdout.decode().strip()
-    if changed is None:
-        # Both relative to the repository (diff's --relative; ls-files is by default).
-        # Both walk the work tree: side by side, as git waits on the disk more than the CPU.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            diff_run = pool.submit(
-                run_git,
-                repository,
-                "diff",
-                "--relative",
-                "--name-only",
-                "--no-renames",
-                "-z",
-                commit,
-            )
-            new_run = pool.submit(
-                run_git, repository, "ls-files", "--others", "--exclude-standard", "-z"
-            )
-            diff, new = diff_run.result(), new_run.result()
-        names = (os.fsdecode(diff.stdout) + os.fsdecode(new.stdout)).split("\0")
-        changed = tuple(name for name in names if name)
-    return Baseline(repository, ref, commit, frozenset(changed))
+    return Baseline(repository, ref, commit, None if changed is None else frozenset(changed))
+
+
+def _changed(repository: Path, commit: str, within: tuple[str, ...] | None) -> frozenset[str]:
+    """What differs from `commit` in the work tree, of the repository paths `within`."""
+    limits: tuple[str, ...] = ()
+    if within is not None:
+        # A path outside the repository has nothing git would list, and would fail the
+        # whole command.
+        inside = [w for w in within if not (w == ".." or w.startswith(("../", "/")))]
+        if not inside:
+            return frozenset()
+        limits = ("--", *inside)
+    # Both relative to the repository (diff's --relative; ls-files is by default).
+    # Both walk the work tree: side by side, as git waits on the disk more than the CPU.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        diff_run = pool.submit(
+            run_git,
+            repository,
+            # A path is a name, never a pattern: a release file chooses its base's name.
+            "--literal-pathspecs",
+            "diff",
+            "--relative",
+            "--name-only",
+            "--no-renames",
+            "-z",
+            commit,
+            *limits,
+        )
+        new_run = pool.submit(
+            run_git,
+            repository,
+            "--literal-pathspecs",
+            "ls-files",
+            "--others",
+            "--exclude-standard",
+            "-z",
+            *limits,
+        )
+        diff, new = diff_run.result(), new_run.result()
+    names = (os.fsdecode(diff.stdout) + os.fsdecode(new.stdout)).split("\0")
+    return frozenset(name for name in names if name)
+
+
+def _normal(path: str) -> str:
+    """A repository path as git names it: no trailing slash, no `./`."""
+    return posixpath.normpath(path.rstrip("/")) if path.strip("/") else "."

@@ -104,7 +104,7 @@ def weight_steps(baseline: Baseline, releases: Sequence[Release]) -> list[Proble
     problems: list[Problem] = []
     for release in releases:
         step = release.environment.max_step
-        if step is None or release.path not in baseline.changed:
+        if step is None or not baseline.differs(release.path):
             continue
         text = baseline.show(release.path)
         if text is None:
