@@ -2,7 +2,8 @@
 
 Unreadable or unparseable input does not stop the reading: its problems are collected in
 `Parsed.problems` beside the resources of every input that could be read, and `unreadable`
-hands them on once each as rule `input`.
+hands them on once each as rule `input`. `read_documents` reads and splits without parsing,
+so that the documents can be parsed elsewhere (`lint --jobs`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import re
 import stat
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from meshcanary.errors import InputError
-from meshcanary.manifest import Parsed, parse_text
+from meshcanary.manifest import Document, Parsed, parse_documents, split_text
 from meshcanary.problem import Location, Problem
 from meshcanary.source import decode
 
@@ -27,11 +28,33 @@ def _display(path: Path) -> str:
     return path.as_posix()
 
 
+@dataclass
+class Read:
+    """The inputs' documents, not yet parsed, with the problems of reading them, in order."""
+
+    documents: list[Document | Problem] = field(default_factory=list)
+    files: int = 0
+
+    def add(self, text: str, file: str) -> None:
+        self.documents += split_text(text, file)
+        self.files += 1
+
+
 def read_inputs(
     paths: Sequence[str], stdin: str | None = None, ignore: Sequence[str] = ()
 ) -> tuple[Parsed, bool]:
     """Parse every input; returns what was read and whether it came from standard input."""
-    parsed = Parsed()
+    read, from_stdin = read_documents(paths, stdin, ignore)
+    parsed = Parsed(files=read.files)
+    parse_documents(read.documents, parsed)
+    return parsed, from_stdin
+
+
+def read_documents(
+    paths: Sequence[str], stdin: str | None = None, ignore: Sequence[str] = ()
+) -> tuple[Read, bool]:
+    """Read every input and split it into documents; and whether it came from standard input."""
+    read = Read()
     patterns = []
     for pattern in ignore:
         try:
@@ -47,18 +70,18 @@ def read_inputs(
             if stdin is None and sys.stdin.isatty():
                 raise InputError("no input: give files or folders, or pipe manifests to stdin")
             text = stdin if stdin is not None else sys.stdin.read()
-            parse_text(text, "stdin", parsed)
+            read.add(text, "stdin")
             continue
         path = Path(given)
         if path.is_dir():
-            _read_folder(path, parsed, patterns)
+            _read_folder(path, read, patterns)
         elif any(p.search(given) for p in patterns):
             continue
         elif path.is_file():
-            _read_file(path, _display(path), parsed)
+            _read_file(path, _display(path), read)
         else:
-            parsed.problems.append(Problem(Location(given), _missing(path)))
-    return parsed, from_stdin
+            read.documents.append(Problem(Location(given), _missing(path)))
+    return read, from_stdin
 
 
 def _missing(path: Path) -> str:
@@ -73,18 +96,18 @@ def _missing(path: Path) -> str:
     return "is a FIFO, not a file" if stat.S_ISFIFO(info.st_mode) else "is not a regular file"
 
 
-def _read_file(path: Path, display: str, parsed: Parsed) -> None:
+def _read_file(path: Path, display: str, read: Read) -> None:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        parsed.problems.append(Problem(Location(display), f"cannot read: {exc.strerror or exc}"))
+        read.documents.append(Problem(Location(display), f"cannot read: {exc.strerror or exc}"))
         return
     try:
         text = decode(raw, display)
     except InputError as exc:
-        parsed.problems.extend(exc.problems)
+        read.documents.extend(exc.problems)
         return
-    parse_text(text, display, parsed)
+    read.add(text, display)
 
 
 def _repository(folder: Path) -> Path:
@@ -93,7 +116,7 @@ def _repository(folder: Path) -> Path:
     return next((p for p in (real, *real.parents) if (p / ".git").exists()), real)
 
 
-def _read_folder(folder: Path, parsed: Parsed, ignore: Sequence[re.Pattern[str]] = ()) -> None:
+def _read_folder(folder: Path, read: Read, ignore: Sequence[re.Pattern[str]] = ()) -> None:
     # The kustomize runner is imported for a folder only: linting files never needs it.
     from meshcanary import kustomize
     from meshcanary.kustomize.contain import KUSTOMIZATION_NAMES
@@ -104,19 +127,19 @@ def _read_folder(folder: Path, parsed: Parsed, ignore: Sequence[re.Pattern[str]]
         target = kustomize.Target(folder, _display(folder))
         result = kustomize.builder(_repository(folder)).build(target)
         if result.problems:
-            parsed.problems.extend(result.problems)
+            read.documents.extend(result.problems)
             return
         if not result.ok:
-            parsed.problems.append(
+            read.documents.append(
                 Problem(Location(_display(folder)), f"kustomize build failed: {result.error}")
             )
             return
-        parse_text(result.output, _display(folder), parsed)
+        read.add(result.output, _display(folder))
         return
     for path in sorted(folder.rglob("*")):
         shown = _display(path)
         if path.is_file() and path.suffix in SUFFIXES and not any(p.search(shown) for p in ignore):
-            _read_file(path, shown, parsed)
+            _read_file(path, shown, read)
 
 
 def unreadable(parsed: Parsed) -> list[Problem]:

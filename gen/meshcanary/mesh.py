@@ -171,7 +171,11 @@ def labels(value: object) -> Labels | None:
     """A label map from YAML, or None when `value` is not a mapping."""
     if not isinstance(value, dict):
         return None
-    return {str(k): _label_value(v) for k, v in value.items()}
+    # Asked for every selector and pod template of a run: strings, the usual case, as they are.
+    return {
+        k if isinstance(k, str) else str(k): v if isinstance(v, str) else _label_value(v)
+        for k, v in value.items()
+    }
 
 
 def pod_labels(workload: Resource) -> Labels:

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +79,12 @@ def key(
     }
     inside = os.path.realpath(root)
     walked = tuple(f"{os.path.normpath(top)}/" for top in tops)
+    real_folder = functools.cache(os.path.realpath)  # a thousand bases share a few parents
     for base in sorted(bases):
-        real = os.path.realpath(root / base)
-        if os.path.commonpath([real, inside]) != inside or not os.path.isdir(real):
+        real = _real(root, base, real_folder)
+        if not real.startswith(f"{inside}/") or not os.path.isdir(real):
             continue
-        relative = os.path.relpath(real, inside)
+        relative = real[len(inside) + 1 :]
         if not f"{relative}/".startswith(walked):
             found.update(files.under(relative))
     for name in sorted(found):
@@ -91,6 +92,17 @@ def key(
     # A run over everything saw every file there is: entries of files gone since are dropped.
     memo.save(complete=tuple(tops) == TOPS)
     return digest.hexdigest()
+
+
+def _real(root: Path, base: str, real_folder: Callable[[str], str]) -> str:
+    """`os.path.realpath(root / base)`, resolving the base's folder once for all its siblings."""
+    path = os.path.join(root, base)
+    parts = base.replace(os.sep, "/").split("/")
+    if "" in parts or "." in parts or ".." in parts:
+        return os.path.realpath(path)  # resolved as written, links before `..`
+    folder, leaf = os.path.split(path)
+    real = os.path.join(real_folder(folder), leaf)
+    return os.path.realpath(real) if os.path.islink(real) else real
 
 
 @functools.cache
@@ -148,18 +160,26 @@ def hash_tree(root: Path, top: str, memo: Memo, found: dict[str, str]) -> None:
     if os.path.islink(path) or os.path.isfile(path):
         found.setdefault(name, digest(root, name, path, memo))
         return
+    _walk(root, name, path, memo, found)
+
+
+def _walk(root: Path, name: str, path: str, memo: Memo, found: dict[str, str]) -> None:
+    # In no particular order: every caller sorts what it takes from `found`. The entries'
+    # types come with the listing, so a folder costs no stat and a file one.
     try:
-        entries = sorted(os.scandir(path), key=lambda e: e.name)
+        entries = list(os.scandir(path))
     except OSError:
         return
     for entry in entries:
         child = f"{name}/{entry.name}"
         if entry.is_dir(follow_symlinks=False):
-            hash_tree(root, child, memo, found)
-        elif child not in found and entry.is_symlink():
+            _walk(root, child, entry.path, memo, found)
+        elif child in found:
+            continue
+        elif entry.is_symlink():
             found[child] = digest(root, child, entry.path, memo)
-        elif child not in found and entry.is_file(follow_symlinks=False):
-            found[child] = memo.entry(child, entry.path)[0]
+        elif entry.is_file(follow_symlinks=False):
+            found[child] = memo.entry(child, entry.path, entry)[0]
 
 
 def digest(root: Path, name: str, path: str, memo: Memo) -> str:
@@ -201,11 +221,15 @@ class Memo:
             self.known = {}
         self.fresh: dict[str, list[Any]] = {}
 
-    def entry(self, name: str, path: str | Path) -> tuple[str, str]:
+    def entry(
+        self, name: str, path: str | Path, listed: os.DirEntry[str] | None = None
+    ) -> tuple[str, str]:
+        """The digest of the file `name` at `path` (and the base it names, for a release
+        file); `listed` is its entry in a folder's listing, when it is a regular file."""
         seen = self.seen.get(name)
         if seen is not None:
             return seen  # once a run: a file that changes while it runs is a race anyway
-        stat = os.stat(path)
+        stat = listed.stat(follow_symlinks=False) if listed is not None else os.stat(path)
         signature = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
         known = self.known.get(name)
         if isinstance(known, list) and len(known) == 7 and known[:5] == signature:

@@ -65,6 +65,9 @@ class Digests:
         """The digest of a file, or of a whole tree when `name` ends with a slash."""
         if name.endswith("/"):
             return self.tree(name.rstrip("/"))
+        known = self.files.found.get(name)  # a file of a folder walked already
+        if known is not None:
+            return known
         found = self.files.under(name)
         if name in found:
             return found[name]

@@ -163,10 +163,19 @@ def lint(
         typer.Option("--ignore-filename-pattern", help="Regular expression of paths to leave out."),
     ] = None,
     policies: PoliciesOption = None,
+    jobs: Annotated[
+        str,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Processes that parse and validate: a number, or auto (one per CPU). "
+            "Inputs under 2 MB are read in one.",
+        ),
+    ] = "1",
 ) -> int:
     """Validate any manifests against their schemas and the built-in rules."""
     from meshcanary.commands import lint as command
-    from meshcanary.lint import LintOptions
+    from meshcanary.lint import LintOptions, jobs_count
 
     options = _options(
         kubernetes_version, strict, schema_location, skip, reject, ignore_missing_schemas, crd
@@ -176,6 +185,7 @@ def lint(
         rules=not no_rules,
         ignore_filename_patterns=tuple(ignore_filename_pattern or ()),
         policies=tuple(policies or ()),
+        jobs=jobs_count(jobs),
     )
     # A folder given may be a Kustomize folder, built with the run's kustomize options;
     # files alone never load the kustomize runner.

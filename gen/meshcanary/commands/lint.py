@@ -14,18 +14,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshcanary.errors import InputError
-from meshcanary.inputs import read_inputs
-from meshcanary.lint import LintOptions, assemble
+from meshcanary.inputs import read_documents, read_inputs
+from meshcanary.lint import LintOptions, assemble, parse_and_validate
 from meshcanary.report import Report, Status
 
 
 def lint(paths: Sequence[str], options: LintOptions, stdin: str | None = None) -> Report:
-    """Read, validate in-process, run the rules, report."""
-    from meshcanary.validate.embedded import EmbeddedValidator
-
-    parsed, from_stdin = read_inputs(paths, stdin, options.ignore_filename_patterns)
-    validator = EmbeddedValidator(options.validation)
-    verdicts = [validator.validate(resource) for resource in parsed.resources]
+    """Read, parse and validate in-process (or in `options.jobs` workers), run the rules,
+    report."""
+    read, from_stdin = read_documents(paths, stdin, options.ignore_filename_patterns)
+    parsed, verdicts = parse_and_validate(read, options.validation, options.jobs)
     return assemble(parsed, from_stdin, verdicts, options)
 
 

@@ -118,9 +118,10 @@ class EmbeddedValidator:
             return _error(resource, ["kind"], "missing 'kind' key")
         if not api_version:
             return _error(resource, ["apiVersion"], "missing 'apiVersion' key")
-        if kind_matches(options.skip, api_version, kind):
+        # Most runs skip and reject nothing: no `apiVersion/Kind` string made per resource.
+        if options.skip and kind_matches(options.skip, api_version, kind):
             return Verdict(Status.SKIPPED)
-        if kind_matches(options.reject, api_version, kind):
+        if options.reject and kind_matches(options.reject, api_version, kind):
             return Verdict(
                 Status.INVALID,
                 (problem(resource, [], f"prohibited resource kind {kind}", "", key=False),),

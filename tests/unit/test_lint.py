@@ -1,0 +1,157 @@
+"""`lint --jobs`: parsing and validating in worker processes gives what one process gives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from meshcanary import lint
+from meshcanary.errors import InputError
+from tests.support import ARTICLE, BOOKINFO, DATA, ROOT
+
+OVERLAYS = sorted(p for p in (ROOT / "deploy" / "overlays").glob("*/*") if p.is_dir())
+
+SERVICE = """apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+  namespace: shop
+spec:
+  selector: {{app: {name}}}
+  ports:
+  - {{name: http, port: 80, targetPort: {target}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}-v1
+  namespace: shop
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: {name}, version: v1}}
+  template:
+    metadata:
+      labels: {{app: {name}, version: v1}}
+    spec:
+      containers:
+      - name: app
+        image: registry.example/{name}:{tag}
+        ports:
+        - {{containerPort: 8080, name: http}}
+"""
+
+
+def _corpus(folder: Path, services: int) -> Path:
+    """Files with findings (wrong targetPorts, mutable tags) between files that cannot be read."""
+    folder.mkdir()
+    for index in range(services):
+        target = 9090 if index % 7 == 0 else 8080
+        tag = "latest" if index % 11 == 0 else "1.0.0"
+        text = SERVICE.format(name=f"app-{index:04d}", target=target, tag=tag)
+        (folder / f"app-{index:04d}.yaml").write_text(text, encoding="utf-8")
+    (folder / "app-0003-bad.yaml").write_text("kind: Service\nmetadata: {name: x\n")
+    (folder / "app-0005-nbsp.yaml").write_text("kind: ConfigMap\nmetadata:\n\u00a0 name: x\n")
+    (folder / "app-0008-latin1.yaml").write_bytes(b"kind: ConfigMap\nmetadata: {name: caf\xe9}\n")
+    (folder / "app-0009-scalar.yaml").write_text("just text\n---\n- a list\n")
+    (folder / "app-0010-list.yaml").write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: ConfigMap, metadata: {name: one}}\n"
+        "- {apiVersion: v1, kind: ConfigMap, metadata: {name: two}, data: {a: 1}}\n"
+    )
+    return folder
+
+
+@pytest.fixture
+def always_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers for any input, however small (the size they pay from is a tuning, not a rule)."""
+    monkeypatch.setattr(lint, "PARALLEL_MIN_BYTES", 0)
+
+
+@pytest.mark.usefixtures("always_in_workers")
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_two_jobs_report_what_one_does_on_the_rendered_overlays(cli, output: str) -> None:
+    assert OVERLAYS, "the example repository's rendered overlays"
+    alone = cli("lint", "-o", output, "--jobs", "1", *OVERLAYS)
+    shared = cli("lint", "-o", output, "--jobs", "2", *OVERLAYS)
+    assert alone.code in (0, 1)
+    assert (shared.code, shared.out, shared.err) == (alone.code, alone.out, alone.err)
+
+
+@pytest.mark.usefixtures("always_in_workers")
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_two_jobs_report_what_one_does_with_bad_files_and_findings(
+    cli, tmp_path: Path, output: str
+) -> None:
+    corpus = _corpus(tmp_path / "corpus", 60)
+    inputs = [corpus, ARTICLE, BOOKINFO, DATA / "kubeconform" / "fixtures", "missing.yaml"]
+    alone = cli("lint", "-o", output, "--jobs", "1", *inputs)
+    shared = cli("lint", "-o", output, "--jobs", "3", *inputs)
+    assert alone.code == 2  # unreadable files among the findings
+    for rule in ("service-target-port", "mutable-image-tag", "input", "schema"):
+        assert rule in alone.out + alone.err, rule
+    assert (shared.code, shared.out, shared.err) == (alone.code, alone.out, alone.err)
+
+
+def test_pieces_keep_the_order_and_cut_only_large_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshcanary.inputs import read_documents
+
+    read, _ = read_documents([str(_corpus(tmp_path / "corpus", 30))])
+    assert lint._pieces(read.documents, 4) == [read.documents]  # too little text to pay
+    assert lint._pieces(read.documents, 1) == [read.documents]
+    monkeypatch.setattr(lint, "PARALLEL_MIN_BYTES", 0)
+    pieces = lint._pieces(read.documents, 2)
+    assert len(pieces) > 2
+    assert [d for piece in pieces for d in piece] == read.documents
+
+
+def test_jobs_count() -> None:
+    assert lint.jobs_count("3") == 3
+    assert lint.jobs_count("auto") >= 1
+    for wrong in ("0", "-1", "two", ""):
+        with pytest.raises(InputError, match="--jobs"):
+            lint.jobs_count(wrong)
+
+
+def test_a_bad_jobs_value_is_a_usage_error(cli) -> None:
+    outcome = cli("lint", "--jobs", "many", ARTICLE / "micro-api.yaml")
+    assert outcome.code == 2
+    assert "--jobs 'many'" in outcome.err
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text() if (task / "children").exists() else ""
+        found += [int(child) for child in text.split()]
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the workers in /proc")
+def test_a_killed_worker_is_an_error_not_a_shorter_report(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus", 6000)  # 3.8 MB: the workers parse for a while
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meshcanary", "lint", "--jobs", "2", str(corpus)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while not workers and process.poll() is None and time.monotonic() < deadline:
+        workers = _children(process.pid)
+        time.sleep(0.01)
+    assert workers, f"lint finished before its workers could be found: {process.communicate()}"
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert "worker process stopped before it finished" in err
+    assert out == ""
