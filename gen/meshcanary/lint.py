@@ -9,11 +9,9 @@ rules' and policies' findings, and the problems of input that could not be read,
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +21,7 @@ from meshcanary.inputs import Read, unreadable
 from meshcanary.manifest import Document, Parsed, Resource, parse_documents
 from meshcanary.problem import Problem
 from meshcanary.report import Report, ResourceResult, Status
+from meshcanary.rules import no_cycle_collection
 from meshcanary.validate import Options, Verdict
 
 if TYPE_CHECKING:
@@ -177,7 +176,7 @@ def _parse_piece(piece: list[Document | Problem]) -> _Part:
     validator = _worker_validator
     assert validator is not None  # noqa: S101 - set by _start_worker
     parsed = Parsed()
-    with _collector_paused():
+    with no_cycle_collection():
         parse_documents(piece, parsed)
         verdicts = [validator.validate(r) for r in parsed.resources]
     positions = {id(d): index for index, d in enumerate(_documents(piece))}
@@ -201,7 +200,7 @@ def _in_workers(
             ProcessPoolExecutor(
                 min(jobs, len(pieces)), context, _start_worker, (validation,)
             ) as pool,
-            _collector_paused(),
+            no_cycle_collection(),
         ):
             for piece, part in zip(pieces, pool.map(_parse_piece, pieces), strict=True):
                 documents = _documents(piece)
@@ -217,16 +216,3 @@ def _in_workers(
             "  hint: run again, or with --jobs 1"
         ) from None
     return parsed, verdicts
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Hold back the cycle collector while objects are built: parsed YAML has no cycles, and
-    each collection would walk every object built so far."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

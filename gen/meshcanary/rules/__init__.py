@@ -167,14 +167,15 @@ def run(
 ) -> list[Problem]:
     """Run the rules over `scope`; `severities` maps rule IDs to a severity or "off"."""
     severities = severities or {}
-    with _no_cycle_collection():
+    with no_cycle_collection():
         problems = _run(scope, severities, rules if rules is not None else all_rules())
     return sorted(problems, key=Problem.sort_key)
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Hold back Python's cycle collector while the rules run.
+def no_cycle_collection() -> Iterator[None]:
+    """Hold back Python's cycle collector while the rules run (and while lint builds objects:
+    parsed YAML has no cycles).
 
     The rules allocate many short-lived lists and dicts, which set off collections that
     each walk every object of the scope's parsed resources (millions at 20k resources): a
