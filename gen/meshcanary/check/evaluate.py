@@ -24,25 +24,47 @@ if TYPE_CHECKING:
     from meshcanary.release.load import LoadedEnvironment
 
 
+class Validators:
+    """A run's embedded validators, one per environment's options: a schema is compiled once
+    a run, whether for the read-ahead while kustomize builds or for the first object of its
+    kind, and not again for the next environment."""
+
+    def __init__(self, validation: Options) -> None:
+        self.validation = validation
+        self._made: dict[Options, EmbeddedValidator] = {}
+
+    def options(self, loaded: LoadedEnvironment) -> Options:
+        """The run's options, with the environment's Kubernetes version unless one is given."""
+        validation, version = self.validation, loaded.environment.kubernetes_version
+        if validation.kubernetes_version is None and version:
+            return replace(validation, kubernetes_version=version)
+        return validation
+
+    def of(self, loaded: LoadedEnvironment) -> EmbeddedValidator:
+        validation = self.options(loaded)
+        made = self._made.get(validation)
+        if made is None:
+            made = self._made[validation] = EmbeddedValidator(validation)
+        return made
+
+
 def validate(
     loaded: LoadedEnvironment,
     resources: Sequence[Resource],
-    validation: Options,
+    validators: Validators,
     kubeconform: bool,
     relocate: Callable[[Problem], Problem],
     known: Mapping[Resource, Verdict],
 ) -> list[Verdict]:
     """The schema verdict of each resource, its findings relocated; `known` ones as they are."""
-    if validation.kubernetes_version is None and loaded.environment.kubernetes_version:
-        validation = replace(validation, kubernetes_version=loaded.environment.kubernetes_version)
     unknown = [r for r in resources if r not in known]
     fresh: list[Verdict]
     if not unknown:
         fresh = []
     elif kubeconform:
-        fresh = _kubeconform(unknown, validation)
+        fresh = _kubeconform(unknown, validators.options(loaded))
     else:
-        validator = EmbeddedValidator(validation)
+        validator = validators.of(loaded)
         fresh = [validator.validate(r) for r in unknown]
     made = {
         r: replace(v, problems=tuple(map(relocate, v.problems)))

@@ -40,11 +40,12 @@ from meshcanary.release.load import LoadedEnvironment
 from meshcanary.render import repository
 from meshcanary.render.provenance import Provenance
 from meshcanary.report import Report, ResourceResult, RuleInfo
-from meshcanary.validate import Options, Verdict
+from meshcanary.validate import Verdict
 
 if TYPE_CHECKING:
     from meshcanary.baseline import Baseline
     from meshcanary.check import CheckOptions
+    from meshcanary.check.evaluate import Validators
     from meshcanary.policies import PolicySet
     from meshcanary.release.model import Release
 
@@ -115,6 +116,13 @@ class _Step:
         build runs."""
         return release_hints()
 
+    @cached_property
+    def validators(self) -> Validators:
+        """The run's schema validators, one per environment's options."""
+        from meshcanary.check.evaluate import Validators
+
+        return Validators(self.options.validation)
+
     def environment(
         self,
         env: str,
@@ -138,7 +146,7 @@ class _Step:
             try:
                 stale, planned, stepped = self._unbuilt(env, rendered, fresh, own, named, baseline)
                 if fresh and environments and not options.kubeconform:
-                    _read_schemas(environments[0], rendered, options.validation)
+                    _read_schemas(environments[0], rendered, self.validators)
             finally:
                 # The builds came first once, and their error (no kustomize) is still the run's.
                 results = building.result()
@@ -179,6 +187,7 @@ class _Step:
             lambda problem: steps.suppressed(problem, ignoring),
             built.context,
             self.hints,
+            self.validators,
         )
         loaded = environments[0] if environments else None
         parts = _parts(env, fresh, built, kept)
@@ -240,26 +249,23 @@ _BASE_KINDS = (("apps/v1", "Deployment"), ("v1", "Service"))
 
 
 def _read_schemas(
-    loaded: LoadedEnvironment, rendered: repository.RenderResult, validation: Options
+    loaded: LoadedEnvironment, rendered: repository.RenderResult, validators: Validators
 ) -> None:
-    """Read and prepare the schemas the built objects will most likely need, while
-    kustomize builds them; schema validation after the builds then finds them ready.
+    """Compile the schemas the built objects will most likely need, while kustomize builds
+    them, into the validator that then validates them.
 
-    Only time is at stake: a kind guessed wrong costs a schema read for nothing, and a kind
-    not guessed is read when its first object is validated.
+    Only time is at stake: a kind guessed wrong costs a schema compiled for nothing, and a
+    kind not guessed is compiled when its first object is validated.
     """
     from meshcanary.validate import catalog, crd_rules
-    from meshcanary.validate.embedded import EmbeddedValidator
 
     kinds = set(_BASE_KINDS)
     for item in rendered.plans:
         for name, text in item.files.items():
             if name.endswith(".yaml") and not name.endswith("/kustomization.yaml"):
                 kinds.update(_kinds(text))
-    if validation.kubernetes_version is None:
-        validation = replace(validation, kubernetes_version=loaded.environment.kubernetes_version)
     try:
-        validator = EmbeddedValidator(validation)
+        validator = validators.of(loaded)
         for api_version, kind in sorted(kinds):
             validator.validator_for(api_version, kind)
             bundled = catalog.crd_schema(api_version, kind)
@@ -390,6 +396,7 @@ class _Judging:
     silenced: Callable[[Problem], bool]
     context: set[Resource]
     hints: Mapping[str, str]  # rule ID → its hint in the release files' terms
+    validators: Validators
 
     def environment(
         self,
@@ -420,10 +427,8 @@ class _Judging:
         elif loaded is not None:
             relocate = Relocation(env, self.provenance, self.hints)
             resources = [r for r in related if r not in self.context]
-            options = self.options
-            verdicts = validate(
-                loaded, resources, options.validation, options.kubeconform, relocate, known
-            )
+            kubeconform = self.options.kubeconform
+            verdicts = validate(loaded, resources, self.validators, kubeconform, relocate, known)
             found = judge(
                 loaded,
                 related,

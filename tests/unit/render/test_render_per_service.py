@@ -80,41 +80,53 @@ def _outside(inodes: dict[str, int], *folders: str) -> dict[str, int]:
     }
 
 
+def _render(
+    repo: Path,
+    tmp_path: Path,
+    cli: Callable[..., Outcome],
+    swapped: tuple[str, ...],
+    *flags: str,
+) -> tuple[Outcome, dict[str, int], dict[str, int]]:
+    """Render the repository, changed already; check that it wrote what a render from nothing
+    writes, and that every file and folder outside the `swapped` ones (under deploy/overlays)
+    is the one it was. The inodes before and after, for more."""
+    overlays = repo / OVERLAYS
+    before = _inodes(overlays)
+    expected = _fresh(repo, tmp_path, cli)
+
+    done = cli("--repo", repo, "render", *flags)
+
+    assert done.code == 0, done.err
+    after = _inodes(overlays)
+    assert _outside(after, *swapped) == _outside(before, *swapped)
+    assert _files(overlays) == expected
+    return done, before, after
+
+
 def test_a_one_release_change_swaps_only_its_service_folder(
     example_repo: Path, tmp_path: Path, cli: Callable[..., Outcome]
 ) -> None:
-    overlays = example_repo / OVERLAYS
-    before = _inodes(overlays)
     _move_micro_api(example_repo)
-    expected = _fresh(example_repo, tmp_path, cli)
 
-    done = cli("--repo", example_repo, "render")
+    # Every other file and folder is the one it was, the environment's folder included.
+    done, before, after = _render(example_repo, tmp_path, cli, ("prod/micro-api",))
 
-    assert done.code == 0, done.err
     assert done.out == (
         f"update  {PROD}/micro-api/.meshcanary.json\nupdate  {PROD}/micro-api/virtualservice.yaml\n"
     )
     assert done.err == "rendered 3 environment(s): 2 file(s) changed\n"
-    after = _inodes(overlays)
-    # Every other file and folder is the one it was, the environment's folder included.
-    assert _outside(after, "prod/micro-api") == _outside(before, "prod/micro-api")
     assert after["prod/micro-api"] != before["prod/micro-api"]  # swapped in whole
-    assert _files(overlays) == expected
     assert cli("--repo", example_repo, "render", "--check").code == 0
 
 
 def test_two_changed_services_are_swapped_each_alone(
     example_repo: Path, tmp_path: Path, cli: Callable[..., Outcome]
 ) -> None:
-    overlays = example_repo / OVERLAYS
-    before = _inodes(overlays)
     _move_micro_api(example_repo)
     _move_checkout(example_repo)
-    expected = _fresh(example_repo, tmp_path, cli)
 
-    done = cli("--repo", example_repo, "render")
+    done, _, _ = _render(example_repo, tmp_path, cli, ("prod/micro-api", "prod/checkout"))
 
-    assert done.code == 0, done.err
     assert done.out == "".join(
         f"update  {PROD}/{path}\n"
         for path in (
@@ -125,10 +137,6 @@ def test_two_changed_services_are_swapped_each_alone(
         )
     )
     assert done.err == "rendered 3 environment(s): 4 file(s) changed\n"
-    after = _inodes(overlays)
-    changed = ("prod/micro-api", "prod/checkout")
-    assert _outside(after, *changed) == _outside(before, *changed)
-    assert _files(overlays) == expected
 
 
 def _add_orders(repo: Path) -> None:
@@ -159,20 +167,13 @@ def test_a_service_added_or_removed_renders_the_environment_whole(
 ) -> None:
     """The environment's kustomization.yaml lists its services: it changes with them, and the
     environment's folder is swapped whole, as before per-service swaps."""
-    overlays = example_repo / OVERLAYS
-    before = _inodes(overlays)
     change(example_repo)
     _move_micro_api(example_repo)
-    expected = _fresh(example_repo, tmp_path, cli)
 
-    done = cli("--repo", example_repo, "render")
+    done, before, after = _render(example_repo, tmp_path, cli, ("prod",))
 
-    assert done.code == 0, done.err
     assert f"update  {PROD}/kustomization.yaml\n" in done.out
-    after = _inodes(overlays)
     assert after["prod"] != before["prod"]  # the environment's folder, swapped whole
-    assert _outside(after, "prod") == _outside(before, "prod")
-    assert _files(overlays) == expected
     assert cli("--repo", example_repo, "render", "--check").code == 0
 
 
@@ -208,19 +209,11 @@ def test_a_conflict_in_the_second_service_stops_the_write_of_the_first(
 def test_force_overwrites_the_hand_edit_and_still_swaps_only_the_changed_services(
     example_repo: Path, tmp_path: Path, cli: Callable[..., Outcome]
 ) -> None:
-    overlays = example_repo / OVERLAYS
     _move_micro_api(example_repo)
     _move_checkout(example_repo)
     _hand_edit_micro_api(example_repo)
-    before = _inodes(overlays)
-    expected = _fresh(example_repo, tmp_path, cli)
 
-    done = cli("--repo", example_repo, "render", "--force")
-
-    assert done.code == 0, done.err
-    changed = ("prod/micro-api", "prod/checkout")
-    assert _outside(_inodes(overlays), *changed) == _outside(before, *changed)
-    assert _files(overlays) == expected
+    _render(example_repo, tmp_path, cli, ("prod/micro-api", "prod/checkout"), "--force")
 
 
 # A render in a process of its own that kills itself (SIGKILL) once both service folders are
