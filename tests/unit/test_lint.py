@@ -113,6 +113,26 @@ def test_pieces_keep_the_order_and_cut_only_large_input(
     assert [d for piece in pieces for d in piece] == read.documents
 
 
+def test_large_input_is_read_by_one_worker_per_cpu_by_default(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = _corpus(tmp_path / "corpus", 30)
+    monkeypatch.setattr(lint, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2})
+    workers: list[int] = []
+    in_workers = lint._in_workers
+
+    def counted(read, pieces, validation, jobs):  # type: ignore[no-untyped-def]
+        workers.append(jobs)
+        return in_workers(read, pieces, validation, jobs)
+
+    monkeypatch.setattr(lint, "_in_workers", counted)
+    assert cli("lint", corpus).code == 2
+    assert workers == [3]
+    assert cli("lint", "--jobs", "1", corpus).code == 2
+    assert workers == [3]  # one process: no workers
+
+
 def test_jobs_count() -> None:
     assert lint.jobs_count("3") == 3
     assert lint.jobs_count("auto") >= 1

@@ -168,10 +168,10 @@ def lint(
         typer.Option(
             "--jobs",
             "-j",
-            help="Processes that parse and validate: a number, or auto (one per CPU). "
-            "Inputs under 2 MB are read in one.",
+            help="Processes that parse and validate: a number, or auto (one per CPU, the "
+            "default). Inputs under 2 MB are read in one.",
         ),
-    ] = "1",
+    ] = "auto",
 ) -> int:
     """Validate any manifests against their schemas and the built-in rules."""
     from meshcanary.commands import lint as command
