@@ -90,6 +90,8 @@ class Rule(Protocol):
 
 # The built-in rules, one module each (kept explicit so the set is reviewed, not discovered).
 RULE_MODULES = (
+    "backend_exists",
+    "backend_selects_one_version",
     "deployment_selector",
     "destination_host_exists",
     "destination_port_required",
@@ -106,14 +108,18 @@ RULE_MODULES = (
     "ingress_bypasses_subsets",
     "istio_deprecated_field",
     "istio_route_valid",
+    "listener_allows_route",
     "mesh_host_conflict",
     "mesh_unweighted",
     "mutable_image_tag",
+    "parent_exists",
     "port_name_protocol",
+    "reference_granted",
     "reference_not_checked",
     "resource_name",
     "route_protocol_port",
     "route_unreachable",
+    "routes_conflict",
     "service_selects_all_versions",
     "service_target_port",
     "subset_exists",

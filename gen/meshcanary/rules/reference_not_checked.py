@@ -5,10 +5,14 @@ VirtualService's `ns/gateway` in a namespace the input holds nothing of, a route
 destination host in a namespace whose Services the input does not hold, a DestinationRule's
 host in a namespace whose Services the input does not hold (or outside the cluster, when the
 input holds no ServiceEntry), a Gateway's `credentialName` in a namespace whose Secrets the
-input does not hold. The rules that check them (`gateway-exists`, `destination-host-exists`,
-`destination-rule-host`, `gateway-credential`) stay quiet there, since reporting a missing object that simply lives
-elsewhere would be a false alarm; this rule says, at `info`, which references were left
-unchecked, so that silence is not read as a pass.
+input does not hold; and a Gateway API route's parentRef to a Gateway when the input holds no
+Gateway (or nothing of its namespace), its backendRef to a kind other than Service or into a
+namespace whose Services the input does not hold, and its attachment to a listener that
+admits namespaces by label. The rules that check them (`gateway-exists`,
+`destination-host-exists`, `destination-rule-host`, `gateway-credential`, `parent-exists`,
+`backend-exists`, `reference-granted`, `listener-allows-route`) stay quiet there, since
+reporting a missing object that simply lives elsewhere would be a false alarm; this rule says,
+at `info`, which references were left unchecked, so that silence is not read as a pass.
 
 Give the run the objects of those namespaces (`meshcanary lint app/ platform/`) to check the
 references, or set this rule to `off` where that is known and fine.
@@ -25,10 +29,13 @@ from meshcanary.problem import Severity
 from meshcanary.rules import (
     Finding,
     Scope,
+    backend_exists,
     destination_host_exists,
     destination_rule_host,
     gateway_credential,
     gateway_exists,
+    listener_allows_route,
+    parent_exists,
 )
 
 ID = "reference-not-checked"
@@ -47,3 +54,6 @@ def check(scope: Scope) -> Iterator[Finding]:
     yield from destination_rule_host.unchecked(scope)
     yield from gateway_credential.unchecked(scope)
     yield from destination_host_exists.unchecked(scope)
+    yield from parent_exists.unchecked(scope)
+    yield from listener_allows_route.unchecked(scope)
+    yield from backend_exists.unchecked(scope)

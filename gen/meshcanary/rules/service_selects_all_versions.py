@@ -15,8 +15,15 @@ namespace are not versions of this one, even when they carry the subset's `versi
 that selects on none of those labels is checked for `version` only, and Services without a
 selector (endpoints managed by hand) are skipped.
 
+With Gateway API routing a version *is* a Service: a route's `backendRefs` name one Service per
+version (`<service>-<version>`, selecting `app` and `version`) and split the weights between
+them, while the base Service keeps selecting every version. A Service that a backendRef (or a
+RequestMirror filter) of an HTTPRoute, GRPCRoute, TCPRoute or TLSRoute names is therefore not
+checked here; `backend-selects-one-version` checks that it selects one version when a
+rule splits weights over it.
+
 Fix: select on the labels all versions share (usually just `app`) and leave `version` to the
-DestinationRule's subsets.
+DestinationRule's subsets (or to per-version Services named only by routes' backendRefs).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from meshcanary.mesh import (
 )
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
+from meshcanary.rules._gateway_api import Routes
 
 ID = "service-selects-all-versions"
 SEVERITY = Severity.ERROR
@@ -52,9 +60,10 @@ def check(scope: Scope) -> Iterator[Finding]:
         return
     mesh = Mesh.of(scope)
     readings = Readings.of(scope)
+    per_version = Routes.of(scope).backend_services()
     for service in services:
         selector = labels(service.get("spec", "selector"))
-        if not selector:
+        if not selector or (namespace_of(service), service.name) in per_version:
             continue
         if "version" in selector:
             yield Finding(

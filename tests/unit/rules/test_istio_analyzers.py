@@ -8,6 +8,7 @@ the `file:line:col` a person edits); the others hold the rules to what the examp
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from meshcanary.manifest import Parsed, parse_text
@@ -91,6 +92,9 @@ def test_route_unreachable(example_repo: Path, cli) -> None:
 
 def test_destination_port_required(example_repo: Path, cli) -> None:
     # micro-api's Service gets a second port; its route, bound to micro-gateway, names none.
+    # (With the Gateway API, a route to it must name its port: ambient's would not render.)
+    shutil.rmtree(example_repo / "environments/ambient")
+    shutil.rmtree(example_repo / "deploy/overlays/ambient")
     _edit(
         example_repo / "deploy/base/micro-api/service.yaml",
         "      targetPort: 19090\n",
