@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "layout", "progress", "names", "resources", "positions", "fastyaml"),
     ("source", "manifest"),
     ("mesh", "report", "lock", "baseline", "gitops", "kustomize", "release"),
+    ("routing_gateway",),  # reads `mesh`, read by `routing`: a layer between the two
     ("workspace", "rules", "inputs", "validate", "routing"),
     ("policies", "render", "equivalence"),
     ("lint",),

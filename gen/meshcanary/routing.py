@@ -1,20 +1,24 @@
-"""Which workload a request reaches, and with what probability: Istio routing as decision tables.
+"""Which workload a request reaches, and with what probability: routing as decision tables.
 
 `table` reads VirtualServices, DestinationRules, Services and Deployments into one ordered
 list of `Decision`s per (gateway, host, protocol): the first decision whose condition a
 request meets decides it, as in Istio. Two sets of manifests route alike when their tables
 are alike, however their routes are written: a route with two match entries is two
 decisions, a subset is the Deployments it selects, weights are shares of their route.
+Gateway API routes (`routing_gateway`) are read into the same keys and the same decisions, in
+the order of precedence Gateway API gives their matches.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from meshcanary import routing_gateway
 from meshcanary.errors import InputError
 from meshcanary.manifest import Resource
 from meshcanary.mesh import (
@@ -227,6 +231,11 @@ class _Reader:
             weights[target] = weights.get(target, 0) + weight
             where = "weight" if "weight" in entry else "destination"
             sources.setdefault(target, (*path, "route", index, where))
+        return self.shares(weights, sources)
+
+    def shares(
+        self, weights: dict[Target, int], sources: dict[Target, Path]
+    ) -> tuple[dict[Target, Fraction], dict[Target, Path], dict[Target, int]]:
         total = sum(weights.values())
         shares = self.spread({t: Fraction(w, total) for t, w in weights.items()})
         for target in list(sources):
@@ -234,6 +243,27 @@ class _Reader:
                 if part not in sources and set(part.workloads) <= set(target.workloads):
                     sources[part] = sources[target]
         return shares, sources, weights
+
+    def backend(self, backend: routing_gateway.Backend) -> Target:
+        if not backend.service:
+            return Target((self.host(backend.host),), backend.port)
+        port = {"number": backend.port} if backend.port is not None else None
+        return self.target(backend.host, None, port)
+
+    def backends(
+        self, backends: Iterable[routing_gateway.Backend]
+    ) -> tuple[dict[Target, Fraction], dict[Target, Path], dict[Target, int]]:
+        """Shares of a Gateway API rule's backendRefs: weight over the rule's total, as Istio's."""
+        weights: dict[Target, int] = {}
+        sources: dict[Target, Path] = {}
+        for backend in backends:
+            # A weight of 0 sends nothing; a rule without weight returns 500s: no targets.
+            if backend.weight <= 0:
+                continue
+            target = self.backend(backend)
+            weights[target] = weights.get(target, 0) + backend.weight
+            sources.setdefault(target, (*backend.path, "weight"))
+        return self.shares(weights, sources)
 
     def mirrors(self, entry: Mapping[str, Any], namespace: str) -> dict[Target, Fraction]:
         found: dict[Target, Fraction] = {}
@@ -274,11 +304,15 @@ def _percent(value: object) -> Fraction:
 
 
 def _condition(match: Mapping[str, Any]) -> dict[str, Any]:
-    # An empty value matches like an absent one.
+    # An empty value matches like an absent one; so does a prefix of `/`: every path has it.
     return {
         k: v
         for k, v in match.items()
-        if k not in ("name", "gateways") and v is not None and v is not False and v not in ({}, [])
+        if k not in ("name", "gateways")
+        and v is not None
+        and v is not False
+        and v not in ({}, [])
+        and not (k == "uri" and v == {"prefix": "/"})
     }
 
 
@@ -305,6 +339,7 @@ def table(
     routes = _Routes()
     for service in _virtual_services(resources):
         _read(reader, service, routes)
+    _read_gateway_api(reader, resources, routes)
     defaults: dict[str, Decision] = {}
     for resource in resources:
         if resource.kind == "Service" and api_group(resource) in CORE:
@@ -365,6 +400,130 @@ def _read(reader: _Reader, service: Resource, routes: _Routes) -> None:
                         routes.add((gateway_name, host, protocol), decision)
 
 
+def _read_gateway_api(reader: _Reader, resources: Sequence[Resource], routes: _Routes) -> None:
+    """Gateway API routes, each key's matches in the spec's precedence, not as written."""
+    pending: dict[Key, list[tuple[routing_gateway.Rule, Decision]]] = {}
+    count = 0
+    for rule in routing_gateway.rules(resources):
+        action, sources, weights = reader.backends(rule.backends)
+        mirrors: dict[Target, Fraction] = {}
+        for backend, share in rule.mirrors:
+            target = reader.backend(backend)
+            if share > 0:
+                mirrors[target] = mirrors.get(target, Fraction(0)) + share
+        namespace = namespace_of(rule.resource)
+        for parent in rule.parents:
+            decision = Decision(
+                {**rule.condition, **parent.condition},
+                action,
+                mirrors,
+                rule.options,
+                parent.scope,
+                resource=rule.resource,
+                route_path=rule.route_path,
+                condition_path=rule.condition_path,
+                sources=sources,
+                weights=weights,
+            )
+            gateway = reader.gateway(parent.gateway, namespace)
+            for host in parent.hosts:
+                key = (gateway, reader.host(host), rule.protocol)
+                pending.setdefault(key, []).append((rule, decision))
+                count += 1
+                if count > MAX_DECISIONS:  # all are held before any is sorted: bound them here
+                    raise _too_many(rule.resource)
+    for key, entries in pending.items():
+        kinds = {rule.resource.kind for rule, _ in entries}
+        if {"HTTPRoute", "GRPCRoute"} <= kinds:
+            entries = _one_kind_a_port(entries)
+        for _, decision in sorted(entries, key=lambda e: e[0].rank):
+            routes.add(key, decision)
+
+
+def _one_kind_a_port(
+    entries: list[tuple[routing_gateway.Rule, Decision]],
+) -> list[tuple[routing_gateway.Rule, Decision]]:
+    """On one listener (or Service port) and hostname, only the older of an HTTPRoute and a
+    GRPCRoute is accepted (GRPCRoute's `hostnames`): taken kind against kind, per port; a
+    route bound to no port in particular is on every port."""
+    oldest: dict[tuple[str, object], tuple[object, ...]] = {}
+    for rule, decision in entries:
+        at = (rule.resource.kind, decision.condition.get("port"))
+        age = routing_gateway.age(rule.resource)
+        if at not in oldest or age < oldest[at]:
+            oldest[at] = age
+
+    def accepted(rule: routing_gateway.Rule, decision: Decision) -> bool:
+        other = "GRPCRoute" if rule.resource.kind == "HTTPRoute" else "HTTPRoute"
+        port, age = decision.condition.get("port"), routing_gateway.age(rule.resource)
+        return not any(
+            kind == other and (at is None or port is None or at == port) and rival < age
+            for (kind, at), rival in oldest.items()
+        )
+
+    return [e for e in entries if accepted(*e)]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as route conditions see it (header names in lower case)."""
+
+    path: str = "/"
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None
+    authority: str = ""
+
+
+def _meets(match: Mapping[str, Any], value: str | None) -> bool:
+    """Whether `value` meets one string match ({exact|prefix|regex: ...}); None: absent."""
+    ((kind, expected),) = match.items()
+    if value is None:
+        return False
+    if kind == "exact":
+        return bool(value == expected)
+    if kind == "prefix":
+        return value.startswith(expected)
+    if kind == "regex":  # Envoy matches RE2 against the whole value
+        return re.fullmatch(expected, value) is not None
+    raise ValueError(f"no model of a {kind} match")
+
+
+def meets(condition: Mapping[str, Any], request: Request) -> bool:
+    """Whether `request` meets every part of a decision's condition.
+
+    A part this model does not know (a field only one API has that is no match, such as a
+    listener's own form) raises ValueError rather than guess.
+    """
+    for key, value in condition.items():
+        if key == "uri":
+            met = _meets(value, request.path)
+        elif key == routing_gateway.ONLY + "pathPrefix":  # whole path elements
+            met = request.path == value or request.path.startswith(f"{value}/")
+        elif key == "method":
+            met = _meets(value, request.method)
+        elif key == "authority":
+            met = _meets(value, request.authority)
+        elif key == "headers":
+            met = all(_meets(m, request.headers.get(name)) for name, m in value.items())
+        elif key == "queryParams":
+            met = all(_meets(m, request.query.get(name)) for name, m in value.items())
+        elif key == "port":
+            met = request.port == value
+        else:
+            raise ValueError(f"no model of the condition {key}")
+        if not met:
+            return False
+    return True
+
+
+def reached(decisions: Sequence[Decision], request: Request) -> Decision | None:
+    """The decision that takes `request`: the first it meets, as both APIs take them once
+    ordered (None: no route takes it, and the caller gets a 404)."""
+    return next((d for d in decisions if meets(d.condition, request)), None)
+
+
 def canonical(condition: Mapping[str, Any]) -> str:
     """A condition as text: equal conditions, equal texts."""
     return json.dumps(condition, sort_keys=True, default=str)
@@ -373,6 +532,19 @@ def canonical(condition: Mapping[str, Any]) -> str:
 # A VirtualService is read as hosts by gateways by conditions decisions: a few of each in any
 # real one, a product that never ends in a hostile one.
 MAX_DECISIONS = 1_000_000
+
+
+def _too_many(resource: Resource) -> InputError:
+    return InputError(
+        [
+            Problem(
+                resource.location(),
+                f"these routes make more than {MAX_DECISIONS:,} routing decisions "
+                "(hosts × gateways × match conditions)",
+                "split them into fewer hosts, gateways or conditions",
+            )
+        ]
+    )
 
 
 class _Routes:
@@ -392,16 +564,7 @@ class _Routes:
             return
         self._count += 1
         if self._count > MAX_DECISIONS and decision.resource is not None:
-            raise InputError(
-                [
-                    Problem(
-                        decision.resource.location(),
-                        f"these routes make more than {MAX_DECISIONS:,} routing decisions "
-                        "(hosts × gateways × match conditions)",
-                        "split them into fewer hosts, gateways or conditions",
-                    )
-                ]
-            )
+            raise _too_many(decision.resource)
         seen.add(text)
         decisions.append(decision)
 

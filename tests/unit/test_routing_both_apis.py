@@ -1,0 +1,202 @@
+"""One release file, rendered with `routing: istio` and with `routing: gateway-api`, then built
+by the real kustomize: every request reaches the same Deployments with the same probability
+under both (meshcanary.routing's decision tables, equal on every key both APIs express).
+
+The one key only Istio has: a VirtualService bound to `mesh` routes in-mesh calls to each of
+its hosts, a Gateway API route bound to the Service (GAMMA) only calls to that Service.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from meshcanary import routing
+from meshcanary.kustomize import command as kustomize_command
+from meshcanary.manifest import Parsed, parse_text
+from tests.support import ROOT, Outcome
+
+ENVIRONMENT = "environments/ambient/environment.yaml"
+MICRO_API = "environments/ambient/micro-api.yaml"
+CHECKOUT = "environments/ambient/checkout.yaml"
+# In-mesh calls to the ingress host: routed by the VirtualService, not by a GAMMA route.
+ISTIO_ONLY = {("mesh", "api.ambient.example.com", "http")}
+
+
+def _replace(repo: Path, path: str, old: str, new: str) -> None:
+    text = (repo / path).read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    (repo / path).write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _table(repo: Path, cli: Callable[..., Outcome], api: str) -> routing.Table:
+    """The decision table of the ambient environment rendered with `api`."""
+    copy = repo.parent / api
+    shutil.copytree(repo, copy)
+    _replace(copy, ENVIRONMENT, "routing: gateway-api", f"routing: {api}")
+    if api == "istio":  # an Istio Gateway configures the gateway pods it selects
+        _replace(
+            copy,
+            ENVIRONMENT,
+            "    servers:\n",
+            "    selector: {istio: ingressgateway}\n    servers:\n",
+        )
+    done = cli("--repo", copy, "-q", "render", "ambient")
+    assert done.code == 0, done.err
+    built = subprocess.run(
+        [*kustomize_command(), str(copy / "deploy/overlays/ambient")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    parsed = Parsed()
+    parse_text(built.stdout, "built.yaml", parsed)
+    assert parsed.problems == []
+    return routing.table(parsed.resources)
+
+
+# Values for the regular expressions of the conditions: the releases' cookie pins.
+COOKIES = ("checkout-beta=on", "a=1; checkout-beta=on", "checkout-beta=off")
+
+
+def _requests(*tables: routing.Table) -> list[routing.Request]:
+    """Requests that meet and miss each condition of the tables: every value a condition
+    names, one after it (a longer path, another header value) and none; in every mix."""
+    paths, methods, ports = {"/", "/other"}, {"GET"}, {None}
+    headers: dict[str, set[str | None]] = {"cookie": {None, *COOKIES}}
+    query: dict[str, set[str | None]] = {}
+    for table in tables:
+        for decisions in table.routes.values():
+            for condition in (d.condition for d in decisions):
+                for value in [*condition.get("uri", {}).values()]:
+                    paths.update({value, f"{value}x", f"{value}/x"})
+                if "gateway-api/pathPrefix" in condition:
+                    value = condition["gateway-api/pathPrefix"]
+                    paths.update({value, f"{value}x", f"{value}/x"})
+                methods.update(condition.get("method", {}).values())
+                ports.add(condition.get("port"))
+                for name, match in condition.get("headers", {}).items():
+                    headers.setdefault(name, {None, "other"}).update(
+                        v for k, v in match.items() if k != "regex"
+                    )
+                for name, match in condition.get("queryParams", {}).items():
+                    query.setdefault(name, {None}).update(match.values())
+    names, params = sorted(headers), sorted(query)
+    found = []
+    for path, method, port in itertools.product(sorted(paths), sorted(methods), ports):
+        for values in itertools.product(*(sorted(headers[n], key=str) for n in names)):
+            for asked in itertools.product(*(sorted(query[n], key=str) for n in params)):
+                found.append(
+                    routing.Request(
+                        path=path,
+                        method=method,
+                        headers={n: v for n, v in zip(names, values, strict=True) if v},
+                        query={n: v for n, v in zip(params, asked, strict=True) if v},
+                        port=port,
+                    )
+                )
+    return found
+
+
+def _outcome(decisions: list[routing.Decision], request: routing.Request) -> object:
+    decision = routing.reached(decisions, request)
+    return decision.outcome() if decision is not None else None
+
+
+def _differences(istio: routing.Table, gateway_api: routing.Table) -> list[tuple[object, ...]]:
+    """Each (key, request) that reaches something else under one API than under the other."""
+    requests = _requests(istio, gateway_api)
+    assert len(requests) > 10
+    return [
+        (key, request)
+        for key, decisions in gateway_api.routes.items()
+        for request in requests
+        if _outcome(decisions, request) != _outcome(istio.routes[key], request)
+    ]
+
+
+def _compare(istio: routing.Table, gateway_api: routing.Table) -> None:
+    assert gateway_api.routes, "no Gateway API route was read"
+    assert set(istio.routes) - set(gateway_api.routes) == ISTIO_ONLY
+    assert set(gateway_api.routes) <= set(istio.routes)
+    assert _differences(istio, gateway_api) == []
+
+
+def _as_is(repo: Path) -> None:
+    """micro-api: a header pin, 10% mirrored, a timeout, on the mesh and a Gateway;
+    checkout: an HTTP and a gRPC port, a cookie pin."""
+
+
+def _exact_paths_after_a_pin(repo: Path) -> None:
+    # Istio takes the pin first; the Gateway API would take the exact path first, had the
+    # pin not been given the path too.
+    _replace(
+        repo, MICRO_API, "timeout: 5s\n", "timeout: 5s\nrequests:\n  - uri: {exact: /api/cart}\n"
+    )
+
+
+def _methods_queries_and_headers(repo: Path) -> None:
+    _replace(
+        repo,
+        MICRO_API,
+        "      x-canary: {exact: always}\n",
+        "      x-canary: {exact: always}\n  - version: v1\n    method: {exact: POST}\n"
+        "    queryParams: {legacy: {exact: '1'}}\n",
+    )
+    _replace(
+        repo,
+        MICRO_API,
+        "timeout: 5s\n",
+        "timeout: 5s\nrequestHeaders: {set: {x-env: ambient}, remove: [x-debug]}\n"
+        "responseHeaders: {add: {x-served-by: micro-api}}\n",
+    )
+
+
+def _a_grpc_method_pin(repo: Path) -> None:
+    _replace(
+        repo,
+        CHECKOUT,
+        '    cookies: {checkout-beta: "on"}\n',
+        "    uri: {exact: /shop.Checkout/Pay}\n",
+    )
+
+
+def _tcp(repo: Path) -> None:
+    _replace(repo, CHECKOUT, "  - {port: 80, protocol: http}\n", "  - {port: 80, protocol: tcp}\n")
+    _replace(repo, CHECKOUT, "  - {port: 9090, protocol: grpc}\n", "")
+    _replace(repo, CHECKOUT, 'match:\n  - version: v2\n    cookies: {checkout-beta: "on"}\n', "")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_as_is, _exact_paths_after_a_pin, _methods_queries_and_headers, _a_grpc_method_pin, _tcp],
+)
+def test_both_apis_route_every_request_alike(
+    tmp_path: Path, cli: Callable[..., Outcome], change: Callable[[Path], None]
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "environments", repo / "environments")
+    shutil.copytree(ROOT / "deploy", repo / "deploy")
+    change(repo)
+
+    _compare(_table(repo, cli, "istio"), _table(repo, cli, "gateway-api"))
+
+
+def test_a_path_prefix_is_where_the_two_apis_differ(
+    tmp_path: Path, cli: Callable[..., Outcome]
+) -> None:
+    """Istio's `prefix: /api` takes /apiary too; the Gateway API's PathPrefix only /api and
+    /api/...: the tables say so (docs/routing.md too)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "environments", repo / "environments")
+    shutil.copytree(ROOT / "deploy", repo / "deploy")
+    _replace(repo, MICRO_API, "timeout: 5s\n", "timeout: 5s\nrequests:\n  - uri: {prefix: /api}\n")
+    istio, gateway_api = _table(repo, cli, "istio"), _table(repo, cli, "gateway-api")
+    key = ("mesh", "micro-api.micro-ambient.svc.cluster.local", "http")
+    differ = {request.path for found, request in _differences(istio, gateway_api) if found == key}
+    assert differ == {"/apix"}  # Istio's route takes it, and no route of the Gateway API's
