@@ -32,10 +32,10 @@ def test_build_runs_one_kustomize_per_batch_not_per_overlay(
 
     outcome = cli("--repo", example_repo, "build")
     assert outcome.code == 0, outcome.err
-    # 9 overlays (2 services and the gateways in each of 3 environments): one batch each.
-    assert len(kustomize_runs) == 3, kustomize_runs
+    # 12 overlays (2 services and the gateways in each of 4 environments): one batch each.
+    assert len(kustomize_runs) == 4, kustomize_runs
     rows = [line for line in outcome.out.splitlines() if "micro-api" in line]
-    assert len(rows) == 3 and any("70/30" in row and "v1×3 v2×3" in row for row in rows)
+    assert len(rows) == 4 and any("70/30" in row and "v1×3 v2×3" in row for row in rows)
     # Each overlay gets exactly the objects kustomize gives it when built on its own.
     built = build(example_repo, load(example_repo))
     for item in built:

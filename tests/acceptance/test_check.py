@@ -23,7 +23,7 @@ def _line(path: Path, needle: str) -> int:
 def test_the_repositorys_own_examples_are_clean(cli) -> None:
     outcome = cli("--repo", ROOT, "check", "--summary")
     assert outcome.code == 0, outcome.out + outcome.err
-    assert outcome.out.splitlines()[-1].startswith("Summary: 35 resources found")
+    assert outcome.out.splitlines()[-1].startswith("Summary: 53 resources found")
 
 
 def test_stale_render_points_at_the_line_that_differs(example_repo: Path, cli) -> None:
@@ -52,8 +52,15 @@ def test_finding_in_a_base_is_located_in_the_base_once(example_repo: Path, cli) 
     outcome = cli("--repo", example_repo, "check", "--format", "json")
     assert outcome.code == 1
     found = [f for f in _findings(outcome) if f["rule"] == "service-target-port"]
-    assert [(f["file"], f["line"], f["column"]) for f in found] == [
+    assert {(f["file"], f["line"], f["column"]) for f in found} == {
         ("deploy/base/micro-api/service.yaml", _line(service, "targetPort: 9090"), 19)
+    }
+    # Once for the Service of every version in each environment, and once more for each
+    # version's own Service where the Gateway API routes (ambient), which names its Deployment.
+    assert sorted(f["message"].rpartition("(")[2] for f in found) == [
+        "micro-api-v1: 19090/http)",
+        "micro-api-v1: 19090/http, micro-api-v2: 19090/http)",
+        "micro-api-v2: 19090/http)",
     ]
 
 
@@ -96,8 +103,8 @@ def test_changed_paths_limit_what_is_built(example_repo: Path, cli) -> None:
     assert {f["rule"] for f in _findings(prod)} >= {"weights-sum-100", "render-fresh"}
     base = cli("--repo", example_repo, "check", "--summary", "deploy/base/checkout/service.yaml")
     assert (
-        "Summary: 20 resources found" in base.out
-    )  # checkout in three environments, and the gateways
+        "Summary: 31 resources found" in base.out
+    )  # checkout in four environments, and the gateways
 
 
 def test_unrelated_paths_check_nothing(example_repo: Path, cli) -> None:
@@ -225,7 +232,7 @@ def test_a_broken_overlay_in_a_batch_is_reported_on_its_own(example_repo: Path, 
     assert [f["file"] for f in builds] == ["deploy/overlays/prod/checkout/kustomization.yaml"]
     assert "missing.yaml" in builds[0]["message"]
     # Every other overlay of prod was still built and checked.
-    assert json.loads(outcome.out)["summary"]["resources"] == 35 - 6
+    assert json.loads(outcome.out)["summary"]["resources"] == 53 - 6
 
 
 def test_repository_policies_see_the_base_branch_as_old_object(example_repo: Path, cli) -> None:

@@ -54,11 +54,11 @@ def test_main_job_renders_and_builds_the_examples(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "deploy" / "base", repo / "deploy" / "base")
     done = _run("render", cwd=repo)
     assert done.returncode == 0, done.stderr
-    assert "rendered 3 environment(s)" in done.stderr
+    assert "rendered 4 environment(s)" in done.stderr
     done = _run("--repo", repo, "build")
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if "micro-api" in line]
-    assert len(rows) == 3
+    assert len(rows) == 4
     assert any("70/30" in row and "v1×3 v2×3" in row for row in rows)
     assert _run("--repo", repo, "render", "--check").returncode == 0
 

@@ -24,6 +24,7 @@ from tests.support import ROOT
 from tests.support.locations import BASE, RELEASE, edit, findings, places, render, where
 
 ENVIRONMENT = "/environment.yaml"
+GATEWAY_API_ENV = "ambient"
 
 
 def test_every_rule_has_a_location_test() -> None:
@@ -561,7 +562,14 @@ def test_the_renderers_map_holds_for_every_key_it_names(tmp_path: Path) -> None:
     for top in ("environments", "deploy"):
         shutil.copytree(ROOT / top, original / top)
     provenance = plan(original).provenance
-    rounds = _rounds(original, provenance)
+    # Not the environment routed with the Gateway API: its routes do not follow the order of
+    # `gateways` (one bound to the Service, one to the Gateways, whatever the order), which
+    # this test changes. Its map is held by tests/unit/render/test_gateway_api.py.
+    rounds = [
+        {env: changes for env, changes in round_changes.items() if env != GATEWAY_API_ENV}
+        for round_changes in _rounds(original, provenance)
+    ]
+    rounds = [round_changes for round_changes in rounds if round_changes]
     # Per round and environment: the keys tested, and the keys the change changed.
     changed: list[dict[str, list[tuple[list[Place], list[Place]]]]] = []
     for index, round_changes in enumerate(rounds, start=1):
@@ -618,6 +626,7 @@ RENDER_NO_FIELD = {
     ("canary",): "the plan `step --next` follows",
     ("defaults", "canary"): "the plan `step --next` follows",
     ("method",): "the shape of the overlay, not a field",
+    ("routing",): "the routing API: the shape of the overlay, not a field",
     # With method: replicas the weights share out `replicas`, which the map names.
     ("versions", "*", "weight"): "the share of `replicas` (method: replicas)",
 }

@@ -16,7 +16,7 @@ def test_status_json_lists_every_version_with_weight_and_traffic(cli) -> None:
     outcome = cli("--repo", ROOT, "status", "--format", "json")
     assert outcome.code == 0
     data = json.loads(outcome.out)
-    assert sorted(data["environments"]) == ["dev", "prod", "staging"]
+    assert sorted(data["environments"]) == ["ambient", "dev", "prod", "staging"]
     prod = {(r["service"], r["version"]): r for r in data["environments"]["prod"]}
     assert prod["micro-api", "v2"] == {
         "service": "micro-api",
@@ -96,7 +96,7 @@ def test_status_json_says_roles_pins_mirrors_steps_and_freshness(cli) -> None:
     assert dev["checkout", "v2"]["plan"]["step"] == 2  # replica splitting follows a plan too
     assert data["render"] == {
         env: {"stale": False, "services": [], "files": [], "removed": False}
-        for env in ("dev", "prod", "staging")
+        for env in ("ambient", "dev", "prod", "staging")
     }
 
 

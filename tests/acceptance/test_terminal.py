@@ -45,7 +45,7 @@ def test_quiet_shows_no_progress_and_no_notes(example_repo: Path) -> None:
     assert code == 0
     assert terminal == ""
     code, _, terminal = _on_a_terminal("--repo", str(example_repo), "render")
-    assert "rendered 3 environment(s): no file(s) changed" in terminal
+    assert "rendered 4 environment(s): no file(s) changed" in terminal
 
 
 def _latest(repo: Path) -> None:

@@ -339,7 +339,7 @@ CASES = [
                 1,
                 1,
                 'unknown environment "nope"',
-                "known: dev, prod, staging",
+                "known: ambient, dev, prod, staging",
             ),
         ),
         args=("render", "nope"),

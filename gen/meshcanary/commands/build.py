@@ -40,6 +40,12 @@ class Built:
                 destinations = route.get("route") or []
                 if any("weight" in d for d in destinations):
                     weights.append("/".join(str(d.get("weight", 0)) for d in destinations))
+        for kind in ("HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute"):
+            for route in self.kinds(kind):
+                for rule in (route.get("spec") or {}).get("rules") or []:
+                    backends = rule.get("backendRefs") or []
+                    if any("weight" in b for b in backends):
+                        weights.append("/".join(str(b.get("weight", 1)) for b in backends))
         subsets = [
             s.get("name", "?")
             for rule in self.kinds("DestinationRule")

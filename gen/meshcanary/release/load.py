@@ -17,9 +17,11 @@ from meshcanary.errors import InputError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, environment_names
 from meshcanary.names import is_dns_label
 from meshcanary.problem import Location, Problem
+from meshcanary.release import gateway_api, routing, schema
 from meshcanary.release import patch as version_patch
-from meshcanary.release import routing, schema
 from meshcanary.release.model import (
+    GATEWAY_API,
+    ISTIO,
     MESH,
     Environment,
     Gateway,
@@ -32,6 +34,7 @@ from meshcanary.release.model import (
 from meshcanary.source import SourceDoc, load_mapping
 
 ISTIO_ONLY = (
+    "routing",
     "hosts",
     "gateways",
     "ports",
@@ -87,7 +90,7 @@ def _environment(root: Path, name: str, problems: list[Problem]) -> Environment 
     data = doc.data
     defaults = data.get("defaults", {})
     gateways = tuple(
-        Gateway(gw_name, dict(spec["selector"]), list(spec["servers"]))
+        Gateway(gw_name, dict(spec.get("selector", {})), list(spec["servers"]))
         for gw_name, spec in data.get("gateways", {}).items()
     )
     if not is_dns_label(name):
@@ -111,6 +114,8 @@ def _environment(root: Path, name: str, problems: list[Problem]) -> Environment 
         max_step=data.get("policy", {}).get("maxStep"),
         rule_severities=tuple(sorted(data.get("policy", {}).get("rules", {}).items())),
         remote_bases=tuple(data.get("remoteBases", ())),
+        routing=data.get("routing", ISTIO),
+        gateway_class=data.get("gatewayClassName", "istio"),
     )
 
 
@@ -309,8 +314,11 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
             problems.append(
                 _unknown_version(doc, ["match", index, "version"], rule["version"], names)
             )
+    routing_api = data.get("routing", env.routing)
     if method == "istio":
         problems.extend(routing.problems(doc))
+        if routing_api == GATEWAY_API:
+            problems.extend(gateway_api.problems(doc))
     mirror = data.get("mirror")
     if mirror and mirror["version"] not in names:
         problems.append(_unknown_version(doc, ["mirror", "version"], mirror["version"], names))
@@ -366,6 +374,7 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
         versions=versions,
         source=doc,
         ignore=dict(data.get("ignore") or {}),
+        routing=routing_api,
     )
 
 

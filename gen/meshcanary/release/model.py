@@ -9,6 +9,9 @@ from typing import Any
 from meshcanary.source import SourceDoc
 
 MESH = "mesh"
+# The APIs a release's routes are rendered in (`routing:`).
+ISTIO = "istio"
+GATEWAY_API = "gateway-api"
 # What a new environment starts with (`init`, and `import` into an environment it creates):
 # the canary plan `step --next` follows, and the largest move of one change.
 DEFAULT_STEPS = (10, 25, 50, 75, 100)
@@ -137,7 +140,7 @@ class Mirror:
 @dataclass(frozen=True)
 class Port:
     number: int
-    protocol: str  # http, tcp or tls
+    protocol: str  # http, grpc (an HTTP route for Istio), tcp or tls
     destination_port: int | None = None  # the Service port routed to; None: `number`
     sni_hosts: tuple[str, ...] = ()  # tls: the SNI names matched; empty: the release's hosts
 
@@ -189,6 +192,8 @@ class Environment:
     max_step: int | None = None  # largest weight change of one version in one change
     rule_severities: tuple[tuple[str, str], ...] = ()  # rule ID → error, warning, info or off
     remote_bases: tuple[str, ...] = ()  # https prefixes kustomize may fetch, with --allow-remote
+    routing: str = ISTIO  # the releases' routes: ISTIO or GATEWAY_API, unless a release says
+    gateway_class: str = "istio"  # gatewayClassName of its Gateway API Gateways
 
     def gateway(self, name: str) -> Gateway | None:
         return next((g for g in self.gateways if g.name == name), None)
@@ -217,6 +222,7 @@ class Release:
     source: SourceDoc = field(repr=False, compare=False)
     # Rule ID -> reason: rules silenced for every object of this service.
     ignore: Mapping[str, str] = field(default_factory=dict)
+    routing: str = ISTIO  # ISTIO: a VirtualService and a DestinationRule; GATEWAY_API: HTTPRoutes
 
     @property
     def timeout(self) -> str | None:
@@ -232,7 +238,13 @@ class Release:
 
     @property
     def uses_istio(self) -> bool:
+        """Whether routes carry the weights (method: istio), in either routing API."""
         return self.method == "istio"
+
+    @property
+    def uses_gateway_api(self) -> bool:
+        """Whether its routes are Gateway API routes to one Service per version."""
+        return self.uses_istio and self.routing == GATEWAY_API
 
     def version(self, name: str) -> Version | None:
         return next((v for v in self.versions if v.name == name), None)

@@ -149,7 +149,7 @@ def problems(doc: SourceDoc) -> list[Problem]:
                     "remove sniHosts, or set protocol: tls",
                 )
             )
-    if listed and all(p.get("protocol", "http") != "http" for p in listed):
+    if listed and all(p.get("protocol", "http") not in ("http", "grpc") for p in listed):
         # Without an HTTP route these would be rendered nowhere: refused, never dropped.
         for key in HTTP_ONLY:
             if key in data:

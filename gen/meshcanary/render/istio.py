@@ -122,13 +122,10 @@ class _Routes:
         """The route options of the weighted route (no pin) or of the `pin`-th match, each
         recorded where it was written: on the pin, else at the top level."""
         release = self.release
-        own = release.matches[pin].options if pin is not None else release.options
         merged = release.route_options(release.matches[pin] if pin is not None else None)
 
         def decided(key: str, field: str) -> Path:
-            if pin is not None and getattr(own, field) is not None:
-                return ["match", pin, key]
-            return [key]
+            return option_written(release, pin, key, field)
 
         extras: dict[str, Any] = {}
         if merged.timeout:
@@ -234,6 +231,14 @@ class _Routes:
             else:
                 self.recorder.add(sni_at, ["base"])
         return {"match": [match], "route": self.weighted([*at, "route"], port)}
+
+
+def option_written(release: Release, pin: int | None, key: str, field: str) -> Path:
+    """Where a route option (`key` in the release file, `field` of RouteOptions) of the
+    weighted route (no pin) or of the `pin`-th match was written: on the pin, else on top."""
+    if pin is not None and getattr(release.matches[pin].options, field) is not None:
+        return ["match", pin, key]
+    return [key]
 
 
 def _written(release: Release, path: Path) -> Any:

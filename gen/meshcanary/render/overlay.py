@@ -32,8 +32,8 @@ from meshcanary.layout import GATEWAYS, OVERLAYS
 from meshcanary.problem import Problem
 from meshcanary.release import patch as version_patch
 from meshcanary.release.load import LoadedEnvironment
-from meshcanary.release.model import Environment, Release, Version
-from meshcanary.render import istio
+from meshcanary.release.model import GATEWAY_API, Environment, Release, Version
+from meshcanary.render import gateway_api, istio
 from meshcanary.render.base import Base, read_base
 from meshcanary.render.emit import document
 from meshcanary.render.provenance import Origins, Provenance, Recorder
@@ -267,6 +267,24 @@ def _at(node: Any, path: Sequence[str]) -> Any:
     return node
 
 
+def _version_drops(release: Release, base: Base) -> list[tuple[str, str | None]]:
+    """What a version folder drops of the base: with Gateway API routes it keeps the base's
+    Service, which the folder's name suffix and version label make that version's own."""
+    dropped = base.shared_deletions()
+    if not release.uses_gateway_api:
+        return dropped
+    services = [name for kind, name in base.others if kind == "Service" and name != base.service]
+    kept: list[tuple[str, str | None]] = []
+    for kind, name in dropped:
+        if kind != "Service":
+            kept.append((kind, name))
+        elif name is None:
+            kept += [("Service", other) for other in services]
+        elif name != base.service:
+            kept.append((kind, name))
+    return kept
+
+
 def _version_folder(
     release: Release, base: Base, base_ref: str, name: str, replicas: int
 ) -> dict[str, Any]:
@@ -279,7 +297,7 @@ def _version_folder(
         image["newTag"] = tag
     if digest:
         image["digest"] = digest
-    patches = _drops(base.shared_deletions())
+    patches = _drops(_version_drops(release, base))
     if base.deployment != release.service:
         # Deployments are named <service>-<version> whatever the base calls its Deployment.
         patches.append(
@@ -363,12 +381,15 @@ def _deployment_origins(release: Release, base: Base, name: str) -> Origins:
     return recorder.origins(None)
 
 
-def _per_version_origins(release: Release, name: str) -> Origins:
-    """What a version folder sets on a per-version object: its suffix and version label."""
+def _per_version_origins(release: Release, name: str, kind: str) -> Origins:
+    """What a version folder sets on a per-version object: its suffix and version label (and
+    for a Service, the version its selector adds)."""
     recorder = Recorder(release.source)
     recorder.add(["metadata", "namespace"], ["namespace"], source=release.environment.source)
     recorder.add(["metadata", "name"], ["versions", name], key=True)
     recorder.add(["metadata", "labels", "version"], ["versions", name], key=True)
+    if kind == "Service":
+        recorder.add(["spec", "selector", "version"], ["versions", name], key=True)
     return recorder.origins(None)
 
 
@@ -453,16 +474,41 @@ def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> 
             f"{release.service}-{version.name}",
             _deployment_origins(release, base, version.name),
         )
-        for kind, name in base.per_version:
+        per_version = [*base.per_version]
+        if release.uses_gateway_api:
+            per_version.append(("Service", base.service))
+        for kind, name in per_version:
             provenance.record(
                 environment.name,
                 kind,
                 environment.namespace,
                 f"{name}-{version.name}",
-                _per_version_origins(release, version.name),
+                _per_version_origins(release, version.name, kind),
             )
     resources = [SERVICE, *(v.name for v in release.versions)]
-    if release.uses_istio:
+    if release.uses_gateway_api:
+        host = istio.fqdn(base.service, environment.namespace)
+        for name, made in (
+            ("destinationrule.yaml", gateway_api.destination_rules(release, base)),
+            ("routes.yaml", gateway_api.routes(release, base, release.hosts or (host,))),
+        ):
+            if not made:
+                continue
+            files[f"{prefix}/{name}"] = "---\n".join(
+                document(generated.body, head if index == 0 else "")
+                for index, generated in enumerate(made)
+            )
+            for generated in made:
+                body = generated.body
+                provenance.record(
+                    environment.name,
+                    body["kind"],
+                    environment.namespace,
+                    body["metadata"]["name"],
+                    generated.origins,
+                )
+            resources.append(name)
+    elif release.uses_istio:
         host = istio.fqdn(base.service, environment.namespace)
         for name, generated in (
             ("destinationrule.yaml", istio.destination_rule(release, host, base.pod_labels)),
@@ -481,6 +527,14 @@ def service_files(root: Path, release: Release, base_cache: dict[str, Base]) -> 
     }
     files[f"{prefix}/kustomization.yaml"] = document(root_kustomization, head + note)
     return Rendered(files, provenance)
+
+
+def _gateway_routings(loaded: LoadedEnvironment, gateway: str) -> list[str]:
+    """The routing APIs the gateway is rendered in: the environment's, and that of any release
+    bound to it that routes in the other one."""
+    found = {loaded.environment.routing}
+    found.update(r.routing for r in loaded.releases if r.uses_istio and gateway in r.gateways)
+    return sorted(found)
 
 
 def environment_files(
@@ -511,10 +565,37 @@ def environment_files(
         head = header(env.path)
         names = []
         for declared in sorted(env.gateways, key=lambda g: g.name):
-            generated = istio.gateway(env, declared)
-            files[f"{GATEWAYS}/{declared.name}.yaml"] = document(generated.body, head)
-            names.append(f"{declared.name}.yaml")
-            provenance.record(env.name, "Gateway", env.namespace, declared.name, generated.origins)
+            for routing in _gateway_routings(loaded, declared.name):
+                if routing != GATEWAY_API and not declared.selector:
+                    problems.append(
+                        Problem(
+                            env.source.location(["gateways", declared.name], key=True),
+                            f"gateway {declared.name} needs a selector: the labels of the "
+                            "gateway pods its Istio Gateway configures",
+                            "add selector: {istio: ingressgateway}, or route the releases "
+                            "bound to it with routing: gateway-api",
+                        )
+                    )
+                    continue
+                try:
+                    generated = (
+                        gateway_api.gateway(env, declared)
+                        if routing == GATEWAY_API
+                        else istio.gateway(env, declared)
+                    )
+                except InputError as exc:
+                    problems.extend(exc.problems)
+                    continue
+                # The environment's own routing names the file after the gateway; the other
+                # API's, for releases that choose it, gets the API's name too.
+                name = declared.name if routing == env.routing else f"{declared.name}.{routing}"
+                files[f"{GATEWAYS}/{name}.yaml"] = document(generated.body, head)
+                names.append(f"{name}.yaml")
+                provenance.record(
+                    env.name, "Gateway", env.namespace, declared.name, generated.origins
+                )
+        if problems:
+            raise InputError(problems)
         gateways = {**KUSTOMIZATION, "namespace": env.namespace, "resources": names}
         files[f"{GATEWAYS}/kustomization.yaml"] = document(gateways, head)
         resources.insert(0, GATEWAYS)

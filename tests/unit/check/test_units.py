@@ -120,9 +120,9 @@ def test_after_a_one_service_change_only_its_overlay_is_built(
     base = repo / "deploy/base/checkout/deployment.yaml"
     base.write_text(base.read_text().replace("memory:", "memory: ", 1))
     changed = cli("--repo", repo, "check", "--no-base", "--format", "json")
-    # checkout's base is in every environment: its three overlays, and no other.
+    # checkout's base is in every environment: its four overlays, and no other.
     assert sorted(built) == [
-        f"deploy/overlays/{env}/checkout" for env in ("dev", "prod", "staging")
+        f"deploy/overlays/{env}/checkout" for env in ("ambient", "dev", "prod", "staging")
     ]
     assert (changed.code, changed.out) == (first.code, first.out)
 
@@ -159,7 +159,7 @@ def test_records_that_cannot_be_read_or_were_made_otherwise_are_not_used(
     repo = _repository(tmp_path)
     first = cli("--repo", repo, "check", "--no-base", "--format", "json")
     records = sorted(cache.folder().glob("units-*.json"))
-    assert len(records) == 3  # one an environment
+    assert len(records) == 4  # one an environment
     records[0].write_text("{not json", encoding="utf-8")
     data = json.loads(records[1].read_text(encoding="utf-8"))
     data["key"] = "made under other settings"

@@ -104,7 +104,8 @@ def test_examples_are_valid_vaps() -> None:
 def test_examples_pass_on_the_environments(env: str) -> None:
     policies = load([POLICIES], ROOT)
     built = rendered(env)
-    assert {r.kind for r in built} >= {"Deployment", "VirtualService"}
+    kinds = {r.kind for r in built}
+    assert "Deployment" in kinds and kinds & {"VirtualService", "HTTPRoute"}, kinds
     assert policies.evaluate(built) == []
     # As an update against itself (max-weight-step compares with oldObject).
     assert policies.evaluate(built, {key_of(r): r.data for r in built}) == []

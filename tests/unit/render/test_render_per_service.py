@@ -114,7 +114,7 @@ def test_a_one_release_change_swaps_only_its_service_folder(
     assert done.out == (
         f"update  {PROD}/micro-api/.meshcanary.json\nupdate  {PROD}/micro-api/virtualservice.yaml\n"
     )
-    assert done.err == "rendered 3 environment(s): 2 file(s) changed\n"
+    assert done.err == "rendered 4 environment(s): 2 file(s) changed\n"
     assert after["prod/micro-api"] != before["prod/micro-api"]  # swapped in whole
     assert cli("--repo", example_repo, "render", "--check").code == 0
 
@@ -136,7 +136,7 @@ def test_two_changed_services_are_swapped_each_alone(
             "micro-api/virtualservice.yaml",
         )
     )
-    assert done.err == "rendered 3 environment(s): 4 file(s) changed\n"
+    assert done.err == "rendered 4 environment(s): 4 file(s) changed\n"
 
 
 def _add_orders(repo: Path) -> None:
@@ -278,8 +278,13 @@ def test_a_render_killed_between_two_service_swaps_is_finished_by_the_next(
 
     assert again.code == 0, again.err
     changed = 2 if swapped else 4
-    assert again.err == f"rendered 3 environment(s): {changed} file(s) changed\n"
-    assert sorted(os.listdir(overlays)) == ["dev", "prod", "staging"]  # no staging folder
+    assert again.err == f"rendered 4 environment(s): {changed} file(s) changed\n"
+    assert sorted(os.listdir(overlays)) == [
+        "ambient",
+        "dev",
+        "prod",
+        "staging",
+    ]  # no staging folder
     assert _files(overlays) == new
     assert cli("--repo", example_repo, "render", "--check").code == 0
 
@@ -339,7 +344,9 @@ def test_a_disk_that_fills_up_while_two_service_folders_are_staged_changes_neith
             done = cli("--repo", repo, "render")
             filler.unlink()
             overlays = repo / OVERLAYS
-            assert sorted(os.listdir(overlays)) == ["dev", "prod", "staging"], leave_pages
+            assert sorted(os.listdir(overlays)) == ["ambient", "dev", "prod", "staging"], (
+                leave_pages
+            )
             if done.code == 0:
                 assert _files(overlays) == new, leave_pages
             else:

@@ -154,7 +154,7 @@ def test_recover_finishes_a_service_swap_a_kill_cut_short(example_repo: Path, ki
         write(staging / "virtualservice.yaml", "half: written\n")
     swap.recover(example_repo, str(OVERLAYS))
     assert _snapshot(overlays / "prod") == before
-    assert sorted(p.name for p in overlays.iterdir()) == ["dev", "prod", "staging"]
+    assert sorted(p.name for p in overlays.iterdir()) == ["ambient", "dev", "prod", "staging"]
 
 
 def test_the_environment_kustomization_is_known_without_rendering_the_services(

@@ -240,7 +240,7 @@ def test_interrupted_swap_is_recovered_to_a_whole_tree(example_repo: Path, cli) 
     write(overlays / ".prod.new" / "half-written.yaml", "apiVersion: v")
     assert cli("--repo", example_repo, "render").code == 0
     assert _snapshot(overlays / "prod") == before
-    assert sorted(p.name for p in overlays.iterdir()) == ["dev", "prod", "staging"]
+    assert sorted(p.name for p in overlays.iterdir()) == ["ambient", "dev", "prod", "staging"]
 
 
 def test_swap_killed_after_the_new_tree_is_in_place_keeps_the_new_tree(example_repo: Path) -> None:
