@@ -136,6 +136,7 @@ app.command()(edit.promote)
 app.command()(edit.rollback)
 app.command()(edit.start)
 app.command()(edit.retire)
+app.command()(edit.migrate)
 app.command("import")(setup.import_command)
 app.command("init")(setup.init_command)
 

@@ -307,3 +307,73 @@ def retire(
             pr_body=pr_body,
         ),
     )
+
+
+@exits
+def migrate(
+    environment: Env,
+    to: Annotated[
+        str,
+        typer.Option("--to", help="The routing API: gateway-api or istio.", show_default=False),
+    ],
+    dry_run: DryRunOption = False,
+    commit: CommitOption = False,
+    branch: BranchOption = None,
+    push: PushOption = None,
+    pr_body: PrBodyOption = None,
+    pr_title: PrTitleOption = None,
+    force: ForceOption = False,
+) -> int:
+    """Switch an environment's routes to another API (routing: in environment.yaml)."""
+    from meshcanary.commands import migrate as command
+    from meshcanary.errors import InputError
+    from meshcanary.problem import Severity
+
+    needs_commit = [
+        o
+        for o, given in (
+            ("--branch", branch),
+            ("--push", push),
+            ("--pr-title", pr_title),
+            ("--pr-body", pr_body),
+        )
+        if given is not None
+    ]
+    if needs_commit and not commit:
+        raise InputError(
+            f"{' and '.join(needs_commit)} need{'s' if len(needs_commit) == 1 else ''} --commit"
+        )
+    options = command.MigrateOptions(
+        dry_run=dry_run,
+        force=force,
+        commit=commit,
+        branch=branch,
+        push=push,
+        pr_title=pr_title,
+        pr_body=pr_body,
+    )
+    result = command.migrate(Settings.repo, environment, to, options)
+    if dry_run:
+        sys.stdout.write(printable_lines(result.diff))
+    if result.report.problems:
+        from meshcanary.report import reporter
+
+        sys.stderr.write(reporter("text").render(result.report, summary=False, color=False))
+    if result.report.at_least(Severity.ERROR):
+        print(f"{printable(result.message)}: check failed; nothing written", file=sys.stderr)
+        return 1
+    if result.written:
+        print(printable(result.message))
+        print(
+            f"{len(result.added)} object(s) added, {len(result.removed)} removed",
+            file=sys.stderr,
+        )
+        if result.branch:
+            sha = result.sha and result.sha[:12]
+            since = f" (from {printable(result.base)})" if result.base else ""
+            print(f"committed {sha} on {printable(result.branch)}{since}", file=sys.stderr)
+        if result.branch and result.pushed:
+            print(
+                f"pushed {printable(result.branch)} to {printable(result.pushed)}", file=sys.stderr
+            )
+    return 0

@@ -1,0 +1,224 @@
+"""`migrate ENV --to gateway-api|istio`: switch an environment's routing API in one reviewed
+change.
+
+The environment file gets `routing: <api>` (its comments and layout kept); the environment is
+rendered and checked in a scratch copy (its release files, environment file, overlays, bases
+and the repository's policies), and only then written here: the environment file, then the
+render. With --commit both are committed on a branch of their own, and the pull request's body
+says which objects the change adds and removes, as kustomize builds them before and after.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshcanary.errors import InputError, MeshcanaryError
+from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, OVERLAYS
+from meshcanary.problem import Problem, Severity
+from meshcanary.release import splice
+from meshcanary.release.load import load
+from meshcanary.release.model import GATEWAY_API, ISTIO
+from meshcanary.release.splice import EditRefused
+from meshcanary.render import swap, tree
+from meshcanary.report import Report
+
+APIS = (ISTIO, GATEWAY_API)
+POLICIES = "policies"
+
+
+@dataclass(frozen=True)
+class MigrateOptions:
+    """Whether to write, and what to do with git afterwards, as the edit commands take them."""
+
+    dry_run: bool = False  # print the diff; write, commit and push nothing
+    force: bool = False  # overwrite generated files edited by hand
+    commit: bool = False
+    branch: str | None = None
+    push: str | None = None  # remote name
+    pr_title: Path | None = None
+    pr_body: Path | None = None
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    environment: str
+    routing: str
+    message: str  # e.g. prod: routing istio -> gateway-api
+    diff: str  # of the environment file and of the rendered files
+    report: Report  # what check found in the scratch copy
+    added: tuple[str, ...] = ()  # objects the change adds, "Kind name", as built
+    removed: tuple[str, ...] = ()
+    written: bool = False
+    branch: str | None = None
+    sha: str | None = None
+    base: str | None = None
+    pushed: str | None = None
+
+
+def set_routing(text: str, routing: str) -> str:
+    """The environment file's text with `routing: <routing>`, every other line as it was."""
+    doc = splice.parse(text)
+    found = splice.lookup(doc.root, "routing")
+    if found is not None:
+        _, value = found
+        return text[: splice.start_of(value)] + routing + text[splice.end_of(value) :]
+    # A line of its own, after the API version the releases render (or the namespace).
+    for anchor in ("istioApiVersion", "namespace"):
+        found = splice.lookup(doc.root, anchor)
+        if found is not None:
+            end = splice.end_of(found[1])
+            line_end = text.find("\n", end)
+            at = len(text) if line_end < 0 else line_end + 1
+            newline = "" if line_end >= 0 or not text else "\n"
+            return f"{text[:at]}{newline}routing: {routing}\n{text[at:]}"
+    return f"routing: {routing}\n{text}"
+
+
+def migrate(root: Path, environment: str, routing: str, options: MigrateOptions) -> MigrateResult:
+    """Switch `environment` to `routing`, under the repository's lock."""
+    from meshcanary.lock import exclusive
+
+    if routing not in APIS:
+        raise InputError(f"--to {routing!r}: give {' or '.join(APIS)}")
+    with exclusive(root):
+        return _migrate(root, environment, routing, options)
+
+
+def _migrate(root: Path, environment: str, routing: str, options: MigrateOptions) -> MigrateResult:
+    from meshcanary import check
+    from meshcanary.render import repository
+
+    env_file = f"{ENVIRONMENTS}/{environment}/{ENVIRONMENT_FILE}"
+    overlay = f"{OVERLAYS}/{environment}"
+    (loaded,) = load(root, [environment])
+    current = loaded.environment.routing
+    if current == routing:
+        raise InputError(
+            [Problem(loaded.environment.source.location([]), f"already routed with {routing}")]
+        )
+    paths = (env_file, overlay)
+    if options.commit and not options.dry_run:
+        from meshcanary import gitops
+
+        gitops.preflight(root, list(paths), branch=options.branch)
+    before = (root / env_file).read_bytes().decode("utf-8")
+    try:
+        after = set_routing(before, routing)
+    except EditRefused as exc:
+        raise InputError([Problem(loaded.environment.source.location([]), exc.message)]) from None
+    message = f"{environment}: routing {current} -> {routing}"
+    with tempfile.TemporaryDirectory(prefix="meshcanary-migrate-") as folder:
+        scratch = Path(folder)
+        bases = sorted({r.base for r in loaded.releases})
+        for path in [f"{ENVIRONMENTS}/{environment}", overlay, POLICIES, *bases]:
+            _copy(root, scratch, path)
+        (scratch / env_file).write_text(after, encoding="utf-8", newline="")
+        rendered = repository.render(scratch, [environment], force=True)
+        report = check.check(scratch, [], check.CheckOptions(base=None, cache=False))
+        added, removed = _objects(root, scratch, overlay)
+    diff = tree.unified_diff(
+        [
+            tree.Plan(
+                f"{ENVIRONMENTS}/{environment}", {}, (tree.Change(env_file, before, after),), ()
+            )
+        ]
+    )
+    diff += tree.unified_diff(list(rendered.plans))
+    result = MigrateResult(environment, routing, message, diff, report, added, removed)
+    if options.dry_run or report.at_least(Severity.ERROR):
+        return result
+    repository.recover(root)
+    swap.write_atomically(root, root / env_file, after)
+    try:
+        repository.render(root, [environment], force=options.force)
+    except MeshcanaryError:
+        swap.write_atomically(root, root / env_file, before)  # the render wrote nothing
+        raise
+    result = replace(result, written=True)
+    if options.commit:
+        result = _commit(root, result, paths, options)
+    return result
+
+
+def _copy(root: Path, scratch: Path, path: str) -> None:
+    source, destination = root / path, scratch / path
+    if not source.exists() or destination.exists():
+        return
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if source.is_dir():
+            shutil.copytree(source, destination, symlinks=True)
+        else:
+            shutil.copy2(source, destination)
+    except (OSError, shutil.Error) as exc:
+        raise InputError(f"cannot copy {path} to check the change: {exc}") from None
+
+
+def _objects(root: Path, scratch: Path, overlay: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The objects the change adds and removes, "Kind name", as kustomize builds the
+    environment's overlays before (here) and after (the scratch copy)."""
+    from meshcanary import kustomize
+
+    def built(at: Path) -> set[str]:
+        result = kustomize.builder(at).build(kustomize.Target(at / overlay, overlay))
+        if not result.ok:
+            return set()  # a build that fails is check's to report
+        documents: list[Any] = [d for d in yaml.safe_load_all(result.output) if isinstance(d, dict)]
+        return {
+            f"{d.get('kind')} {(d.get('metadata') or {}).get('name')} ({d.get('apiVersion')})"
+            for d in documents
+        }
+
+    old, new = built(root), built(scratch)
+    return tuple(sorted(new - old)), tuple(sorted(old - new))
+
+
+def pr_body(result: MigrateResult) -> str:
+    """The pull request's Markdown body: what appears and disappears."""
+    lines = [
+        f"Routes `{result.environment}` with {'the Gateway API' if result.routing == GATEWAY_API else 'Istio VirtualServices'}"
+        f" (`routing: {result.routing}` in `{ENVIRONMENTS}/{result.environment}/{ENVIRONMENT_FILE}`).",
+        "The release files do not change; every request is routed as before (rendered and "
+        "checked by meshcanary).",
+        "",
+        f"Objects added ({len(result.added)}):",
+        "",
+        *(f"- `{name}`" for name in result.added),
+        "",
+        f"Objects removed ({len(result.removed)}):",
+        "",
+        *(f"- `{name}`" for name in result.removed),
+        "",
+        f"Checks: render fresh; kustomize build ok; schemas and rules "
+        f"{'clean' if not result.report.problems else str(len(result.report.problems)) + ' finding(s), none an error'}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _commit(
+    root: Path, result: MigrateResult, paths: tuple[str, ...], options: MigrateOptions
+) -> MigrateResult:
+    from meshcanary import gitops
+
+    branch = options.branch or gitops.branch_name(result.environment, "routing", result.routing)
+    committed = gitops.commit(root, list(paths), result.message, branch)
+    title = f"{result.environment}: route with {result.routing}"
+    if options.pr_title:
+        options.pr_title.write_text(title + "\n", encoding="utf-8")
+    if options.pr_body:
+        options.pr_body.write_text(pr_body(result), encoding="utf-8")
+    if options.push:
+        gitops.push(root, options.push, committed.branch)
+    return replace(
+        result,
+        branch=committed.branch,
+        sha=committed.sha,
+        base=committed.previous_branch,
+        pushed=options.push,
+    )

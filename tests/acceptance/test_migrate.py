@@ -1,0 +1,126 @@
+"""`migrate ENV --to gateway-api|istio`: one environment's routing API switched in one change,
+with real kustomize, real git and a bare remote; refused, with nothing written, where the
+release files say what the other API has no place for."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+DEV = "environments/dev/environment.yaml"
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    )
+    return done.stdout
+
+
+def _snapshot(repo: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(repo).as_posix(): p.read_bytes()
+        for p in sorted(repo.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(repo).parts
+    }
+
+
+@pytest.fixture
+def repo(example_repo: Path, tmp_path: Path) -> Path:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    _git(example_repo, "init", "-q", "-b", "main")
+    _git(example_repo, "config", "user.name", "Test")
+    _git(example_repo, "config", "user.email", "test@example.com")
+    _git(example_repo, "add", "-A")
+    _git(example_repo, "commit", "-qm", "start")
+    _git(example_repo, "remote", "add", "origin", str(remote))
+    _git(example_repo, "push", "-q", "origin", "main")
+    return example_repo
+
+
+def test_an_environment_moves_to_the_gateway_api_in_one_commit(
+    repo: Path, cli, tmp_path: Path
+) -> None:
+    before = (repo / DEV).read_text(encoding="utf-8")
+    body = tmp_path / "body.md"
+
+    done = cli(
+        "--repo", repo, "migrate", "dev", "--to", "gateway-api",
+        "--commit", "--push", "origin", "--pr-body", body,
+    )  # fmt: skip
+
+    assert done.code == 0, done.err
+    assert done.out == "dev: routing istio -> gateway-api\n"
+    # One line added to the environment file, its comments and layout as they were.
+    after = (repo / DEV).read_text(encoding="utf-8")
+    assert after.replace("routing: gateway-api\n", "", 1) == before
+    assert "istioApiVersion: networking.istio.io/v1\nrouting: gateway-api\n" in after
+    assert cli("--repo", repo, "render", "--check").code == 0
+    assert cli("--repo", repo, "check", "--no-cache").code == 0
+    assert (repo / "deploy/overlays/dev/micro-api/routes.yaml").is_file()
+    assert not (repo / "deploy/overlays/dev/micro-api/virtualservice.yaml").exists()
+    # Committed on a branch of its own, pushed; the work tree is clean.
+    branch = _git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    assert branch == "meshcanary/dev/routing/gateway-api"
+    assert _git(repo, "status", "--porcelain") == ""
+    assert _git(repo, "ls-remote", "origin", branch).strip()
+    changed = _git(repo, "diff", "--name-only", "main", branch).split()
+    assert DEV in changed
+    assert all(p == DEV or p.startswith("deploy/overlays/dev/") for p in changed)
+    # The body says what appears and what disappears.
+    text = body.read_text(encoding="utf-8")
+    added = text.split("Objects added")[1].split("Objects removed")[0]
+    removed = text.split("Objects removed")[1]
+    assert "`HTTPRoute micro-api (gateway.networking.k8s.io/v1)`" in added
+    assert "`Service micro-api-v2 (v1)`" in added
+    assert "`Gateway micro-gateway (gateway.networking.k8s.io/v1)`" in added
+    assert "`VirtualService micro-api (networking.istio.io/v1)`" in removed
+    assert "`Gateway micro-gateway (networking.istio.io/v1)`" in removed
+    assert "Deployment" not in text  # the workloads stay as they are
+
+
+def test_a_dry_run_shows_the_change_and_writes_nothing(repo: Path, cli) -> None:
+    before = _snapshot(repo)
+    done = cli("--repo", repo, "migrate", "dev", "--to", "gateway-api", "--dry-run")
+    assert done.code == 0, done.err
+    assert "+routing: gateway-api" in done.out
+    assert "+++ b/deploy/overlays/dev/micro-api/routes.yaml" in done.out
+    assert _snapshot(repo) == before
+
+
+def test_what_the_other_api_has_no_place_for_stops_it_with_nothing_written(repo: Path, cli) -> None:
+    before = _snapshot(repo)
+    done = cli("--repo", repo, "migrate", "staging", "--to", "gateway-api", "--commit")
+    assert done.code == 2
+    assert done.err.startswith("environments/staging/checkout.yaml:10:1: error: retries:")
+    assert _snapshot(repo) == before
+    assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+
+
+def test_back_to_istio_needs_the_gateway_pods_selector(repo: Path, cli) -> None:
+    before = _snapshot(repo)
+    done = cli("--repo", repo, "migrate", "ambient", "--to", "istio")
+    assert done.code == 2
+    assert "gateway micro-gateway needs a selector" in done.err
+    assert _snapshot(repo) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("dev", "--to", "istio"), "already routed with istio"),
+        (("dev", "--to", "linkerd"), "--to 'linkerd': give istio or gateway-api"),
+        (("dev", "--to", "gateway-api", "--push", "origin"), "--push needs --commit"),
+    ],
+)
+def test_no_change_or_an_unknown_api_is_refused(
+    repo: Path, cli, args: tuple[str, ...], message: str
+) -> None:
+    done = cli("--repo", repo, "migrate", *args)
+    assert done.code == 2
+    assert message in done.err
