@@ -21,6 +21,7 @@ def test_status_json_lists_every_version_with_weight_and_traffic(cli) -> None:
     assert prod["micro-api", "v2"] == {
         "service": "micro-api",
         "method": "istio",
+        "routing": "istio",
         "version": "v2",
         "image": "registry.cn-hangzhou.aliyuncs.com/wudimanong/micro-api:1.3",
         "replicas": 3,
@@ -32,6 +33,8 @@ def test_status_json_lists_every_version_with_weight_and_traffic(cli) -> None:
         "plan": {"steps": [10, 25, 50, 75, 100], "step": None},
     }
     dev = {(r["service"], r["version"]): r for r in data["environments"]["dev"]}
+    assert dev["checkout", "v1"]["routing"] is None  # method: replicas, no routes
+    assert {r["routing"] for r in data["environments"]["ambient"]} == {"gateway-api"}
     assert (dev["checkout", "v1"]["replicas"], dev["checkout", "v1"]["share"]) == (8, 80.0)
     assert (dev["checkout", "v2"]["replicas"], dev["checkout", "v2"]["share"]) == (2, 20.0)
 
@@ -42,6 +45,13 @@ def test_status_text_has_a_table_per_environment(cli) -> None:
     assert "environment staging" in outcome.out
     assert "environment prod" not in outcome.out
     assert "2.6.0-rc.1" in outcome.out
+
+
+def test_status_says_which_services_the_gateway_api_routes(cli) -> None:
+    outcome = cli("--repo", ROOT, "status", "ambient", "prod")
+    assert outcome.code == 0
+    notes = [line for line in outcome.out.splitlines() if line.startswith("routed with")]
+    assert notes == ["routed with the Gateway API: checkout, micro-api"]  # not prod's
 
 
 def test_status_of_unknown_environment_is_exit_2(cli) -> None:

@@ -21,7 +21,7 @@ from meshcanary.layout import GATEWAYS, HASHES_FILE, OVERLAYS
 from meshcanary.problem import Problem, printable
 from meshcanary.release import model
 from meshcanary.release.load import LoadedEnvironment, load
-from meshcanary.release.model import HeaderMatch, Release
+from meshcanary.release.model import GATEWAY_API, HeaderMatch, Release
 from meshcanary.render import repository
 from meshcanary.render.overlay import replica_split
 from meshcanary.render.tree import Plan
@@ -100,6 +100,7 @@ class Row:
     pinned: tuple[Pin, ...] = ()  # match rules that send their requests to this version
     mirrored: float | None = None  # percent of requests of which it gets a copy
     plan: Step | None = None  # the canary's only
+    routing: str | None = None  # the API its routes are in (istio, gateway-api); None: no routes
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ def rows(environments: list[LoadedEnvironment]) -> list[Row]:
                         if release.mirror and release.mirror.version == version.name
                         else None,
                         plan if role == CANARY else None,
+                        routing=release.routing if release.uses_istio else None,
                     )
                 )
     return table
@@ -254,6 +256,7 @@ def as_json(report: Status) -> dict[str, Any]:
             {
                 "service": row.service,
                 "method": row.method,
+                "routing": row.routing,
                 "version": row.version,
                 "image": row.image,
                 "replicas": row.replicas,
@@ -321,6 +324,10 @@ def text(report: Status, *, width: int | None = None, color: bool = False) -> st
         if not table:
             continue
         lines.extend(_table(table, width, color))
+        routed = [r.service for r in table if r.routing == GATEWAY_API]
+        if routed:
+            names = ", ".join(printable(s) for s in dict.fromkeys(routed))
+            lines.extend(_wrap(f"routed with the Gateway API: {names}", width))
         for row in table:
             service, version = printable(row.service), printable(row.version)
             notes = [f"{service}: {version} is {row.plan.describe()}"] if row.plan else []
