@@ -306,6 +306,8 @@ def _environment(env: str) -> str:
 # The namespace every rendered resource of {env} goes to:
 namespace: {env}
 istioApiVersion: networking.istio.io/v1     # v1beta1 for Istio before 1.22
+# routing: gateway-api                      # HTTPRoutes instead of VirtualServices (Istio's
+#                                           # ambient mode, Linkerd, Cilium, Envoy Gateway)
 # gateways:                                 # Istio Gateways to render, by name; releases bind
 #   public:                                 # to them with `gateways: [public, mesh]`
 #     selector: {{istio: ingressgateway}}
@@ -523,7 +525,7 @@ pull request. meshcanary renders them into a Kustomize tree that Argo CD or Flux
 | `environments/<env>/environment.yaml` | namespace, gateways, defaults of one environment | you |
 | `environments/<env>/<service>.yaml` | one service: versions, images, replicas, weights | you |
 | `deploy/base/<service>/` | the service's Deployment and Service (a Kustomize base) | you |
-| `deploy/overlays/<env>/` | versioned Deployments, DestinationRule, VirtualService | `meshcanary render` |
+| `deploy/overlays/<env>/` | versioned Deployments, DestinationRule, VirtualService (or, with `routing: gateway-api`, a Service per version and HTTPRoutes) | `meshcanary render` |
 | `schemas/` | JSON Schemas your editor uses to complete and check the files above | `meshcanary init` |
 
 ## Next steps
