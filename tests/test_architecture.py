@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mesh", "report", "lock", "baseline", "gitops", "kustomize", "release"),
     ("routing_gateway",),  # reads `mesh`, read by `routing`: a layer between the two
     ("workspace", "rules", "inputs", "validate", "routing"),
-    ("policies", "render", "equivalence"),
+    ("policies", "render", "equivalence", "reach"),
     ("lint",),
     ("check", "importer"),
     ("commands",),

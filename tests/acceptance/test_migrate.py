@@ -82,6 +82,45 @@ def test_an_environment_moves_to_the_gateway_api_in_one_commit(
     assert "`VirtualService micro-api (networking.istio.io/v1)`" in removed
     assert "`Gateway micro-gateway (networking.istio.io/v1)`" in removed
     assert "Deployment" not in text  # the workloads stay as they are
+    # The traffic: every request routed as before, but for in-mesh calls to the ingress host.
+    traffic = text.split("Traffic")[1].split("Objects added")[0]
+    assert [line for line in traffic.splitlines() if line.startswith("- ")] == [
+        "- `http api.dev.example.com via mesh` is not routed any more (an in-mesh Gateway API "
+        "route binds to its Service's own name)"
+    ]
+    assert "traffic: http api.dev.example.com via mesh is not routed any more" in done.err
+
+
+def test_the_body_names_requests_that_would_reach_something_else(repo: Path, cli, tmp_path) -> None:
+    """A pin after a prefix condition: Istio's `prefix: /api` takes /apix, the Gateway API's
+    PathPrefix does not; the body says which route changes, before the review."""
+    release = repo / "environments/dev/micro-api.yaml"
+    text = release.read_text(encoding="utf-8")
+    release.write_text(
+        text.replace(
+            "gateways: [micro-gateway, mesh]\n",
+            "gateways: [mesh]\nrequests:\n  - uri: {prefix: /api}\n",
+        ),
+        encoding="utf-8",
+    )
+    assert cli("--repo", repo, "-q", "render", "dev").code == 0
+    _git(repo, "commit", "-qam", "micro-api serves /api")
+    body = tmp_path / "body.md"
+    done = cli(
+        "--repo", repo, "migrate", "dev", "--to", "gateway-api", "--commit", "--pr-body", body
+    )
+    assert done.code == 0, done.err
+    lines = [
+        line
+        for line in body.read_text(encoding="utf-8").split("Objects added")[0].splitlines()
+        if line.startswith("- ")
+    ]
+    assert lines == [
+        "- `http api.dev.example.com via mesh` is not routed any more (an in-mesh Gateway API "
+        "route binds to its Service's own name)",
+        "- `http micro-api.micro-dev.svc.cluster.local via mesh`: a request to /apix reaches "
+        "something else",
+    ]
 
 
 def test_a_dry_run_shows_the_change_and_writes_nothing(repo: Path, cli) -> None:

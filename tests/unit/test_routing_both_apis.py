@@ -8,7 +8,6 @@ its hosts, a Gateway API route bound to the Service (GAMMA) only calls to that S
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from meshcanary import routing
+from meshcanary import reach, routing
 from meshcanary.kustomize import command as kustomize_command
 from meshcanary.manifest import Parsed, parse_text
 from tests.support import ROOT, Outcome
@@ -61,69 +60,19 @@ def _table(repo: Path, cli: Callable[..., Outcome], api: str) -> routing.Table:
 
 
 # Values for the regular expressions of the conditions: the releases' cookie pins.
-COOKIES = ("checkout-beta=on", "a=1; checkout-beta=on", "checkout-beta=off")
+COOKIES = {"cookie": ("checkout-beta=on", "a=1; checkout-beta=on", "checkout-beta=off")}
 
 
-def _requests(*tables: routing.Table) -> list[routing.Request]:
-    """Requests that meet and miss each condition of the tables: every value a condition
-    names, one after it (a longer path, another header value) and none; in every mix."""
-    paths, methods, ports = {"/", "/other"}, {"GET"}, {None}
-    headers: dict[str, set[str | None]] = {"cookie": {None, *COOKIES}}
-    query: dict[str, set[str | None]] = {}
-    for table in tables:
-        for decisions in table.routes.values():
-            for condition in (d.condition for d in decisions):
-                for value in [*condition.get("uri", {}).values()]:
-                    paths.update({value, f"{value}x", f"{value}/x"})
-                if "gateway-api/pathPrefix" in condition:
-                    value = condition["gateway-api/pathPrefix"]
-                    paths.update({value, f"{value}x", f"{value}/x"})
-                methods.update(condition.get("method", {}).values())
-                ports.add(condition.get("port"))
-                for name, match in condition.get("headers", {}).items():
-                    headers.setdefault(name, {None, "other"}).update(
-                        v for k, v in match.items() if k != "regex"
-                    )
-                for name, match in condition.get("queryParams", {}).items():
-                    query.setdefault(name, {None}).update(match.values())
-    names, params = sorted(headers), sorted(query)
-    found = []
-    for path, method, port in itertools.product(sorted(paths), sorted(methods), ports):
-        for values in itertools.product(*(sorted(headers[n], key=str) for n in names)):
-            for asked in itertools.product(*(sorted(query[n], key=str) for n in params)):
-                found.append(
-                    routing.Request(
-                        path=path,
-                        method=method,
-                        headers={n: v for n, v in zip(names, values, strict=True) if v},
-                        query={n: v for n, v in zip(params, asked, strict=True) if v},
-                        port=port,
-                    )
-                )
-    return found
-
-
-def _outcome(decisions: list[routing.Decision], request: routing.Request) -> object:
-    decision = routing.reached(decisions, request)
-    return decision.outcome() if decision is not None else None
-
-
-def _differences(istio: routing.Table, gateway_api: routing.Table) -> list[tuple[object, ...]]:
+def _differences(istio: routing.Table, gateway_api: routing.Table) -> list[reach.Difference]:
     """Each (key, request) that reaches something else under one API than under the other."""
-    requests = _requests(istio, gateway_api)
-    assert len(requests) > 10
-    return [
-        (key, request)
-        for key, decisions in gateway_api.routes.items()
-        for request in requests
-        if _outcome(decisions, request) != _outcome(istio.routes[key], request)
-    ]
+    assert len(reach.requests([istio, gateway_api], COOKIES)) > 10
+    return reach.differences(istio, gateway_api, COOKIES)[0]
 
 
 def _compare(istio: routing.Table, gateway_api: routing.Table) -> None:
     assert gateway_api.routes, "no Gateway API route was read"
-    assert set(istio.routes) - set(gateway_api.routes) == ISTIO_ONLY
-    assert set(gateway_api.routes) <= set(istio.routes)
+    _, gone, new = reach.differences(istio, gateway_api)
+    assert (set(gone), new) == (ISTIO_ONLY, [])
     assert _differences(istio, gateway_api) == []
 
 
@@ -198,5 +147,5 @@ def test_a_path_prefix_is_where_the_two_apis_differ(
     _replace(repo, MICRO_API, "timeout: 5s\n", "timeout: 5s\nrequests:\n  - uri: {prefix: /api}\n")
     istio, gateway_api = _table(repo, cli, "istio"), _table(repo, cli, "gateway-api")
     key = ("mesh", "micro-api.micro-ambient.svc.cluster.local", "http")
-    differ = {request.path for found, request in _differences(istio, gateway_api) if found == key}
+    differ = {d.request.path for d in _differences(istio, gateway_api) if d.key == key}
     assert differ == {"/apix"}  # Istio's route takes it, and no route of the Gateway API's

@@ -368,6 +368,8 @@ def migrate(
             f"{len(result.added)} object(s) added, {len(result.removed)} removed",
             file=sys.stderr,
         )
+        for line in result.traffic:
+            print(f"traffic: {printable(line.replace('`', ''))}", file=sys.stderr)
         if result.branch:
             sha = result.sha and result.sha[:12]
             since = f" (from {printable(result.base)})" if result.base else ""

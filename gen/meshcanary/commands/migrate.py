@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from meshcanary import reach, routing
 from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, OVERLAYS
 from meshcanary.problem import Problem, Severity
 from meshcanary.release import splice
 from meshcanary.release.load import load
-from meshcanary.release.model import GATEWAY_API, ISTIO
+from meshcanary.release.model import GATEWAY_API, ISTIO, Release
 from meshcanary.release.splice import EditRefused
 from meshcanary.render import swap, tree
 from meshcanary.report import Report
@@ -54,6 +56,9 @@ class MigrateResult:
     report: Report  # what check found in the scratch copy
     added: tuple[str, ...] = ()  # objects the change adds, "Kind name", as built
     removed: tuple[str, ...] = ()
+    # What the change does to traffic (reach.differences of the two builds), a line each;
+    # empty: every request tried reaches the same Deployments, with the same shares.
+    traffic: tuple[str, ...] = ()
     written: bool = False
     branch: str | None = None
     sha: str | None = None
@@ -61,13 +66,13 @@ class MigrateResult:
     pushed: str | None = None
 
 
-def set_routing(text: str, routing: str) -> str:
-    """The environment file's text with `routing: <routing>`, every other line as it was."""
+def set_routing(text: str, api: str) -> str:
+    """The environment file's text with `routing: <api>`, every other line as it was."""
     doc = splice.parse(text)
     found = splice.lookup(doc.root, "routing")
     if found is not None:
         _, value = found
-        return text[: splice.start_of(value)] + routing + text[splice.end_of(value) :]
+        return text[: splice.start_of(value)] + api + text[splice.end_of(value) :]
     # A line of its own, after the API version the releases render (or the namespace).
     for anchor in ("istioApiVersion", "namespace"):
         found = splice.lookup(doc.root, anchor)
@@ -76,21 +81,21 @@ def set_routing(text: str, routing: str) -> str:
             line_end = text.find("\n", end)
             at = len(text) if line_end < 0 else line_end + 1
             newline = "" if line_end >= 0 or not text else "\n"
-            return f"{text[:at]}{newline}routing: {routing}\n{text[at:]}"
-    return f"routing: {routing}\n{text}"
+            return f"{text[:at]}{newline}routing: {api}\n{text[at:]}"
+    return f"routing: {api}\n{text}"
 
 
-def migrate(root: Path, environment: str, routing: str, options: MigrateOptions) -> MigrateResult:
-    """Switch `environment` to `routing`, under the repository's lock."""
+def migrate(root: Path, environment: str, api: str, options: MigrateOptions) -> MigrateResult:
+    """Switch `environment` to the routing `api`, under the repository's lock."""
     from meshcanary.lock import exclusive
 
-    if routing not in APIS:
-        raise InputError(f"--to {routing!r}: give {' or '.join(APIS)}")
+    if api not in APIS:
+        raise InputError(f"--to {api!r}: give {' or '.join(APIS)}")
     with exclusive(root):
-        return _migrate(root, environment, routing, options)
+        return _migrate(root, environment, api, options)
 
 
-def _migrate(root: Path, environment: str, routing: str, options: MigrateOptions) -> MigrateResult:
+def _migrate(root: Path, environment: str, api: str, options: MigrateOptions) -> MigrateResult:
     from meshcanary import check
     from meshcanary.render import repository
 
@@ -98,9 +103,9 @@ def _migrate(root: Path, environment: str, routing: str, options: MigrateOptions
     overlay = f"{OVERLAYS}/{environment}"
     (loaded,) = load(root, [environment])
     current = loaded.environment.routing
-    if current == routing:
+    if current == api:
         raise InputError(
-            [Problem(loaded.environment.source.location([]), f"already routed with {routing}")]
+            [Problem(loaded.environment.source.location([]), f"already routed with {api}")]
         )
     paths = (env_file, overlay)
     if options.commit and not options.dry_run:
@@ -109,10 +114,10 @@ def _migrate(root: Path, environment: str, routing: str, options: MigrateOptions
         gitops.preflight(root, list(paths), branch=options.branch)
     before = (root / env_file).read_bytes().decode("utf-8")
     try:
-        after = set_routing(before, routing)
+        after = set_routing(before, api)
     except EditRefused as exc:
         raise InputError([Problem(loaded.environment.source.location([]), exc.message)]) from None
-    message = f"{environment}: routing {current} -> {routing}"
+    message = f"{environment}: routing {current} -> {api}"
     with tempfile.TemporaryDirectory(prefix="meshcanary-migrate-") as folder:
         scratch = Path(folder)
         bases = sorted({r.base for r in loaded.releases})
@@ -121,7 +126,9 @@ def _migrate(root: Path, environment: str, routing: str, options: MigrateOptions
         (scratch / env_file).write_text(after, encoding="utf-8", newline="")
         rendered = repository.render(scratch, [environment], force=True)
         report = check.check(scratch, [], check.CheckOptions(base=None, cache=False))
-        added, removed = _objects(root, scratch, overlay)
+        old, new = _built(root, overlay), _built(scratch, overlay)
+        added, removed = tuple(sorted(new.names - old.names)), tuple(sorted(old.names - new.names))
+        traffic = _traffic(old, new, loaded.releases)
     diff = tree.unified_diff(
         [
             tree.Plan(
@@ -130,7 +137,7 @@ def _migrate(root: Path, environment: str, routing: str, options: MigrateOptions
         ]
     )
     diff += tree.unified_diff(list(rendered.plans))
-    result = MigrateResult(environment, routing, message, diff, report, added, removed)
+    result = MigrateResult(environment, api, message, diff, report, added, removed, traffic)
     if options.dry_run or report.at_least(Severity.ERROR):
         return result
     repository.recover(root)
@@ -160,23 +167,75 @@ def _copy(root: Path, scratch: Path, path: str) -> None:
         raise InputError(f"cannot copy {path} to check the change: {exc}") from None
 
 
-def _objects(root: Path, scratch: Path, overlay: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The objects the change adds and removes, "Kind name", as kustomize builds the
-    environment's overlays before (here) and after (the scratch copy)."""
-    from meshcanary import kustomize
+@dataclass(frozen=True)
+class _Built:
+    """An environment's overlays as kustomize builds them: its objects, and its routes'
+    decision tables."""
 
-    def built(at: Path) -> set[str]:
-        result = kustomize.builder(at).build(kustomize.Target(at / overlay, overlay))
-        if not result.ok:
-            return set()  # a build that fails is check's to report
-        documents: list[Any] = [d for d in yaml.safe_load_all(result.output) if isinstance(d, dict)]
-        return {
+    names: set[str]  # "Kind name (apiVersion)"
+    table: routing.Table | None  # None: the build failed, which check reports
+
+
+def _built(at: Path, overlay: str) -> _Built:
+    from meshcanary import kustomize
+    from meshcanary.manifest import Parsed, parse_text
+
+    result = kustomize.builder(at).build(kustomize.Target(at / overlay, overlay))
+    if not result.ok:
+        return _Built(set(), None)
+    documents: list[Any] = [d for d in yaml.safe_load_all(result.output) if isinstance(d, dict)]
+    parsed = Parsed()
+    parse_text(result.output, overlay, parsed)
+    return _Built(
+        {
             f"{d.get('kind')} {(d.get('metadata') or {}).get('name')} ({d.get('apiVersion')})"
             for d in documents
-        }
+        },
+        routing.table(parsed.resources) if not parsed.problems else None,
+    )
 
-    old, new = built(root), built(scratch)
-    return tuple(sorted(new - old)), tuple(sorted(old - new))
+
+def _cookies(releases: Sequence[Release]) -> dict[str, tuple[str, ...]]:
+    """The cookies the releases' pins match, to try requests with (a regular expression on the
+    Cookie header cannot be sampled otherwise)."""
+    found = [
+        f"{name}={value}"
+        for release in releases
+        for rule in release.source.data.get("match", [])
+        for name, value in (rule.get("cookies") or {}).items()
+    ]
+    return {"cookie": tuple(dict.fromkeys(found))} if found else {}
+
+
+def _traffic(before: _Built, after: _Built, releases: Sequence[Release]) -> tuple[str, ...]:
+    """What the change does to traffic, a line each: nothing, or each route whose requests
+    reach something else (a few examples), and the routes only one side has."""
+    if before.table is None or after.table is None:
+        return ("not compared: a build failed",)
+    found, gone, new = reach.differences(before.table, after.table, _cookies(releases))
+    lines = [
+        f"`{_where(key)}` is not routed any more"
+        + (
+            " (an in-mesh Gateway API route binds to its Service's own name)"
+            if key[0] == "mesh"
+            else ""
+        )
+        for key in gone
+    ]
+    lines += [f"`{_where(key)}` is routed, and was not before" for key in new]
+    shown: dict[routing.Key, int] = {}
+    for difference in found:
+        shown[difference.key] = shown.get(difference.key, 0) + 1
+        if shown[difference.key] <= 3:
+            lines.append(
+                f"`{_where(difference.key)}`: a request to {difference.request.path} reaches something else"
+            )
+    return tuple(lines)
+
+
+def _where(key: routing.Key) -> str:
+    gateway, host, protocol = key
+    return f"{protocol} {host} via {gateway}"
 
 
 def pr_body(result: MigrateResult) -> str:
@@ -184,8 +243,15 @@ def pr_body(result: MigrateResult) -> str:
     lines = [
         f"Routes `{result.environment}` with {'the Gateway API' if result.routing == GATEWAY_API else 'Istio VirtualServices'}"
         f" (`routing: {result.routing}` in `{ENVIRONMENTS}/{result.environment}/{ENVIRONMENT_FILE}`).",
-        "The release files do not change; every request is routed as before (rendered and "
-        "checked by meshcanary).",
+        "The release files do not change.",
+        "",
+        "Traffic, every route's decisions before and after compared on requests drawn from "
+        "their conditions:",
+        "",
+        *(
+            [f"- {line}" for line in result.traffic]
+            or ["- every request reaches the same Deployments with the same shares"]
+        ),
         "",
         f"Objects added ({len(result.added)}):",
         "",
