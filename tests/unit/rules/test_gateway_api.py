@@ -204,3 +204,44 @@ def test_a_large_rendered_input_yields_exactly_the_planted_findings() -> None:
         ("routes-conflict", "app-3-again"),
         ("weights-sum-100", "app-13-public"),
     ], _shown(problems)
+
+
+def test_the_rendered_shape_without_its_mesh_route_leaves_in_mesh_callers_unweighted() -> None:
+    text = SAMPLE.read_text(encoding="utf-8")
+    # The east-west route is bound to the Gateway instead of the Service: both routes are.
+    gamma = '    - group: ""\n      kind: Service\n      name: micro-api\n      port: 19090\n'
+    assert gamma in text
+    text = text.replace(gamma, "    - name: micro-gateway\n")
+    problems = [p for p in run(Scope(_resources(text))) if p.rule == "mesh-unweighted"]
+    assert [p.location.line for p in problems] == [
+        _line(text, "name: micro-api\n", "parentRefs:"),
+        _line(text, "name: micro-api-gateways", "parentRefs:"),
+    ], _shown(problems)
+    assert "in-mesh callers of Service micro-api bypass" in problems[0].message
+    assert problems[0].hint.startswith("add the Service to parentRefs")
+
+
+def test_the_rendered_shape_with_its_new_version_scaled_to_zero_sends_it_no_weight() -> None:
+    text = SAMPLE.read_text(encoding="utf-8").replace("replicas: 2", "replicas: 0")
+    problems = [p for p in run(Scope(_resources(text))) if p.rule == "weight-without-replicas"]
+    # micro-api-v2, at weight 100 in both routes
+    assert [p.location.line for p in problems] == [
+        _line(text, "name: micro-api\n", "name: micro-api-v2", "weight: 100"),
+        _line(text, "name: micro-api-gateways", "name: micro-api-v2", "weight: 100"),
+    ], _shown(problems)
+    assert problems[0].message.startswith("weight 100 goes to Service micro-dev/micro-api-v2")
+
+
+def test_many_gateway_routes_report_exactly_the_services_no_route_is_bound_to() -> None:
+    documents = []
+    for index in range(400):
+        app = f"app-{index}"
+        documents += [_service(app), _service(app, "v1"), _service(app, "v2")]
+        documents += [_deployment(app, "v1"), _deployment(app, "v2")]
+        documents.append(_route(f"{app}-public", "{name: public}", "", f"{app}-v1", (90, 10)))
+        if index % 100 != 0:
+            mesh = "{group: '', kind: Service, name: " + app + "}"
+            documents.append(_route(f"{app}-mesh", mesh, "", f"{app}-v1", (90, 10)))
+    problems = run(Scope(_resources("---\n".join(documents))))
+    found = sorted(p.resource.name for p in problems if p.rule == "mesh-unweighted" and p.resource)
+    assert found == ["app-0-public", "app-100-public", "app-200-public", "app-300-public"]
