@@ -4,21 +4,13 @@ release files say what the other API has no place for."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.support import commit_all, git
+
 DEV = "environments/dev/environment.yaml"
-
-
-def _git(repo: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
-    )
-    return done.stdout
 
 
 def _snapshot(repo: Path) -> dict[str, bytes]:
@@ -31,15 +23,12 @@ def _snapshot(repo: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def repo(example_repo: Path, tmp_path: Path) -> Path:
+    """The examples, committed on main and pushed to a bare remote, origin."""
     remote = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    _git(example_repo, "init", "-q", "-b", "main")
-    _git(example_repo, "config", "user.name", "Test")
-    _git(example_repo, "config", "user.email", "test@example.com")
-    _git(example_repo, "add", "-A")
-    _git(example_repo, "commit", "-qm", "start")
-    _git(example_repo, "remote", "add", "origin", str(remote))
-    _git(example_repo, "push", "-q", "origin", "main")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    commit_all(example_repo)
+    git(example_repo, "remote", "add", "origin", str(remote))
+    git(example_repo, "push", "-q", "origin", "main")
     return example_repo
 
 
@@ -65,11 +54,11 @@ def test_an_environment_moves_to_the_gateway_api_in_one_commit(
     assert (repo / "deploy/overlays/dev/micro-api/routes.yaml").is_file()
     assert not (repo / "deploy/overlays/dev/micro-api/virtualservice.yaml").exists()
     # Committed on a branch of its own, pushed; the work tree is clean.
-    branch = _git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    branch = git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
     assert branch == "meshcanary/dev/routing/gateway-api"
-    assert _git(repo, "status", "--porcelain") == ""
-    assert _git(repo, "ls-remote", "origin", branch).strip()
-    changed = _git(repo, "diff", "--name-only", "main", branch).split()
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "ls-remote", "origin", branch).strip()
+    changed = git(repo, "diff", "--name-only", "main", branch).split()
     assert DEV in changed
     assert all(p == DEV or p.startswith("deploy/overlays/dev/") for p in changed)
     # The body says what appears and what disappears.
@@ -104,7 +93,7 @@ def test_the_body_names_requests_that_would_reach_something_else(repo: Path, cli
         encoding="utf-8",
     )
     assert cli("--repo", repo, "-q", "render", "dev").code == 0
-    _git(repo, "commit", "-qam", "micro-api serves /api")
+    git(repo, "commit", "-qam", "micro-api serves /api")
     body = tmp_path / "body.md"
     done = cli(
         "--repo", repo, "migrate", "dev", "--to", "gateway-api", "--commit", "--pr-body", body
@@ -138,7 +127,7 @@ def test_what_the_other_api_has_no_place_for_stops_it_with_nothing_written(repo:
     assert done.code == 2
     assert done.err.startswith("environments/staging/checkout.yaml:10:1: error: retries:")
     assert _snapshot(repo) == before
-    assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
 
 
 def test_back_to_istio_needs_the_gateway_pods_selector(repo: Path, cli) -> None:

@@ -16,7 +16,9 @@ from meshcanary.cli.common import Settings, exits
 from meshcanary.problem import printable, printable_lines
 
 if TYPE_CHECKING:
-    from meshcanary.commands.edit import EditOptions, Transform
+    from meshcanary.commands import EditOptions
+    from meshcanary.commands.edit import EditResult, Transform
+    from meshcanary.commands.migrate import MigrateResult
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Print the diff; write, commit and push nothing.")
@@ -51,11 +53,20 @@ def _edit(environment: str, service: str, transform: Transform, *, options: Edit
     import os
 
     from meshcanary.commands import edit as command
-    from meshcanary.errors import InputError
-    from meshcanary.problem import Severity
 
-    # Each of these only means something for a commit: without one, refuse rather than
-    # quietly write the edit and leave out what was asked for.
+    _commit_options(options)
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output and options.commit:
+        options = dataclasses.replace(options, github_output=Path(output))
+    result = command.apply(Settings.repo, environment, service, transform, options=options)
+    return _said(result, options)
+
+
+def _commit_options(options: EditOptions) -> None:
+    """Refuse what only means something for a commit, without one, rather than quietly write
+    the change and leave out what was asked for."""
+    from meshcanary.errors import InputError
+
     needs_commit = [
         option
         for option, given in (
@@ -69,10 +80,13 @@ def _edit(environment: str, service: str, transform: Transform, *, options: Edit
     if needs_commit and not options.commit:
         verb = "needs" if len(needs_commit) == 1 else "need"
         raise InputError(f"{' and '.join(needs_commit)} {verb} --commit")
-    output = os.environ.get("GITHUB_OUTPUT")
-    if output and options.commit:
-        options = dataclasses.replace(options, github_output=Path(output))
-    result = command.apply(Settings.repo, environment, service, transform, options=options)
+
+
+def _said(result: EditResult | MigrateResult, options: EditOptions, *more: str) -> int:
+    """Say what a change did (its diff for a dry run, the check's findings, the commit and the
+    push, and `more` lines), and its exit code."""
+    from meshcanary.problem import Severity
+
     if options.dry_run:
         sys.stdout.write(printable_lines(result.diff))
     if result.report.problems:
@@ -84,6 +98,8 @@ def _edit(environment: str, service: str, transform: Transform, *, options: Edit
         return 1
     if result.written:
         print(printable(result.message))
+        for line in more:
+            print(printable(line), file=sys.stderr)
         if result.branch:
             sha = result.sha and result.sha[:12]
             since = f" (from {printable(result.base)})" if result.base else ""
@@ -110,8 +126,8 @@ def step(
     force: ForceOption = False,
 ) -> int:
     """Move the canary (the newest version) to a weight; the stable version gets the rest."""
+    from meshcanary.commands import EditOptions
     from meshcanary.commands import edit as command
-    from meshcanary.commands.edit import EditOptions
     from meshcanary.errors import InputError
 
     if (to is None) == (not next_step):
@@ -146,8 +162,8 @@ def set_weights_command(
     force: ForceOption = False,
 ) -> int:
     """Set the weights of named versions; they must sum to 100 with the others."""
+    from meshcanary.commands import EditOptions
     from meshcanary.commands import edit as command
-    from meshcanary.commands.edit import EditOptions
     from meshcanary.errors import InputError
 
     parsed: dict[str, int] = {}
@@ -185,8 +201,8 @@ def promote(
     force: ForceOption = False,
 ) -> int:
     """Give the canary all the traffic."""
+    from meshcanary.commands import EditOptions
     from meshcanary.commands import edit as command
-    from meshcanary.commands.edit import EditOptions
 
     return _edit(
         environment,
@@ -217,8 +233,8 @@ def rollback(
     force: ForceOption = False,
 ) -> int:
     """Take all traffic off the canary; the stable version gets it back."""
+    from meshcanary.commands import EditOptions
     from meshcanary.commands import edit as command
-    from meshcanary.commands.edit import EditOptions
 
     return _edit(
         environment,
@@ -257,8 +273,8 @@ def start(
     force: ForceOption = False,
 ) -> int:
     """Add a new version as the canary, at weight 0 (or the plan's first step)."""
+    from meshcanary.commands import EditOptions
     from meshcanary.commands import edit as command
-    from meshcanary.commands.edit import EditOptions
 
     return _edit(
         environment,
@@ -290,8 +306,8 @@ def retire(
     force: ForceOption = False,
 ) -> int:
     """Remove a version that no longer gets traffic."""
+    from meshcanary.commands import EditOptions
     from meshcanary.commands import edit as command
-    from meshcanary.commands.edit import EditOptions
 
     return _edit(
         environment,
@@ -325,25 +341,10 @@ def migrate(
     force: ForceOption = False,
 ) -> int:
     """Switch an environment's routes to another API (routing: in environment.yaml)."""
+    from meshcanary.commands import EditOptions
     from meshcanary.commands import migrate as command
-    from meshcanary.errors import InputError
-    from meshcanary.problem import Severity
 
-    needs_commit = [
-        o
-        for o, given in (
-            ("--branch", branch),
-            ("--push", push),
-            ("--pr-title", pr_title),
-            ("--pr-body", pr_body),
-        )
-        if given is not None
-    ]
-    if needs_commit and not commit:
-        raise InputError(
-            f"{' and '.join(needs_commit)} need{'s' if len(needs_commit) == 1 else ''} --commit"
-        )
-    options = command.MigrateOptions(
+    options = EditOptions(
         dry_run=dry_run,
         force=force,
         commit=commit,
@@ -352,30 +353,9 @@ def migrate(
         pr_title=pr_title,
         pr_body=pr_body,
     )
+    _commit_options(options)
     result = command.migrate(Settings.repo, environment, to, options)
-    if dry_run:
-        sys.stdout.write(printable_lines(result.diff))
-    if result.report.problems:
-        from meshcanary.report import reporter
-
-        sys.stderr.write(reporter("text").render(result.report, summary=False, color=False))
-    if result.report.at_least(Severity.ERROR):
-        print(f"{printable(result.message)}: check failed; nothing written", file=sys.stderr)
-        return 1
-    if result.written:
-        print(printable(result.message))
-        print(
-            f"{len(result.added)} object(s) added, {len(result.removed)} removed",
-            file=sys.stderr,
-        )
-        for line in result.traffic:
-            print(f"traffic: {printable(line.replace('`', ''))}", file=sys.stderr)
-        if result.branch:
-            sha = result.sha and result.sha[:12]
-            since = f" (from {printable(result.base)})" if result.base else ""
-            print(f"committed {sha} on {printable(result.branch)}{since}", file=sys.stderr)
-        if result.branch and result.pushed:
-            print(
-                f"pushed {printable(result.branch)} to {printable(result.pushed)}", file=sys.stderr
-            )
-    return 0
+    counts = f"{len(result.added)} object(s) added, {len(result.removed)} removed"
+    return _said(
+        result, options, counts, *(f"traffic: {t.replace('`', '')}" for t in result.traffic)
+    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meshcanary.commands import EditOptions
 from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, GATEWAYS, HASHES_FILE, OVERLAYS
 from meshcanary.names import is_dns_label
@@ -37,20 +38,6 @@ if TYPE_CHECKING:
 # (release, its text) -> (new text, the weights before and after, a short target for names).
 # A change the release cannot take raises EditRefused, which `apply` locates at the file.
 Transform = Callable[[Release, str], tuple[str, traffic.WeightChange, str]]
-
-
-@dataclass(frozen=True)
-class EditOptions:
-    """What the edit commands share: whether to write, and what to do with git afterwards."""
-
-    dry_run: bool = False  # print the diff; write, commit and push nothing
-    force: bool = False  # overwrite generated files edited by hand
-    commit: bool = False
-    branch: str | None = None
-    push: str | None = None  # remote name
-    pr_title: Path | None = None
-    pr_body: Path | None = None
-    github_output: Path | None = None  # $GITHUB_OUTPUT, when set
 
 
 @dataclass(frozen=True)

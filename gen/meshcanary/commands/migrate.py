@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from meshcanary import reach, routing
+from meshcanary.commands import EditOptions
 from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, OVERLAYS
 from meshcanary.problem import Problem, Severity
@@ -32,19 +33,6 @@ from meshcanary.report import Report
 
 APIS = (ISTIO, GATEWAY_API)
 POLICIES = "policies"
-
-
-@dataclass(frozen=True)
-class MigrateOptions:
-    """Whether to write, and what to do with git afterwards, as the edit commands take them."""
-
-    dry_run: bool = False  # print the diff; write, commit and push nothing
-    force: bool = False  # overwrite generated files edited by hand
-    commit: bool = False
-    branch: str | None = None
-    push: str | None = None  # remote name
-    pr_title: Path | None = None
-    pr_body: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +73,7 @@ def set_routing(text: str, api: str) -> str:
     return f"routing: {api}\n{text}"
 
 
-def migrate(root: Path, environment: str, api: str, options: MigrateOptions) -> MigrateResult:
+def migrate(root: Path, environment: str, api: str, options: EditOptions) -> MigrateResult:
     """Switch `environment` to the routing `api`, under the repository's lock."""
     from meshcanary.lock import exclusive
 
@@ -95,7 +83,7 @@ def migrate(root: Path, environment: str, api: str, options: MigrateOptions) -> 
         return _migrate(root, environment, api, options)
 
 
-def _migrate(root: Path, environment: str, api: str, options: MigrateOptions) -> MigrateResult:
+def _migrate(root: Path, environment: str, api: str, options: EditOptions) -> MigrateResult:
     from meshcanary import check
     from meshcanary.render import repository
 
@@ -268,7 +256,7 @@ def pr_body(result: MigrateResult) -> str:
 
 
 def _commit(
-    root: Path, result: MigrateResult, paths: tuple[str, ...], options: MigrateOptions
+    root: Path, result: MigrateResult, paths: tuple[str, ...], options: EditOptions
 ) -> MigrateResult:
     from meshcanary import gitops
 
