@@ -19,6 +19,7 @@ from meshcanary import reach, routing
 from meshcanary.kustomize import command as kustomize_command
 from meshcanary.manifest import Parsed, parse_text
 from tests.support import ROOT, Outcome
+from tests.support.locations import edit
 
 ENVIRONMENT = "environments/ambient/environment.yaml"
 MICRO_API = "environments/ambient/micro-api.yaml"
@@ -27,21 +28,14 @@ CHECKOUT = "environments/ambient/checkout.yaml"
 ISTIO_ONLY = {("mesh", "api.ambient.example.com", "http")}
 
 
-def _replace(repo: Path, path: str, old: str, new: str) -> None:
-    text = (repo / path).read_text(encoding="utf-8")
-    assert old in text, (path, old)
-    (repo / path).write_text(text.replace(old, new), encoding="utf-8")
-
-
 def _table(repo: Path, cli: Callable[..., Outcome], api: str) -> routing.Table:
     """The decision table of the ambient environment rendered with `api`."""
     copy = repo.parent / api
     shutil.copytree(repo, copy)
-    _replace(copy, ENVIRONMENT, "routing: gateway-api", f"routing: {api}")
+    edit(copy / ENVIRONMENT, "routing: gateway-api", f"routing: {api}")
     if api == "istio":  # an Istio Gateway configures the gateway pods it selects
-        _replace(
-            copy,
-            ENVIRONMENT,
+        edit(
+            copy / ENVIRONMENT,
             "    servers:\n",
             "    selector: {istio: ingressgateway}\n    servers:\n",
         )
@@ -84,22 +78,18 @@ def _as_is(repo: Path) -> None:
 def _exact_paths_after_a_pin(repo: Path) -> None:
     # Istio takes the pin first; the Gateway API would take the exact path first, had the
     # pin not been given the path too.
-    _replace(
-        repo, MICRO_API, "timeout: 5s\n", "timeout: 5s\nrequests:\n  - uri: {exact: /api/cart}\n"
-    )
+    edit(repo / MICRO_API, "timeout: 5s\n", "timeout: 5s\nrequests:\n  - uri: {exact: /api/cart}\n")
 
 
 def _methods_queries_and_headers(repo: Path) -> None:
-    _replace(
-        repo,
-        MICRO_API,
+    edit(
+        repo / MICRO_API,
         "      x-canary: {exact: always}\n",
         "      x-canary: {exact: always}\n  - version: v1\n    method: {exact: POST}\n"
         "    queryParams: {legacy: {exact: '1'}}\n",
     )
-    _replace(
-        repo,
-        MICRO_API,
+    edit(
+        repo / MICRO_API,
         "timeout: 5s\n",
         "timeout: 5s\nrequestHeaders: {set: {x-env: ambient}, remove: [x-debug]}\n"
         "responseHeaders: {add: {x-served-by: micro-api}}\n",
@@ -107,18 +97,17 @@ def _methods_queries_and_headers(repo: Path) -> None:
 
 
 def _a_grpc_method_pin(repo: Path) -> None:
-    _replace(
-        repo,
-        CHECKOUT,
+    edit(
+        repo / CHECKOUT,
         '    cookies: {checkout-beta: "on"}\n',
         "    uri: {exact: /shop.Checkout/Pay}\n",
     )
 
 
 def _tcp(repo: Path) -> None:
-    _replace(repo, CHECKOUT, "  - {port: 80, protocol: http}\n", "  - {port: 80, protocol: tcp}\n")
-    _replace(repo, CHECKOUT, "  - {port: 9090, protocol: grpc}\n", "")
-    _replace(repo, CHECKOUT, 'match:\n  - version: v2\n    cookies: {checkout-beta: "on"}\n', "")
+    edit(repo / CHECKOUT, "  - {port: 80, protocol: http}\n", "  - {port: 80, protocol: tcp}\n")
+    edit(repo / CHECKOUT, "  - {port: 9090, protocol: grpc}\n", "")
+    edit(repo / CHECKOUT, 'match:\n  - version: v2\n    cookies: {checkout-beta: "on"}\n', "")
 
 
 @pytest.mark.parametrize(
@@ -144,7 +133,7 @@ def test_a_path_prefix_is_where_the_two_apis_differ(
     repo = tmp_path / "repo"
     shutil.copytree(ROOT / "environments", repo / "environments")
     shutil.copytree(ROOT / "deploy", repo / "deploy")
-    _replace(repo, MICRO_API, "timeout: 5s\n", "timeout: 5s\nrequests:\n  - uri: {prefix: /api}\n")
+    edit(repo / MICRO_API, "timeout: 5s\n", "timeout: 5s\nrequests:\n  - uri: {prefix: /api}\n")
     istio, gateway_api = _table(repo, cli, "istio"), _table(repo, cli, "gateway-api")
     key = ("mesh", "micro-api.micro-ambient.svc.cluster.local", "http")
     differ = {d.request.path for d in _differences(istio, gateway_api) if d.key == key}

@@ -15,9 +15,6 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from meshcanary import reach, routing
 from meshcanary.commands import EditOptions
@@ -171,14 +168,10 @@ def _built(at: Path, overlay: str) -> _Built:
     result = kustomize.builder(at).build(kustomize.Target(at / overlay, overlay))
     if not result.ok:
         return _Built(set(), None)
-    documents: list[Any] = [d for d in yaml.safe_load_all(result.output) if isinstance(d, dict)]
     parsed = Parsed()
     parse_text(result.output, overlay, parsed)
     return _Built(
-        {
-            f"{d.get('kind')} {(d.get('metadata') or {}).get('name')} ({d.get('apiVersion')})"
-            for d in documents
-        },
+        {f"{r.kind} {r.name} ({r.get('apiVersion')})" for r in parsed.resources},
         routing.table(parsed.resources) if not parsed.problems else None,
     )
 

@@ -33,7 +33,10 @@ def _string_match(value: Mapping[str, str] | None) -> StringMatch | None:
     return StringMatch(kind, text)
 
 
-def _re_escape(text: str) -> str:
+def re2_escape(text: str) -> str:
+    """`text` as an RE2 regular expression that matches it alone: only RE2's metacharacters
+    escaped, so the value still reads as written (re.escape would also escape spaces and
+    dashes, for Python's verbose mode)."""
     return "".join(f"\\{c}" if c in r".^$*+?()[]{}|\/" else c for c in text)
 
 
@@ -47,7 +50,7 @@ def condition(written: Mapping[str, Any]) -> Condition:
     for name, value in written.get("cookies", {}).items():
         # Istio matches cookies through the Cookie header, with RE2 (no lookahead): the pair
         # may stand first, last or between others.
-        pair = f"{_re_escape(name)}={_re_escape(value)}"
+        pair = f"{re2_escape(name)}={re2_escape(value)}"
         headers.append(HeaderMatch("cookie", "regex", f"^(.*;\\s*)?{pair}(\\s*;.*)?$"))
     return Condition(
         uri=_string_match(written.get("uri")),

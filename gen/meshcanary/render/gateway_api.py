@@ -25,11 +25,14 @@ from meshcanary.release.model import (
     Condition,
     Environment,
     Gateway,
+    HeaderMatch,
     HeaderOperations,
     Port,
+    QueryMatch,
     Release,
     RouteOptions,
 )
+from meshcanary.release.routing import re2_escape
 from meshcanary.render.base import Base
 from meshcanary.render.istio import fqdn, option_written
 from meshcanary.render.provenance import Generated, Recorder
@@ -45,11 +48,6 @@ _MATCH_TYPES = {"exact": "Exact", "regex": "RegularExpression"}
 def version_service(base: Base, version: str) -> str:
     """The Service of one version: the base's, with the version folder's name suffix."""
     return f"{base.service}-{version}"
-
-
-def route_names(release: Release) -> list[str]:
-    """The names of the routes `routes` renders, for the provenance of each."""
-    return [name for name, _ in _route_parents(release)]
 
 
 @dataclass(frozen=True)
@@ -105,11 +103,18 @@ def _parent(gateway: str, base: Base, port: int | None) -> dict[str, Any]:
     return parent
 
 
-def _string(kind: str, value: str) -> tuple[str, str]:
-    """A header or query parameter match; a prefix is a regular expression from the start."""
-    if kind == "prefix":
-        return "RegularExpression", "^" + re.escape(value)
-    return _MATCH_TYPES[kind], value
+def _named(matches: Sequence[HeaderMatch | QueryMatch]) -> list[dict[str, str]]:
+    """Header or query parameter matches; a prefix is a regular expression from the start."""
+    found = []
+    for match in matches:
+        name = match.header if isinstance(match, HeaderMatch) else match.param
+        if match.kind == "prefix":
+            found.append(
+                {"name": name, "type": "RegularExpression", "value": "^" + re2_escape(match.value)}
+            )
+        else:
+            found.append({"name": name, "type": _MATCH_TYPES[match.kind], "value": match.value})
+    return found
 
 
 def _match(condition: Condition) -> dict[str, Any]:
@@ -118,15 +123,9 @@ def _match(condition: Condition) -> dict[str, Any]:
     if condition.uri is not None:
         match["path"] = {"type": _PATH_TYPES[condition.uri.kind], "value": condition.uri.value}
     if condition.headers:
-        match["headers"] = [
-            dict(zip(("name", "type", "value"), (h.header, *_string(h.kind, h.value)), strict=True))
-            for h in condition.headers
-        ]
+        match["headers"] = _named(condition.headers)
     if condition.query_params:
-        match["queryParams"] = [
-            dict(zip(("name", "type", "value"), (q.param, *_string(q.kind, q.value)), strict=True))
-            for q in condition.query_params
-        ]
+        match["queryParams"] = _named(condition.query_params)
     if condition.method is not None:
         match["method"] = condition.method.value
     return match
@@ -145,10 +144,7 @@ def _grpc_match(condition: Condition) -> dict[str, Any]:
     if condition.uri is not None:
         match["method"] = {"type": "Exact", **grpc_method(condition.uri.value)}
     if condition.headers:
-        match["headers"] = [
-            dict(zip(("name", "type", "value"), (h.header, *_string(h.kind, h.value)), strict=True))
-            for h in condition.headers
-        ]
+        match["headers"] = _named(condition.headers)
     return match
 
 
@@ -176,12 +172,9 @@ def _rank(condition: Condition, grpc: bool = False) -> tuple[int, ...]:
 
 
 def _both(first: Condition, second: Condition) -> Condition | None:
-    """The requests meeting both conditions, as one condition; None when no request does.
-
-    An InputError-free None also when the two name different values of one field: a request
-    has one path and one method. Two conditions on one header that differ cannot be written
-    in one HTTPRouteMatch (the first entry of a name counts): ValueError.
-    """
+    """The requests meeting both conditions, as one condition; None when no request does (two
+    methods). ValueError, naming the field, when one HTTPRouteMatch cannot hold both: two paths,
+    or two conditions on one header or query parameter (the first entry of a name counts)."""
     joined: dict[str, Any] = {}
     for field in ("uri", "method"):
         mine, theirs = getattr(first, field), getattr(second, field)

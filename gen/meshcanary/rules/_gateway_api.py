@@ -12,7 +12,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from meshcanary.manifest import Resource
-from meshcanary.mesh import CORE, Mesh, Scope, items, memoized, namespace_of, of_kind
+from meshcanary.mesh import (
+    CORE,
+    Labels,
+    Mesh,
+    Scope,
+    items,
+    labels,
+    memoized,
+    namespace_of,
+    of_kind,
+)
 from meshcanary.rules._workloads import GATEWAY_API, gateway_api_gateways
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute")
@@ -224,6 +234,12 @@ class Routes:
         """Whether a ReferenceGrant in the namespace `ref` points into lets `route` refer to it."""
         grant = (ref.namespace, route.kind, namespace_of(route), ref.group, ref.kind)
         return (*grant, "") in self._grants or (*grant, ref.name) in self._grants
+
+    def selector(self, ref: Ref) -> Labels | None:
+        """The selector of the Service a backendRef names; None when it names no Service of
+        the input, or one that selects nothing."""
+        service = self.services.get(ref.key) if ref.is_service else None
+        return (labels(service.get("spec", "selector")) or None) if service else None
 
     def backend_services(self) -> set[tuple[str, str]]:
         """(namespace, name) of every Service a route's backendRefs or mirrors name."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshcanary.mesh import labels, show_labels
+from meshcanary.mesh import show_labels
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
 from meshcanary.rules._gateway_api import Routes, backend_refs
@@ -52,8 +52,7 @@ def check(scope: Scope) -> Iterator[Finding]:
             if len(backends) < 2:
                 continue
             for ref in backends:
-                service = routes.services.get(ref.key) if ref.is_service else None
-                selector = labels(service.get("spec", "selector")) if service else None
+                selector = routes.selector(ref)
                 if not selector or not workloads.holds(ref.namespace):
                     continue
                 selected = owners(workloads.select(ref.namespace, [selector]))

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
-from meshcanary.mesh import ISTIO, Mesh, Readings, describe, labels, of_kind
+from meshcanary.mesh import ISTIO, Mesh, Readings, describe, of_kind
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
 from meshcanary.rules._gateway_api import Ref, Routes, backend_refs
@@ -88,11 +88,8 @@ def _gateway_api_routes(scope: Scope) -> Iterator[Finding]:
         for backends in backend_refs(route):
             for ref in backends:
                 weight = _weight(ref)
-                if weight is None or weight <= 0 or not ref.is_service:
-                    continue
-                service = routes.services.get(ref.key)
-                selector = labels(service.get("spec", "selector")) if service else None
-                if not selector:
+                selector = routes.selector(ref)
+                if weight is None or weight <= 0 or not selector:
                     continue
                 selected = workloads.select(ref.namespace, [selector])
                 if len(owners(selected)) != 1:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.support import ROOT, Outcome, by_kind, kustomize_build, write
+from tests.support.locations import edit
 
 AMBIENT = Path("deploy/overlays/ambient")
 MICRO_API = "environments/ambient/micro-api.yaml"
@@ -111,13 +112,6 @@ def test_the_environments_gateway_is_a_gateway_api_gateway(example_repo: Path) -
     }
 
 
-def _replace(repo: Path, release: str, old: str, new: str) -> None:
-    path = repo / release
-    text = path.read_text(encoding="utf-8")
-    assert old in text, (release, old)
-    path.write_text(text.replace(old, new), encoding="utf-8")
-
-
 def _rendered(repo: Path, cli: Callable[..., Outcome], path: str) -> list[dict[str, Any]]:
     done = cli("--repo", repo, "-q", "render", "ambient")
     assert done.code == 0, done.err
@@ -129,10 +123,9 @@ def test_a_pin_also_gets_the_later_conditions_that_would_come_first(
 ) -> None:
     """Istio takes the pin first; the Gateway API takes the longer path first. The pin gets
     the weighted route's path with its own header, a match more specific than the path."""
-    _replace(example_repo, MICRO_API, "mirror: {version: v2, percent: 10}\n", "")
-    _replace(
-        example_repo,
-        MICRO_API,
+    edit(example_repo / MICRO_API, "mirror: {version: v2, percent: 10}\n", "")
+    edit(
+        example_repo / MICRO_API,
         "timeout: 5s\n",
         "timeout: 5s\nrequests:\n  - uri: {prefix: /api}\n",
     )
@@ -149,15 +142,13 @@ def test_a_pin_also_gets_the_later_conditions_that_would_come_first(
 def test_a_grpc_port_matches_the_grpc_method(
     example_repo: Path, cli: Callable[..., Outcome]
 ) -> None:
-    _replace(
-        example_repo,
-        CHECKOUT,
+    edit(
+        example_repo / CHECKOUT,
         '    cookies: {checkout-beta: "on"}\n',
         "    uri: {exact: /shop.Checkout/Pay}\n",
     )
-    _replace(
-        example_repo,
-        CHECKOUT,
+    edit(
+        example_repo / CHECKOUT,
         "match:\n",
         "requests:\n  - uri: {prefix: /shop.Checkout/}\nmatch:\n",
     )
@@ -196,23 +187,22 @@ def test_a_grpc_port_matches_the_grpc_method(
 def test_what_a_grpc_route_has_no_place_for_is_refused(
     example_repo: Path, cli: Callable[..., Outcome], old: str, new: str, message: str
 ) -> None:
-    _replace(example_repo, CHECKOUT, old, new)
+    edit(example_repo / CHECKOUT, old, new)
     refused = cli("--repo", example_repo, "render", "ambient")
     assert refused.code == 2
     assert refused.err.startswith(f"{CHECKOUT}:{message}"), refused.err
 
 
 def test_options_become_filters(example_repo: Path, cli: Callable[..., Outcome]) -> None:
-    _replace(
-        example_repo,
-        MICRO_API,
+    edit(
+        example_repo / MICRO_API,
         "timeout: 5s\n",
         "requestHeaders: {set: {x-env: ambient}, remove: [x-debug]}\n"
         "rewrite: {authority: internal.example.com}\n"
         "corsPolicy: {allowOrigins: [{exact: 'https://shop.example.com'}], allowMethods: [GET],"
         " maxAge: 90m, allowCredentials: true}\n",
     )
-    _replace(example_repo, MICRO_API, "percent: 10}", "percent: 0.5}")
+    edit(example_repo / MICRO_API, "percent: 10}", "percent: 0.5}")
     route = _rendered(example_repo, cli, "micro-api/routes.yaml")[0]
     weighted = route["spec"]["rules"][1]
     assert "timeouts" not in weighted
@@ -306,7 +296,7 @@ def test_what_the_gateway_api_has_no_place_for_is_refused_at_its_line(
     where: tuple[int, int],
     message: str,
 ) -> None:
-    _replace(example_repo, MICRO_API, old, new)
+    edit(example_repo / MICRO_API, old, new)
     before = (example_repo / AMBIENT / "micro-api/routes.yaml").read_bytes()
 
     refused = cli("--repo", example_repo, "render", "ambient")
@@ -322,18 +312,15 @@ def test_what_the_gateway_api_has_no_place_for_is_refused_at_its_line(
 def test_a_release_may_keep_istios_api_in_a_gateway_api_environment(
     example_repo: Path, cli: Callable[..., Outcome]
 ) -> None:
-    _replace(
-        example_repo, MICRO_API, "service: micro-api\n", "service: micro-api\nrouting: istio\n"
-    )
+    edit(example_repo / MICRO_API, "service: micro-api\n", "service: micro-api\nrouting: istio\n")
     # Its gateway is then an Istio Gateway too, which configures the pods it selects.
     refused = cli("--repo", example_repo, "render", "ambient")
     assert refused.code == 2
     assert refused.err.startswith(
         "environments/ambient/environment.yaml:13:3: error: gateway micro-gateway needs a selector"
     ), refused.err
-    _replace(
-        example_repo,
-        "environments/ambient/environment.yaml",
+    edit(
+        example_repo / "environments/ambient/environment.yaml",
         "    servers:\n",
         "    selector: {istio: ingressgateway}\n    servers:\n",
     )
@@ -355,9 +342,7 @@ def test_a_release_may_keep_istios_api_in_a_gateway_api_environment(
 
 def test_routing_needs_routes(example_repo: Path, cli: Callable[..., Outcome]) -> None:
     release = "environments/dev/checkout.yaml"  # method: replicas
-    _replace(
-        example_repo, release, "method: replicas\n", "method: replicas\nrouting: gateway-api\n"
-    )
+    edit(example_repo / release, "method: replicas\n", "method: replicas\nrouting: gateway-api\n")
     refused = cli("--repo", example_repo, "render", "dev")
     assert refused.code == 2
     assert '"routing" needs method: istio' in refused.err
@@ -532,9 +517,8 @@ def test_a_finding_on_a_rendered_field_points_where_the_field_was_decided(
 def test_tls_and_tcp_ports_and_a_gateway_managed_elsewhere(
     example_repo: Path, cli: Callable[..., Outcome]
 ) -> None:
-    _replace(
-        example_repo,
-        CHECKOUT,
+    edit(
+        example_repo / CHECKOUT,
         "gateways: [mesh]\nports:\n  - {port: 80, protocol: http}\n  - {port: 9090, protocol: grpc}\n"
         'match:\n  - version: v2\n    cookies: {checkout-beta: "on"}\n',
         "hosts: [checkout.example.com]\ngateways: [edge/shared-gateway]\nports:\n"
@@ -556,3 +540,14 @@ def test_tls_and_tcp_ports_and_a_gateway_managed_elsewhere(
         {"name": "checkout-v2", "port": 80, "weight": 25},
     ]
     assert {b["port"] for b in tcp["spec"]["rules"][0]["backendRefs"]} == {9090}
+
+
+def test_a_header_prefix_is_an_re2_expression_from_the_start(
+    example_repo: Path, cli: Callable[..., Outcome]
+) -> None:
+    """Escaped as the cookie pins are (release.routing.re2_escape): only RE2's metacharacters,
+    so the value reads as written."""
+    edit(example_repo / MICRO_API, "x-canary: {exact: always}", "x-canary: {prefix: 'a b-c.d'}")
+    route = _rendered(example_repo, cli, "micro-api/routes.yaml")[0]
+    header = route["spec"]["rules"][0]["matches"][0]["headers"][0]
+    assert header == {"name": "x-canary", "type": "RegularExpression", "value": r"^a b-c\.d"}

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import Outcome, write
+from tests.support.locations import edit
 
 OVERLAYS = Path("deploy/overlays")
 PROD = OVERLAYS / "prod"
@@ -27,21 +28,14 @@ MICRO_API = "environments/prod/micro-api.yaml"
 CHECKOUT = "environments/prod/checkout.yaml"
 
 
-def _replace(repo: Path, release: str, old: str, new: str) -> None:
-    path = repo / release
-    text = path.read_text(encoding="utf-8")
-    assert old in text, (release, old)
-    path.write_text(text.replace(old, new), encoding="utf-8")
-
-
 def _move_micro_api(repo: Path) -> None:
-    _replace(repo, MICRO_API, "replicas: 3, weight: 70}", "replicas: 3, weight: 60}")
-    _replace(repo, MICRO_API, "replicas: 3, weight: 30}", "replicas: 3, weight: 40}")
+    edit(repo / MICRO_API, "replicas: 3, weight: 70}", "replicas: 3, weight: 60}")
+    edit(repo / MICRO_API, "replicas: 3, weight: 30}", "replicas: 3, weight: 40}")
 
 
 def _move_checkout(repo: Path) -> None:
-    _replace(repo, CHECKOUT, "replicas: 4, weight: 100}", "replicas: 4, weight: 80}")
-    _replace(repo, CHECKOUT, "replicas: 1, weight: 0}", "replicas: 1, weight: 20}")
+    edit(repo / CHECKOUT, "replicas: 4, weight: 100}", "replicas: 4, weight: 80}")
+    edit(repo / CHECKOUT, "replicas: 1, weight: 0}", "replicas: 1, weight: 20}")
 
 
 def _inodes(folder: Path) -> dict[str, int]:
