@@ -1,4 +1,5 @@
-"""Shared fixtures: throwaway repositories made from the bundled examples, and a CLI runner.
+"""Shared fixtures: throwaway repositories made from the bundled examples, a CLI runner, and a
+real Prometheus over the canary scenarios' metrics.
 
 Plain helpers (the repository's folders, git, kustomize, a terminal) are in `tests/support`.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from hypothesis import settings
 
 from meshcanary.__main__ import main
 from tests.support import ROOT, Outcome
+from tests.support import prometheus as prometheus_server
+from tests.support.scenarios import END, START, all_workloads
 
 # No example has a deadline: hypothesis's default (200 ms an example) is a wall-clock assertion,
 # which a busy machine fails. In CI the property tests replay the same examples every run, so
@@ -73,3 +76,17 @@ def empty_repo(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return repo
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[prometheus_server.Server]:
+    """A real prometheus over every scenario of `tests/support/scenarios.py`, backfilled into a
+    TSDB of this test process's own. Skips without prometheus or promtool; fails in CI."""
+    prometheus_server.require_tools()
+    tsdb = tmp_path_factory.mktemp("tsdb")
+    prometheus_server.backfill_workloads(all_workloads(), START, END, tsdb)
+    server = prometheus_server.start(tsdb, tmp_path_factory.mktemp("prometheus"))
+    try:
+        yield server
+    finally:
+        server.stop()

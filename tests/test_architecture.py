@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("workspace", "rules", "inputs", "validate", "routing"),
     ("policies", "render", "equivalence", "reach"),
     ("lint",),
-    ("check", "importer"),
+    ("check", "importer", "analysis"),
     ("commands",),
     ("cli",),
     ("__main__",),

@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from meshcanary import __version__
-from meshcanary.cli import check, coercion, edit, setup, tree
+from meshcanary.cli import analysis, check, coercion, edit, setup, tree
 from meshcanary.cli.common import Settings, kustomize_settings
 
 coercion.install()
@@ -137,6 +137,8 @@ app.command()(edit.rollback)
 app.command()(edit.start)
 app.command()(edit.retire)
 app.command()(edit.migrate)
+app.command()(analysis.analyze)
+app.command()(analysis.advance)
 app.command("import")(setup.import_command)
 app.command("init")(setup.init_command)
 

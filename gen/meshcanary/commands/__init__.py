@@ -17,3 +17,5 @@ class EditOptions:
     pr_title: Path | None = None
     pr_body: Path | None = None
     github_output: Path | None = None  # $GITHUB_OUTPUT, when set
+    date: float | None = None  # the commit's date (Unix seconds) instead of now: `advance --at`
+    evidence: str = ""  # Markdown the PR body ends with: `advance`'s analysis

@@ -11,11 +11,12 @@ the one an earlier edit's branch started from) and left checked out; --push push
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ from meshcanary.render import swap, tree
 from meshcanary.report import Report
 
 if TYPE_CHECKING:
+    from meshcanary.analysis.decide import Decision
     from meshcanary.render.repository import RenderResult
 
 # (release, its text) -> (new text, the weights before and after, a short target for names).
@@ -233,7 +235,7 @@ def _commit(
     environment, service = release.environment.name, release.service
     branch = options.branch or gitops.branch_name(environment, service, target)
     try:
-        committed = gitops.commit(root, list(result.paths), result.message, branch)
+        committed = gitops.commit(root, list(result.paths), result.message, branch, options.date)
     except gitops.GitError as exc:
         # Nothing was committed (a hook refused, git was locked): take the edit back as well,
         # or running the command again would be refused for uncommitted changes in its paths.
@@ -249,29 +251,7 @@ def _commit(
             else "; ".join(filter(None, [exc.hint, kept]))
         )
         raise gitops.GitError(exc.message, hint, exc.output) from None
-    # The release read before the edit has no image for a version the edit adds.
-    images = {**{v.name: v.image for v in release.versions}, **result.change.images}
-    checks = [
-        ("render", "fresh"),
-        ("kustomize build", "ok"),
-        (
-            "schemas and rules",
-            "clean"
-            if not result.report.problems
-            else f"{len(result.report.problems)} finding(s), none an error",
-        ),
-    ]
-    pull = gitops.PullRequest(
-        environment=environment,
-        service=service,
-        before=dict(result.change.before),
-        after=dict(result.change.after),
-        images=images,
-        checks=checks,
-        branch=committed.branch,
-        base_branch=committed.previous_branch,
-    )
-    title, body = gitops.pr_title(pull), gitops.pr_body(pull)
+    title, body = _pr_text(result, committed.branch, committed.previous_branch, options.evidence)
     outputs = {"branch": committed.branch, "base": committed.previous_branch, "title": title}
     # Written before the push: after a failed one, the user pushes by hand and still has them.
     if options.pr_title:
@@ -307,6 +287,40 @@ def _commit(
         base=committed.previous_branch,
         pushed=options.push,
     )
+
+
+def _pr_text(result: EditResult, branch: str, base: str, evidence: str) -> tuple[str, str]:
+    """The pull request's title and body for an edit on `branch`, to merge into `base`."""
+    from meshcanary import gitops
+
+    release = result.release
+    environment, service = release.environment.name, release.service
+    # The release read before the edit has no image for a version the edit adds.
+    images = {**{v.name: v.image for v in release.versions}, **result.change.images}
+    checks = [
+        ("render", "fresh"),
+        ("kustomize build", "ok"),
+        (
+            "schemas and rules",
+            "clean"
+            if not result.report.problems
+            else f"{len(result.report.problems)} finding(s), none an error",
+        ),
+    ]
+    pull = gitops.PullRequest(
+        environment=environment,
+        service=service,
+        before=dict(result.change.before),
+        after=dict(result.change.after),
+        images=images,
+        checks=checks,
+        branch=branch,
+        base_branch=base,
+    )
+    title, body = gitops.pr_title(pull), gitops.pr_body(pull)
+    if evidence:
+        body = f"{body.rstrip()}\n\n{evidence}"
+    return title, body
 
 
 # Transforms ------------------------------------------------------------------------------
@@ -385,3 +399,92 @@ def retire(version: str) -> Transform:
         )
 
     return run
+
+
+def decided(decision: Decision) -> Transform:
+    """What `analyze` decided for a release, refused when its weights changed since."""
+    from meshcanary.analysis.decide import PROMOTE, ROLLBACK
+
+    def run(release: Release, text: str) -> tuple[str, traffic.WeightChange, str]:
+        if (release.canary.name, release.canary.weight) != (decision.canary, decision.weight):
+            raise EditRefused(
+                f"the analysis read {decision.canary} at {decision.weight}%, but the release "
+                f"now has {release.canary.name} at {release.canary.weight}%; analyze again"
+            )
+        if decision.decision == ROLLBACK:
+            return _weights(release, text, traffic.plan_rollback(release))
+        if decision.decision == PROMOTE:
+            return _weights(release, text, traffic.plan_promote(release))
+        return _weights(release, text, traffic.plan_step(release, to=decision.target))
+
+    return run
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """One decision of `advance`, and the edit that carried it out (None: it holds).
+
+    `waiting`: the branch of this very change is on the remote already (its pull request is
+    not merged yet): nothing is committed again, and the body is written afresh, with the new
+    evidence, for the pull request to be updated.
+    """
+
+    decision: Decision
+    result: EditResult | None
+    pr_body: Path | None = None
+    waiting: str | None = None
+
+
+def _target(decision: Decision) -> int:
+    from meshcanary.analysis.decide import PROMOTE, ROLLBACK
+
+    if decision.decision == ROLLBACK:
+        return 0
+    return 100 if decision.decision == PROMOTE else decision.target or 0
+
+
+def advance(
+    root: Path,
+    decisions: Sequence[Decision],
+    options: EditOptions,
+    *,
+    rollback_direct: bool = False,
+    several_bodies: bool = False,
+) -> list[Advanced]:
+    """Carry out each decision that changes weights, one edit (and branch) per service.
+
+    `several_bodies`: the PR body path names a file per service (`<stem>-<service><suffix>`).
+    `rollback_direct`: a rollback is committed on the base branch itself, and pushed there.
+    """
+    from meshcanary import gitops
+    from meshcanary.analysis.decide import ADVANCE, PROMOTE, ROLLBACK
+    from meshcanary.analysis.output import evidence
+
+    done: list[Advanced] = []
+    for decision in decisions:
+        if decision.decision not in (ADVANCE, PROMOTE, ROLLBACK):
+            done.append(Advanced(decision, None))
+            continue
+        body = options.pr_body
+        if body is not None and several_bodies:
+            body = body.with_name(f"{body.stem}-{decision.service}{body.suffix}")
+        chosen = dataclasses.replace(options, pr_body=body, evidence=evidence(decision))
+        change = decided(decision)
+        if decision.decision == ROLLBACK and rollback_direct and options.commit:
+            chosen = dataclasses.replace(chosen, branch=gitops.return_to_base(root).branch)
+        elif options.commit and options.push:
+            target = f"{decision.canary}-{_target(decision)}"
+            branch = options.branch or gitops.branch_name(
+                decision.environment, decision.service, target
+            )
+            if gitops.on_remote(root, options.push, branch):
+                base = gitops.return_to_base(root).branch
+                dry = dataclasses.replace(chosen, dry_run=True, commit=False, push=None)
+                result = apply(root, decision.environment, decision.service, change, options=dry)
+                if body is not None:
+                    body.write_text(_pr_text(result, branch, base, dry.evidence)[1], "utf-8")
+                done.append(Advanced(decision, result, body, waiting=branch))
+                continue
+        result = apply(root, decision.environment, decision.service, change, options=chosen)
+        done.append(Advanced(decision, result, body if options.commit else None))
+    return done

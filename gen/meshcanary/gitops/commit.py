@@ -73,8 +73,17 @@ _HOOK_HINT = (
 )
 
 
-def commit(root: Path, paths: Sequence[str], message: str, branch: str | None) -> Committed:
+def commit(
+    root: Path,
+    paths: Sequence[str],
+    message: str,
+    branch: str | None,
+    date: float | None = None,
+) -> Committed:
     """Commit exactly `paths` (relative to `root`; folders include deletions) with `message`.
+
+    `date` (Unix seconds): the commit's author and committer date instead of now; `advance
+    --at` commits a step when its analysis says it began.
 
     With `branch`, create it from HEAD and switch to it first, or reuse it when it already
     points at HEAD; a branch that exists with other commits, a confusing name
@@ -117,7 +126,7 @@ def commit(root: Path, paths: Sequence[str], message: str, branch: str | None) -
                     what=f"cannot record the base of branch {target}",
                     hint="",
                 )
-            _stage_and_commit(session, specs, message, head, target)
+            _stage_and_commit(session, specs, message, head, target, date)
             sha = session.rev("HEAD") or ""
         except GitError as exc:
             undone = _undo(
@@ -172,7 +181,12 @@ def _switch_to(session: Session, branch: str) -> bool:
 
 
 def _stage_and_commit(
-    session: Session, specs: Sequence[str], message: str, head: str, target: str
+    session: Session,
+    specs: Sequence[str],
+    message: str,
+    head: str,
+    target: str,
+    date: float | None = None,
 ) -> None:
     # `add -A -- PATHS` stages additions, changes and deletions under exactly these paths.
     session.check("add", "-A", "--", *specs, what="cannot stage the edited files", hint="")
@@ -192,7 +206,11 @@ def _stage_and_commit(
     wanted = {path: entry for path, entry in staged.items() if _under(path, specs)}
     elsewhere = {path: entry for path, entry in staged.items() if not _under(path, specs)}
     # A pathspec commit (`--only`) takes these paths and nothing else the user had staged.
-    status, out, err = session.run("commit", "-q", "--only", "-m", message, "--", *specs)
+    dated = {}
+    if date is not None:
+        stamp = f"{int(date)} +0000"
+        dated = {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    status, out, err = session.run("commit", "-q", "--only", "-m", message, "--", *specs, env=dated)
     if status != 0:
         text = joined(err, out)
         hint = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from meshcanary.gitops.session import PUSH_TIMEOUT_SECONDS, GitError, joined, opened
+from meshcanary.gitops.session import PUSH_TIMEOUT_SECONDS, GitError, gist, joined, opened
 
 
 def push(root: Path, remote: str, branch: str) -> None:
@@ -74,3 +74,25 @@ def _transport_gist(lines: Sequence[str], status: int) -> str:
         if not line.startswith(("hint:", "warning:", "Warning:", "remote:")):
             return line
     return f"git push exited with code {status}"
+
+
+def on_remote(root: Path, remote: str, branch: str) -> bool:
+    """Whether `remote` has a branch named `branch` (asked of the remote, not a stale fetch)."""
+    with opened(root) as session:
+        ref = f"refs/heads/{branch}"
+        status, out, err = session.run(
+            "ls-remote",
+            "--heads",
+            "--",
+            remote,
+            ref,
+            timeout=PUSH_TIMEOUT_SECONDS,
+            env={"GIT_TERMINAL_PROMPT": "0"},
+        )
+        if status != 0:
+            raise GitError(
+                f"cannot list the branches of {remote}: {gist(err, out, status)}",
+                f"check the remote's URL (`git remote get-url {remote}`) and your access",
+                joined(err, out),
+            )
+        return any(line.split("\t")[-1] == ref for line in out.splitlines())

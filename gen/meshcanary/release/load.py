@@ -17,9 +17,10 @@ from meshcanary.errors import InputError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, environment_names
 from meshcanary.names import is_dns_label
 from meshcanary.problem import Location, Problem
-from meshcanary.release import gateway_api, routing, schema
+from meshcanary.release import analysis, gateway_api, routing, schema
 from meshcanary.release import patch as version_patch
 from meshcanary.release.model import (
+    DEFAULT_ANALYSIS,
     GATEWAY_API,
     ISTIO,
     MESH,
@@ -101,6 +102,7 @@ def _environment(root: Path, name: str, problems: list[Problem]) -> Environment 
                 "rename the folder: lower-case letters, digits and '-'",
             )
         )
+    steps = _steps(doc, ["defaults", "canary", "steps"], problems)
     return Environment(
         name=name,
         path=display,
@@ -109,13 +111,14 @@ def _environment(root: Path, name: str, problems: list[Problem]) -> Environment 
         kubernetes_version=data.get("kubernetesVersion"),
         gateways=gateways,
         rollout=_rollout(defaults.get("rollout")),
-        steps=_steps(doc, ["defaults", "canary", "steps"], problems),
+        steps=steps,
         source=doc,
         max_step=data.get("policy", {}).get("maxStep"),
         rule_severities=tuple(sorted(data.get("policy", {}).get("rules", {}).items())),
         remote_bases=tuple(data.get("remoteBases", ())),
         routing=data.get("routing", ISTIO),
         gateway_class=data.get("gatewayClassName", "istio"),
+        analysis=analysis.analysis(doc, ["defaults", "canary", "analysis"], problems, steps),
     )
 
 
@@ -340,6 +343,10 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
                 )
             )
     release_steps = _steps(doc, ["canary", "steps"], problems)
+    steps = release_steps or env.steps
+    judged = analysis.analysis(doc, ["canary", "analysis"], problems, steps)
+    if judged is None and steps:
+        judged = env.analysis or DEFAULT_ANALYSIS
     for rule, reason in (data.get("ignore") or {}).items():
         if not reason.strip():
             problems.append(
@@ -370,11 +377,12 @@ def _release(root: Path, env: Environment, display: str, problems: list[Problem]
         replicas=data.get("replicas"),
         container=container,
         rollout=_rollout(data.get("rollout")).merged_over(env.rollout),
-        steps=release_steps or env.steps,
+        steps=steps,
         versions=versions,
         source=doc,
         ignore=dict(data.get("ignore") or {}),
         routing=routing_api,
+        analysis=judged,
     )
 
 

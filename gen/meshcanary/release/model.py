@@ -171,6 +171,62 @@ class Rollout:
         return self == Rollout()
 
 
+# The checks a plan with steps gets when it writes no `analysis`, modelled on Flagger's
+# built-in metrics: request-success-rate ≥ 99 and request-duration (p99) ≤ 500 ms.
+SUCCESS_RATE = "success-rate"
+LATENCY = "latency"
+QUERY = "query"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of a canary's metrics, per window.
+
+    `min`/`max` are absolute bounds; `below_stable`/`above_stable` compare the canary with the
+    stable version's value in the same window (the canary may be at most that far below, or
+    above, it). A success rate is in percent, a latency in ms, a query in its own unit.
+    """
+
+    name: str
+    kind: str  # SUCCESS_RATE, LATENCY or QUERY
+    min: float | None = None
+    max: float | None = None
+    below_stable: float | None = None
+    above_stable: float | None = None
+    percentile: float = 99.0  # LATENCY
+    query: str | None = None  # QUERY: PromQL with {{ namespace }}, {{ workloads }}, {{ window }}
+    workload_label: str = "destination_workload"  # QUERY: the label naming the Deployment
+
+    @property
+    def relative(self) -> bool:
+        return self.below_stable is not None or self.above_stable is not None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How each step of a canary is judged from its metrics (`canary.analysis`)."""
+
+    interval: float  # seconds a step runs at least before it advances
+    window: float  # seconds each query reads back
+    failure_limit: int  # failed windows in a row that roll back
+    min_requests: int  # the canary's requests in a window below which nothing is judged
+    checks: tuple[Check, ...]
+    written: bool = True  # False: the defaults, for a plan that says nothing
+
+
+DEFAULT_ANALYSIS = Analysis(
+    interval=600.0,
+    window=300.0,
+    failure_limit=3,
+    min_requests=100,
+    checks=(
+        Check(SUCCESS_RATE, SUCCESS_RATE, min=99.0),
+        Check("latency-p99", LATENCY, max=500.0),
+    ),
+    written=False,
+)
+
+
 @dataclass(frozen=True)
 class Gateway:
     name: str
@@ -194,6 +250,7 @@ class Environment:
     remote_bases: tuple[str, ...] = ()  # https prefixes kustomize may fetch, with --allow-remote
     routing: str = ISTIO  # the releases' routes: ISTIO or GATEWAY_API, unless a release says
     gateway_class: str = "istio"  # gatewayClassName of its Gateway API Gateways
+    analysis: Analysis | None = None  # defaults.canary.analysis
 
     def gateway(self, name: str) -> Gateway | None:
         return next((g for g in self.gateways if g.name == name), None)
@@ -223,6 +280,9 @@ class Release:
     # Rule ID -> reason: rules silenced for every object of this service.
     ignore: Mapping[str, str] = field(default_factory=dict)
     routing: str = ISTIO  # ISTIO: a VirtualService and a DestinationRule; GATEWAY_API: HTTPRoutes
+    # How `analyze` judges its steps: its own, else the environment's, else DEFAULT_ANALYSIS
+    # when it has steps; None without steps.
+    analysis: Analysis | None = None
 
     @property
     def timeout(self) -> str | None:

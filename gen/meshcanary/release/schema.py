@@ -205,6 +205,21 @@ def _problems(error: ValidationError, doc: SourceDoc) -> Iterator[Problem]:
                 doc.location([*path, given], key=True), f'"{given}" needs "{wanted}" beside it'
             )
             return
+    alternatives = [
+        " with ".join(str(name) for name in branch["required"])
+        for branch in branches
+        if isinstance(branch, dict) and branch.get("required")
+    ]
+    if keyword == "oneOf" and alternatives:
+        # A choice between objects (an analysis check): name the choices, not the branches'
+        # own messages, which speak of the other branches' fields.
+        yield Problem(
+            at,
+            f"{_field(error)} must be exactly one of: {', '.join(alternatives)}; "
+            f"found {json.dumps(instance)}",
+            schema.get("description", ""),
+        )
+        return
     if keyword == "oneOf":
         yield Problem(
             at,
