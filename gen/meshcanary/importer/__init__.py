@@ -10,10 +10,15 @@ at its `file:line:col`. A refusal writes nothing unless the user accepts that lo
 (`--drop Kind/name:field.path`). `verify` then renders what would be written in a scratch copy,
 builds it with kustomize and compares it with the input (importer/verify.py).
 
+The Gateway API shape is read too: Services of one version each (`version_services`), and
+HTTPRoutes, GRPCRoutes, TCPRoutes and TLSRoutes (`gateway_api`, a route's rules in
+`gateway_rules`) and gateway.networking.k8s.io Gateways (`gateway_listeners`), into releases
+with `routing: gateway-api`, as render/gateway_api.py would write them back.
+
 The steps, in the order they run: `classify` (what was read, which Services), per service
-`versions` (Deployments), `support` (what the pods need), `subsets` (the DestinationRule),
-`release` (the VirtualService and its `routes`, the versions' order), `emit` (the files), then
-`verify`.
+`versions` (Deployments) and `version_services`, `support` (what the pods need), `subsets` (the
+DestinationRule), `release` (the VirtualService and its `routes`, or the Gateway API routes;
+the versions' order), `emit` (the files), then `verify`.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ from meshcanary.errors import InputError
 from meshcanary.importer import (
     classify,
     emit,
+    gateway_api,
+    gateway_listeners,
     gateways,
     release,
     subsets,
     support,
+    version_services,
     versions,
 )
 from meshcanary.importer.context import REFUSED, Context, Notes, what
@@ -84,6 +92,15 @@ class _Planned:
     files: dict[str, str] = field(default_factory=dict)
     summary: ServiceImport | None = None
     inputs: list[Resource] = field(default_factory=list)  # what verify compares
+    # The Gateway API shape: the versions' Services (name → version), their input names →
+    # rendered names, the routes.
+    version_services: dict[str, str] = field(default_factory=dict)
+    renamed_services: dict[str, str] = field(default_factory=dict)
+    gateway_routes: list[Resource] = field(default_factory=list)
+
+    @property
+    def gateway_api(self) -> bool:
+        return bool(self.version_services or self.gateway_routes)
 
 
 def import_manifests(
@@ -112,7 +129,9 @@ def import_manifests(
     notes = Notes(drops=tuple(drops))
     by_kind = classify.classify(notes, parsed)
     namespaces = classify.environment(notes, root, by_kind, environment, namespace)
-    chosen = classify.choose_services(notes, parsed, by_kind["Service"], services)
+    per_version = version_services.version_services(by_kind["Service"], by_kind["Deployment"])
+    bases = [s for s in by_kind["Service"] if id(s) not in per_version]
+    chosen = classify.choose_services(notes, parsed, bases or by_kind["Service"], services)
     rename = services[0] if len(services) == 1 and len(chosen) == 1 else None
     claimed: set[int] = set()
     planned: list[_Planned] = []
@@ -129,15 +148,39 @@ def import_manifests(
         claimed.update(id(d) for d in deployments)
         claimed.add(id(service_resource))
         found = versions.read(ctx, deployments, selector)
-        planned.append(_Planned(ctx, service_resource, found, inputs=[service_resource]))
+        plan = _Planned(ctx, service_resource, found, inputs=[service_resource])
+        plan.version_services, plan.renamed_services = version_services.take_version_services(
+            ctx, service_resource, list(per_version.values()), found, claimed
+        )
+        plan.inputs += [r for r in by_kind["Service"] if r.name in plan.version_services]
+        plan.gateway_routes = [
+            r
+            for kind in gateway_api.ROUTE_KINDS
+            for r in by_kind[kind]
+            if id(r) not in claimed and gateway_api.routes_to(ctx, r, plan.version_services)
+        ]
+        claimed.update(id(r) for r in plan.gateway_routes)
+        planned.append(plan)
     _check_canaries(canary or {}, [p.ctx.service for p in planned])
     first = planned[0].ctx
     declared = gateways.read(first, by_kind["Gateway"])
+    listened, class_name = gateway_listeners.read(first, by_kind[classify.API_GATEWAY])
+    declared.update(listened)
     claimed.update(id(resource) for resource, _ in declared.values())
+    # Each of them is declared, or refused where it was read.
+    claimed.update(id(resource) for resource in by_kind[classify.API_GATEWAY])
+    settings = _routing_settings(first, planned, class_name)
     for plan in planned:
-        _plan_service(plan, by_kind, declared, claimed, (canary or {}).get(plan.ctx.service))
+        _plan_service(
+            plan,
+            by_kind,
+            declared,
+            claimed,
+            (canary or {}).get(plan.ctx.service),
+            on_release=plan.gateway_api and "routing" not in settings,
+        )
     _refuse_unclaimed(notes, by_kind, claimed)
-    env_files = emit.environment_file(first, by_kind, declared)
+    env_files = emit.environment_file(first, by_kind, declared, settings)
     written: dict[str, str] = {}
     for plan in planned:
         written.update(plan.files)
@@ -164,8 +207,9 @@ def import_manifests(
         renamed = {
             source: rendered for summary in summaries for source, rendered in summary.deployments
         }
+        services_renamed = {n: new for p in planned for n, new in p.renamed_services.items()}
         differences = verifier.verify(
-            root, written, planned_inputs(planned, declared), first, renamed
+            root, written, planned_inputs(planned, declared), first, renamed, services_renamed
         )
         result = _with(result, differences=tuple(differences), verified=not differences)
         if differences:
@@ -182,12 +226,31 @@ def planned_inputs(
     return {p.ctx.service: [*p.inputs, *shared] for p in planned}
 
 
+def _routing_settings(
+    ctx: Context, planned: list[_Planned], class_name: str | None
+) -> dict[str, str]:
+    """What a new environment says of routing: `routing: gateway-api` when every imported
+    service has the Gateway API shape (else each such release says it), and the Gateways'
+    gatewayClassName."""
+    if ctx.env_data is not None:
+        # An existing environment keeps its own; a release says what differs from it.
+        return {"routing": "gateway-api"} if ctx.env_data.get("routing") == "gateway-api" else {}
+    settings: dict[str, str] = {}
+    if all(p.gateway_api for p in planned):
+        settings["routing"] = "gateway-api"
+    if class_name is not None:
+        settings["gatewayClassName"] = class_name
+    return settings
+
+
 def _plan_service(
     plan: _Planned,
     by_kind: classify.ByKind,
     declared: gateways.Gateways,
     claimed: set[int],
     canary: str | None,
+    *,
+    on_release: bool,
 ) -> None:
     ctx, found = plan.ctx, plan.found
     rules = [
@@ -208,8 +271,15 @@ def _plan_service(
         for port in plan.service_resource.get("spec", "ports") or []
         if isinstance(port, dict) and isinstance(port.get("port"), int)
     )
+    routing = None
+    if plan.gateway_api:
+        routing, policy = _gateway_api(plan, by_kind, declared, claimed, bool(routes))
+        if policy is not None:
+            rule = subsets.Subsets(policy)
+            rules.append(policy)
+        routing.on_release = on_release
     content, order = release.build(
-        ctx, routes, found, rule, declared, canary, ports, plan.service_resource
+        ctx, routes, found, rule, declared, canary, ports, plan.service_resource, routing
     )
     found.sort(key=lambda v: order.names.index(v.name))
     kept = support.read(ctx, by_kind, found, claimed)
@@ -217,7 +287,7 @@ def _plan_service(
         **emit.base_files(ctx, plan.service_resource, found, kept, content),
         **emit.release_file(ctx, content),
     }
-    plan.inputs += [v.resource for v in found] + rules + routes
+    plan.inputs += [v.resource for v in found] + rules + routes + plan.gateway_routes
     plan.inputs += [r for s in kept for r in s.read_from]
     plan.summary = ServiceImport(
         ctx.service,
@@ -227,6 +297,45 @@ def _plan_service(
         tuple(f"{s.data.get('kind')} {s.data.get('metadata', {}).get('name')}" for s in kept),
         False,
     )
+
+
+def _gateway_api(
+    plan: _Planned,
+    by_kind: classify.ByKind,
+    declared: gateways.Gateways,
+    claimed: set[int],
+    virtual_services: bool,
+) -> tuple[gateway_api.Routing, Resource | None]:
+    """The routing of a service of the Gateway API shape, and the DestinationRule whose
+    trafficPolicy the release takes (the renderer writes one per version's Service)."""
+    ctx = plan.ctx
+    if virtual_services:
+        for route in plan.gateway_routes:
+            ctx.refuse(
+                route,
+                [],
+                f"{what(route)} routes to Service {ctx.service_name}, which a VirtualService "
+                "routes too: a release renders its routes with one API",
+            )
+        plan.gateway_routes = []
+    policies = [
+        r
+        for r in by_kind["DestinationRule"]
+        if id(r) not in claimed and version_services.version_host(ctx, r, plan.version_services)
+    ]
+    claimed.update(id(r) for r in policies)
+    policy = version_services.traffic_policy(ctx, policies, plan.version_services)
+    plan.inputs += [r for r in policies if r is not policy]
+    listened = {name: resource for name, (resource, _) in declared.items()}
+    routing = gateway_api.read(
+        ctx,
+        plan.gateway_routes,
+        plan.version_services,
+        plan.service_resource,
+        listened,
+        plan.found,
+    )
+    return routing, policy
 
 
 def _summary(plan: _Planned, reused: bool) -> ServiceImport:
@@ -243,8 +352,9 @@ def _refuse_unclaimed(notes: Notes, by_kind: classify.ByKind, claimed: set[int])
                 resource,
                 [],
                 f"{what(resource)} is not imported: none of the imported services "
-                f"{'routes to' if kind in classify.ISTIO_KINDS else 'uses'} it",
-                f"import its Service too (--service), or pass --drop '{kind}/{resource.name}'",
+                f"{'routes to' if kind in classify.ROUTING_KINDS else 'uses'} it",
+                f"import its Service too (--service), or pass "
+                f"--drop '{resource.kind}/{resource.name}'",
             )
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from meshcanary.errors import InputError
 from meshcanary.importer.context import Context, Notes, Origins, drop_key, what
-from meshcanary.importer.objects import TOP_LEVEL, stripped
+from meshcanary.importer.gateway_api import API_VERSIONS, ROUTE_KINDS, is_gateway_api
+from meshcanary.importer.objects import stripped, top_level
 from meshcanary.inputs import read_inputs
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS
 from meshcanary.manifest import Parsed, Resource
@@ -29,6 +30,9 @@ SUPPORT_KINDS = (
 )
 ISTIO_KINDS = ("VirtualService", "DestinationRule", "Gateway")
 ISTIO_GROUP = "networking.istio.io/"
+# gateway.networking.k8s.io Gateways, beside Istio's (`Gateway`) among what import reads.
+API_GATEWAY = "Gateway (gateway.networking.k8s.io)"
+ROUTING_KINDS = (*ISTIO_KINDS, *ROUTE_KINDS, API_GATEWAY)
 
 ByKind = dict[str, list[Resource]]
 
@@ -104,10 +108,12 @@ def release_name(service_resource: Resource, wanted: str | None) -> str:
 
 def classify(notes: Notes, parsed: Parsed) -> ByKind:
     """The objects import reads, by kind, each once; a refusal for each other one."""
-    found: ByKind = {kind: [] for kind in (*KINDS, *SUPPORT_KINDS)}
+    found: ByKind = {kind: [] for kind in (*KINDS, *SUPPORT_KINDS, *ROUTE_KINDS, API_GATEWAY)}
     seen: dict[tuple[str, str, str], Resource] = {}
     for resource in parsed.resources:
         kind = resource.kind
+        if kind == "Gateway" and is_gateway_api(resource):
+            kind = API_GATEWAY
         istio = kind in ISTIO_KINDS
         if not kind:
             _top_level_keys(notes, resource)  # `kind` misspelt, perhaps
@@ -127,9 +133,19 @@ def classify(notes: Notes, parsed: Parsed) -> ByKind:
                 ["kind"],
                 f"{what(resource)} is not imported: a release and its base have no place for it",
                 "import reads Deployments, Services, their ServiceAccounts, ConfigMaps, "
-                "PodDisruptionBudgets and HorizontalPodAutoscalers, and Istio "
-                "VirtualServices, DestinationRules and Gateways; to go on without it, "
+                "PodDisruptionBudgets and HorizontalPodAutoscalers, Istio "
+                "VirtualServices, DestinationRules and Gateways, and Gateway API "
+                "HTTPRoutes, GRPCRoutes, TCPRoutes, TLSRoutes and Gateways; to go on without it, "
                 f"pass --drop '{drop_key(resource, [])}'",
+            )
+            continue
+        if kind in (*ROUTE_KINDS, API_GATEWAY) and not _served(resource):
+            notes.refuse(
+                resource,
+                ["apiVersion"],
+                f"{what(resource)} of {resource.api_version} is not imported: import reads "
+                f"{resource.kind} of {', '.join(_versions(resource))}",
+                "write the object in a version import reads (the fields are the same)",
             )
             continue
         _top_level_keys(notes, resource)
@@ -155,10 +171,18 @@ def classify(notes: Notes, parsed: Parsed) -> ByKind:
     return found
 
 
+def _versions(resource: Resource) -> list[str]:
+    return [f"gateway.networking.k8s.io/{v}" for v in API_VERSIONS[resource.kind]]
+
+
+def _served(resource: Resource) -> bool:
+    return is_gateway_api(resource) and resource.api_version in _versions(resource)
+
+
 def _top_level_keys(notes: Notes, resource: Resource) -> None:
     keys = [k for k in resource.data if isinstance(k, str)]
     for key in resource.data:
-        if key in TOP_LEVEL:
+        if key in top_level(resource.kind):
             continue
         missing = [f for f in ("apiVersion", "kind", "metadata", "spec") if f not in keys]
         meant = next((f for f in missing if misspelling(f, [str(key)]) == key), None)

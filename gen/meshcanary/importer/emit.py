@@ -190,14 +190,18 @@ def release_file(ctx: Context, release: dict[str, Any]) -> dict[str, str]:
     return {ctx.release_path: document(release, f"{RELEASE_MODELINE}\n{ctx.header}")}
 
 
-def environment_file(ctx: Context, resources: ByKind, gateways: Gateways) -> dict[str, str]:
-    """A new environment's file; an existing one with the imported Gateways it lacks added."""
+def environment_file(
+    ctx: Context, resources: ByKind, gateways: Gateways, settings: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A new environment's file (with `settings`: routing, gatewayClassName); an existing one
+    with the imported Gateways it lacks added."""
     api = _istio_api(ctx, resources)
     if ctx.env_data is not None:
         return _existing_environment(ctx, ctx.env_data, resources, gateways, api)
     data: dict[str, Any] = {"namespace": ctx.target_namespace}
     if api is not None:
         data["istioApiVersion"] = api
+    data.update(settings or {})
     if gateways:
         data["gateways"] = {name: entry for name, (_, entry) in gateways.items()}
     # What `init` gives a new environment: the plan `step --next` follows, a step's limit.

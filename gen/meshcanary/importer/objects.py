@@ -10,6 +10,18 @@ from meshcanary.importer.context import Context, Notes, dotted, what
 from meshcanary.manifest import Resource
 
 TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
+# Kinds whose content stands beside `metadata` rather than under `spec`.
+_OWN_TOP_LEVEL = {
+    "ConfigMap": ("data", "binaryData", "immutable"),
+    "ServiceAccount": ("secrets", "imagePullSecrets", "automountServiceAccountToken"),
+}
+
+
+def top_level(kind: object) -> tuple[str, ...]:
+    """The top-level keys an object of `kind` has."""
+    return (*TOP_LEVEL, *_OWN_TOP_LEVEL.get(str(kind), ()))
+
+
 # Fields the API server fills in; `kubectl get -o yaml` output carries them.
 SERVER_METADATA = (
     "uid",
@@ -49,7 +61,7 @@ def stripped(data: dict[str, Any]) -> dict[str, Any]:
     ):
         spec.pop("clusterIP", None)
         spec.pop("clusterIPs", None)
-    for key in [k for k in copied if k not in TOP_LEVEL]:
+    for key in [k for k in copied if k not in top_level(copied.get("kind"))]:
         copied.pop(key)
     return copied
 

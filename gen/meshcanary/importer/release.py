@@ -11,6 +11,7 @@ from typing import Any
 from meshcanary.errors import InputError
 from meshcanary.importer import routes
 from meshcanary.importer.context import Context, refused, what
+from meshcanary.importer.gateway_api import Routing
 from meshcanary.importer.gateways import Gateways, references
 from meshcanary.importer.objects import istio_metadata
 from meshcanary.importer.subsets import Destinations, Subsets
@@ -41,6 +42,7 @@ def build(
     canary: str | None = None,
     service_ports: tuple[int, ...] = (),
     service_resource: Resource | None = None,
+    gateway_api: Routing | None = None,
 ) -> tuple[dict[str, Any], Order]:
     """The release file's content and its versions' order; raises InputError when the schema
     refuses a value read."""
@@ -56,7 +58,14 @@ def build(
         )
     release: dict[str, Any] = {"service": ctx.service, "base": ctx.base}
     found = routes.Routes()
-    if ours:
+    if gateway_api is not None:
+        found = gateway_api.found
+        if gateway_api.on_release:
+            release["routing"] = "gateway-api"
+        for key in ("hosts", "gateways"):
+            if getattr(gateway_api, key):
+                release[key] = getattr(gateway_api, key)
+    elif ours:
         found = _virtual_service(
             ctx,
             ours[0],
@@ -74,7 +83,10 @@ def build(
         release["rollout"] = rollout
     release = {k: release[k] for k in sorted(release, key=_key_order)}
     weights = found.weights or routes.weights_from_replicas(
-        ctx, versions, bool(ours), service_resource
+        ctx,
+        versions,
+        bool(ours) or bool(gateway_api and gateway_api.found.extras),
+        service_resource,
     )
     order = ordered(ctx, weights, list(by_name), canary)
     release["versions"] = {
@@ -142,6 +154,7 @@ def _mapping(value: Any) -> dict[str, Any]:
 _KEYS = (
     "service",
     "base",
+    "routing",
     "hosts",
     "gateways",
     "ports",

@@ -82,7 +82,7 @@ def _refuse_other_fields(ctx: Context, resource: Resource) -> None:
 # Which route is which ----------------------------------------------------------------------------
 
 
-def _shares(targets: dict[str, int]) -> dict[str, Fraction]:
+def shares(targets: dict[str, int]) -> dict[str, Fraction]:
     total = sum(targets.values())
     return {v: Fraction(w, total) for v, w in targets.items() if w} if total else {}
 
@@ -134,7 +134,7 @@ def _roles(
 
 def _differs(other: Route, main: Route) -> str:
     """How `other` differs from the weighted route `main` ("" when it does not)."""
-    if _shares(other.targets) != _shares(main.targets):
+    if shares(other.targets) != shares(main.targets):
         return (
             f"splits requests {_split(other.targets)}, the weighted route ({main.label}) "
             f"{_split(main.targets)}"
@@ -413,7 +413,7 @@ def _layer4_ports(
         if reference is None:
             reference = route
             _take_weights(ctx, resource, route, found)
-        elif _shares(route.targets) != _shares(reference.targets):
+        elif shares(route.targets) != shares(reference.targets):
             ctx.refuse(
                 resource,
                 [*route.path, "route"],
@@ -474,12 +474,12 @@ def _unique_ports(ctx: Context, resource: Resource, ports: list[Port]) -> None:
 
 def _take_weights(ctx: Context, resource: Resource, route: Route, found: Routes) -> None:
     found.order = list(route.targets)
-    found.weights = _hundred(ctx, resource, [*route.path, "route"], route.targets)
+    found.weights = hundred(ctx, resource, [*route.path, "route"], route.targets)
     for version in found.weights:
         ctx.origins.add(("versions", version, "weight"), resource.location([*route.path, "route"]))
 
 
-def _hundred(
+def hundred(
     ctx: Context, resource: Resource, path: JsonPath, weights: dict[str, int]
 ) -> dict[str, int]:
     """The route's weights as percentages: scaled, and said so, when they do not sum to 100."""

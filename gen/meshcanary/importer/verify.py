@@ -3,9 +3,14 @@ back to what it read.
 
 The files an import would write go into a scratch folder with the environment file and the
 imported services' bases, which is rendered and built with kustomize; each service's overlay
-(and the environment's Gateways) is then compared with the objects it was imported from (meshcanary.equivalence). A difference at
-a field a note already explains (normalized, or dropped with --drop) is expected; any other one
-is a failure, and the import writes nothing.
+(and the environment's Gateways) is then compared with the objects it was imported from
+(meshcanary.equivalence). A difference at a field a note already explains (normalized, or
+dropped with --drop) is expected; any other one is a failure, and the import writes nothing.
+
+Gateway API routes are rendered in another form than they may have been written (other
+names, the rules split between a route bound to the Service and one bound to the Gateways):
+they are compared by what they decide, on requests drawn from their conditions
+(meshcanary.reach), and a request that reaches something else fails the proof, named.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from meshcanary import equivalence, kustomize
+import yaml
+
+from meshcanary import equivalence, kustomize, reach, routing
 from meshcanary.errors import InputError
-from meshcanary.importer.context import BASES, NORMALIZED, REFUSED, Context
+from meshcanary.importer.context import BASES, DROPPED, NORMALIZED, REFUSED, Context
+from meshcanary.importer.gateway_api import ROUTE_KINDS, is_gateway_api
 from meshcanary.layout import GATEWAYS, OVERLAYS
 from meshcanary.manifest import Parsed, Resource, parse_text
-from meshcanary.problem import Problem, Severity
+from meshcanary.problem import Location, Problem, Severity
 
 RULE = "import-verify"
 
@@ -31,6 +39,7 @@ def verify(
     inputs: Mapping[str, list[Resource]],
     ctx: Context,
     renamed: Mapping[str, str] | None = None,
+    services: Mapping[str, str] | None = None,
 ) -> list[Problem]:
     """The differences between each service's input objects and its rendered overlay that no
     note explains; empty when the import is proven."""
@@ -67,11 +76,16 @@ def verify(
             # Without a DestinationRule among the manifests, import reads a subset as the pods'
             # version label (a note says so at each subset): compare the routes that way.
             expected = [*expected, *(r for r in actual if r.kind == "DestinationRule")]
+        if any(_is_route(r) for r in [*expected, *actual]):
+            problems += _traffic(expected, actual, ctx, renamed or {}, written, explained)
+            expected = [r for r in expected if not _is_route(r)]
+            actual = [r for r in actual if not _is_route(r)]
         for difference in equivalence.compare(
             expected,
             actual,
             namespace=ctx.target_namespace,
             deployment_names=renamed,
+            names={("Service", name): new for name, new in (services or {}).items()},
             # Every object of a version's folder carries its version label; the input's
             # Deployment may carry it on its pods only.
             added_labels=("version",),
@@ -126,3 +140,180 @@ def _explained(difference: equivalence.Difference, notes: Sequence[Problem]) -> 
         if where == note.path or where.startswith(note.path + "/"):
             return True
     return False
+
+
+def _is_route(resource: Resource) -> bool:
+    return resource.kind in ROUTE_KINDS and is_gateway_api(resource)
+
+
+def _traffic(
+    expected: Sequence[Resource],
+    actual: Sequence[Resource],
+    ctx: Context,
+    renamed: Mapping[str, str],
+    written: Mapping[str, str],
+    explained: Sequence[Problem],
+) -> list[Problem]:
+    """Each (gateway, host, protocol) whose input and rendered routes send a request to
+    different places, with the first such request; a Service without routes spreads its
+    requests over its pods (the table's default)."""
+
+    def workload(deployment: Resource) -> str:
+        return renamed.get(deployment.name, deployment.name)
+
+    # A version's Service is compared as an object (its differences noted or not there); the
+    # routes are compared through the rendered one, so that a port it gained is no difference.
+    rendered = {r.name: r for r in actual if r.kind == "Service"}
+    expected = [
+        rendered.get(r.name, r) if r.kind == "Service" and not _is_base(r, expected) else r
+        for r in expected
+    ]
+    before = routing.table(expected, workload, namespace=ctx.target_namespace)
+    after = routing.table(actual)
+    asked = reach.requests([before, after], _cookies(written))
+    problems: list[Problem] = []
+    for key in sorted(set(before.routes) | set(after.routes)):
+        old, new = before.lookup(key) or [], after.lookup(key) or []
+        if key[2] != "http":
+            # A tcp or tls route decides by port and SNI name, no request to draw: the same
+            # conditions in the same order, each with the same outcome.
+            if _decided(old) != _decided(new):
+                deciding = old[0] if old else None
+                if deciding is None or not _excused(deciding, explained):
+                    problems.append(_layer4(key, old, new, deciding))
+            continue
+        for request in asked:
+            was, now = routing.reached(old, request), routing.reached(new, request)
+            if _outcome(was) == _outcome(now):
+                continue
+            deciding = was or (old[0] if old else None)
+            if deciding is not None and _excused(deciding, explained):
+                break
+            problems.append(_problem(key, request, was, now, deciding))
+            break
+    return problems
+
+
+def _is_base(service: Resource, resources: Sequence[Resource]) -> bool:
+    """Whether no other Service of `resources` selects a part of what `service` selects."""
+    mine = service.get("spec", "selector")
+    mine = mine if isinstance(mine, dict) else {}
+    for other in resources:
+        theirs = other.get("spec", "selector") if other.kind == "Service" else None
+        if other is not service and isinstance(theirs, dict) and theirs.items() < mine.items():
+            return False
+    return True
+
+
+def _decided(decisions: Sequence[routing.Decision]) -> list[tuple[str, object]]:
+    return [(routing.canonical(d.condition), d.outcome()) for d in decisions]
+
+
+def _layer4(
+    key: routing.Key,
+    old: Sequence[routing.Decision],
+    new: Sequence[routing.Decision],
+    deciding: routing.Decision | None,
+) -> Problem:
+    gateway, host, protocol = key
+    resource = deciding.resource if deciding is not None else None
+    shown = "; ".join(_reaches(d, None) for d in old) or "no route"
+    rendered = "; ".join(_reaches(d, None) for d in new) or "no route"
+    return Problem(
+        resource.location(list(deciding.route_path))
+        if resource is not None and deciding is not None
+        else _rendered(new[0] if new else None),
+        f"verify: {protocol} connections to {host} (gateway {gateway}) reach {shown} in the "
+        f"input, {rendered} in the rendered tree",
+        "the rendered tree would not do what the manifests do; please report this "
+        "import as a meshcanary bug, with the manifests",
+        rule=RULE,
+        severity=Severity.ERROR,
+        resource=resource.ref if resource is not None else None,
+    )
+
+
+def _outcome(decision: routing.Decision | None) -> object:
+    return decision.outcome() if decision is not None else None
+
+
+def _excused(decision: routing.Decision, notes: Sequence[Problem]) -> bool:
+    """Whether the input's deciding rule lost a field the user dropped (--drop), or a note
+    stands at or above the rule."""
+    resource = decision.resource
+    if resource is None:
+        return False
+    rule = equivalence.Difference("", "", decision.route_path, "", "", "", resource).pointer
+    for note in notes:
+        if note.resource != resource.ref or note.path is None or not note.path:
+            continue
+        below = note.path.startswith(rule + "/")
+        above = rule == note.path or rule.startswith(note.path + "/")
+        if (note.rule == DROPPED and below) or above:
+            return True
+    return False
+
+
+def _problem(
+    key: routing.Key,
+    request: routing.Request,
+    was: routing.Decision | None,
+    now: routing.Decision | None,
+    deciding: routing.Decision | None,
+) -> Problem:
+    gateway, host, protocol = key
+    shown = f"{request.method} {host}{request.path}"
+    if request.port is not None:
+        shown += f" on port {request.port}"
+    for name, value in sorted(request.headers.items()):
+        shown += f" {name}: {value}"
+    for name, value in sorted(request.query.items()):
+        shown += f" ?{name}={value}"
+    resource = deciding.resource if deciding is not None else None
+    path = list(deciding.condition_path) if deciding is not None else []
+    location = resource.location(path) if resource is not None else _rendered(now)
+    return Problem(
+        location,
+        f"verify: {protocol} request {shown} (gateway {gateway}) reaches {_reaches(was, now)} "
+        f"in the input, {_reaches(now, was)} in the rendered tree",
+        "the rendered tree would not do what the manifests do; please report this "
+        "import as a meshcanary bug, with the manifests",
+        rule=RULE,
+        severity=Severity.ERROR,
+        resource=resource.ref if resource is not None else None,
+    )
+
+
+def _rendered(decision: routing.Decision | None) -> Location:
+    if decision is not None and decision.resource is not None:
+        return decision.resource.location()
+    return Location("(rendered tree)")
+
+
+def _reaches(decision: routing.Decision | None, other: routing.Decision | None) -> str:
+    """What a decision does; its mirrors and options only where `other`'s differ."""
+    if decision is None:
+        return "no route"
+    shown = routing.show_shares(decision.action)
+    mirrors, options = decision.mirrors, decision.options
+    if mirrors and (other is None or other.mirrors != mirrors):
+        shown += f", mirrored {routing.show_shares(mirrors, unit='% to')}"
+    if options and (other is None or other.options != options or other.scope != decision.scope):
+        shown += f", with {routing.show_condition({**options, **decision.scope})}"
+    return shown
+
+
+def _cookies(written: Mapping[str, str]) -> dict[str, set[str]]:
+    """The cookies the release files' pins name, as Cookie header values to try: a regular
+    expression cannot be sampled, the values it was written for can."""
+    found: set[str] = set()
+    for path, text in written.items():
+        if not path.endswith(".yaml") or "/environments/" not in f"/{path}":
+            continue
+        data = yaml.safe_load(text)
+        pins = data.get("match") if isinstance(data, dict) else None
+        for pin in pins if isinstance(pins, list) else []:
+            cookies = pin.get("cookies") if isinstance(pin, dict) else None
+            if isinstance(cookies, dict):
+                found.update(f"{name}={value}" for name, value in cookies.items())
+    return {"cookie": found} if found else {}
