@@ -3,6 +3,7 @@
     python bench/benchmark.py                      # 1000 services x 3 environments, 5 runs
     python bench/benchmark.py --services 100 --environments 2 --runs 3
     python bench/benchmark.py --lint-only             # only the lint corpora, in a minute or two
+    python bench/benchmark.py --analysis-only         # analyze over 100 canaries, real Prometheus
 
 Generates N services x E environments in the real release-file format (every 50th service with
 three versions, header routes and mirroring), then measures each command as a subprocess:
@@ -17,6 +18,12 @@ three Deployments, a DestinationRule and a VirtualService each), all in ONE name
 same spread over 20; and realistic ones of about 1.6 KB (Deployments with probes, volumes with
 `defaultMode: 0644`, resources and env, and their Services, a file per app) in 20 namespaces.
 Their rows give resources per second.
+
+`--analysis-only` times `analyze` over `--canaries` canaries (default 100) of one environment
+against a real Prometheus (Debian's `prometheus` and `promtool` on PATH) over an hour of Istio's
+metrics backfilled for their 200 Deployments, each canary's step a dated commit; its peer, in
+the same run, asks the same server what a script without batching would: one instant query per
+check and version. The server's own request counter says how many queries each made.
 """
 
 from __future__ import annotations
@@ -483,6 +490,12 @@ def main() -> int:
         help="only the rows of lint on the generated corpora (small and realistic)",
     )
     parser.add_argument(
+        "--analysis-only",
+        action="store_true",
+        help="only analyze over --canaries canaries, against a real Prometheus",
+    )
+    parser.add_argument("--canaries", type=int, default=100)
+    parser.add_argument(
         "--lint-resources",
         type=int,
         default=20_000,
@@ -490,6 +503,12 @@ def main() -> int:
     )
     options = parser.parse_args()
     rows: list[dict[str, Any]] = []
+    if options.analysis_only:
+        from analyze_bench import analysis_rows
+
+        with tempfile.TemporaryDirectory(prefix="meshcanary-bench-") as folder:
+            rows, ratios = analysis_rows(Path(folder), options.canaries, options.runs, measure)
+        return _finish(options, rows, ratios)
     if options.lint_only:
         with tempfile.TemporaryDirectory(prefix="meshcanary-bench-") as folder:
             rows = lint_rows(Path(folder), options.lint_resources, options.runs)
