@@ -65,10 +65,6 @@ def target(release: Release, history: History, at: float | None) -> Target | Non
     return Target(release, analysis, began)
 
 
-def _check_query(check: Check, namespace: str, workloads: Sequence[str], window: float) -> str:
-    return queries.of_check(check, namespace, workloads, window).promql
-
-
 # The most windows read back for a pull request's chart of the step.
 CHART_WINDOWS = 24
 
@@ -102,10 +98,14 @@ def _group(
     wanted: dict[str, str] = {}  # PromQL → the label naming the Deployment
     requests = queries.requests(namespace, workloads, window)
     wanted[requests.promql] = requests.label
+    # Checks are equal when written alike: the defaults, shared by most releases, build once.
+    of_check: dict[Check, str] = {}
     for t in group:
         for check in t.analysis.checks:
-            query = queries.of_check(check, namespace, workloads, window)
-            wanted[query.promql] = query.label
+            if check not in of_check:
+                query = queries.of_check(check, namespace, workloads, window)
+                of_check[check] = query.promql
+                wanted[query.promql] = query.label
     answers: dict[str, Points] = {}
     failures: dict[str, tuple[str, str]] = {}
     for promql, label in sorted(wanted.items()):
@@ -117,9 +117,7 @@ def _group(
         answers[promql] = _points(found, label)
     decisions = []
     for t in group:
-        needed = [requests.promql] + [
-            _check_query(c, namespace, workloads, window) for c in t.analysis.checks
-        ]
+        needed = [requests.promql] + [of_check[c] for c in t.analysis.checks]
         error = next((failures[q] for q in needed if q in failures), None)
         windows = []
         for end in ends[: _depth(t, at)]:
@@ -134,10 +132,7 @@ def _group(
 
             served = {version: value(requests.promql, w) for version, w in versions.items()}
             values = {
-                c.name: {
-                    version: value(_check_query(c, namespace, workloads, window), w)
-                    for version, w in versions.items()
-                }
+                c.name: {version: value(of_check[c], w) for version, w in versions.items()}
                 for c in t.analysis.checks
             }
             numbers = judge.Numbers(end, served, values, error)

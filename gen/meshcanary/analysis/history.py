@@ -8,6 +8,7 @@ release file without changing its weights (a new image tag, a comment) does not 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,31 +77,48 @@ def _blob(session: Session, name: str) -> bytes:
     return bytes(data) if found == b"blob" else b""
 
 
-def history(root: Path, path: str, revision: str = "HEAD") -> History:
-    """Every commit of `revision`'s first-parent history that changed `path`'s weights.
+def histories(root: Path, paths: Sequence[str], revision: str = "HEAD") -> dict[str, History]:
+    """Every commit of `revision`'s first-parent history that changed each path's weights.
 
-    `path` is relative to `root`. A repository without commits has no history (empty).
+    `paths` are relative to `root`. One `git log` reads the commits of them all, and one
+    `cat-file` process the files at each, whatever the number of releases. A repository
+    without commits has no history (empty).
     """
+    found: dict[str, list[Change]] = {path: [] for path in paths}
+    if not paths:
+        return {}
     with opened(root) as session:
         if session.rev(revision) is None:
-            return History(path, ())
-        spec = session.spec(path)
+            return {path: History(path, ()) for path in paths}
+        specs = {session.spec(path): path for path in paths}
         out = session.check(
             "log",
             "--first-parent",
-            "--format=%H %ct",
+            "--format=%x00%H %ct",
+            "--name-only",
             "--no-renames",
             revision,
             "--",
-            spec,
-            what=f"git cannot read the history of {path}",
+            *specs,
+            what="git cannot read the history of the release files",
             hint="check the repository with `git status`",
         )
-        listed = [line.split() for line in out.splitlines() if line.strip()]
-        changes: list[Change] = []
-        for sha, seconds in reversed(listed):
-            weights = _weights(_blob(session, f"{sha}:{spec}"))
-            if changes and changes[-1].weights == weights:
-                continue
-            changes.append(Change(sha, float(seconds), weights))
-    return History(path, tuple(changes))
+        listed: list[tuple[str, float, list[str]]] = []
+        for entry in out.split("\0")[1:]:
+            head, _, names = entry.partition("\n")
+            sha, stamp = head.split()
+            touched = [name for name in names.splitlines() if name in specs]
+            listed.append((sha, float(stamp), touched))
+        for sha, seconds, touched in reversed(listed):
+            for spec in touched:
+                changes = found[specs[spec]]
+                weights = _weights(_blob(session, f"{sha}:{spec}"))
+                if changes and changes[-1].weights == weights:
+                    continue
+                changes.append(Change(sha, seconds, weights))
+    return {path: History(path, tuple(changes)) for path, changes in found.items()}
+
+
+def history(root: Path, path: str, revision: str = "HEAD") -> History:
+    """The weight changes of one release file (see `histories`)."""
+    return histories(root, [path], revision)[path]

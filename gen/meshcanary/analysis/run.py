@@ -15,7 +15,7 @@ from pathlib import Path
 
 from meshcanary.analysis.decide import Decision
 from meshcanary.analysis.evaluate import Target, evaluate, target
-from meshcanary.analysis.history import history
+from meshcanary.analysis.history import histories
 from meshcanary.analysis.prometheus import Prometheus
 from meshcanary.errors import InputError
 from meshcanary.release import load
@@ -118,17 +118,18 @@ def analyze(
     """The decision for every canary of the environment (or `service`) at each time (None:
     now, with the work tree's weights), times in order, services in the file's order."""
     chosen = releases(root, environment, service)
-    histories = {r.path: history(root, r.path) for r in chosen if r.analysis is not None}
+    judged = [r.path for r in chosen if r.analysis is not None]
+    found = histories(root, judged)
     decisions: list[Decision] = []
     for at in times:
         when = at if at is not None else datetime.now(UTC).timestamp()
         targets: list[Target] = []
         for release in chosen:
-            if release.path not in histories:
+            if release.path not in found:
                 continue
-            found = target(release, histories[release.path], at)
-            if found is not None:
-                targets.append(found)
+            canary = target(release, found[release.path], at)
+            if canary is not None:
+                targets.append(canary)
         decisions += evaluate(prometheus, targets, when)
     return decisions
 
