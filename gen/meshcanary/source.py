@@ -352,6 +352,7 @@ def _ruamel_mapping(text: str, display: str) -> CommentedMap:
 # tags beyond plain strings, integers and booleans, duplicate or non-string keys, directives,
 # deep nesting, any error) goes to ruamel, which also reports every problem with its place.
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_SIMPLE_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]+")
 
 
 @cache
@@ -474,6 +475,8 @@ def _fast_value(yaml: Any, node: Any, depth: int, seen: set[int]) -> Any:
             return value
         if tag == f"{_T}int" and len(value) < 19 and _DECIMAL.fullmatch(value):
             return int(value)
+        if tag == f"{_T}float" and _SIMPLE_FLOAT.fullmatch(value):
+            return float(value)  # digits, a point, digits: every YAML reads it alike
         if tag == f"{_T}bool" and value in _BOOLEANS:
             return _BOOLEANS[value]
         if tag == f"{_T}null" and value in ("", "~", "null", "Null", "NULL"):

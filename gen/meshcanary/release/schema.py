@@ -242,8 +242,10 @@ def _quick(name: str) -> Any:
 
 
 def _has_float(value: object) -> bool:
+    """Whether `value` holds a whole number written as a float (30.0), which jsonschema-rs
+    takes for an integer; 0.5 is no integer to either validator."""
     if isinstance(value, float):
-        return True
+        return value.is_integer() or value != value or value in (float("inf"), float("-inf"))
     if isinstance(value, dict):
         return any(_has_float(v) for v in value.values())
     if isinstance(value, list):
@@ -255,7 +257,7 @@ def check(name: str, doc: SourceDoc) -> list[Problem]:
     """Every schema problem of `doc`, located; empty when it conforms."""
     # A conforming file (nearly every one) is told by jsonschema-rs; Python's jsonschema
     # runs only to say what is wrong. jsonschema-rs counts 30.0 as an integer, which _Strict
-    # refuses, so a file holding any float always takes the slow road.
+    # refuses, so a file holding such a float always takes the slow road.
     if not _has_float(doc.data) and _quick(name).is_valid(doc.data):
         return []
     problems: list[Problem] = []
