@@ -315,8 +315,15 @@ class _Routes:
         if port.port is not None:
             self.recorder.add(at, ["ports", self.release.ports.index(port.port)])
 
-    def backend(self, at: Path, version: str, port: _Ports, weight: int | None) -> dict[str, Any]:
-        self.recorder.add([*at, "name"], ["versions", version], key=True)
+    def backend(
+        self, at: Path, version: str, port: _Ports, weight: int | None, named: Path | None = None
+    ) -> dict[str, Any]:
+        """A backendRef to `version`'s Service; `named`: the key that chose the version (a pin's
+        `version`), else the version's own key under `versions`."""
+        if named is None:
+            self.recorder.add([*at, "name"], ["versions", version], key=True)
+        else:
+            self.recorder.add([*at, "name"], named)
         self.port_at(port, [*at, "port"])
         ref: dict[str, Any] = {"name": version_service(self.base, version), "port": port.target}
         if weight is not None:
@@ -363,7 +370,9 @@ class _Routes:
         rule["matches"] = [self.match(c) for c in conditions]
         self.recorder.add([*at, "matches"], written)
         self.recorder.add([*at, "backendRefs"], [*written, "version"])
-        rule["backendRefs"] = [self.backend([*at, "backendRefs", 0], pinned.version, port, None)]
+        rule["backendRefs"] = [
+            self.backend([*at, "backendRefs", 0], pinned.version, port, None, [*written, "version"])
+        ]
         self.options(at, rule, index, conditions)
         return rule
 

@@ -445,12 +445,13 @@ def test_an_edit_of_the_environment_file_is_a_gateway_api_render_again(
             ("versions", "v2"),
         ),
         ("HTTPRoute", "micro-api", "spec/rules/0/matches/0/headers", MICRO_API, ("match", 0)),
+        # A pin's backend is the pin's `version`, as the Istio route's destination is.
         (
             "HTTPRoute",
             "micro-api",
             "spec/rules/0/backendRefs/0/name",
             MICRO_API,
-            ("versions", "v2"),
+            ("match", 0, "version"),
         ),
         ("HTTPRoute", "micro-api", "spec/rules/1/timeouts/request", MICRO_API, ("timeout",)),
         (
