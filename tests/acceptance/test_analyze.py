@@ -11,12 +11,14 @@ per step, dated when the step began, as a merged pull request would be.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import git
+from tests.support import ROOT, git
 from tests.support.canaries import commit_at, scenario_repo, unix
 from tests.support.prometheus import Server
 from tests.support.scenarios import BY_NAME, START, STEPS, Scenario, step_start
@@ -222,7 +224,7 @@ def test_an_unreachable_prometheus_holds_everything_and_exits_1(tmp_path: Path, 
 # advance ---------------------------------------------------------------------------------
 
 
-def _renderedscenario_repo(tmp_path: Path, cli: Any, scenario: Scenario, until: int) -> Path:
+def _rendered_repo(tmp_path: Path, cli: Any, scenario: Scenario, until: int) -> Path:
     """The scenario's repository with its overlays rendered, on main, pushed to origin."""
     repo = scenario_repo(tmp_path, scenario, until=until)
     assert cli("--repo", repo, "-q", "render", scenario.name).code == 0
@@ -244,7 +246,7 @@ def _merge(repo: Path, branch: str) -> None:
 def test_four_advance_runs_take_a_healthy_canary_from_10_to_100(
     tmp_path: Path, cli: Any, server: Server
 ) -> None:
-    repo = _renderedscenario_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
+    repo = _rendered_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
     weights = []
     at = step_start(1)
     for run in range(4):
@@ -279,7 +281,7 @@ def test_four_advance_runs_take_a_healthy_canary_from_10_to_100(
 def test_advance_within_the_interval_changes_nothing(
     tmp_path: Path, cli: Any, server: Server
 ) -> None:
-    repo = _renderedscenario_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
+    repo = _rendered_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
     head = git(repo, "rev-parse", "HEAD")
     done = cli(
         "--repo", repo, "advance", "healthy", "--prometheus", server.url,
@@ -294,7 +296,7 @@ def test_advance_within_the_interval_changes_nothing(
 def test_a_rollback_is_a_pull_request_with_the_failing_metrics(
     tmp_path: Path, cli: Any, server: Server
 ) -> None:
-    repo = _renderedscenario_repo(tmp_path, cli, BY_NAME["errors-at-step-3"], until=3)
+    repo = _rendered_repo(tmp_path, cli, BY_NAME["errors-at-step-3"], until=3)
     main = git(repo, "rev-parse", "main").strip()
     body = tmp_path / "body.md"
     done = cli(
@@ -323,7 +325,7 @@ def test_a_rollback_is_a_pull_request_with_the_failing_metrics(
 def test_rollback_direct_commits_on_the_base_branch_and_pushes_it(
     tmp_path: Path, cli: Any, server: Server
 ) -> None:
-    repo = _renderedscenario_repo(tmp_path, cli, BY_NAME["slow"], until=1)
+    repo = _rendered_repo(tmp_path, cli, BY_NAME["slow"], until=1)
     before = git(repo, "rev-parse", "HEAD").strip()
     done = cli(
         "--repo", repo, "advance", "slow", "--prometheus", server.url,
@@ -343,7 +345,7 @@ def test_rollback_direct_commits_on_the_base_branch_and_pushes_it(
 
 
 def test_a_prometheus_failure_changes_nothing(tmp_path: Path, cli: Any) -> None:
-    repo = _renderedscenario_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
+    repo = _rendered_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
     head = git(repo, "rev-parse", "HEAD")
     done = cli(
         "--repo", repo, "advance", "healthy", "--prometheus", "http://127.0.0.1:9",
@@ -358,7 +360,7 @@ def test_a_prometheus_failure_changes_nothing(tmp_path: Path, cli: Any) -> None:
 def test_a_change_whose_branch_waits_for_review_is_not_committed_again(
     tmp_path: Path, cli: Any, server: Server
 ) -> None:
-    repo = _renderedscenario_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
+    repo = _rendered_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
     args = ("--repo", repo, "advance", "healthy", "--prometheus", server.url, "--commit",
             "--push", "origin", "--pr-body", tmp_path / "pr.md", "--format", "json")  # fmt: skip
     first = cli(*args, "--at", unix(step_start(1) + 15 * MINUTE))
@@ -377,3 +379,84 @@ def test_a_change_whose_branch_waits_for_review_is_not_committed_again(
     # The body is written afresh with the newer analysis, for the pull request to be updated.
     text = (tmp_path / "pr-micro-api.md").read_text(encoding="utf-8")
     assert "`meshcanary analyze` at 2026-11-23T01:25:00Z: **advance**" in text
+
+
+# Failures a custom query meets on the real server --------------------------------------------
+
+
+def _custom(tmp_path: Path, query: str) -> Path:
+    analysis = (
+        "canary:\n  analysis:\n    checks:\n"
+        f"      - name: custom\n        query: '{query}'\n        max: 1\n"
+    )
+    return scenario_repo(tmp_path, BY_NAME["healthy"], analysis, until=2)
+
+
+@pytest.mark.parametrize(
+    ("query", "verdict", "code", "reason"),
+    [
+        # PromQL Prometheus refuses: the query's fault, said in Prometheus's words.
+        ("sum(rate(", "bad-query", 1, "Prometheus bad-query: "),
+        # A query of a series nobody has: no value for the canary.
+        (
+            'sum by (destination_workload) (absent_series{namespace="{{ namespace }}"})',
+            "no-data",
+            0,
+            "no verdict from custom (no-data)",
+        ),
+        # 0/0 for each Deployment.
+        (
+            'sum by (destination_workload) (istio_requests_total{reporter="destination",'
+            'destination_workload=~"{{ workloads }}"}) * 0 / 0',
+            "nan",
+            0,
+            "no verdict from custom (nan)",
+        ),
+    ],
+)
+def test_a_custom_query_that_gives_no_verdict_holds(
+    tmp_path: Path, cli: Any, server: Server, query: str, verdict: str, code: int, reason: str
+) -> None:
+    repo = _custom(tmp_path, query)
+    done = cli("--repo", repo, "analyze", "healthy", "--prometheus", server.url,
+               "--at", unix(step_start(2) + 30 * MINUTE), "--format", "json")  # fmt: skip
+    assert done.code == code, done.err
+    (decision,) = json.loads(done.out)["decisions"]
+    assert decision["decision"] == "hold"
+    assert decision["reason"].startswith(reason)
+    canary = [c for c in decision["checks"] if c["name"] == "custom" and c["version"] == "v2"]
+    assert [c["verdict"] for c in canary] == [verdict]
+
+
+def test_the_workflows_jq_reads_what_advance_writes(
+    tmp_path: Path, cli: Any, server: Server
+) -> None:
+    """canary-advance.yml's filter, run by the real jq on advance's JSON: the branches to open
+    pull requests for, and none for a rollback pushed to the base branch."""
+    import shutil
+
+    import yaml
+
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    workflow = yaml.safe_load((ROOT / ".github/workflows/canary-advance.yml").read_text())
+    script = next(
+        step["run"] for step in workflow["jobs"]["advance"]["steps"]
+        if step.get("name") == "Open or update the pull requests"
+    )  # fmt: skip
+    program = script.split("jq -c '", 1)[1].split("'", 1)[0]
+    repo = _rendered_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
+    done = cli("--repo", repo, "advance", "healthy", "--prometheus", server.url, "--commit",
+               "--push", "origin", "--pr-body", tmp_path / "pr.md", "--format", "json",
+               "--at", unix(step_start(1) + 15 * MINUTE))  # fmt: skip
+    assert done.code == 0, done.err
+    report = tmp_path / "advance-healthy.json"
+    report.write_text(done.out)
+    picked = subprocess.run(
+        [jq, "-c", program, str(report)], env={**os.environ, "BASE": "main"},
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert [json.loads(line)["branch"] for line in picked] == ["meshcanary/healthy/micro-api/v2-25"]
+    change = json.loads(picked[0])
+    assert change["title"] and Path(change["bodyFile"]).is_file()
