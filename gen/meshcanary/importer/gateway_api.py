@@ -18,7 +18,7 @@ from typing import Any
 from meshcanary.importer import routes
 from meshcanary.importer.context import Context, what
 from meshcanary.importer.gateway_rules import OPTIONS, Reader, Rule, pin_entries
-from meshcanary.importer.objects import SERVER_METADATA, note_server_fields
+from meshcanary.importer.objects import name_only_metadata
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import MESH
@@ -68,27 +68,6 @@ def routes_to(ctx: Context, route: Resource, services: dict[str, str]) -> bool:
 
 def _list(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def route_metadata(ctx: Context, resource: Resource) -> None:
-    """A rendered route or Gateway has a name only; a note for its apiVersion."""
-    for key in resource.metadata:
-        if key not in ("name", "namespace", *SERVER_METADATA):
-            ctx.refuse(
-                resource,
-                ["metadata", key],
-                f"{what(resource)}: metadata.{key} cannot be imported; the rendered "
-                "object has a name only",
-                key=True,
-            )
-    note_server_fields(ctx.notes, resource)
-    version = resource.api_version.partition("/")[2]
-    if version != "v1":
-        ctx.normalize(
-            resource,
-            ["apiVersion"],
-            f"{what(resource)} is rendered as {GROUP}/v1, which serves the same fields",
-        )
 
 
 # One route in the release's words ----------------------------------------------------------
@@ -420,7 +399,7 @@ def read(
     reader = _Import(ctx, services, base, declared, replicas)
     read_routes: list[_Route] = []
     for resource in resources:
-        route_metadata(ctx, resource)
+        name_only_metadata(ctx, resource)
         route = reader.route(resource)
         if route is not None:
             read_routes.append(route)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from meshcanary.importer.context import Context, dotted, what
-from meshcanary.importer.gateway_api import route_metadata
 from meshcanary.importer.gateways import Gateways
+from meshcanary.importer.objects import name_only_metadata
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.release import schema
 
@@ -49,7 +49,7 @@ def read(ctx: Context, resources: list[Resource]) -> tuple[Gateways, str | None]
                 f"set routing: gateway-api in {ctx.env_path}, or import into a new environment",
             )
             continue
-        route_metadata(ctx, resource)
+        name_only_metadata(ctx, resource)
         given = resource.get("spec", "gatewayClassName")
         if isinstance(given, str):
             if wanted is not None and given != wanted:

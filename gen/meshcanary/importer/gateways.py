@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from meshcanary.importer.context import Context, dotted
-from meshcanary.importer.objects import istio_metadata
+from meshcanary.importer.objects import name_only_metadata
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import MESH, items
 from meshcanary.names import LABEL
@@ -57,7 +57,7 @@ def read(ctx: Context, resources: list[Resource]) -> Gateways:
 
 def _entry(ctx: Context, resource: Resource) -> dict[str, Any] | None:
     """The Gateway as the environment file declares one, or None when the schema refuses it."""
-    istio_metadata(ctx, resource)
+    name_only_metadata(ctx, resource)
     spec = resource.get("spec")
     spec = spec if isinstance(spec, dict) else {}
     for key in spec:

@@ -89,8 +89,10 @@ def note_server_fields(notes: Notes, resource: Resource) -> None:
         )
 
 
-def istio_metadata(ctx: Context, resource: Resource) -> None:
-    """Rendered Istio objects carry a name only; say what else is left behind."""
+def name_only_metadata(ctx: Context, resource: Resource) -> None:
+    """What meshcanary renders in place of `resource` (a VirtualService, a DestinationRule, a
+    route or Gateway of either API) carries a name only: refuse any other metadata, and say
+    what the server's own fields were."""
     for key in resource.metadata:
         if key not in ("name", "namespace", *SERVER_METADATA):
             ctx.refuse(

@@ -13,7 +13,7 @@ from meshcanary.importer import routes
 from meshcanary.importer.context import Context, refused, what
 from meshcanary.importer.gateway_api import Routing
 from meshcanary.importer.gateways import Gateways, references
-from meshcanary.importer.objects import istio_metadata
+from meshcanary.importer.objects import name_only_metadata
 from meshcanary.importer.subsets import Destinations, Subsets
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import JsonPath, Resource
@@ -215,7 +215,7 @@ def _virtual_service(
     gateways: Gateways,
 ) -> routes.Routes:
     """The VirtualService's hosts and gateways into `release`; its routes, read."""
-    istio_metadata(ctx, service)
+    name_only_metadata(ctx, service)
     hosts, host_paths = _hosts(ctx, service)
     if hosts:
         release["hosts"] = hosts

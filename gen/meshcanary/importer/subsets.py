@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshcanary.importer.context import Context, drop_key, what
-from meshcanary.importer.objects import istio_metadata
+from meshcanary.importer.objects import name_only_metadata
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import Subset, destination, labels, pod_labels
@@ -52,7 +52,7 @@ def read(ctx: Context, rules: list[Resource], versions: list[Version]) -> Subset
     if not ours:
         return Subsets()
     rule = ours[0]
-    istio_metadata(ctx, rule)
+    name_only_metadata(ctx, rule)
     spec = rule.get("spec")
     for key in spec if isinstance(spec, dict) else {}:
         if key in ("host", "trafficPolicy", "subsets"):

@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshcanary.importer.context import Context, what
-from meshcanary.importer.objects import SERVER_METADATA, note_server_fields, stripped
+from meshcanary.importer.objects import (
+    name_only_metadata,
+    note_server_fields,
+    stripped,
+)
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import Resource
 from meshcanary.mesh import labels, pod_labels, resolve_host
@@ -166,16 +170,7 @@ def traffic_policy(
     first = rules[0]
     covered: set[str] = set()
     for rule in rules:
-        for key in rule.metadata:
-            if key not in ("name", "namespace", *SERVER_METADATA):
-                ctx.refuse(
-                    rule,
-                    ["metadata", key],
-                    f"{what(rule)}: metadata.{key} cannot be imported; the rendered "
-                    "object has a name only",
-                    key=True,
-                )
-        note_server_fields(ctx.notes, rule)
+        name_only_metadata(ctx, rule)
         spec = rule.get("spec")
         for key in spec if isinstance(spec, dict) else {}:
             if key not in ("host", "trafficPolicy"):
