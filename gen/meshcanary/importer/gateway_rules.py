@@ -302,14 +302,8 @@ class Reader:
                 return None
             if not (kind == "prefix" and value == "/"):  # every path: no condition
                 condition["uri"] = {kind: value}
-        headers = self._named([*at, "headers"], match.get("headers"), header=True)
-        if headers is None:
+        if not self._headers(at, match, condition):
             return None
-        cookies = self._cookies(headers)
-        if headers:
-            condition["headers"] = headers
-        if cookies:
-            condition["cookies"] = cookies
         params = self._named([*at, "queryParams"], match.get("queryParams"), header=False)
         if params is None:
             return None
@@ -343,15 +337,22 @@ class Reader:
                 if isinstance(name, str)
                 else {"prefix": f"/{service}/"}
             )
+        if not self._headers(at, match, condition):
+            return None
+        return condition
+
+    def _headers(self, at: JsonPath, match: dict[str, Any], condition: dict[str, Any]) -> bool:
+        """An HTTP or gRPC match's headers into `condition`, the cookie header's pins as
+        `cookies`; False, with a refusal, when one cannot be carried over."""
         headers = self._named([*at, "headers"], match.get("headers"), header=True)
         if headers is None:
-            return None
+            return False
         cookies = self._cookies(headers)
         if headers:
             condition["headers"] = headers
         if cookies:
             condition["cookies"] = cookies
-        return condition
+        return True
 
     def _named(self, at: JsonPath, entries: Any, *, header: bool) -> dict[str, Any] | None:
         """Header or query parameter matches by name; None, with a refusal, when one cannot be
