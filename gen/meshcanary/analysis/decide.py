@@ -176,11 +176,17 @@ class Decision:
 
 
 def _minutes(seconds: float) -> str:
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{int(seconds // 3600)}h"
-    if seconds >= 60:
+    """A duration as a person reads it: 40s, 6.667m, 1h, 2h 13m, 5d 13h."""
+    if seconds < 60:
+        return f"{number(seconds)}s"
+    if seconds < 3600:
         return f"{number(seconds / 60)}m"
-    return f"{number(seconds)}s"
+    whole = int(seconds // 60)
+    days, minutes = divmod(whole, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    return f"{hours}h {minutes}m" if minutes else f"{hours}h"
 
 
 def _next_step(release: Release) -> int | None:

@@ -250,3 +250,15 @@ def test_the_defaults_are_flaggers(tmp_path: Path) -> None:
         Check("success-rate", "success-rate", min=99.0),
         Check("latency-p99", "latency", max=500.0),
     )
+
+
+@pytest.mark.parametrize(
+    ("ran", "said"),
+    [(700, "11.667m"), (3600, "1h"), (8000, "2h 13m"), (479_130, "5d 13h"), (2 * 86400, "2d")],
+)
+def test_a_long_step_says_its_age_in_hours_and_days(tmp_path: Path, ran: float, said: str) -> None:
+    release = _release(tmp_path)
+    at = T0 + ran
+    assert (
+        _decide(release, _healthy(release, at), at).reason == f"healthy for {said}: next step 50%"
+    )
