@@ -372,6 +372,8 @@ def test_a_change_whose_branch_waits_for_review_is_not_committed_again(
     assert again.code == 0, again.err
     change = json.loads(again.out)["decisions"][0]["change"]
     assert (change["branch"], change["waiting"]) == (branch, True)
+    # Titled, so the workflow opens the pull request if none is open (closed, or never made).
+    assert change["title"] == "healthy/micro-api: v2 10% -> 25%"
     assert "is on the remote already" in again.err
     assert git(repo, "ls-remote", "origin", branch).split()[0] == pushed
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
@@ -404,6 +406,14 @@ def _custom(tmp_path: Path, query: str) -> Path:
             0,
             "no verdict from custom (no-data)",
         ),
+        # Not summed by Deployment: a series per response code, so no one value for each.
+        (
+            'increase(istio_requests_total{reporter="destination",'
+            'destination_workload=~"{{ workloads }}"}[{{ window }}])',
+            "bad-query",
+            1,
+            "Prometheus bad-query: the query gives micro-api-v",
+        ),
         # 0/0 for each Deployment.
         (
             'sum by (destination_workload) (istio_requests_total{reporter="destination",'
@@ -426,6 +436,9 @@ def test_a_custom_query_that_gives_no_verdict_holds(
     assert decision["reason"].startswith(reason)
     canary = [c for c in decision["checks"] if c["name"] == "custom" and c["version"] == "v2"]
     assert [c["verdict"] for c in canary] == [verdict]
+    if verdict == "bad-query" and "series" in decision["reason"]:
+        assert "more than one series" in decision["reason"]
+        assert "aggregate it by destination_workload" in decision["reason"]
 
 
 def test_the_workflows_jq_reads_what_advance_writes(
@@ -460,3 +473,45 @@ def test_the_workflows_jq_reads_what_advance_writes(
     assert [json.loads(line)["branch"] for line in picked] == ["meshcanary/healthy/micro-api/v2-25"]
     change = json.loads(picked[0])
     assert change["title"] and Path(change["bodyFile"]).is_file()
+
+
+def test_a_merged_branch_kept_on_the_remote_does_not_wait(
+    tmp_path: Path, cli: Any, server: Server
+) -> None:
+    """The same change again (the canary set back by hand, then advanced again): its old branch
+    is merged, so the new commit goes on it as a fast-forward and a pull request opens."""
+    repo = _rendered_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
+    args = ("--repo", repo, "advance", "healthy", "--prometheus", server.url, "--commit",
+            "--push", "origin", "--format", "json")  # fmt: skip
+    first = cli(*args, "--at", unix(step_start(1) + 15 * MINUTE))
+    branch = json.loads(first.out)["decisions"][0]["change"]["branch"]
+    _merge(repo, branch)
+    git(repo, "push", "-q", "origin", "main")
+    assert (
+        cli("--repo", repo, "-q", "set-weights", "healthy", "micro-api", "v1=90", "v2=10").code == 0
+    )
+    commit_at(repo, step_start(1) + 20 * MINUTE, "back to 10%")
+    again = cli(*args, "--at", unix(step_start(1) + 35 * MINUTE))
+    assert again.code == 0, again.err
+    change = json.loads(again.out)["decisions"][0]["change"]
+    assert (change["branch"], change["waiting"], change["written"]) == (branch, False, True)
+    assert (
+        git(repo, "ls-remote", "origin", branch).split()[0]
+        == git(repo, "rev-parse", "HEAD").strip()
+    )
+
+
+def test_one_services_failed_edit_does_not_stop_the_others(tmp_path: Path, cli: Any) -> None:
+    """Decisions as analyze would give them, the first stale (the release moved since): it is
+    refused and reported, and the second is carried out."""
+    from meshcanary.analysis.decide import Decision
+    from meshcanary.commands import EditOptions
+    from meshcanary.commands.edit import advance
+
+    repo = _rendered_repo(tmp_path, cli, BY_NAME["healthy"], until=1)
+    stale = Decision("healthy", "micro-api", "v2", "v1", 30, "advance", "healthy", (), 50)
+    fresh = Decision("healthy", "micro-api", "v2", "v1", 10, "advance", "healthy", (), 25)
+    done = advance(repo, [stale, fresh], EditOptions(commit=True, push="origin"))
+    assert done[0].error is not None and "the analysis read v2 at 30%" in done[0].error
+    assert done[1].error is None and done[1].result is not None and done[1].result.written
+    assert git(repo, "ls-remote", "origin", "meshcanary/healthy/micro-api/v2-25").strip()

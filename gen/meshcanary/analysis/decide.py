@@ -17,10 +17,12 @@ decision, in the order it is taken:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from meshcanary.release import traffic
 from meshcanary.release.model import SUCCESS_RATE, Analysis, Check, Release
+from meshcanary.release.splice import EditRefused
 
 PASS = "pass"  # noqa: S105 - a verdict, not a password
 FAIL = "fail"
@@ -75,9 +77,9 @@ class Window:
         return [r for r in self.readings if r.verdict in (NOT_ENOUGH_TRAFFIC, NO_DATA, NAN)]
 
 
-def number(value: float) -> str:
+def number(value: float, decimals: int = 3) -> str:
     """A value as the output shows it: up to 3 decimals, no trailing zeros."""
-    return f"{value:.3f}".rstrip("0").rstrip(".")
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def _value(check: Check, numbers: Numbers, version: str) -> float | None:
@@ -195,8 +197,31 @@ def _next_step(release: Release) -> int | None:
 
 
 def _failures(reading: Reading) -> str:
-    value = "no value" if reading.value is None else number(reading.value)
+    # Six decimals where three would round a failing 98.9996 to the bound it missed.
+    value = "no value" if reading.value is None else number(reading.value, 6)
     return f"{reading.name} {value}, not {reading.threshold}"
+
+
+def _carried(
+    said: Callable[[str, str, int | None], Decision],
+    release: Release,
+    decision: str,
+    reason: str,
+    target: int | None = None,
+) -> Decision:
+    """The decision, or a hold when the edit that carries it out would be refused (a version
+    between the stable and the canary holding too much for the next step, say): a decision
+    `advance` cannot make is not one to print."""
+    plans = {
+        ADVANCE: lambda: traffic.plan_step(release, to=target),
+        PROMOTE: lambda: traffic.plan_promote(release),
+        ROLLBACK: lambda: traffic.plan_rollback(release),
+    }
+    try:
+        plans[decision]()
+    except EditRefused as exc:
+        return said(HOLD, f"{reason}, but {decision} is refused: {exc.message}", None)
+    return said(decision, reason, target)
 
 
 def decide(
@@ -208,6 +233,8 @@ def decide(
 ) -> Decision:
     """The decision for `release`'s canary at `at`, from its windows (newest first)."""
     stable, canary = release.stable, release.canary
+
+    whole = [w for w in windows if step_began is not None and w.end - analysis.window >= step_began]
 
     def said(
         decision: str, reason: str, target: int | None = None, error: str | None = None
@@ -225,14 +252,13 @@ def decide(
             target,
             at,
             step_began,
-            tuple(windows),
+            tuple(whole),  # the chart's: only what the step itself served
             error,
         )
 
     if windows and windows[0].error is not None:
         kind, message = windows[0].error
         return said(HOLD, f"Prometheus {kind}: {message}", error=kind)
-    whole = [w for w in windows if step_began is not None and w.end - analysis.window >= step_began]
     run = 0
     for window in whole:
         if window.error is not None or not window.failed:
@@ -240,12 +266,14 @@ def decide(
         run += 1
     if run >= analysis.failure_limit:
         failed = "; ".join(_failures(r) for r in whole[0].failed)
-        return said(
+        return _carried(
+            said,
+            release,
             ROLLBACK,
             f"{failed}: failed in {run} windows in a row (failureLimit {analysis.failure_limit})",
         )
     if step_began is None:
-        return said(HOLD, "the weights now in the release file are not committed yet")
+        return said(HOLD, "the weights or images now in the release file are not committed yet")
     if not whole:
         return said(
             HOLD,
@@ -259,13 +287,17 @@ def decide(
             f"no data: {canary.name} has no request series in the last "
             f"{_minutes(analysis.window)} (failed scrapes, or no pods)",
         )
-    starved = [r for r in newest.readings if r.verdict == NOT_ENOUGH_TRAFFIC]
+    starved = [r.version for r in newest.readings if r.verdict == NOT_ENOUGH_TRAFFIC]
     if starved:
-        first = starved[0]
-        shown = "no" if first.value is None else number(first.value)
+        # The canary's count, or the stable's when a relative check has too little to compare.
+        served = next(
+            (r.value for r in newest.readings if r.name == "requests" and r.version == starved[0]),
+            None,
+        )
+        shown = "no" if served is None else number(served)
         return said(
             HOLD,
-            f"not enough traffic: {first.version} served {shown} requests in "
+            f"not enough traffic: {starved[0]} served {shown} requests in "
             f"{_minutes(analysis.window)}, fewer than {analysis.min_requests}",
         )
     if newest.unsure:
@@ -283,7 +315,21 @@ def decide(
             HOLD,
             f"healthy; the step has run {_minutes(ran)} of its {_minutes(analysis.interval)}",
         )
+    # Healthy through the interval, not only now: a canary failing every other window never
+    # fails "in a row", and must not advance either.
+    recent = [w for w in whole if w.end > at - analysis.interval]
+    lapses = [w for w in recent if w.failed or w.unsure or w.error is not None]
+    if lapses:
+        return said(
+            HOLD,
+            f"healthy now, but not in {len(lapses)} of the {len(recent)} windows of the last "
+            f"{_minutes(analysis.interval)}",
+        )
     target = _next_step(release)
     if target is None or target == 100:
-        return said(PROMOTE, f"healthy for {_minutes(ran)} at the plan's last step", 100)
-    return said(ADVANCE, f"healthy for {_minutes(ran)}: next step {target}%", target)
+        return _carried(
+            said, release, PROMOTE, f"healthy for {_minutes(ran)} at the plan's last step", 100
+        )
+    return _carried(
+        said, release, ADVANCE, f"healthy for {_minutes(ran)}: next step {target}%", target
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from meshcanary.analysis import decide as judge
 from meshcanary.analysis import queries
-from meshcanary.analysis.history import History, Weights
+from meshcanary.analysis.history import Change, History, Weights
 from meshcanary.analysis.prometheus import Prometheus, PrometheusError, Series
 from meshcanary.release.model import Analysis, Check, Release, Version
 
@@ -51,9 +51,14 @@ def target(release: Release, history: History, at: float | None) -> Target | Non
     if analysis is None:
         return None
     if at is None:
-        now = {v.name: v.weight for v in release.versions}
+        now = Change(
+            "",
+            0.0,
+            {v.name: v.weight for v in release.versions},
+            {v.name: v.image for v in release.versions},
+        )
         last = history.changes[-1] if history.changes else None
-        began = last.time if last is not None and last.weights == now else None
+        began = last.time if last is not None and last.same_step(now) else None
     else:
         change = history.at(at)
         if change is None or change.weights is None:
@@ -78,43 +83,58 @@ def _depth(t: Target, at: float) -> int:
 Points = dict[str, dict[int, float]]  # Deployment → window end (ms) → value
 
 
+class _Ambiguous(Exception):
+    """A query gave a Deployment more than one series: which one is its value?"""
+
+
 def _points(found: Iterable[Series], label: str) -> Points:
     points: Points = defaultdict(dict)
     for series in found:
         workload = series.labels.get(label)
         if workload is None:
             continue
+        if workload in points:
+            raise _Ambiguous(workload)
         for time, value in series.points:
             points[workload][round(time * 1000)] = value
     return points
 
 
+Batch = tuple[str, float, str, tuple[tuple[str, str], ...]]  # namespace, window, reporter, labels
+
+
 def _group(
-    prometheus: Prometheus, namespace: str, window: float, group: Sequence[Target], at: float
+    prometheus: Prometheus, batch: Batch, group: Sequence[Target], at: float
 ) -> list[judge.Decision]:
-    workloads = sorted({w for t in group for w in t.workloads})
+    namespace, window, reporter, labels = batch
+    workloads = tuple(sorted({w for t in group for w in t.workloads}))
+    scope = queries.Scope(namespace, workloads, window, reporter, labels)
     depth = max(_depth(t, at) for t in group)
     ends = [at - k * window for k in range(depth)]
     wanted: dict[str, str] = {}  # PromQL → the label naming the Deployment
-    requests = queries.requests(namespace, workloads, window)
+    requests = queries.requests(scope)
     wanted[requests.promql] = requests.label
     # Checks are equal when written alike: the defaults, shared by most releases, build once.
     of_check: dict[Check, str] = {}
     for t in group:
         for check in t.analysis.checks:
             if check not in of_check:
-                query = queries.of_check(check, namespace, workloads, window)
+                query = queries.of_check(check, scope)
                 of_check[check] = query.promql
                 wanted[query.promql] = query.label
     answers: dict[str, Points] = {}
     failures: dict[str, tuple[str, str]] = {}
     for promql, label in sorted(wanted.items()):
         try:
-            found = prometheus.query_range(promql, ends[-1], at, window)
+            answers[promql] = _points(prometheus.query_range(promql, ends[-1], at, window), label)
         except PrometheusError as exc:
             failures[promql] = (exc.kind, exc.message)
-            continue
-        answers[promql] = _points(found, label)
+        except _Ambiguous as exc:
+            failures[promql] = (
+                "bad-query",
+                f"the query gives {exc} more than one series, so which is its value is not "
+                f"known; aggregate it by {label} (sum by ({label}) (...)): {promql}",
+            )
     decisions = []
     for t in group:
         needed = [requests.promql] + [of_check[c] for c in t.analysis.checks]
@@ -145,14 +165,20 @@ def _group(
 
 
 def evaluate(prometheus: Prometheus, targets: Sequence[Target], at: float) -> list[judge.Decision]:
-    """Every target's decision at `at`, in the order given."""
-    groups: dict[tuple[str, float], list[Target]] = defaultdict(list)
+    """Every target's decision at `at`, in the order given. Canaries that read the same
+    reports of the same namespace over the same window share their queries."""
+    groups: dict[Batch, list[Target]] = defaultdict(list)
     for t in targets:
-        groups[(t.release.environment.namespace, t.analysis.window)].append(t)
+        analysis = t.analysis
+        batch = (
+            t.release.environment.namespace,
+            analysis.window,
+            analysis.reporter,
+            analysis.labels,
+        )
+        groups[batch].append(t)
     decided: dict[int, judge.Decision] = {}
-    for (namespace, window), group in groups.items():
-        for t, decision in zip(
-            group, _group(prometheus, namespace, window, group, at), strict=True
-        ):
+    for batch, group in groups.items():
+        for t, decision in zip(group, _group(prometheus, batch, group, at), strict=True):
             decided[id(t)] = decision
     return [decided[id(t)] for t in targets]

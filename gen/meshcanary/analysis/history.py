@@ -1,9 +1,11 @@
 """When a canary's current step began, read from Git: no state lives anywhere else.
 
-A step begins with the commit that last changed the release file's weights, on the branch's
-first-parent history: a pull request's commits are not live until it is merged, so the merge
-(or the fast-forwarded commit) is when the new weights landed. A commit that changes the
-release file without changing its weights (a new image tag, a comment) does not begin a step.
+A step begins with the commit that last changed the release file's weights or a version's
+image, on the branch's first-parent history: a pull request's commits are not live until it is
+merged, so its merge is when they landed (GitHub's merge, squash and rebase buttons all make a
+commit dated then; a local fast-forward keeps the branch commit's own date). A new image is a
+new build, whose metrics start from nothing, so it begins a step too; a commit that changes
+neither (replicas, a comment) does not.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class Change:
     commit: str
     time: float  # the committer's date, Unix seconds
     weights: Weights | None  # None: the file is missing or cannot be read at that commit
+    images: dict[str, str] | None = None  # each version's image
+
+    def same_step(self, other: Change) -> bool:
+        return (self.weights, self.images) == (other.weights, other.images)
 
 
 @dataclass(frozen=True)
@@ -45,21 +51,25 @@ class History:
         return found
 
 
-def _weights(text: bytes) -> Weights | None:
+def _state(text: bytes) -> tuple[Weights | None, dict[str, str] | None]:
+    """A release file's weights and images, version by version; (None, None) when it cannot
+    be read (missing at that commit, or not a release file then)."""
     try:
         data: Any = yaml.load(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError:
-        return None
+        return None, None
     versions = data.get("versions") if isinstance(data, dict) else None
     if not isinstance(versions, dict):
-        return None
+        return None, None
     weights: Weights = {}
+    images: dict[str, str] = {}
     for name, version in versions.items():
         weight = version.get("weight") if isinstance(version, dict) else None
         if not isinstance(name, str) or not isinstance(weight, int):
-            return None
+            return None, None
         weights[name] = weight
-    return weights
+        images[name] = str(version.get("image"))
+    return weights, images
 
 
 def _blob(session: Session, name: str) -> bytes:
@@ -94,6 +104,8 @@ def histories(root: Path, paths: Sequence[str], revision: str = "HEAD") -> dict[
         out = session.check(
             "log",
             "--first-parent",
+            # A merge's files as against its first parent (git before 2.31 lists none without).
+            "-m",
             "--format=%x00%H %ct",
             "--name-only",
             "--no-renames",
@@ -112,10 +124,10 @@ def histories(root: Path, paths: Sequence[str], revision: str = "HEAD") -> dict[
         for sha, seconds, touched in reversed(listed):
             for spec in touched:
                 changes = found[specs[spec]]
-                weights = _weights(_blob(session, f"{sha}:{spec}"))
-                if changes and changes[-1].weights == weights:
+                change = Change(sha, seconds, *_state(_blob(session, f"{sha}:{spec}")))
+                if changes and changes[-1].same_step(change):
                     continue
-                changes.append(Change(sha, seconds, weights))
+                changes.append(change)
     return {path: History(path, tuple(changes)) for path, changes in found.items()}
 
 

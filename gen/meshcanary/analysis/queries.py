@@ -31,14 +31,30 @@ def workloads_regex(workloads: Sequence[str]) -> str:
     return "|".join(re2_escape(name) for name in sorted(set(workloads)))
 
 
-def _selector(namespace: str, workloads: Sequence[str], *more: str) -> str:
-    labels = [
-        'reporter="destination"',
-        f"destination_workload_namespace={string(namespace)}",
-        f"{WORKLOAD}=~{string(workloads_regex(workloads))}",
-        *more,
-    ]
-    return "{" + ",".join(labels) + "}"
+@dataclass(frozen=True)
+class Scope:
+    """What every query of one batch reads: the environment's namespace, its versions'
+    Deployments, the window, and whose reports (`reporter`, more `labels`)."""
+
+    namespace: str
+    workloads: tuple[str, ...]
+    window: float
+    reporter: str = "destination"
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def selector(self, *more: str) -> str:
+        labels = [
+            f"reporter={string(self.reporter)}",
+            f"destination_workload_namespace={string(self.namespace)}",
+            f"{WORKLOAD}=~{string(workloads_regex(self.workloads))}",
+            *(f"{name}={string(value)}" for name, value in self.labels),
+            *more,
+        ]
+        return "{" + ",".join(labels) + "}"
+
+    @property
+    def range(self) -> str:
+        return promql_duration(self.window)
 
 
 @dataclass(frozen=True)
@@ -49,46 +65,45 @@ class Query:
     label: str = WORKLOAD
 
 
-def requests(namespace: str, workloads: Sequence[str], window: float) -> Query:
+def requests(scope: Scope) -> Query:
     """Each Deployment's requests in the window (increase() counts across counter resets)."""
-    selector = _selector(namespace, workloads)
-    return Query(f"sum by ({WORKLOAD}) (increase({REQUESTS}{selector}[{promql_duration(window)}]))")
+    return Query(f"sum by ({WORKLOAD}) (increase({REQUESTS}{scope.selector()}[{scope.range}]))")
 
 
-def errors(namespace: str, workloads: Sequence[str], window: float) -> Query:
+def errors(scope: Scope) -> Query:
     """Each Deployment's 5xx responses in the window; absent where it had none."""
-    selector = _selector(namespace, workloads, 'response_code=~"5.."')
-    return Query(f"sum by ({WORKLOAD}) (increase({REQUESTS}{selector}[{promql_duration(window)}]))")
+    selector = scope.selector('response_code=~"5.."')
+    return Query(f"sum by ({WORKLOAD}) (increase({REQUESTS}{selector}[{scope.range}]))")
 
 
-def latency(namespace: str, workloads: Sequence[str], window: float, percentile: float) -> Query:
+def latency(scope: Scope, percentile: float) -> Query:
     """Each Deployment's request duration at the percentile, in ms, over the window."""
-    selector = _selector(namespace, workloads)
-    quantile = f"{percentile / 100:g}"
+    # Enough digits that 99.999 stays below 1 (`:g` would round it to 1, the largest bucket).
+    quantile = f"{percentile / 100:.10g}"
     return Query(
         f"histogram_quantile({quantile}, sum by ({WORKLOAD}, le) "
-        f"(rate({DURATION}{selector}[{promql_duration(window)}])))"
+        f"(rate({DURATION}{scope.selector()}[{scope.range}])))"
     )
 
 
-def custom(check: Check, namespace: str, workloads: Sequence[str], window: float) -> Query:
+def custom(check: Check, scope: Scope) -> Query:
     """A check's own query with its placeholders filled in (load refused any other name)."""
     assert check.query is not None  # noqa: S101 - the kind QUERY has one
     values = {
-        "namespace": namespace,
-        "workloads": workloads_regex(workloads),
-        "window": promql_duration(window),
+        "namespace": scope.namespace,
+        "workloads": workloads_regex(scope.workloads),
+        "window": scope.range,
     }
     promql = PLACEHOLDER.sub(lambda found: values[found.group(1)], check.query)
     return Query(promql, check.workload_label)
 
 
-def of_check(check: Check, namespace: str, workloads: Sequence[str], window: float) -> Query:
+def of_check(check: Check, scope: Scope) -> Query:
     """The query that gives a check's value (a success rate needs `errors` and `requests`)."""
     if check.kind == SUCCESS_RATE:
-        return errors(namespace, workloads, window)
+        return errors(scope)
     if check.kind == LATENCY:
-        return latency(namespace, workloads, window, check.percentile)
+        return latency(scope, check.percentile)
     if check.kind == QUERY:
-        return custom(check, namespace, workloads, window)
+        return custom(check, scope)
     raise ValueError(f"unknown check kind {check.kind}")

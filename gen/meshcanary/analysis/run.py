@@ -25,7 +25,8 @@ from meshcanary.release.model import Release
 # A replay reads at most this many times: a year at a 10 minute step is far beyond any
 # backtest, and a typo in a range must not send a hundred thousand queries.
 MAX_REPLAY_TIMES = 5000
-_UNIX = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,9})?$")
+# Unix seconds: nine digits or more (since 1973), so that 20261123, a date, is not one.
+_UNIX = re.compile(r"^[0-9]{9,12}(\.[0-9]{1,9})?$")
 
 
 def _refused(message: str, hint: str = "") -> InputError:
@@ -37,11 +38,12 @@ def parse_time(text: str) -> float:
     if _UNIX.match(text):
         return float(text)
     try:
-        when = datetime.fromisoformat(text)
+        # RFC 3339 allows a lower-case `t` and `z`, which Python's reader does not.
+        when = datetime.fromisoformat(text.upper())
     except ValueError:
         raise _refused(
             f'"{text}" is not a time',
-            "give RFC 3339, such as 2026-11-23T10:00:00Z, or Unix seconds",
+            "give RFC 3339, such as 2026-11-23T10:00:00Z, or Unix seconds (9 digits or more)",
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

@@ -155,18 +155,26 @@ def advance(
     for item in done:
         if item.waiting is not None:
             print(
-                f"{item.waiting} is on the remote already: its pull request waits for a review "
-                "(nothing committed again; the body is written afresh)",
+                f"{item.waiting} is on the remote already, with commits the base has not: its "
+                "pull request waits for a review (nothing committed again; the body is written "
+                "afresh)",
+                file=sys.stderr,
+            )
+    for item in done:
+        if item.error is not None:
+            print(
+                f"{item.decision.environment}/{item.decision.service}: {item.error}",
                 file=sys.stderr,
             )
     acted = [item for item in done if item.result is not None and item.waiting is None]
+    errors = 1 if any(item.error for item in done) else 0
     if form == "json":
         sys.stdout.write(json.dumps({"decisions": [_row(item) for item in done]}, indent=2) + "\n")
         failed = any(not item.result.written and not dry_run for item in acted if item.result)
-        return 1 if failed else analysis.exit_code(found)
+        return max(1 if failed else 0, errors, analysis.exit_code(found))
     sys.stdout.write(analysis.shown([item.decision for item in done], "text", False))
     codes = [_said(item.result, options) for item in acted if item.result is not None]
-    return max([*codes, analysis.exit_code(found)])
+    return max([*codes, errors, analysis.exit_code(found)])
 
 
 def _row(item: Advanced) -> dict[str, object]:
@@ -176,13 +184,15 @@ def _row(item: Advanced) -> dict[str, object]:
     row = as_dict(item.decision)
     result = item.result
     row["change"] = None
-    if result is not None:
+    if item.error is not None:
+        row["change"] = {"error": item.error}
+    elif result is not None:
         row["change"] = {
             "message": result.message,
             "written": result.written,
             "branch": item.waiting or result.branch,
             "base": result.base,
-            "title": result.extra.get("title"),
+            "title": item.title,
             "bodyFile": str(item.pr_body) if item.pr_body else None,
             "waiting": item.waiting is not None,
         }

@@ -424,15 +424,18 @@ def decided(decision: Decision) -> Transform:
 class Advanced:
     """One decision of `advance`, and the edit that carried it out (None: it holds).
 
-    `waiting`: the branch of this very change is on the remote already (its pull request is
-    not merged yet): nothing is committed again, and the body is written afresh, with the new
-    evidence, for the pull request to be updated.
+    `waiting`: the branch of this very change is on the remote with commits the base lacks
+    (its pull request is not merged yet): nothing is committed again, and the body is written
+    afresh, with the new evidence, for the pull request to be opened or updated. `error`: why
+    the edit failed; the other services' are carried out all the same.
     """
 
     decision: Decision
     result: EditResult | None
     pr_body: Path | None = None
     waiting: str | None = None
+    title: str | None = None
+    error: str | None = None
 
 
 def _target(decision: Decision) -> int:
@@ -455,10 +458,10 @@ def advance(
 
     `several_bodies`: the PR body path names a file per service (`<stem>-<service><suffix>`).
     `rollback_direct`: a rollback is committed on the base branch itself, and pushed there.
+    A service whose edit fails (refused, a hook, a push the remote rejects) says why in its
+    `error`; the next one is carried out all the same.
     """
-    from meshcanary import gitops
     from meshcanary.analysis.decide import ADVANCE, PROMOTE, ROLLBACK
-    from meshcanary.analysis.output import evidence
 
     done: list[Advanced] = []
     for decision in decisions:
@@ -468,23 +471,37 @@ def advance(
         body = options.pr_body
         if body is not None and several_bodies:
             body = body.with_name(f"{body.stem}-{decision.service}{body.suffix}")
-        chosen = dataclasses.replace(options, pr_body=body, evidence=evidence(decision))
-        change = decided(decision)
-        if decision.decision == ROLLBACK and rollback_direct and options.commit:
-            chosen = dataclasses.replace(chosen, branch=gitops.return_to_base(root).branch)
-        elif options.commit and options.push:
-            target = f"{decision.canary}-{_target(decision)}"
-            branch = options.branch or gitops.branch_name(
-                decision.environment, decision.service, target
-            )
-            if gitops.on_remote(root, options.push, branch):
-                base = gitops.return_to_base(root).branch
-                dry = dataclasses.replace(chosen, dry_run=True, commit=False, push=None)
-                result = apply(root, decision.environment, decision.service, change, options=dry)
-                if body is not None:
-                    body.write_text(_pr_text(result, branch, base, dry.evidence)[1], "utf-8")
-                done.append(Advanced(decision, result, body, waiting=branch))
-                continue
-        result = apply(root, decision.environment, decision.service, change, options=chosen)
-        done.append(Advanced(decision, result, body if options.commit else None))
+        try:
+            done.append(_advance_one(root, decision, options, body, rollback_direct))
+        except MeshcanaryError as exc:
+            done.append(Advanced(decision, None, error=exc.text.splitlines()[0]))
     return done
+
+
+def _advance_one(
+    root: Path, decision: Decision, options: EditOptions, body: Path | None, direct: bool
+) -> Advanced:
+    from meshcanary import gitops
+    from meshcanary.analysis.decide import ROLLBACK
+    from meshcanary.analysis.output import evidence
+
+    chosen = dataclasses.replace(options, pr_body=body, evidence=evidence(decision))
+    change = decided(decision)
+    if decision.decision == ROLLBACK and direct and options.commit:
+        chosen = dataclasses.replace(chosen, branch=gitops.return_to_base(root).branch)
+    elif options.commit and options.push and not options.dry_run:
+        target = f"{decision.canary}-{_target(decision)}"
+        branch = options.branch or gitops.branch_name(
+            decision.environment, decision.service, target
+        )
+        base = gitops.return_to_base(root).branch
+        if gitops.pending_on_remote(root, options.push, branch):
+            dry = dataclasses.replace(chosen, dry_run=True, commit=False, push=None)
+            result = apply(root, decision.environment, decision.service, change, options=dry)
+            title, text = _pr_text(result, branch, base, dry.evidence)
+            if body is not None:
+                body.write_text(text, "utf-8")
+            return Advanced(decision, result, body, waiting=branch, title=title)
+    result = apply(root, decision.environment, decision.service, change, options=chosen)
+    kept = body if options.commit else None
+    return Advanced(decision, result, kept, title=result.extra.get("title"))

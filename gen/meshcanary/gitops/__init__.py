@@ -11,7 +11,7 @@ from __future__ import annotations
 from meshcanary.gitops.branch import Base, branch_name, branch_problem, return_to_base
 from meshcanary.gitops.commit import FILES_KEPT, Committed, commit, preflight
 from meshcanary.gitops.pr import PullRequest, pr_body, pr_title, write_github_output
-from meshcanary.gitops.push import on_remote, push
+from meshcanary.gitops.push import pending_on_remote, push
 from meshcanary.gitops.session import GitError, clean_env
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
     "branch_problem",
     "clean_env",
     "commit",
-    "on_remote",
+    "pending_on_remote",
     "pr_body",
     "pr_title",
     "preflight",

@@ -158,9 +158,20 @@ def _known_specs(session: Session, specs: Sequence[str]) -> list[str]:
 
 
 def _switch_to(session: Session, branch: str) -> bool:
-    """Switch to `branch`, creating it at HEAD; True when it was created."""
+    """Switch to `branch`, creating it at HEAD; True when it was created.
+
+    A branch whose every commit HEAD has already (its pull request merged, the branch kept)
+    is moved to HEAD: nothing of it is lost, and the same change again can go on it.
+    """
     head = session.rev("HEAD")
     tip = session.rev(f"refs/heads/{branch}")
+    merged = tip is not None and session.run("merge-base", "--is-ancestor", tip, "HEAD")[0] == 0
+    if tip is not None and tip != head and merged:
+        session.check(
+            "checkout", "-q", "-B", branch, what=f"cannot move branch {branch} to HEAD",
+            hint=f"the repository is as it was; {FILES_KEPT}",
+        )  # fmt: skip
+        return False
     if tip is not None and tip != head:
         raise GitError(
             f"branch {branch} already exists with other content (its tip {tip[:12]} is not "

@@ -76,18 +76,15 @@ def _transport_gist(lines: Sequence[str], status: int) -> str:
     return f"git push exited with code {status}"
 
 
-def on_remote(root: Path, remote: str, branch: str) -> bool:
-    """Whether `remote` has a branch named `branch` (asked of the remote, not a stale fetch)."""
+def pending_on_remote(root: Path, remote: str, branch: str) -> bool:
+    """Whether `remote` has `branch` with commits HEAD does not have: a change pushed earlier
+    whose pull request is not merged yet. A branch whose tip HEAD holds already (merged, and
+    kept) is not pending: a new commit on it pushes as a fast-forward."""
     with opened(root) as session:
         ref = f"refs/heads/{branch}"
+        environment = {"GIT_TERMINAL_PROMPT": "0"}
         status, out, err = session.run(
-            "ls-remote",
-            "--heads",
-            "--",
-            remote,
-            ref,
-            timeout=PUSH_TIMEOUT_SECONDS,
-            env={"GIT_TERMINAL_PROMPT": "0"},
+            "ls-remote", "--heads", "--", remote, ref, timeout=PUSH_TIMEOUT_SECONDS, env=environment
         )
         if status != 0:
             raise GitError(
@@ -95,4 +92,19 @@ def on_remote(root: Path, remote: str, branch: str) -> bool:
                 f"check the remote's URL (`git remote get-url {remote}`) and your access",
                 joined(err, out),
             )
-        return any(line.split("\t")[-1] == ref for line in out.splitlines())
+        tips = [line.split("\t")[0] for line in out.splitlines() if line.endswith(f"\t{ref}")]
+        if not tips:
+            return False
+        if session.run("cat-file", "-e", f"{tips[0]}^{{commit}}")[0] != 0:
+            status, out, err = session.run(
+                "fetch", "--quiet", "--no-tags", "--", remote, ref,
+                timeout=PUSH_TIMEOUT_SECONDS, env=environment,
+            )  # fmt: skip
+            if status != 0:
+                raise GitError(
+                    f"cannot fetch {branch} from {remote}: {gist(err, out, status)}",
+                    f"check the remote's URL (`git remote get-url {remote}`) and your access",
+                    joined(err, out),
+                )
+        status, _, _ = session.run("merge-base", "--is-ancestor", tips[0], "HEAD")
+        return status != 0

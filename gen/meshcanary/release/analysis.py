@@ -75,12 +75,16 @@ def _check(item: dict[str, Any]) -> Check:
 
 
 def analysis(
-    doc: SourceDoc, path: list[str | int], problems: list[Problem], steps: tuple[int, ...]
+    doc: SourceDoc,
+    path: list[str | int],
+    problems: list[Problem],
+    steps: tuple[int, ...] | None,
 ) -> Analysis | None:
     """The analysis at `path` of `doc` (schema-checked), or None when it has none.
 
     `steps`: the plan it judges; an analysis without a plan is refused, since nothing would
-    ever read it.
+    ever read it. None: not known here (an environment's, for releases with plans of their
+    own).
     """
     node: Any = doc.data
     for part in path:
@@ -88,7 +92,7 @@ def analysis(
     if node is None:
         return None
     before = len(problems)
-    if not steps:
+    if steps is not None and not steps:
         problems.append(
             Problem(
                 doc.location(path),
@@ -98,6 +102,16 @@ def analysis(
         )
     interval = seconds(node["interval"]) if "interval" in node else DEFAULT_ANALYSIS.interval
     window = seconds(node["window"]) if "window" in node else DEFAULT_ANALYSIS.window
+    for key, value in (("interval", interval), ("window", window)):
+        if key in node and value < 1:
+            problems.append(
+                Problem(
+                    doc.location([*path, key]),
+                    f"the {key} must be at least 1s, not {node[key]}",
+                    "Prometheus reads no range shorter than a millisecond, and a step of no "
+                    "time would never hold",
+                )
+            )
     if window > interval:
         problems.append(
             Problem(
@@ -111,6 +125,14 @@ def analysis(
     checks = tuple(_check(item) for item in node.get("checks", ()))
     seen: set[str] = set()
     for index, check in enumerate(checks):
+        if check.name == "requests":
+            problems.append(
+                Problem(
+                    doc.location([*path, "checks", index, "name"]),
+                    'the check name "requests" is the request count\'s own row',
+                    "give the check another name",
+                )
+            )
         if check.name in seen:
             problems.append(
                 Problem(
@@ -138,4 +160,6 @@ def analysis(
         failure_limit=node.get("failureLimit", DEFAULT_ANALYSIS.failure_limit),
         min_requests=node.get("minRequests", DEFAULT_ANALYSIS.min_requests),
         checks=checks or DEFAULT_ANALYSIS.checks,
+        reporter=node.get("reporter", DEFAULT_ANALYSIS.reporter),
+        labels=tuple(sorted((node.get("labels") or {}).items())),
     )

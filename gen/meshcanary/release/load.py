@@ -118,7 +118,7 @@ def _environment(root: Path, name: str, problems: list[Problem]) -> Environment 
         remote_bases=tuple(data.get("remoteBases", ())),
         routing=data.get("routing", ISTIO),
         gateway_class=data.get("gatewayClassName", "istio"),
-        analysis=analysis.analysis(doc, ["defaults", "canary", "analysis"], problems, steps),
+        analysis=analysis.analysis(doc, ["defaults", "canary", "analysis"], problems, None),
     )
 
 

@@ -212,6 +212,11 @@ class Analysis:
     min_requests: int  # the canary's requests in a window below which nothing is judged
     checks: tuple[Check, ...]
     written: bool = True  # False: the defaults, for a plan that says nothing
+    # Whose report the built-in checks read: `destination` (the server's sidecar) or
+    # `waypoint` (ambient mode's waypoint proxies, where there are no sidecars).
+    reporter: str = "destination"
+    # More label matchers every built-in query gets (a shared Prometheus's `cluster`, say).
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 DEFAULT_ANALYSIS = Analysis(

@@ -196,7 +196,7 @@ def test_weights_not_committed_hold(tmp_path: Path) -> None:
     at = T0 + 3 * W
     found = decide.decide(release, release.analysis, _healthy(release, at), at, None)
     assert found.decision == "hold"
-    assert found.reason == "the weights now in the release file are not committed yet"
+    assert found.reason == "the weights or images now in the release file are not committed yet"
 
 
 def _relative(tmp_path: Path) -> Release:
@@ -262,3 +262,64 @@ def test_a_long_step_says_its_age_in_hours_and_days(tmp_path: Path, ran: float, 
     assert (
         _decide(release, _healthy(release, at), at).reason == f"healthy for {said}: next step 50%"
     )
+
+
+def test_healthy_now_but_not_through_the_interval_holds(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    assert release.analysis is not None
+    at = T0 + 700
+    windows = [
+        _window(release.analysis, at),
+        _window(release.analysis, at - W, errors=50),  # failed, inside the last 10 minutes
+        _window(release.analysis, at - 2 * W),
+    ]
+    found = _decide(release, windows, at)
+    assert found.decision == "hold"
+    assert found.reason == "healthy now, but not in 1 of the 2 windows of the last 10m"
+
+
+def test_a_decision_the_edit_would_refuse_holds_and_says_why(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    # v1 10, v2 60, v3 30 (the canary): the next step, 50, would leave v1 and v2 with 50%.
+    text = (tmp_path / "environments/e/micro-api.yaml").read_text()
+    text = text.replace("weight: 75}", "weight: 10}").replace("weight: 25}", "weight: 60}")
+    text += "  v3: {image: r/a:3, replicas: 1, weight: 30}\n"
+    (tmp_path / "environments/e/micro-api.yaml").write_text(text)
+    release = load.load(tmp_path, ["e"])[0].releases[0]
+    assert release.analysis is not None
+    at = T0 + 700
+    windows = [
+        Window(at - k * W, decide.readings(release.analysis, _numbers(at - k * W), "v1", "v3"))
+        for k in range(3)
+    ]
+    found = _decide(release, windows, at)
+    assert found.decision == "hold"
+    assert found.reason.startswith("healthy for 11.667m: next step 50%, but advance is refused: ")
+    assert "v2 already takes 60%" in found.reason
+
+
+def _numbers(end: float) -> Numbers:
+    return Numbers(
+        end,
+        {"v1": 1000.0, "v3": 1000.0},
+        {"success-rate": {"v1": 0.0, "v3": 0.0}, "latency-p99": {"v1": 90.0, "v3": 90.0}},
+    )
+
+
+def test_a_starved_stable_is_named_with_its_request_count(tmp_path: Path) -> None:
+    release = _relative(tmp_path)
+    assert release.analysis is not None
+    at = T0 + 700
+    numbers = Numbers(at, {"v1": 40.0, "v2": 500.0}, {"errors-vs-stable": {"v1": 1.0, "v2": 0.0}})
+    window = Window(at, decide.readings(release.analysis, numbers, "v1", "v2"))
+    found = _decide(release, [window, window, window], at)
+    assert found.reason == "not enough traffic: v1 served 40 requests in 5m, fewer than 100"
+
+
+def test_a_failure_shows_the_decimals_that_failed_it(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    assert release.analysis is not None
+    at = T0 + 3 * W
+    # 99.0004% would read as 99 with three decimals: not >= 99 would make no sense.
+    windows = [_window(release.analysis, at - k * W, requests=2500, errors=25.01) for k in range(3)]
+    assert _decide(release, windows, at).reason.startswith("success-rate 98.9996, not >= 99")

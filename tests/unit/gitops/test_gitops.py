@@ -645,3 +645,17 @@ def test_github_output_single_and_multi_line_values(tmp_path: Path) -> None:
 def test_github_output_refuses_a_name_that_would_break_the_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="output name"):
         write_github_output(tmp_path / "out", {"a=b": "x"})
+
+
+def test_a_merged_branch_is_moved_to_head_and_reused(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", BRANCH)
+    write(repo, {"README.md": "an earlier change, merged since\n"})
+    git(repo, "commit", "-q", "-am", "earlier")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--ff-only", BRANCH)
+    write(repo, {"README.md": "main moved on\n"})
+    git(repo, "commit", "-q", "-am", "later")
+    edit(repo)
+    done = commit(repo, PATHS, "step", BRANCH)
+    assert (done.branch, done.created_branch) == (BRANCH, False)
+    assert git(repo, "rev-parse", f"{done.sha}~1") == git(repo, "rev-parse", "main")

@@ -174,3 +174,41 @@ def test_the_schema_refuses_a_check_that_is_not_one_thing(
         or "needs one of: max, maxAboveStable" in message
         for _, _, _, message in found
     ), found
+
+
+def test_a_window_of_no_time_is_refused(example_repo: Path) -> None:
+    text = _with(example_repo, "canary:\n  analysis:\n    window: 0s\n")
+    ((_, line, _, message),) = _refused(example_repo)
+    assert (line, message) == (_line(text, "window: 0s"), "the window must be at least 1s, not 0s")
+
+
+def test_requests_is_no_check_name(example_repo: Path) -> None:
+    text = _with(
+        example_repo,
+        "canary:\n  analysis:\n    checks:\n      - name: requests\n        successRate: {min: 9}\n",
+    )
+    ((_, line, _, message),) = _refused(example_repo)
+    assert line == _line(text, "name: requests")
+    assert message == 'the check name "requests" is the request count\'s own row'
+
+
+def test_an_environments_analysis_serves_releases_with_plans_of_their_own(
+    example_repo: Path,
+) -> None:
+    path = example_repo / ENVIRONMENT
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            "  canary: {steps: [10, 25, 50, 75, 100]}\n",
+            "  canary:\n    analysis: {minRequests: 9, reporter: waypoint, labels: {cluster: eu}}\n",
+        ),
+        encoding="utf-8",
+    )
+    _with(example_repo, "canary:\n  steps: [20, 100]\n")
+    analysis = _load(example_repo).analysis
+    assert analysis is not None
+    assert (analysis.min_requests, analysis.reporter, analysis.labels) == (
+        9,
+        "waypoint",
+        (("cluster", "eu"),),
+    )
