@@ -22,6 +22,8 @@ from meshcanary.importer.objects import name_only_metadata
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import MESH
+from meshcanary.release.routing import condition
+from meshcanary.render.gateway_api import rank
 
 GROUP = "gateway.networking.k8s.io"
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute")
@@ -150,6 +152,16 @@ class _Import:
                     f"{resource.kind} field {key} has no place in a release",
                     key=True,
                 )
+        if not resource.get("spec", "parentRefs"):
+            ctx.refuse(
+                resource,
+                ["spec"],
+                f"{what(resource)} has no parentRefs: it is bound to nothing, so it routes "
+                "nothing a release could say",
+                'bind it to the Service (group: "", kind: Service) or to a Gateway, or leave '
+                "it out",
+            )
+            return None
         parents = self._parents(resource)
         rules = Reader(ctx, resource, self.services, self.replicas).rules()
         if parents and not resource.get("spec", "rules"):
@@ -400,7 +412,19 @@ def read(
     read_routes: list[_Route] = []
     for resource in resources:
         name_only_metadata(ctx, resource)
-        route = reader.route(resource)
+        try:
+            route = reader.route(resource)
+        except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            # A value of a type or range its schema does not allow (a denominator of 0, a
+            # number where a list goes): refused at the object, not a traceback.
+            ctx.refuse(
+                resource,
+                [],
+                f"{what(resource)} does not conform to its schema and cannot be read ({exc})",
+                "check it with `meshcanary lint FILE`, which validates it against the "
+                "Gateway API's schemas",
+            )
+            continue
         if route is not None:
             read_routes.append(route)
     found = routes.Routes()
@@ -465,6 +489,11 @@ def _take(ctx: Context, route: _Route, found: routes.Routes) -> None:
         if weighted.mirror["version"] not in found.order:
             found.order.append(weighted.mirror["version"])
     if route.pins:
+        # The Gateway API takes the most specific match first, whatever the rules' order; a
+        # release's pins come in the order written: write them most specific first (equal
+        # ones as they were).
+        grpc = route.protocol == "grpc"
+        route.pins.sort(key=lambda pin: rank(condition(pin), grpc), reverse=True)
         found.extras["match"] = route.pins
         for pin in route.pins:
             if pin["version"] not in found.order:

@@ -378,7 +378,8 @@ class Reader:
                 continue
             if kind == "Exact":
                 found[name] = {"exact": value}
-            elif value.startswith("^") and _unescaped(value[1:]) is not None:
+            elif header and value.startswith("^") and _unescaped(value[1:]) is not None:
+                # Headers only: a release matches no query parameter by prefix.
                 found[name] = {"prefix": _unescaped(value[1:])}
             else:
                 found[name] = {"regex": value}
@@ -411,6 +412,14 @@ class Reader:
                 )
                 continue
             assert isinstance(entry, dict)  # noqa: S101 - its type was read above
+            if kind == "RequestMirror" and index > 0:
+                # "Implementations SHOULD implement filters in the order they are specified":
+                # a mirror after a header modifier copies the modified request.
+                self.normalize(
+                    at,
+                    "the renderer writes RequestMirror first, before the filters listed ahead "
+                    "of it here: the mirrored copy is taken before they change the request",
+                )
             field_name = _FILTER_FIELDS[kind]
             for key in entry:
                 if key not in ("type", field_name):
@@ -546,6 +555,15 @@ def pin_entries(ctx: Context, route: Resource, rule: Rule, index: int) -> list[d
     found: list[dict[str, Any]] = []
     first: dict[str, Any] | None = None
     for number, (condition, at) in enumerate(rule.conditions):
+        if not condition:
+            # `{}` or PathPrefix "/": every request, before the weighted rule.
+            ctx.refuse(
+                route,
+                at,
+                f"match {number} of this rule takes every request, before the weighted rule: a "
+                "release's pins take the requests that meet their conditions",
+            )
+            return []
         if first is not None and _narrows(condition, first):
             ctx.normalize(
                 route,

@@ -106,6 +106,17 @@ def verify(
                     path=difference.pointer,
                 )
             )
+    routed = [s for s, found in inputs.items() if any(_is_route(r) for r in found)]
+    if len(routed) > 1:
+        # Routes of different services meet on a Gateway's host: which takes a request depends
+        # on all of them (and, in a tie, on their names and ages, which import changes).
+        imported = {r.name for s in routed for r in inputs[s] if r.kind == "Gateway"}
+        every_expected = [r for s in routed for r in inputs[s]]
+        every_actual = [r for s in routed for r in built.get(s, [])]
+        every_actual += [r for r in built.get(GATEWAYS, []) if r.name in imported]
+        if not any(r.kind == "DestinationRule" for r in every_expected):
+            every_expected += [r for r in every_actual if r.kind == "DestinationRule"]
+        problems += _traffic(every_expected, every_actual, ctx, renamed or {}, written, explained)
     return sorted(dict.fromkeys(problems), key=Problem.sort_key)
 
 
@@ -188,7 +199,7 @@ def _traffic(
                 continue
             deciding = was or (old[0] if old else None)
             if deciding is not None and _excused(deciding, explained):
-                break
+                continue  # this request's rule lost a field the user let go; the next may not
             problems.append(_problem(key, request, was, now, deciding))
             break
     return problems

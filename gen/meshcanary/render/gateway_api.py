@@ -148,7 +148,7 @@ def _grpc_match(condition: Condition) -> dict[str, Any]:
     return match
 
 
-def _rank(condition: Condition, grpc: bool = False) -> tuple[int, ...]:
+def rank(condition: Condition, grpc: bool = False) -> tuple[int, ...]:
     """How the Gateway API orders a match against others: higher first."""
     uri = condition.uri
     if grpc:  # the characters of the service, then of the method, then the headers
@@ -208,7 +208,7 @@ def _pinned(release: Release, index: int, grpc: bool) -> list[Condition]:
     later = [m.condition for m in release.matches[index + 1 :]] + list(release.requests)
     found = [own]
     for other in later:
-        if _rank(other, grpc) <= _rank(own, grpc):
+        if rank(other, grpc) <= rank(own, grpc):
             continue  # not ahead of the pin: equal ranks keep the rules' order
         try:
             both = _both(own, other)

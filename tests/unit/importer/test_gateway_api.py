@@ -287,8 +287,36 @@ def _base_app() -> str:
     return text[: text.index("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway")]
 
 
+_CATCH_ALL_PIN = _ROUTE.replace(
+    "  rules:\n",
+    "  rules:\n    - matches:\n        - path: {type: PathPrefix, value: /}\n"
+    "      backendRefs:\n        - name: web-v2\n          port: 80\n",
+)
+
 # (case, the route or gateway document, the text the refusal stands at, its message's start)
 REFUSALS = [
+    (
+        "no parentRefs",
+        _ROUTE.replace(
+            '  parentRefs:\n    - group: ""\n      kind: Service\n      name: web\n', ""
+        ),
+        "rules:",
+        "HTTPRoute web has no parentRefs: it is bound to nothing",
+    ),
+    (
+        "a pin that takes every request",
+        _CATCH_ALL_PIN,
+        "- path: {type: PathPrefix",
+        "match 0 of this rule takes every request, before the weighted rule",
+    ),
+    (
+        "a value its schema does not allow",
+        _ROUTE + "      filters:\n        - type: RequestMirror\n          requestMirror:\n"
+        "            backendRef: {name: web-v2, port: 80}\n"
+        "            fraction: {numerator: 1, denominator: 0}\n",
+        "apiVersion",
+        "HTTPRoute web does not conform to its schema and cannot be read",
+    ),
     (
         "backendRef filters",
         _ROUTE.replace(
@@ -593,3 +621,63 @@ def test_a_tls_route_without_hostnames_on_a_gateway_is_refused(tmp_path: Path) -
     assert (refusal.location.line, refusal.location.column) == _position(route, "parentRefs:")
     assert refusal.message.startswith("TLSRoute vault is bound to Gateways without hostnames")
     assert result.written == ()
+
+
+def test_pins_are_written_most_specific_first_as_the_gateway_api_takes_them(
+    tmp_path: Path,
+) -> None:
+    """The input's rules in the order a person might write them: a prefix pin before an exact
+    one under it. The Gateway API takes the exact path first; so must the release."""
+    document = _ROUTE.replace(
+        "  rules:\n",
+        "  rules:\n"
+        "    - matches:\n        - path: {type: PathPrefix, value: /api}\n"
+        "      backendRefs:\n        - name: web-v2\n          port: 80\n"
+        "    - matches:\n        - path: {type: Exact, value: /api/health}\n"
+        "      backendRefs:\n        - name: web-v1\n          port: 80\n",
+    )
+    app = write(tmp_path / "in" / "app.yaml", _base_app())
+    source = write(tmp_path / "in" / "route.yaml", document)
+    root = tmp_path / "repo"
+    root.mkdir()
+    result = import_manifests(root, [app, source], "shop")
+    assert result.ok and result.verified, [str(n) for n in (*result.refused, *result.differences)]
+    pins = _releases(root, "shop")["web"]["match"]
+    assert [(p["version"], p["uri"]) for p in pins] == [
+        ("v1", {"exact": "/api/health"}),
+        ("v2", {"prefix": "/api"}),
+    ]
+
+
+def test_a_mirror_after_another_filter_is_noted_as_rendered_first(tmp_path: Path) -> None:
+    document = _ROUTE + (
+        "      filters:\n"
+        "        - type: RequestHeaderModifier\n"
+        "          requestHeaderModifier: {set: [{name: x-env, value: shop}]}\n"
+        "        - type: RequestMirror\n"
+        "          requestMirror: {backendRef: {name: web-v2, port: 80}, percent: 10}\n"
+    )
+    app = write(tmp_path / "in" / "app.yaml", _base_app())
+    source = write(tmp_path / "in" / "route.yaml", document)
+    root = tmp_path / "repo"
+    root.mkdir()
+    result = import_manifests(root, [app, source], "shop")
+    notes = [n.message for n in result.notes if n.rule == NORMALIZED]
+    assert any(m.startswith("the renderer writes RequestMirror first") for m in notes), notes
+
+
+def test_verify_compares_the_services_routes_together(tmp_path: Path) -> None:
+    """Two services' routes tie on one Gateway, host and prefix: the input's tie goes to the
+    older-named route (aa-web), the rendered names (api-gateways, web-gateways) turn it round.
+    Each service alone renders as it was; only the two together show it, and verify does."""
+    web = _base_app()
+    api = web.replace("web", "api")
+    app = write(tmp_path / "in" / "app.yaml", web + "---\n" + api)
+    root = tmp_path / "repo"
+    root.mkdir()
+    result = import_manifests(root, [app, OWN / "cross.yaml"], "shop")
+    assert result.verified is False
+    (difference,) = result.differences
+    assert "GET shop.example.com/shop" in difference.message
+    assert "reaches 90% web-v1, 10% web-v2 in the input, 90% api-v1" in difference.message
+    assert not [p for p in root.rglob("*") if p.is_file()]
