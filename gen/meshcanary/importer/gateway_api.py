@@ -18,7 +18,7 @@ from typing import Any
 from meshcanary.importer import routes
 from meshcanary.importer.context import Context, what
 from meshcanary.importer.gateway_rules import OPTIONS, Reader, Rule, pin_entries
-from meshcanary.importer.objects import name_only_metadata
+from meshcanary.importer.objects import name_only_metadata, schema_refused
 from meshcanary.importer.versions import Version
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.mesh import MESH
@@ -90,6 +90,9 @@ class _Route:
     hostnames: list[str] | None  # None: not written
     weighted: Rule
     pins: list[dict[str, Any]] = field(default_factory=list)
+    # Each pin's rule, for refusals, and whether it had matches of its own joined with later
+    # conditions (the renderer's, read back as the pin alone).
+    pin_paths: list[tuple[JsonPath, bool]] = field(default_factory=list)
     requests: list[tuple[dict[str, Any], JsonPath]] = field(default_factory=list)
 
     @property
@@ -282,6 +285,7 @@ class _Import:
             for entry in pin_entries(ctx, resource, rule, len(route.pins)):
                 entry.update(copy.deepcopy(own))
                 route.pins.append(entry)
+                route.pin_paths.append((rule.path, len(rule.conditions) > 1))
         return route
 
     def _pin_options(self, resource: Resource, rule: Rule, weighted: Rule) -> dict[str, Any]:
@@ -412,18 +416,15 @@ def read(
     read_routes: list[_Route] = []
     for resource in resources:
         name_only_metadata(ctx, resource)
+        # Refused there, and read all the same: the import fails, and says all it found.
+        invalid = schema_refused(ctx, resource)
         try:
             route = reader.route(resource)
-        except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
-            # A value of a type or range its schema does not allow (a denominator of 0, a
-            # number where a list goes): refused at the object, not a traceback.
-            ctx.refuse(
-                resource,
-                [],
-                f"{what(resource)} does not conform to its schema and cannot be read ({exc})",
-                "check it with `meshcanary lint FILE`, which validates it against the "
-                "Gateway API's schemas",
-            )
+        except (TypeError, ValueError, AttributeError, ArithmeticError):
+            if not invalid:
+                raise  # a value its schema allows: meshcanary's own fault, not to hide
+            continue  # what its schema refused (located above), read as it could not be
+        if invalid:
             continue
         if route is not None:
             read_routes.append(route)
@@ -493,11 +494,65 @@ def _take(ctx: Context, route: _Route, found: routes.Routes) -> None:
         # release's pins come in the order written: write them most specific first (equal
         # ones as they were).
         grpc = route.protocol == "grpc"
-        route.pins.sort(key=lambda pin: rank(condition(pin), grpc), reverse=True)
+        ranked = sorted(
+            zip(route.pins, route.pin_paths, strict=True),
+            key=lambda pair: rank(condition(pair[0]), grpc),
+            reverse=True,
+        )
+        route.pins = [pin for pin, _ in ranked]
+        for pin, (at, joined) in ranked:
+            # A condition of the weighted rule the Gateway API takes before this pin: a release
+            # puts its pins first, so the requests meeting both would change sides (unless the
+            # rule holds the join too, as the renderer writes it: verify judges those).
+            if joined:
+                continue
+            mine = rank(condition(pin), grpc)
+            ahead = [
+                c
+                for c, _ in route.requests
+                if rank(condition(c), grpc) > mine and _may_meet(pin, c)
+            ]
+            if ahead:
+                ctx.refuse(
+                    resource,
+                    at,
+                    "the weighted rule's match is more specific than this rule's, so the Gateway "
+                    "API takes it first for the requests both meet; a release's pins come before "
+                    "its weighted route",
+                    "make this rule's match at least as specific (add the weighted rule's path "
+                    "to it), or keep these routes out of the import",
+                )
         found.extras["match"] = route.pins
         for pin in route.pins:
             if pin["version"] not in found.order:
                 found.order.append(pin["version"])
+
+
+def _may_meet(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether a request can meet both conditions (as written in a release file): False only
+    where they plainly exclude each other (two paths, two methods, one header two ways)."""
+    mine, theirs = first.get("uri") or {}, second.get("uri") or {}
+    if mine and theirs:
+        (kind, value), (other_kind, other) = next(iter(mine.items())), next(iter(theirs.items()))
+        if kind == other_kind == "exact" and value != other:
+            return False
+        if {kind, other_kind} == {"exact", "prefix"}:
+            exact, prefix = (value, other) if kind == "exact" else (other, value)
+            if not exact.startswith(prefix):
+                return False
+        if kind == other_kind == "prefix" and not (
+            value.startswith(other) or other.startswith(value)
+        ):
+            return False
+    methods = [c.get("method", {}).get("exact") for c in (first, second)]
+    if None not in methods and methods[0] != methods[1]:
+        return False
+    for name, match in (first.get("headers") or {}).items():
+        other_match = (second.get("headers") or {}).get(name)
+        theirs = other_match.get("exact") if isinstance(other_match, dict) else None
+        if match.get("exact") is not None and theirs is not None and theirs != match["exact"]:
+            return False
+    return True
 
 
 def _rendered_name(ctx: Context, route: _Route, by_port: bool) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from meshcanary.importer.context import Context, dotted, what
 from meshcanary.importer.gateways import Gateways
-from meshcanary.importer.objects import name_only_metadata
+from meshcanary.importer.objects import name_only_metadata, schema_refused
 from meshcanary.manifest import JsonPath, Resource
 from meshcanary.release import schema
 
@@ -50,6 +50,8 @@ def read(ctx: Context, resources: list[Resource]) -> tuple[Gateways, str | None]
             )
             continue
         name_only_metadata(ctx, resource)
+        # Refused there, and read all the same: the import fails, and says all it found.
+        invalid = schema_refused(ctx, resource)
         given = resource.get("spec", "gatewayClassName")
         if isinstance(given, str):
             if wanted is not None and given != wanted:
@@ -68,8 +70,13 @@ def read(ctx: Context, resources: list[Resource]) -> tuple[Gateways, str | None]
                     f"gatewayClassName {given}, {what(first_class)}'s {class_name}: an "
                     "environment renders all its Gateways with one gatewayClassName",
                 )
-        entry = _entry(ctx, resource)
-        if entry is not None:
+        try:
+            entry = _entry(ctx, resource)
+        except (TypeError, ValueError, AttributeError):
+            if not invalid:
+                raise  # a value its schema allows: meshcanary's own fault, not to hide
+            continue  # what its schema refused, read as it could not be
+        if entry is not None and not invalid:
             found[name] = (resource, entry)
     return found, class_name
 

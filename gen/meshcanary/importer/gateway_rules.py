@@ -207,6 +207,13 @@ class Reader:
         if not self.replicas or not sum(self.replicas.values()):
             return None
         at: JsonPath = [*path, "backendRefs", 0]
+        if only.get("weight", 1) == 0:
+            self.refuse(
+                [*at, "weight"],
+                "the rule's only backendRef has weight 0: it answers the requests it takes with "
+                "an error, and a release sends every request to some version",
+            )
+            return None
         shown = ", ".join(f"{v} {n}" for v, n in self.replicas.items())
         self.normalize(
             at,

@@ -4,6 +4,7 @@ metadata a rendered Istio object leaves behind."""
 from __future__ import annotations
 
 import copy
+from functools import cache
 from typing import Any
 
 from meshcanary.importer.context import Context, Notes, dotted, what
@@ -111,3 +112,34 @@ def name_only_metadata(ctx: Context, resource: Resource) -> None:
             "the rendered object replaces this one: delete (or let Argo CD prune) it when "
             "the new one is applied, or both apply to the same host",
         )
+
+
+@cache
+def _validator() -> Any:
+    from meshcanary.validate import Options
+    from meshcanary.validate.embedded import EmbeddedValidator
+
+    # The experimental channel's kinds (TCPRoute, TLSRoute) have no bundled schema: nothing
+    # to check them against, which is no refusal.
+    return EmbeddedValidator(Options(ignore_missing_schemas=True))
+
+
+def schema_refused(ctx: Context, resource: Resource) -> bool:
+    """Refuse, at each field, what the object's own schema (with its CEL rules) refuses: a
+    value of the wrong type or range would otherwise be read as something it does not say (a
+    weight "10", a mirror with both percent and fraction). True when it refused anything."""
+    from meshcanary.problem import Severity
+
+    found = [p for p in _validator().validate(resource).problems if p.severity is Severity.ERROR]
+    for problem in found:
+        path: list[str | int] = [
+            int(part) if part.isdigit() else part.replace("~1", "/").replace("~0", "~")
+            for part in problem.path.split("/")[1:]
+        ]
+        ctx.refuse(
+            resource,
+            path,
+            f"{what(resource)}: {problem.message}",
+            "its schema refuses it, as `meshcanary lint` and the API server do",
+        )
+    return bool(found)

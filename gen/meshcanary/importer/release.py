@@ -10,7 +10,7 @@ from typing import Any
 
 from meshcanary.errors import InputError
 from meshcanary.importer import routes
-from meshcanary.importer.context import Context, refused, what
+from meshcanary.importer.context import REFUSED, Context, refused, what
 from meshcanary.importer.gateway_api import Routing
 from meshcanary.importer.gateways import Gateways, references
 from meshcanary.importer.objects import name_only_metadata
@@ -101,7 +101,9 @@ def build(
         Problem(ctx.origins.at(list(error.absolute_path)), refused(error))
         for error in schema.validator("release").iter_errors(release)
     ]
-    if problems:
+    # A release made of refused values (one its object's schema refused) is not written
+    # anyway: those refusals say what is wrong, where, better than the release's schema.
+    if problems and not any(n.rule == REFUSED for n in ctx.notes.problems):
         raise InputError(problems)
     return release, order
 

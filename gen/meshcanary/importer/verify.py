@@ -249,8 +249,8 @@ def _outcome(decision: routing.Decision | None) -> object:
 
 
 def _excused(decision: routing.Decision, notes: Sequence[Problem]) -> bool:
-    """Whether the input's deciding rule lost a field the user dropped (--drop), or a note
-    stands at or above the rule."""
+    """Whether the input's deciding rule lost a field the user dropped (--drop), had its
+    weights rounded (a note at its backendRefs), or a note stands at or above the rule."""
     resource = decision.resource
     if resource is None:
         return False
@@ -260,7 +260,9 @@ def _excused(decision: routing.Decision, notes: Sequence[Problem]) -> bool:
             continue
         below = note.path.startswith(rule + "/")
         above = rule == note.path or rule.startswith(note.path + "/")
-        if (note.rule == DROPPED and below) or above:
+        # The rule's weights, rounded to whole percent and said so at its backendRefs.
+        rounded = note.rule == NORMALIZED and note.path == f"{rule}/backendRefs"
+        if (note.rule == DROPPED and below) or above or rounded:
             return True
     return False
 

@@ -124,10 +124,11 @@ def test_grpc_tcp_and_tls_routes_become_ports(tmp_path: Path) -> None:
     assert _weights(echo) == {"v1": 70, "v2": 30}
 
 
-def test_verify_names_a_request_the_rendered_routes_send_elsewhere(tmp_path: Path) -> None:
+def test_a_pin_the_weighted_rule_outranks_is_refused_at_the_pin(tmp_path: Path) -> None:
     # Without the pin's second match, the Gateway API puts the weighted rule's longer path
-    # first for /api requests that also meet the pin: a release's pin comes first. The renderer
-    # keeps its pin first, so the rendered tree does otherwise, and verify must say so.
+    # first for /api requests that also meet the pin: a release's pin comes first, so the
+    # release cannot say it. Refused at the pin's rule (verify, which came to the same, would
+    # only point at the request).
     text = (OWN / "web.yaml").read_text(encoding="utf-8")
     start = text.index(
         "        - path:\n            type: PathPrefix\n            value: /api\n          method: GET\n          headers:"
@@ -140,18 +141,14 @@ def test_verify_names_a_request_the_rendered_routes_send_elsewhere(tmp_path: Pat
     root = tmp_path / "repo"
     root.mkdir()
     result = import_manifests(root, [source], "shop")
-    assert result.verified is False and result.written == ()
-    assert not list(root.rglob("*.yaml"))
-    first = result.differences[0]
-    weighted = changed.index("    - name: weighted\n      matches:\n        - path:")
-    line = changed.count("\n", 0, weighted) + 3
-    assert (first.location.line, first.location.column) == (line, 11)  # the weighted match
-    assert (
-        "request GET shop.example.com/api on port 80 cookie: beta=on x-canary: always ?lang=en"
-        in (first.message)
+    assert result.written == () and not list(root.rglob("*.yaml"))
+    (refusal,) = result.refused
+    assert refusal.message.startswith("the weighted rule's match is more specific than this rule's")
+    pin = changed.index("    - name: testers\n")  # the rule the cut match belonged to
+    assert (refusal.location.line, refusal.location.column) == (
+        changed.count("\n", 0, pin) + 1,
+        7,
     )
-    assert "reaches 90% web-v1, 10% web-v2" in first.message
-    assert "100% web-v2 in the rendered tree" in first.message
 
 
 def test_helloworld_route_90_10(tmp_path: Path) -> None:
@@ -296,6 +293,16 @@ _CATCH_ALL_PIN = _ROUTE.replace(
 # (case, the route or gateway document, the text the refusal stands at, its message's start)
 REFUSALS = [
     (
+        "the shared Service at weight 0",
+        _ROUTE.replace(
+            "        - name: web-v1\n          port: 80\n          weight: 90\n"
+            "        - name: web-v2\n          port: 80\n          weight: 10\n",
+            "        - name: web\n          weight: 0\n          port: 80\n",
+        ),
+        "0\n",
+        "the rule's only backendRef has weight 0",
+    ),
+    (
         "no parentRefs",
         _ROUTE.replace(
             '  parentRefs:\n    - group: ""\n      kind: Service\n      name: web\n', ""
@@ -313,9 +320,10 @@ REFUSALS = [
         "a value its schema does not allow",
         _ROUTE + "      filters:\n        - type: RequestMirror\n          requestMirror:\n"
         "            backendRef: {name: web-v2, port: 80}\n"
-        "            fraction: {numerator: 1, denominator: 0}\n",
-        "apiVersion",
-        "HTTPRoute web does not conform to its schema and cannot be read",
+        "            fraction: {denominator: 0, numerator: 1}\n",
+        "0, numerator",
+        "HTTPRoute web: spec.rules[0].filters[0].requestMirror.fraction.denominator: 0 is less "
+        "than the minimum of 1",
     ),
     (
         "backendRef filters",
@@ -681,3 +689,17 @@ def test_verify_compares_the_services_routes_together(tmp_path: Path) -> None:
     assert "GET shop.example.com/shop" in difference.message
     assert "reaches 90% web-v1, 10% web-v2 in the input, 90% api-v1" in difference.message
     assert not [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_weights_rounded_to_whole_percent_are_noted_and_verify(tmp_path: Path) -> None:
+    document = _ROUTE.replace("weight: 90", "weight: 1").replace("weight: 10", "weight: 2")
+    app = write(tmp_path / "in" / "app.yaml", _base_app())
+    source = write(tmp_path / "in" / "route.yaml", document)
+    root = tmp_path / "repo"
+    root.mkdir()
+    result = import_manifests(root, [app, source], "shop")
+    assert result.ok and result.verified, [str(n) for n in (*result.refused, *result.differences)]
+    assert _weights(_releases(root, "shop")["web"]) == {"v1": 33, "v2": 67}
+    assert any(
+        "rounded to whole percent from v1 33.33% + v2 66.67%" in n.message for n in result.notes
+    )
