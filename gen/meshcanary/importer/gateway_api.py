@@ -415,7 +415,7 @@ def read(
     reader = _Import(ctx, services, base, declared, replicas)
     read_routes: list[_Route] = []
     for resource in resources:
-        name_only_metadata(ctx, resource)
+        name_only_metadata(ctx, resource, renamed=False)  # _rendered_name says how
         # Refused there, and read all the same: the import fails, and says all it found.
         invalid = schema_refused(ctx, resource)
         try:

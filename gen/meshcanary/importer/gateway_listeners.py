@@ -49,7 +49,7 @@ def read(ctx: Context, resources: list[Resource]) -> tuple[Gateways, str | None]
                 f"set routing: gateway-api in {ctx.env_path}, or import into a new environment",
             )
             continue
-        name_only_metadata(ctx, resource)
+        name_only_metadata(ctx, resource, renamed=False)
         # Refused there, and read all the same: the import fails, and says all it found.
         invalid = schema_refused(ctx, resource)
         given = resource.get("spec", "gatewayClassName")

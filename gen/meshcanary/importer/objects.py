@@ -90,10 +90,11 @@ def note_server_fields(notes: Notes, resource: Resource) -> None:
         )
 
 
-def name_only_metadata(ctx: Context, resource: Resource) -> None:
+def name_only_metadata(ctx: Context, resource: Resource, *, renamed: bool = True) -> None:
     """What meshcanary renders in place of `resource` (a VirtualService, a DestinationRule, a
     route or Gateway of either API) carries a name only: refuse any other metadata, and say
-    what the server's own fields were."""
+    what the server's own fields were. `renamed`: note that it is rendered under the
+    service's name (the caller says how it is renamed otherwise)."""
     for key in resource.metadata:
         if key not in ("name", "namespace", *SERVER_METADATA):
             ctx.refuse(
@@ -104,7 +105,7 @@ def name_only_metadata(ctx: Context, resource: Resource) -> None:
                 key=True,
             )
     note_server_fields(ctx.notes, resource)
-    if resource.kind != "Gateway" and resource.name and resource.name != ctx.service:
+    if renamed and resource.kind != "Gateway" and resource.name and resource.name != ctx.service:
         ctx.normalize(
             resource,
             ["metadata", "name"],

@@ -545,9 +545,9 @@ def weights_from_replicas(
         service if service is not None else versions[0].resource,
         ["spec"] if service is not None else ["spec", "replicas"],
         (
-            "the VirtualService has no weighted route for the versions"
+            "the routes read have no weighted rule for the versions"
             if routed
-            else "no VirtualService routes to the versions"
+            else "no route read sends to the versions"
         )
         + f": the Service spreads requests over all pods ({pods}), so the weights follow the "
         f"replicas ({shown}{'' if exact else ', rounded to whole percent'})",

@@ -170,7 +170,7 @@ def traffic_policy(
     first = rules[0]
     covered: set[str] = set()
     for rule in rules:
-        name_only_metadata(ctx, rule)
+        name_only_metadata(ctx, rule, renamed=False)  # named after its Service, below
         spec = rule.get("spec")
         for key in spec if isinstance(spec, dict) else {}:
             if key not in ("host", "trafficPolicy"):
@@ -183,11 +183,20 @@ def traffic_policy(
                 )
         host = str(rule.get("spec", "host"))
         namespace = ctx.namespace(rule)
-        covered |= {
-            version
-            for name, version in services.items()
+        hosts = [
+            name
+            for name in services
             if resolve_host(host, namespace) == resolve_host(name, namespace)
-        }
+        ]
+        covered |= {services[name] for name in hosts}
+        rendered = f"{ctx.service_name}-{services[hosts[0]]}" if hosts else None
+        if rendered is not None and rule.name != rendered:
+            ctx.normalize(
+                rule,
+                ["metadata", "name"],
+                f"{what(rule)} is rendered as DestinationRule {rendered}, named after its "
+                "version's Service",
+            )
         if rule is not first and rule.get("spec", "trafficPolicy") != first.get(
             "spec", "trafficPolicy"
         ):
