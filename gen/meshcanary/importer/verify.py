@@ -18,6 +18,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -31,6 +32,13 @@ from meshcanary.manifest import Parsed, Resource, parse_text
 from meshcanary.problem import Location, Problem, Severity
 
 RULE = "import-verify"
+# Each service's routes render as they were, and only together do they send a request
+# elsewhere: the Gateway API breaks ties between routes by age and name, which import changes.
+TOGETHER = (
+    "routes of several imported services claim these requests alike, and the Gateway API "
+    "takes the oldest, then the first by name, which the rendered routes do not keep: give "
+    "each its own condition (a longer path, a header), or import the services apart"
+)
 
 
 def verify(
@@ -116,7 +124,8 @@ def verify(
         every_actual += [r for r in built.get(GATEWAYS, []) if r.name in imported]
         if not any(r.kind == "DestinationRule" for r in every_expected):
             every_expected += [r for r in every_actual if r.kind == "DestinationRule"]
-        problems += _traffic(every_expected, every_actual, ctx, renamed or {}, written, explained)
+        together = _traffic(every_expected, every_actual, ctx, renamed or {}, written, explained)
+        problems += [replace(p, hint=TOGETHER) for p in together if p not in problems]
     return sorted(dict.fromkeys(problems), key=Problem.sort_key)
 
 

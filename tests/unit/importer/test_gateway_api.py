@@ -688,6 +688,7 @@ def test_verify_compares_the_services_routes_together(tmp_path: Path) -> None:
     (difference,) = result.differences
     assert "GET shop.example.com/shop" in difference.message
     assert "reaches 90% web-v1, 10% web-v2 in the input, 90% api-v1" in difference.message
+    assert difference.hint.startswith("routes of several imported services claim these requests")
     assert not [p for p in root.rglob("*") if p.is_file()]
 
 
