@@ -278,7 +278,9 @@ class Prometheus:
             raise PrometheusError(
                 "timeout", f"Prometheus at {shown} did not answer within {self.timeout:g} s"
             )
-        if isinstance(error, http.client.RemoteDisconnected):
+        # A close with the request still unread arrives as a reset rather than an end of file:
+        # the same hang-up, told apart by the timing of the packets only.
+        if isinstance(error, http.client.RemoteDisconnected | ConnectionResetError):
             raise PrometheusError(
                 "unreachable", f"Prometheus at {shown} closed the connection without answering"
             )

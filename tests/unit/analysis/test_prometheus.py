@@ -10,6 +10,7 @@ import json
 import math
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -191,6 +192,29 @@ def test_a_socket_that_does_not_speak_http(says: bytes, kind: str, message: str)
         thread.join(timeout=10)
     assert error.kind == kind
     assert error.message.startswith(f"Prometheus at {url}/api/v1/query {message}")
+
+
+def test_a_socket_that_resets_the_connection_is_a_hang_up() -> None:
+    # A real socket closed with SO_LINGER 0: the kernel answers the request with a reset, as it
+    # does when a server closes with the request unread. The same hang-up as an end of file.
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+
+        def reset() -> None:
+            connection, _ = listening.accept()
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+        thread = threading.Thread(target=reset, daemon=True)
+        thread.start()
+        error = _failure(url)
+        thread.join(timeout=10)
+    assert error.kind == "unreachable"
+    assert (
+        error.message == f"Prometheus at {url}/api/v1/query closed the connection without answering"
+    )
 
 
 @dataclass
