@@ -12,7 +12,7 @@ import typer
 if TYPE_CHECKING:
     from meshcanary.commands.edit import Advanced
 
-from meshcanary.cli.common import Settings, exits
+from meshcanary.cli.common import Format, Settings, exits
 from meshcanary.cli.edit import (
     BranchOption,
     CommitOption,
@@ -56,15 +56,7 @@ AtOption = Annotated[
     str | None,
     typer.Option("--at", metavar="TIME", help="Decide as at TIME (RFC 3339 or Unix seconds)."),
 ]
-FormatOption = Annotated[str, typer.Option("--format", help="text or json.")]
-
-
-def _format(form: str) -> str:
-    from meshcanary.errors import InputError
-
-    if form not in ("text", "json"):
-        raise InputError(f'--format "{form}": choose text or json')
-    return form
+FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
 
 
 @exits
@@ -81,18 +73,15 @@ def analyze(
         typer.Option("--replay", metavar="FROM..TO", help="Decide at each time of a range."),
     ] = None,
     every: Annotated[str, typer.Option("--every", help="The replay's step.")] = "10m",
-    form: FormatOption = "text",
+    form: FormatOption = Format.text,
 ) -> int:
     """Read each canary's metrics from Prometheus and say what to do: advance, promote, hold
     or rollback. Exit 1 when a query failed (that canary holds, with no verdict)."""
     from meshcanary.commands import analyze as command
-    from meshcanary.errors import InputError
 
-    if not prometheus:
-        raise InputError("--prometheus URL is needed (or set PROMETHEUS_URL)")
     source = command.Source(prometheus, token_env, ca_file, query_timeout)
     found = command.decisions(Settings.repo, environment, service, source, at, replay, every)
-    sys.stdout.write(command.shown(found, _format(form), replay is not None))
+    sys.stdout.write(command.shown(found, form.value, replay is not None))
     return command.exit_code(found)
 
 
@@ -118,7 +107,7 @@ def advance(
         ),
     ] = False,
     force: ForceOption = False,
-    form: FormatOption = "text",
+    form: FormatOption = Format.text,
 ) -> int:
     """Analyze, then carry out each decision with the edit commands: one branch per service.
     With --at, commits are dated then, so the next step's interval counts from it."""
@@ -128,13 +117,10 @@ def advance(
     from meshcanary.commands.analyze import Source
     from meshcanary.errors import InputError
 
-    if not prometheus:
-        raise InputError("--prometheus URL is needed (or set PROMETHEUS_URL)")
     if branch is not None and service is None:
         raise InputError("--branch needs a SERVICE: each service's change has its own branch")
     if rollback_direct and not commit:
         raise InputError("--rollback-direct needs --commit")
-    form = _format(form)
     options = EditOptions(
         dry_run=dry_run, force=force, commit=commit, branch=branch, push=push, pr_body=pr_body
     )
@@ -168,7 +154,7 @@ def advance(
             )
     acted = [item for item in done if item.result is not None and item.waiting is None]
     errors = 1 if any(item.error for item in done) else 0
-    if form == "json":
+    if form is Format.json:
         sys.stdout.write(json.dumps({"decisions": [_row(item) for item in done]}, indent=2) + "\n")
         failed = any(not item.result.written and not dry_run for item in acted if item.result)
         return max(1 if failed else 0, errors, analysis.exit_code(found))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from meshcanary.analysis import output
 from meshcanary.analysis.decide import Decision
-from meshcanary.analysis.prometheus import Prometheus, PrometheusError
+from meshcanary.analysis.prometheus import Prometheus
 from meshcanary.analysis.run import analyze as run_analysis
 from meshcanary.analysis.run import parse_replay, parse_time
 from meshcanary.errors import InputError
@@ -32,18 +32,15 @@ class Source:
     timeout: float = 30.0
 
     def client(self) -> Prometheus:
-        token = os.environ.get(self.token_variable) or None
-        try:
-            return Prometheus(
-                self.url,
-                token=token,
-                timeout=self.timeout,
-                ca_file=str(self.ca_file) if self.ca_file else None,
-            )
-        except PrometheusError as exc:
-            raise InputError(
-                f"--prometheus: {exc.message}\n  hint: give the server's http or https URL"
-            ) from None
+        """The client; the URL and the CA file are checked here (InputError, exit 2)."""
+        if not self.url:
+            raise InputError("--prometheus URL is needed (or set PROMETHEUS_URL)")
+        return Prometheus(
+            self.url,
+            token=os.environ.get(self.token_variable) or None,
+            timeout=self.timeout,
+            ca_file=str(self.ca_file) if self.ca_file else None,
+        )
 
 
 def decisions(

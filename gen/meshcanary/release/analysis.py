@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from meshcanary.problem import Problem
+from meshcanary.release import durations
 from meshcanary.release.model import (
     DEFAULT_ANALYSIS,
     LATENCY,
@@ -20,19 +21,14 @@ from meshcanary.release.model import (
 )
 from meshcanary.source import SourceDoc
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
 # What a custom query may name; each is filled in from the release, never from the metrics.
 PLACEHOLDERS = ("namespace", "workloads", "window")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)?\s*\}\}")
 
 
 def seconds(duration: str) -> float:
-    """A schema-checked duration ("5m", "1.5h", "250ms") in seconds."""
-    found = _DURATION.match(duration)
-    if found is None:
-        raise ValueError(f"not a duration: {duration!r}")
-    return float(found.group(1)) * _UNITS[found.group(2)]
+    """A duration ("5m", "1.5h", "250ms", "1m30s") in seconds; ValueError when it is none."""
+    return float(durations.seconds(duration))
 
 
 def promql_duration(value: float) -> str:

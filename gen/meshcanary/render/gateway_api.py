@@ -20,6 +20,7 @@ from typing import Any
 
 from meshcanary.errors import InputError
 from meshcanary.problem import Problem
+from meshcanary.release import durations
 from meshcanary.release.model import (
     MESH,
     Condition,
@@ -290,14 +291,9 @@ def cors(policy: Any) -> dict[str, Any]:
     return written
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_SECONDS = {"h": Fraction(3600), "m": Fraction(60), "s": Fraction(1), "ms": Fraction(1, 1000)}
-
-
 def seconds(duration: str) -> int:
     """A Go duration such as 24h or 1m30s, in whole seconds (load.py refused what is not)."""
-    total = sum(Fraction(n) * _SECONDS[unit] for n, unit in _DURATION.findall(duration))
-    return int(total)
+    return int(durations.seconds(duration))
 
 
 class _Routes:

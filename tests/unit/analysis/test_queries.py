@@ -44,3 +44,12 @@ def test_a_time_is_rfc_3339_or_unix_seconds(text: str, seconds: float) -> None:
 def test_a_time_that_is_neither_is_refused() -> None:
     with pytest.raises(InputError, match="is not a time"):
         parse_time("yesterday")
+
+
+def test_a_replay_steps_by_any_go_duration_and_refuses_what_is_none() -> None:
+    from meshcanary.analysis.run import parse_replay
+
+    replay = parse_replay("1795392000..1795392180", "1m30s")
+    assert replay.times == [1795392000.0, 1795392090.0, 1795392180.0]
+    with pytest.raises(InputError, match='--every "10 minutes" is not a duration'):
+        parse_replay("1795392000..1795392180", "10 minutes")
