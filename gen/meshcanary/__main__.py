@@ -61,10 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A run builds many long-lived objects (parsed files, rendered trees) and almost no
     # cycles; the collector's default of a pass every 700 allocations costs 20 % at scale.
     gc.set_threshold(50_000, 20, 100)
-    from meshcanary.cli import for_args
+    from meshcanary.cli import quick
     from meshcanary.errors import MeshcanaryError
 
     try:
+        # lint and check, the pre-commit hook among them, without Typer when their
+        # arguments are plain to see; everything else, and anything unsure, through Typer.
+        reading = quick.read(args)
+        if reading is not None:
+            return quick.run(reading)
+        from meshcanary.cli.app import for_args
+
         for_args(args)(args=args, prog_name="meshcanary")
     except SystemExit as exc:
         # Typer (click) ends every run this way: usage errors with 2, commands with their code.
@@ -82,7 +89,7 @@ def _shown(exc: Exception) -> str:
     """The error's text, its files shown relative to the git work tree as reports show them."""
     from dataclasses import replace
 
-    from meshcanary.cli import Settings
+    from meshcanary.cli.common import Settings
     from meshcanary.errors import MeshcanaryError
 
     assert isinstance(exc, MeshcanaryError)  # noqa: S101 - only those reach here

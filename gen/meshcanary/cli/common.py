@@ -1,5 +1,8 @@
 """What every command of the command line shares: the settings the callback reads, turning a
-returned exit code into the process's, and the notes and warnings on stderr."""
+returned exit code into the process's, and the notes and warnings on stderr.
+
+Nothing here imports Typer: the quick path (`cli/quick.py`) runs `lint` and `check` with it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,10 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
-
-import typer
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     from meshcanary.problem import Problem
@@ -26,6 +27,8 @@ def exits(function: F) -> F:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        import typer  # loaded already: only Typer calls the commands it wraps
+
         raise typer.Exit(function(*args, **kwargs))
 
     return cast(F, wrapper)
@@ -61,10 +64,41 @@ def kustomize_settings() -> Iterator[None]:
         yield
 
 
-Environments = Annotated[
-    list[str] | None,
-    typer.Argument(help="Environments to work on (default: all).", show_default=False),
-]
+def settle(
+    repo: Path | None,
+    *,
+    allow_remote: bool,
+    timeout: float,
+    quiet: bool,
+    kustomize: str | None,
+    command: str | None,
+) -> list[AbstractContextManager[Any]]:
+    """Read the program's options into `Settings`; the contexts the run is to hold open.
+
+    The Typer callback and the quick path both start a run here.
+    """
+    from meshcanary.workspace import Workspace, find_root
+
+    if repo is not None and not repo.is_dir():
+        from meshcanary.errors import InputError
+
+        raise InputError(f"--repo {repo}: no such directory")
+    Settings.repo = repo.resolve() if repo is not None else find_root(Path.cwd())
+    Settings.workspace = Workspace.at(Settings.repo)
+    Settings.base = Settings.repo
+    Settings.quiet = quiet
+    Settings.allow_remote = allow_remote
+    Settings.timeout = timeout
+    Settings.kustomize = kustomize
+    held: list[AbstractContextManager[Any]] = []
+    if sys.stderr.isatty() and not quiet:
+        from meshcanary import progress
+
+        held.append(progress.bar())
+    # lint enters them itself, for a folder it is given: linting files loads no kustomize.
+    if command != "lint":
+        held.append(kustomize_settings())
+    return held
 
 
 class Format(StrEnum):

@@ -9,8 +9,13 @@ from typing import Annotated
 
 import typer
 
-from meshcanary.cli.common import Environments, Format, Settings, exits, note, use_color, warn
+from meshcanary.cli.common import Format, Settings, exits, note, use_color, warn
 from meshcanary.problem import printable, printable_lines
+
+Environments = Annotated[
+    list[str] | None,
+    typer.Argument(help="Environments to work on (default: all).", show_default=False),
+]
 
 
 @exits

@@ -6,8 +6,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from meshcanary import cli
-from meshcanary.cli import app, for_args
+from meshcanary.cli import app as cli
+from meshcanary.cli.app import app, for_args
 
 
 def _names(args: list[str]) -> list[str]:

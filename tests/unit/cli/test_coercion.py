@@ -13,7 +13,7 @@ from typer import _coercion, core
 from typer._click import Context
 from typer._click.exceptions import BadParameter
 
-from meshcanary.cli import app
+from meshcanary.cli.app import app
 from tests.support import ROOT
 
 # Values people type, good and bad: digits with leading zeros, signs, exponents, spaces and
