@@ -72,10 +72,15 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             required=options.base_required,
             changed=options.base_changed,
         )
+    from meshcanary.check import early
+
+    # The overlays a hook's paths name build while the release files load and render.
+    guessed = paths if options.shard is None else ()
     # The kubeconform binary, and schemas found through --schema-location templates, are
     # inputs the key cannot see: run afresh.
     if not options.cache or options.kubeconform or options.validation.schema_locations:
-        return _run(root, paths, options, baseline)
+        with early.builds(root, guessed):
+            return _run(root, paths, options, baseline)
     from meshcanary.check import units
 
     digests = units.Digests(root)
@@ -83,16 +88,18 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
     cached = cache.read(name)
     if cached is not None:
         return cached
-    # A run over everything keeps a record of each unit, and uses those that still hold.
-    store = None
-    # (Not when deploy/overlays/ holds an environment's folder whose environment is gone: only
-    # a run over everything, rendered afresh, reports it.)
-    from meshcanary.layout import environment_names
-    from meshcanary.render.repository import orphans
+    with early.builds(root, guessed):
+        # A run over everything keeps a record of each unit, and uses those that still hold.
+        store = None
+        # (Not when deploy/overlays/ holds an environment's folder whose environment is gone:
+        # only a run over everything, rendered afresh, reports it.)
+        from meshcanary.layout import environment_names
+        from meshcanary.render.repository import orphans
 
-    if not paths and options.shard is None and not orphans(root, set(environment_names(root))):
-        store = units.Store(root, _key(root, [], options, None, digests.files, tops=()), digests)
-    report = _run(root, paths, options, baseline, store)
+        if not paths and options.shard is None and not orphans(root, set(environment_names(root))):
+            key = _key(root, [], options, None, digests.files, tops=())
+            store = units.Store(root, key, digests)
+        report = _run(root, paths, options, baseline, store)
     digests.save()  # the digests of files found since the key was made (reached from outside)
     # A policy stopped by its budget depends on the machine's speed, not on the inputs.
     if not any(stopped_policy(p) for p in report.problems):

@@ -232,6 +232,9 @@ class Builder:
 
     def __init__(self, root: Path) -> None:
         self.resolver = Resolver(root)
+        # Builds started before the run asked for them (`batch.early`), by what they build.
+        self.early: dict[Any, tuple[Target, Future[BuildResult]]] = {}
+        self._background: ThreadPoolExecutor | None = None
 
     def refused(self, target: Target) -> tuple[Problem, ...]:
         remotes = Remotes(settings.allow_remote, target.prefixes)
@@ -240,6 +243,17 @@ class Builder:
             for folder in target.listed or (target.folder,)
             for problem in self.resolver.check(folder, remotes)
         )
+
+    def start(self, target: Target) -> Future[BuildResult] | None:
+        """Build `target` in the background, once resolved; None (and nothing run) when the
+        resolver refuses it."""
+        if self.refused(target):
+            return None
+        if self._background is None:
+            self._background = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        folders = target.listed or (target.folder,)
+        fetches = any(self.resolver.remote_entries(folder) for folder in folders)
+        return self._background.submit(_run, target.folder, target.display, fetches)
 
     def build(self, target: Target) -> BuildResult:
         """`kustomize build`; a refusal or failure is returned as data, with its message."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,37 @@ class Overlay:
     group: str  # overlays of one group (an environment) may share a batch; others never do
     prefixes: tuple[str, ...] = ()  # https prefixes of remote bases: the environment's
     base: str | None = None  # repository-relative folder whose objects are also this overlay's
+
+    @property
+    def built_as(self) -> tuple[str, str, tuple[str, ...]]:
+        """What decides what kustomize gives for it (`base` only says which objects are whose)."""
+        return self.folder, self.group, self.prefixes
+
+
+@contextmanager
+def early(root: Path, overlays: Sequence[Overlay], builder: kustomize.Builder) -> Iterator[None]:
+    """Start building `overlays` now, each in a batch of its own, for a run that has yet to
+    work out what it builds: a guess (the pre-commit hook's, from the paths it is given).
+
+    Each is resolved first, as every build is: a guess builds nothing a run would refuse.
+    `build` takes the result of an overlay it is asked for that is built the same way, as its
+    own batch would give it; the others are waited for and dropped when the block ends.
+    """
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="meshcanary-early-"))
+    try:
+        for index, overlay in enumerate(overlays):
+            target = _batch_root(root, folder / f"overlay-{index}", [overlay])
+            started = builder.start(target)
+            if started is not None:
+                builder.early[overlay.built_as] = (target, started)
+        yield
+    finally:
+        for _, started in builder.early.values():
+            started.exception()  # a guess not taken: wait for its process, drop what it gave
+        builder.early.clear()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def build(
@@ -59,7 +92,7 @@ def build(
         """Each batch's root, written as soon as the batch is full: it builds while the next
         overlays are resolved."""
         batch: list[Overlay] = []
-        for overlay in [*overlays, None]:
+        for overlay in [*overlays_left, None]:
             if overlay is not None:
                 refused = builder.refused(_target(root, overlay))
                 if refused:
@@ -78,26 +111,39 @@ def build(
             if overlay is not None:
                 batch.append(overlay)
 
+    def take(batch: list[Overlay], target: kustomize.Target, result: kustomize.BuildResult) -> bool:
+        """Each overlay's own objects of a batch's build into `outputs`; False when it failed
+        (its overlays are then built one by one, so each problem lands on its overlay)."""
+        if not result.ok:
+            return False
+        split: dict[int, list[dict[str, Any]]] = {id(o): [] for o in batch}
+        try:
+            documents = objects(result.text)
+        except (yaml.YAMLError, BadDocument):
+            return False
+        for document in documents:
+            owner = _owner(root, target.folder, batch, document, builder.resolver)
+            split[id(owner)].append(document)
+        for overlay in batch:
+            outputs[id(overlay)] = kustomize.BuildResult(
+                overlay.folder, "", "", tuple(split[id(overlay)])
+            )
+        return True
+
+    # What was started early and is asked for now; an early build that failed is built again
+    # as the others are, so that its error is the one a run without the guess gives.
+    for overlay in overlays:
+        started = builder.early.pop(overlay.built_as, None)
+        if started is not None and take([overlay], started[0], started[1].result()):
+            progress.advance()
+    overlays_left = [o for o in overlays if id(o) not in outputs]
+
     with tempfile.TemporaryDirectory(prefix="meshcanary-build-") as folder:
         results = builder.build_many(batch_roots(Path(folder)), jobs)
         retry: list[Overlay] = []
         for target, batch, result in zip(targets, batches, results, strict=True):
-            if not result.ok:
+            if not take(batch, target, result):
                 retry.extend(batch)
-                continue
-            split: dict[int, list[dict[str, Any]]] = {id(o): [] for o in batch}
-            try:
-                documents = objects(result.text)
-            except (yaml.YAMLError, BadDocument):
-                retry.extend(batch)  # built one by one, each problem lands on its overlay
-                continue
-            for document in documents:
-                owner = _owner(root, target.folder, batch, document, builder.resolver)
-                split[id(owner)].append(document)
-            for overlay in batch:
-                outputs[id(overlay)] = kustomize.BuildResult(
-                    overlay.folder, "", "", tuple(split[id(overlay)])
-                )
     if retry:
         progress.start("kustomize build, one overlay at a time", len(retry))
         for overlay, result in zip(
