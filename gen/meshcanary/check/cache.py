@@ -71,10 +71,10 @@ def key(
         found.update(files.under(top))
     for extra in extra_files:
         if extra.is_file():
-            found.setdefault(str(extra.resolve()), memo.entry(str(extra.resolve()), extra)[0])
+            found.setdefault(str(extra.resolve()), memo.entry(str(extra.resolve()), extra))
     bases = {
         base
-        for name, (_, base) in memo.seen.items()
+        for name, base in memo.bases.items()
         if with_bases and base and name.startswith("environments/") and name.endswith(".yaml")
     }
     inside = os.path.realpath(root)
@@ -179,7 +179,7 @@ def _walk(root: Path, name: str, path: str, memo: Memo, found: dict[str, str]) -
         elif entry.is_symlink():
             found[child] = digest(root, child, entry.path, memo)
         elif entry.is_file(follow_symlinks=False):
-            found[child] = memo.entry(child, entry.path, entry)[0]
+            found[child] = memo.entry(child, entry.path, entry)
 
 
 def digest(root: Path, name: str, path: str, memo: Memo) -> str:
@@ -192,7 +192,7 @@ def digest(root: Path, name: str, path: str, memo: Memo) -> str:
     inside = os.path.realpath(root).rstrip(os.sep) + os.sep
     real = os.path.realpath(path)
     if real.startswith(inside) and os.path.isfile(real):
-        return memo.entry(name, path)[0]
+        return memo.entry(name, path)
     target = os.readlink(path) if os.path.islink(path) else ""
     return hashlib.sha256(f"link:{target}".encode()).hexdigest()
 
@@ -211,21 +211,28 @@ class Memo:
     def __init__(self, root: Path) -> None:
         name = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
         self.path = folder() / f"files-{name}.json"
-        self.seen: dict[str, tuple[str, str]] = {}
+        self.seen: dict[str, str] = {}  # file → its digest, worked out once a run
+        self.bases: dict[str, str] = {}  # release file → the base it names
         self.changed = False
         self.now = time.time_ns()
+        self.known: dict[str, list[Any]] = self._load()
+        self.fresh: dict[str, list[Any]] = {}
+        # Once a run over everything has saved the memo, the file holds every entry the run
+        # needs again; the signatures are let go (a memo of a large repository is tens of
+        # megabytes), and a later save adds to the file what was found since.
+        self.whole = False
+
+    def _load(self) -> dict[str, list[Any]]:
         try:
             loaded = json.loads(self.path.read_text(encoding="utf-8"))
-            self.known: dict[str, list[Any]] = loaded if isinstance(loaded, dict) else {}
         except (OSError, ValueError):
-            self.known = {}
-        self.fresh: dict[str, list[Any]] = {}
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
 
-    def entry(
-        self, name: str, path: str | Path, listed: os.DirEntry[str] | None = None
-    ) -> tuple[str, str]:
-        """The digest of the file `name` at `path` (and the base it names, for a release
-        file); `listed` is its entry in a folder's listing, when it is a regular file."""
+    def entry(self, name: str, path: str | Path, listed: os.DirEntry[str] | None = None) -> str:
+        """The digest of the file `name` at `path` (for a release file, the base it names
+        goes to `bases`); `listed` is its entry in a folder's listing, when it is a regular
+        file."""
         seen = self.seen.get(name)
         if seen is not None:
             return seen  # once a run: a file that changes while it runs is a race anyway
@@ -233,39 +240,55 @@ class Memo:
         signature = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
         known = self.known.get(name)
         if isinstance(known, list) and len(known) == 7 and known[:5] == signature:
-            result = (str(known[5]), str(known[6]))
+            found, base = str(known[5]), str(known[6])
             # The same entry, not a copy: a memo of a large repository is tens of megabytes.
             self.fresh[name] = known
-            self.seen[name] = result
-            return result
-        data = Path(path).read_bytes()
-        base = ""
-        if name.startswith("environments/") and name.endswith(".yaml"):
-            found = _BASE.search(data.decode("utf-8", errors="replace"))
-            base = found.group(1) if found else ""
-        result = (hashlib.sha256(data).hexdigest(), base)
-        self.changed = True
-        if self.now - max(stat.st_mtime_ns, stat.st_ctime_ns) > self.SETTLED_NS:
-            self.fresh[name] = [*signature, *result]
-        elif name in self.known:
+        else:
+            data = Path(path).read_bytes()
+            base = ""
+            if name.startswith("environments/") and name.endswith(".yaml"):
+                match = _BASE.search(data.decode("utf-8", errors="replace"))
+                base = match.group(1) if match else ""
+            found = hashlib.sha256(data).hexdigest()
             self.changed = True
-        self.seen[name] = result
-        return result
+            if self.now - max(stat.st_mtime_ns, stat.st_ctime_ns) > self.SETTLED_NS:
+                self.fresh[name] = [*signature, found, base]
+        self.seen[name] = found
+        if base:
+            self.bases[name] = base
+        return found
 
     def save(self, *, complete: bool) -> None:
-        stale = complete and not self.known.keys() <= self.seen.keys()
-        if not self.changed and not stale and self.fresh.keys() <= self.known.keys():
-            return
-        merged = self.fresh if complete else {**self.known, **self.fresh}
+        """Write the memo; `complete` when this run saw every file there is, whose entries
+        of files gone since are dropped."""
+        if self.whole:
+            if not self.fresh:
+                return
+            merged = {**self._load(), **self.fresh}
+        else:
+            stale = complete and not self.known.keys() <= self.seen.keys()
+            if not self.changed and not stale and self.fresh.keys() <= self.known.keys():
+                merged = None  # the file holds these entries already
+            else:
+                merged = self.fresh if complete else {**self.known, **self.fresh}
+        if merged is not None and not self._write(merged):
+            return  # a memo that cannot be written only costs time
+        if complete or self.whole:
+            # Every file this run has seen is in `seen`, and the file has their entries.
+            self.known, self.fresh, self.changed, self.whole = {}, {}, False, True
+        elif merged is not None:
+            self.known, self.changed = merged, False
+
+    def _write(self, entries: dict[str, list[Any]]) -> bool:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             with temporary.open("w", encoding="utf-8") as file:
-                file.writelines(_pieces(merged))
+                file.writelines(_pieces(entries))
             os.replace(temporary, self.path)
         except OSError:
-            return  # a memo that cannot be written only costs time
-        self.known, self.changed = merged, False
+            return False
+        return True
 
 
 def _pieces(mapping: dict[str, Any], size: int = 2000) -> Iterator[str]:
@@ -307,30 +330,30 @@ def problem_from(data: dict[str, Any]) -> Problem:
     )
 
 
-def dump(report: Report) -> str:
-    return json.dumps(
-        {
-            "problems": [problem_data(p) for p in report.problems],
-            "results": [
-                {
-                    "file": r.file,
-                    "resource": [
-                        r.resource.api_version,
-                        r.resource.kind,
-                        r.resource.name,
-                        r.resource.namespace,
-                    ],
-                    "status": r.status.value,
-                    "problems": [problem_data(p) for p in r.problems],
-                }
-                for r in report.results
+def dump(report: Report) -> Iterator[str]:
+    """The report as JSON, in pieces: a result at a time, never the whole report in one
+    string (at thousands of services, tens of megabytes)."""
+    yield f'{{"problems": {json.dumps([problem_data(p) for p in report.problems])}, "results": ['
+    for index, r in enumerate(report.results):
+        result = {
+            "file": r.file,
+            "resource": [
+                r.resource.api_version,
+                r.resource.kind,
+                r.resource.name,
+                r.resource.namespace,
             ],
-            "files": report.files,
-            "stdin": report.stdin,
-            "rules": [[i.id, i.severity.value, i.summary, i.help] for i in report.rules],
-            "checks": list(report.checks),
+            "status": r.status.value,
+            "problems": [problem_data(p) for p in r.problems],
         }
-    )
+        yield (", " if index else "") + json.dumps(result)
+    rest = {
+        "files": report.files,
+        "stdin": report.stdin,
+        "rules": [[i.id, i.severity.value, i.summary, i.help] for i in report.rules],
+        "checks": list(report.checks),
+    }
+    yield "], " + json.dumps(rest)[1:]
 
 
 def load(text: str) -> Report:
@@ -366,7 +389,8 @@ def write(name: str, report: Report) -> None:
     try:
         target.mkdir(parents=True, exist_ok=True)
         temporary = target / f".{name}.{os.getpid()}.tmp"
-        temporary.write_text(dump(report), encoding="utf-8")
+        with temporary.open("w", encoding="utf-8") as file:
+            file.writelines(dump(report))
         os.replace(temporary, target / f"{name}.json")
     except OSError:
         pass  # a cache that cannot be written only costs time

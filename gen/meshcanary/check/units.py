@@ -122,7 +122,8 @@ class UnitRecord:
     resources: list[Resource]
     verdicts: list[Verdict]
     ignore: dict[str, str]  # the release file's rule → reason
-    provenance: str  # as stored (provenance_of), decoded when asked
+    # As stored, decoded when asked; of a record made this run, encoded when written.
+    provenance: str | Decided
     final: bool = True  # usable again while its inputs are unchanged
 
 
@@ -193,23 +194,41 @@ def _origin(origin: Origin) -> list[Any]:
     return [origin.source.display, list(origin.path), origin.key, origin.verbatim]
 
 
-def provenance_of(provenance: Provenance, environment: str, keys: Iterable[ObjectKey]) -> str:
-    """Where the fields of a unit's objects (`keys`) were decided, as stored: one JSON text
-    a unit, decoded only when a finding on one of its objects needs it."""
-    stored: list[Any] = []
-    for key in keys:
-        origins = provenance.of(*key)
-        if origins is None or key[0] != environment:
-            continue
-        stored.append(
-            [
-                list(key[1:]),
-                origins.owner,
-                [[list(path), _origin(o)] for path, o in origins.fields.items()],
-                _origin(origins.fallback) if origins.fallback is not None else None,
-            ]
-        )
-    return json.dumps(stored, separators=(",", ":"))
+class Decided:
+    """Where the fields of a unit's objects (`keys`) were decided, as this run's render
+    says: encoded as the record stores it only when the record is written, so an
+    environment's records hold no copy of what the render holds already."""
+
+    def __init__(self, provenance: Provenance, environment: str, keys: Iterable[ObjectKey]) -> None:
+        self.provenance = provenance
+        self.environment = environment
+        self.keys = tuple(keys)
+
+    def text(self) -> str:
+        """One JSON text a unit, decoded only when a finding on one of its objects needs it."""
+        stored: list[Any] = []
+        for key in self.keys:
+            origins = self.provenance.of(*key)
+            if origins is None or key[0] != self.environment:
+                continue
+            stored.append(
+                [
+                    list(key[1:]),
+                    origins.owner,
+                    [[list(path), _origin(o)] for path, o in origins.fields.items()],
+                    _origin(origins.fallback) if origins.fallback is not None else None,
+                ]
+            )
+        return json.dumps(stored, separators=(",", ":"))
+
+
+def provenance_of(provenance: Provenance, environment: str, keys: Iterable[ObjectKey]) -> Decided:
+    """Where the fields of a unit's objects (`keys`) were decided, for its record."""
+    return Decided(provenance, environment, keys)
+
+
+def _text(provenance: str | Decided) -> str:
+    return provenance if isinstance(provenance, str) else provenance.text()
 
 
 class StoredProvenance(Provenance):
@@ -233,7 +252,7 @@ class StoredProvenance(Provenance):
         record = self._stored.get(key)
         if record is not None and key not in self._objects:
             for (each_kind, each_namespace, each_name), owner, fields, fallback in json.loads(
-                record.provenance
+                _text(record.provenance)
             ):
                 each = (environment, each_kind, each_namespace, each_name)
                 self._stored.pop(each, None)
@@ -288,7 +307,7 @@ def _unit(unit: UnitRecord) -> dict[str, Any]:
             [v.status.value, [cache.problem_data(p) for p in v.problems]] for v in unit.verdicts
         ],
         "ignore": unit.ignore,
-        "provenance": unit.provenance,
+        "provenance": _text(unit.provenance),
         "final": unit.final,
     }
 
