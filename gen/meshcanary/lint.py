@@ -35,14 +35,15 @@ class LintOptions:
     severities: dict[str, str] = field(default_factory=dict)
     ignore_filename_patterns: tuple[str, ...] = ()  # regular expressions, as in kubeconform
     policies: tuple[Path, ...] = ()  # folders of ValidatingAdmissionPolicies
-    jobs: int = 1  # processes that parse and validate; the rules run in this one
+    jobs: int = 1  # processes that parse and validate, then share out the rules
 
 
 def assemble(
     parsed: Parsed, from_stdin: bool, verdicts: Sequence[Verdict], options: LintOptions
 ) -> Report:
-    """One report from the schema verdicts of `parsed.resources`, the rules' findings, and
-    the problems of the input that could not be read (`unreadable`)."""
+    """One report from the schema verdicts of `parsed.resources`, the rules' findings (the
+    rules shared out between `options.jobs` processes), and the problems of the input that
+    could not be read (`unreadable`)."""
     from meshcanary import rules
 
     found: list[Problem] = []
@@ -50,7 +51,7 @@ def assemble(
         r for r, v in zip(parsed.resources, verdicts, strict=True) if v.status is not Status.SKIPPED
     ]
     if options.rules:
-        found = rules.run(rules.Scope(checked), options.severities)
+        found = rules.run(rules.Scope(checked), options.severities, jobs=options.jobs)
     if options.policies:
         from meshcanary import policies
 

@@ -375,6 +375,11 @@ class Resource:
         """The value at `path`, or None when any step is missing or of another type."""
         node: Any = self.data
         for part in path:
+            # Asked for half a million times a run, nearly always of a plain mapping: that
+            # case first, by a test cheaper than isinstance.
+            if node.__class__ is dict:
+                node = node.get(part)
+                continue
             # Mapping keys are always strings (the loader makes them so): an index asked of
             # a mapping finds nothing, as a key asked of a list does.
             if isinstance(node, dict):

@@ -49,8 +49,7 @@ def memoized(scope: Scope, key: str, kind: type[T], build: Callable[[], T]) -> T
 
 def api_group(resource: Resource) -> str:
     """`apps` for `apps/v1`, "" for the core group (`v1`)."""
-    version = resource.api_version
-    return version.rpartition("/")[0] if "/" in version else ""
+    return resource.api_version.rpartition("/")[0]
 
 
 def namespace_of(resource: Resource) -> str:
@@ -87,12 +86,12 @@ def of_kind(scope: Scope, groups: tuple[str, ...], kind: str) -> list[Resource]:
     return Kinds.of(scope).in_groups(groups, kind)
 
 
-def items(resource: Resource, *path: str | int) -> Iterator[tuple[list[str | int], Any]]:
+def items(resource: Resource, *path: str | int) -> list[tuple[list[str | int], Any]]:
     """Each entry of the list at `path`, with its own path; nothing when no list is there."""
     entries = resource.get(*path)
-    if isinstance(entries, list):
-        for index, entry in enumerate(entries):
-            yield [*path, index], entry
+    if not isinstance(entries, list):
+        return []  # most asks (a VirtualService's tcp and tls routes): no generator made
+    return [([*path, index], entry) for index, entry in enumerate(entries)]
 
 
 def describe(resource: Resource) -> str:
@@ -262,6 +261,7 @@ class Mesh:
         self._rules: dict[str, list[Resource]] = defaultdict(list)
         self._wildcard_rules: list[tuple[str, Resource]] = []
         self._subsets: dict[tuple[str, str], Subset | None] = {}
+        self._rule_subsets: dict[Resource, tuple[Subset, ...]] = {}
         for resource in scope.resources:
             namespace = namespace_of(resource)
             self.namespaces.add(namespace)
@@ -297,7 +297,11 @@ class Mesh:
         if not wanted:
             return [deployment for deployment, _ in pods]
         postings = [self._by_label.get((namespace, k, v), []) for k, v in wanted.items()]
-        return [pods[i][0] for i in min(postings, key=len) if selects([wanted], pods[i][1])]
+        if len(postings) == 1:  # the posting of the one label is the answer
+            return [pods[i][0] for i in postings[0]]
+        # `selects` as a comparison of item views (the values are label strings, never None).
+        required = wanted.items()
+        return [pods[i][0] for i in min(postings, key=len) if required <= pods[i][1].items()]
 
     def destination_rules(self, host: str) -> list[Resource]:
         """The DestinationRules for a resolved host: exact ones, else the most specific wildcard."""
@@ -320,9 +324,17 @@ class Mesh:
         if key in self._subsets:
             return self._subsets[key]
         found = next(
-            (s for r in self.destination_rules(host) for s in subsets(r) if s.name == name), None
+            (s for r in self.destination_rules(host) for s in self._read(r) if s.name == name),
+            None,
         )
         self._subsets[key] = found
+        return found
+
+    def _read(self, rule: Resource) -> tuple[Subset, ...]:
+        # A DestinationRule is asked for each of its subsets by name: read them once.
+        found = self._rule_subsets.get(rule)
+        if found is None:
+            found = self._rule_subsets[rule] = tuple(subsets(rule))
         return found
 
     def subset_deployments(self, host: str, subset: Subset) -> list[Resource] | None:
@@ -445,6 +457,7 @@ class Readings:
         self._destinations: dict[Resource, tuple[Destination, ...]] = {}
         self._mirrors: dict[Resource, tuple[Destination, ...]] = {}
         self._subsets: dict[Resource, tuple[Subset, ...]] = {}
+        self._sent_to: dict[Resource, tuple[tuple[Destination, str], ...]] = {}
 
     def destinations(self, service: Resource) -> tuple[Destination, ...]:
         """`destinations(service)`, read in the VirtualService's own namespace."""
@@ -465,13 +478,19 @@ class Readings:
             found = self._subsets[rule] = tuple(subsets(rule))
         return found
 
-    def sent_to(self, service: Resource) -> Iterator[tuple[Destination, str]]:
+    def sent_to(self, service: Resource) -> tuple[tuple[Destination, str], ...]:
         """Each destination and mirror with its host as written, when that names one host
         (is neither empty nor a wildcard: `istio-route-valid` reports those)."""
-        for found in chain(self.destinations(service), self.mirrors(service)):
-            host = service.get(*found.path, "host")
-            if isinstance(host, str) and host.strip() and "*" not in host:
-                yield found, host
+        found = self._sent_to.get(service)
+        if found is None:
+            written = [
+                (d, service.get(*d.path, "host"))
+                for d in chain(self.destinations(service), self.mirrors(service))
+            ]
+            found = self._sent_to[service] = tuple(
+                (d, h) for d, h in written if isinstance(h, str) and h.strip() and "*" not in h
+            )
+        return found
 
 
 def own_hosts(service: Resource) -> set[str]:

@@ -1,4 +1,5 @@
-"""`lint --jobs`: parsing and validating in worker processes gives what one process gives."""
+"""`lint --jobs`: parsing, validating and the rules in several processes give what one process
+gives."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from meshcanary import lint
+from meshcanary import lint, rules
 from meshcanary.errors import InputError
 from tests.support import ARTICLE, BOOKINFO, DATA, ROOT
 
@@ -70,8 +71,10 @@ def _corpus(folder: Path, services: int) -> Path:
 
 @pytest.fixture
 def always_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers for any input, however small (the size they pay from is a tuning, not a rule)."""
+    """Workers for any input, however small (the size they pay from is a tuning, not a rule),
+    and the rules shared out between processes for any number of routes."""
     monkeypatch.setattr(lint, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(rules, "PARALLEL_MIN_ROUTES", 0)
 
 
 @pytest.mark.usefixtures("always_in_workers")

@@ -28,7 +28,6 @@ from meshcanary.mesh import (
     memoized,
     namespace_of,
     of_kind,
-    selects,
 )
 
 # Gateway API ---------------------------------------------------------------------------------
@@ -219,6 +218,7 @@ class Workloads:
         if asked in self._answers:
             return list(self._answers[asked])
         spaces = [namespace] if namespace is not None else sorted(self._namespaces)
+        required = wanted.items()
         chosen: list[Workload] = []
         for space in spaces:
             if not wanted:
@@ -226,7 +226,11 @@ class Workloads:
             else:
                 postings = [self._by_label.get((space, k, v), []) for k, v in wanted.items()]
                 positions = min(postings, key=len)
-            chosen.extend(self.all[i] for i in positions if selects([wanted], self.all[i].labels))
+            if len(wanted) < 2:  # all of the namespace, or the posting of the one label
+                chosen.extend(self.all[i] for i in positions)
+                continue
+            # `selects` as a comparison of item views (the values are label strings).
+            chosen.extend(self.all[i] for i in positions if required <= self.all[i].labels.items())
         self._answers[asked] = tuple(chosen)
         return chosen
 

@@ -47,13 +47,18 @@ RELEASE_HINT = (
     "`reference-not-checked: off` under `policy.rules` in environment.yaml"
 )
 ISTIO_CODES: tuple[str, ...] = ()
+# The rules whose verdicts this one reads, in the order it reports them.
+JUDGES = (
+    gateway_exists,
+    destination_rule_host,
+    gateway_credential,
+    destination_host_exists,
+    parent_exists,
+    listener_allows_route,
+    backend_exists,
+)
 
 
 def check(scope: Scope) -> Iterator[Finding]:
-    yield from gateway_exists.unchecked(scope)
-    yield from destination_rule_host.unchecked(scope)
-    yield from gateway_credential.unchecked(scope)
-    yield from destination_host_exists.unchecked(scope)
-    yield from parent_exists.unchecked(scope)
-    yield from listener_allows_route.unchecked(scope)
-    yield from backend_exists.unchecked(scope)
+    for judge in JUDGES:
+        yield from judge.unchecked(scope)

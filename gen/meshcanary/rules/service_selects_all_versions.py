@@ -74,7 +74,8 @@ def check(scope: Scope) -> Iterator[Finding]:
                 key=True,
             )
         app = {key: value for key, value in selector.items() if key in APP_LABELS}
-        if not app:
+        # A selector of app labels alone selects what its app labels do: no subset to lose.
+        if not app or len(app) == len(selector):
             continue
         namespace = namespace_of(service)
         host = f"{service.name}.{namespace}.{CLUSTER_DOMAIN}"

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
-from meshcanary.mesh import ISTIO, Mesh, Readings, describe, of_kind
+from meshcanary.mesh import ISTIO, Mesh, Readings, describe, of_kind, service_key
 from meshcanary.problem import Severity
 from meshcanary.rules import Finding, Scope
 from meshcanary.rules._gateway_api import Ref, Routes, backend_refs
@@ -60,10 +60,18 @@ def _virtual_services(scope: Scope) -> Iterator[Finding]:
     if not services:
         return
     mesh = Mesh.of(scope)
+    # A subset's Deployments are those of its host's namespace: where none is scaled to zero,
+    # no route can send to one, and most inputs have none at all.
+    idle = {n for n, found in mesh.deployments.items() if any(map(_scaled_to_zero, found))}
+    if not idle:
+        return
     readings = Readings.of(scope)
     for service in services:
         for destination in readings.destinations(service):
             if destination.weight is None or destination.weight <= 0 or destination.subset is None:
+                continue
+            key = service_key(destination.host)
+            if key is None or key[0] not in idle:
                 continue
             subset = mesh.subset(destination.host, destination.subset)
             if subset is None:
