@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 # Plain ASCII digits only, short enough for a machine number: every other spelling (signs,
 # underscores, exponents, whitespace, `inf`) is left to pydantic's own reading of it.
-_WHOLE = re.compile(r"0|[1-9][0-9]{0,17}")
-_DECIMAL = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
+WHOLE = re.compile(r"0|[1-9][0-9]{0,17}")
+DECIMAL = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
 
 
 class _Unsure(Exception):
@@ -137,7 +137,7 @@ def _leaf(
 def _number(value: Any, annotation: type[int] | type[float], info: ParameterInfo) -> Any:
     if info.clamp or isinstance(value, bool):
         raise _Unsure
-    pattern = _WHOLE if annotation is int else _DECIMAL
+    pattern = WHOLE if annotation is int else DECIMAL
     given = isinstance(value, int) or (annotation is float and isinstance(value, float))
     if not given and not (isinstance(value, str) and pattern.fullmatch(value)):
         raise _Unsure

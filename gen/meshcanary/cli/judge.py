@@ -34,7 +34,7 @@ class FailOn(StrEnum):
     warning = "warning"
 
 
-def validation_options(
+def _validation_options(
     kubernetes_version: str | None,
     strict: bool,
     schema_location: list[str] | None,
@@ -59,7 +59,7 @@ def validation_options(
     )
 
 
-def emit(report: Report, output: ReportFormat, summary: bool, fail_on: FailOn) -> int:
+def _emit(report: Report, output: ReportFormat, summary: bool, fail_on: FailOn) -> int:
     from meshcanary.problem import Severity
     from meshcanary.report import reporter
 
@@ -112,7 +112,7 @@ def lint(
     from meshcanary.commands import lint as command
     from meshcanary.lint import LintOptions, jobs_count
 
-    options = validation_options(
+    options = _validation_options(
         kubernetes_version, strict, schema_location, skip, reject, ignore_missing_schemas, crd
     )
     settings = LintOptions(
@@ -132,7 +132,7 @@ def lint(
             # lint's paths are as the user gave them: relative to the current folder.
             Settings.base = Path.cwd()
             report = command.lint(paths or ["-"], settings)
-    return emit(report, output, summary, fail_on)
+    return _emit(report, output, summary, fail_on)
 
 
 def check(
@@ -160,7 +160,7 @@ def check(
     """`meshcanary check`: its exit code."""
     from meshcanary.commands import check as command
 
-    options = validation_options(
+    options = _validation_options(
         kubernetes_version, strict, schema_location, skip, reject, ignore_missing_schemas, crd
     )
     settings = command.CheckOptions(
@@ -182,10 +182,10 @@ def check(
         if not changed:
             from meshcanary.report import Report
 
-            return emit(Report(()), output, summary, fail_on)
+            return _emit(Report(()), output, summary, fail_on)
     with shared(Settings.repo):
         report = command.check(Settings.repo, changed, settings)
-    return emit(report, output, summary, fail_on)
+    return _emit(report, output, summary, fail_on)
 
 
 def _as_given(raw: str) -> str:

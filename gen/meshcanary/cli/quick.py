@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,14 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from meshcanary.cli import judge
+from meshcanary.cli.coercion import DECIMAL, WHOLE
 from meshcanary.cli.common import settle
 
 # Read by Typer from the environment: a run with any of them set goes to Typer.
 ENVIRONMENT = ("MESHCANARY_ALLOW_REMOTE", "MESHCANARY_TIMEOUT", "MESHCANARY_KUSTOMIZE")
 _COMPLETION = "_MESHCANARY_COMPLETE"
-# The spellings cli/coercion.py converts itself: plain ASCII digits, no sign, no exponent.
-_WHOLE = re.compile(r"[1-9][0-9]{0,17}")
-_DECIMAL = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
 
 
 class _Unsure(Exception):
@@ -68,14 +65,16 @@ def _directory(value: str) -> Path:
     return Path(value)
 
 
+# The spellings cli/coercion.py converts itself (plain ASCII digits, no sign, no exponent),
+# at least 1 as both options that take a number ask.
 def _at_least_one(value: str) -> float:
-    if not _DECIMAL.fullmatch(value) or float(value) < 1:
+    if not DECIMAL.fullmatch(value) or float(value) < 1:
         raise _Unsure
     return float(value)
 
 
 def _whole_at_least_one(value: str) -> int:
-    if not _WHOLE.fullmatch(value):
+    if not WHOLE.fullmatch(value) or int(value) < 1:
         raise _Unsure
     return int(value)
 

@@ -233,7 +233,8 @@ class Builder:
     def __init__(self, root: Path) -> None:
         self.resolver = Resolver(root)
         # Builds started before the run asked for them (`batch.early`), by what they build.
-        self.early: dict[Any, tuple[Target, Future[BuildResult]]] = {}
+        # Keyed by folder, group and remote prefixes (`batch.Overlay.built_as`).
+        self.early: dict[tuple[str, str, tuple[str, ...]], tuple[Target, Future[BuildResult]]] = {}
         self._background: ThreadPoolExecutor | None = None
 
     def refused(self, target: Target) -> tuple[Problem, ...]:

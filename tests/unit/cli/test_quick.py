@@ -26,8 +26,6 @@ from meshcanary.cli import judge, quick
 from meshcanary.cli.app import app
 from tests.support import ROOT, Outcome
 
-_COMMAND_FUNCTIONS = {"lint": "lint", "check": "check"}
-
 
 def _declared(command: Any) -> set[tuple[str, frozenset[str], bool, bool]]:
     """Each option of a click command: where it goes, its names, flag or not, repeatable."""
@@ -124,7 +122,7 @@ class _Spy:
 
         monkeypatch.setattr(app_module, "settle", settle)
         monkeypatch.setattr(quick, "settle", settle)
-        for name in _COMMAND_FUNCTIONS:
+        for name in quick.COMMANDS:
             monkeypatch.setattr(judge, name, command(name))
 
 
@@ -264,3 +262,21 @@ def test_lint_of_a_file_does_not_import_typer() -> None:
     )
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert ran.stdout.splitlines()[-1] == "1 False", ran.stderr
+
+
+@pytest.mark.parametrize("way", ["quick", "typer"])
+def test_a_reader_that_goes_away_ends_the_run_with_1_and_nothing_more(
+    way: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `| head`: the report is written to a pipe nobody reads. MESHCANARY_TIMEOUT sends the
+    # run to Typer, whose handling the quick path copies.
+    if way == "typer":
+        monkeypatch.setenv("MESHCANARY_TIMEOUT", "900")
+    else:
+        monkeypatch.delenv("MESHCANARY_TIMEOUT", raising=False)
+    command = [sys.executable, "-m", "meshcanary", "lint", str(_ARTICLE / "micro-api.yaml")]
+    ran = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert ran.stdout is not None and ran.stderr is not None
+    ran.stdout.close()
+    errors = ran.stderr.read()
+    assert (ran.wait(), errors) == (1, b"")
