@@ -368,8 +368,9 @@ class Resource:
     @functools.cached_property
     def ref(self) -> ResourceRef:
         # Asked for tens of thousands of times a run (results, policies, suppressions); an
-        # object is not changed once read.
-        return ResourceRef.of(self.data)
+        # object is not changed once read. What `ResourceRef.of(self.data)` gives, from the
+        # fields read already.
+        return ResourceRef(self.api_version, self.kind, self.name, self.namespace)
 
     def get(self, *path: str | int) -> Any:
         """The value at `path`, or None when any step is missing or of another type."""

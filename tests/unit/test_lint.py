@@ -72,8 +72,10 @@ def _corpus(folder: Path, services: int) -> Path:
 @pytest.fixture
 def always_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers for any input, however small (the size they pay from is a tuning, not a rule),
-    and the rules shared out between processes for any number of routes."""
+    and the rules shared out between processes for any number of routes. The workers read
+    every piece: this process would read them all before a worker starts."""
     monkeypatch.setattr(lint, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(lint, "PARSE_HERE", False)
     monkeypatch.setattr(rules, "PARALLEL_MIN_ROUTES", 0)
 
 
@@ -102,6 +104,27 @@ def test_two_jobs_report_what_one_does_with_bad_files_and_findings(
     assert (shared.code, shared.out, shared.err) == (alone.code, alone.out, alone.err)
 
 
+@pytest.mark.usefixtures("always_in_workers")
+def test_this_process_reads_pieces_beside_its_workers(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lint, "PARSE_HERE", True)
+    corpus = _corpus(tmp_path / "corpus", 300)
+    here: list[int] = []
+    parsed_piece = lint._parsed_piece
+
+    def counted(piece, validator):  # type: ignore[no-untyped-def]
+        here.append(len(piece))
+        return parsed_piece(piece, validator)
+
+    monkeypatch.setattr(lint, "_parsed_piece", counted)
+    alone = cli("lint", "-o", "json", "--jobs", "1", corpus)
+    assert not here  # one process: no pieces
+    shared = cli("lint", "-o", "json", "--jobs", "2", corpus)
+    assert (shared.code, shared.out, shared.err) == (alone.code, alone.out, alone.err)
+    assert here  # the first piece at least is claimed here, before the worker has started
+
+
 def test_pieces_keep_the_order_and_cut_only_large_input(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,9 +148,9 @@ def test_large_input_is_read_by_one_worker_per_cpu_by_default(
     workers: list[int] = []
     in_workers = lint._in_workers
 
-    def counted(read, pieces, validation, jobs):  # type: ignore[no-untyped-def]
+    def counted(read, pieces, validator, validation, jobs):  # type: ignore[no-untyped-def]
         workers.append(jobs)
-        return in_workers(read, pieces, validation, jobs)
+        return in_workers(read, pieces, validator, validation, jobs)
 
     monkeypatch.setattr(lint, "_in_workers", counted)
     assert cli("lint", corpus).code == 2
@@ -178,3 +201,65 @@ def test_a_killed_worker_is_an_error_not_a_shorter_report(tmp_path: Path) -> Non
     assert process.returncode == 2
     assert "worker process stopped before it finished" in err
     assert out == ""
+
+
+def test_marshal_writes_whatever_the_loader_makes() -> None:
+    # Workers send objects back in marshal's format: every value the loader makes, up to its
+    # deepest document, must come back equal (marshal raises on other types, and past 2000).
+    import marshal
+
+    import yaml
+    from hypothesis import given, settings
+
+    from meshcanary.manifest import MAX_DEPTH, load_document
+    from tests.unit.test_manifest import VALUES
+
+    deepest = load_document("a: " + "[" * (MAX_DEPTH - 2) + "]" * (MAX_DEPTH - 2))
+    assert marshal.loads(marshal.dumps(deepest)) == deepest
+
+    @settings(max_examples=200)
+    @given(VALUES)
+    def round_trip(value: object) -> None:
+        loaded = load_document(yaml.safe_dump({"data": value}))
+        assert marshal.loads(marshal.dumps(loaded)) == loaded
+
+    round_trip()
+
+
+def test_objects_made_without_cycle_collection_are_not_all_walked_after() -> None:
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    assert gc.isenabled()
+    with rules.no_cycle_collection():
+        kept = [[index] for index in range(200_000)]
+        cycle = Node()
+        cycle.me = cycle  # type: ignore[attr-defined]
+        gone = weakref.ref(cycle)
+        del cycle
+        assert not gc.isenabled()
+    # The 200k lists kept are in the oldest generation: no collection is due for them.
+    assert gc.isenabled()
+    assert gc.get_count()[0] < gc.get_threshold()[0]
+    assert gc.get_freeze_count() == 0
+    assert gone() is not None
+    gc.collect()  # a full collection still finds the cycle made in the block
+    assert gone() is None
+    assert len(kept) == 200_000
+
+
+def test_a_freeze_made_elsewhere_is_left_alone() -> None:
+    import gc
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with rules.no_cycle_collection():
+            made = [[index] for index in range(1000)]
+        assert gc.get_freeze_count() == frozen
+        assert gc.isenabled() and made
+    finally:
+        gc.unfreeze()

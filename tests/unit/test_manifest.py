@@ -183,3 +183,29 @@ def test_integers_without_digits_are_strings_as_go_reads_them() -> None:
         "e": "0b_",
         "f": "0b_",
     }
+
+
+IDENTITY_FIELDS = st.one_of(st.none(), st.integers(), st.text(max_size=4), st.lists(st.none()))
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(
+        st.sampled_from(["apiVersion", "kind", "metadata", "spec"]),
+        st.one_of(
+            IDENTITY_FIELDS,
+            st.dictionaries(
+                st.sampled_from(["name", "generateName", "namespace", "labels"]),
+                IDENTITY_FIELDS,
+            ),
+        ),
+    )
+)
+def test_a_resources_ref_is_what_its_object_gives(data: dict[str, Any]) -> None:
+    # Resource.ref is made from the fields the object read at its start, not from the data
+    # again: the same identity either way, whatever type each field has.
+    from meshcanary.manifest import Document, Resource
+    from meshcanary.problem import ResourceRef
+
+    resource = Resource(data, Document("f.yaml", "", 1, 0))
+    assert resource.ref == ResourceRef.of(data)
