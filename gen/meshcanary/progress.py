@@ -33,14 +33,31 @@ class _Silent:
 _display: Display = _Silent()
 
 
+_quiet = threading.local()
+
+
 def start(what: str, total: int) -> None:
     """A stage of `total` steps begins (the previous one, if any, is done)."""
-    _display.start(what, total)
+    if not getattr(_quiet, "on", False):
+        _display.start(what, total)
 
 
 def advance(count: int = 1) -> None:
     """`count` more steps of the current stage are done; safe from any thread."""
-    _display.advance(count)
+    if not getattr(_quiet, "on", False):
+        _display.advance(count)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """What this thread does in the block is not shown: work done beside a stage that another
+    thread shows (`check` renders while kustomize builds)."""
+    saved = getattr(_quiet, "on", False)
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        _quiet.on = saved
 
 
 class _Bar:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshcanary import kustomize, rules
+from meshcanary import kustomize, progress, rules
 from meshcanary.check import steps, stopped_policy, units
 from meshcanary.check.build import BUILD_RULE, BuildOutcome, build, collect
 from meshcanary.check.locate import Relocation, release_hints
@@ -36,7 +36,7 @@ from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.layout import ENVIRONMENT_FILE, ENVIRONMENTS, GATEWAYS, OVERLAYS, environment_names
 from meshcanary.manifest import Resource
 from meshcanary.problem import Problem, ResourceRef, Severity
-from meshcanary.release.load import LoadedEnvironment
+from meshcanary.release.load import LoadedEnvironment, load
 from meshcanary.render import repository
 from meshcanary.render.provenance import Provenance
 from meshcanary.report import Report, ResourceResult, RuleInfo
@@ -77,20 +77,28 @@ def run(
     errors: list[Problem] = []
     rendering = set(names) if names or kept else set(environment_names(root))
     for env in [e for e in environment_names(root) if e in rendering or e in kept]:
-        if env not in rendering:
-            rendered = repository.RenderResult((), ())  # every unit kept: nothing to render
-        else:
+        loaded: tuple[LoadedEnvironment, ...] = ()
+        if env in rendering:  # else every unit is kept: nothing to render
             try:
-                rendered = repository.plan(root, [env], only)
+                loaded = tuple(load(root, [env], only))
+                if errors:  # no report comes of this run: only the release files are read on
+                    repository.rendered(root, loaded, [env], only)
+                    continue
             except InputError as exc:
                 errors += exc.problems  # every environment's, in one error
                 continue
-        if errors:
-            continue  # no report comes of this run: only the release files are read on
-        found, results = step.environment(env, rendered, kept.get(env), bool(scope))
-        # Let this environment's render go before the next is made: held through the loop,
-        # two renders are in memory at once (about 40 MiB each at 1000 services).
-        del rendered
+        try:
+            # Rendered inside, while kustomize builds the overlays on disk; the render is let
+            # go before the next environment's is made (about 40 MiB at 1000 services).
+            render = (
+                partial(repository.rendered, root, loaded, [env], only)
+                if env in rendering
+                else partial(repository.RenderResult, (), ())
+            )
+            found, results = step.environment(env, loaded, render, kept.get(env), bool(scope))
+        except InputError as exc:
+            errors += exc.problems  # what the release files render to is refused
+            continue
         problems += found
         outcome += results
     if errors:
@@ -129,13 +137,14 @@ class _Step:
     def environment(
         self,
         env: str,
-        rendered: repository.RenderResult,
+        environments: Sequence[LoadedEnvironment],
+        render: Callable[[], repository.RenderResult],
         kept: units.Kept | None,
         named: bool,
     ) -> tuple[list[Problem], list[ResourceResult]]:
-        """The findings on one environment, and its objects' results; its records kept."""
+        """The findings on one environment, loaded as `environments`, and its objects'
+        results; its records kept. It is rendered (`render`) while kustomize builds."""
         root, options, baseline = self.root, self.options, self.baseline
-        environments = rendered.environments
         fresh, own = _units(root, environments, self.paths, options.shard, kept)
         if baseline is not None and self.paths and self.store is None and len(fresh) <= _FEW:
             # Only these units consult the baseline: git walks their folders alone.
@@ -146,10 +155,19 @@ class _Step:
         builder = kustomize.Builder(root.resolve())
         builder.early = kustomize.builder(root).early
         # kustomize builds each overlay, in the background: it starts on each once the
-        # resolver has passed it (batch.build), and the checks of the release files and the
-        # committed tree go on here meanwhile.
+        # resolver has passed it (batch.build). The overlays it builds are those on disk, so
+        # the render, the checks of the release files and of the committed tree go on here
+        # meanwhile.
         with ThreadPoolExecutor(max_workers=1) as pool:
             building = pool.submit(build, root, fresh, options.jobs, builder)
+            try:
+                with progress.quiet():  # the bar shows kustomize's stage
+                    rendered = render()
+            except InputError:
+                # What the release files render to is refused: that is the run's error, as
+                # when nothing was built before the render. The builds are waited for.
+                building.exception()
+                raise
             try:
                 stale, planned, stepped = self._unbuilt(env, rendered, fresh, own, named, baseline)
                 if fresh and environments and not options.kubeconform:

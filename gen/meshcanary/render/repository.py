@@ -83,7 +83,17 @@ def plan(
     `only` narrows environments to some services: their folders (and the environment's
     gateways) are compared, in partial plans that cannot be applied.
     """
-    environments = load(root, names, only)
+    return rendered(root, load(root, names, only), names, only)
+
+
+def rendered(
+    root: Path,
+    environments: Sequence[LoadedEnvironment],
+    names: Sequence[str] = (),
+    only: Mapping[str, Collection[str]] | None = None,
+) -> RenderResult:
+    """`plan` of environments loaded already (`load(root, names, only)`): `check` starts
+    kustomize on their overlays, which are on disk, before they are rendered."""
     progress.start("render", sum(len(loaded.releases) for loaded in environments))
     cache: dict[str, Base] = {}
     plans: list[tree.Plan] = []

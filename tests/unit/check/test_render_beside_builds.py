@@ -1,0 +1,71 @@
+"""check renders each environment while kustomize builds its overlays from disk: the same
+report as before, the release files' errors still the run's, and every environment's in one."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshcanary.check import pipeline
+from meshcanary.render import repository
+
+
+def _without_service(repo: Path) -> None:
+    kustomization = repo / "deploy" / "base" / "checkout" / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "  - service.yaml\n" in text
+    kustomization.write_text(text.replace("  - service.yaml\n", ""))
+
+
+def test_the_render_runs_while_kustomize_builds(
+    cli, example_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = threading.Event()
+    seen: list[bool] = []
+    build, rendered = pipeline.build, repository.rendered
+
+    def building(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        return build(*args, **kwargs)
+
+    def rendering(*args: Any, **kwargs: Any) -> Any:
+        seen.append(started.wait(timeout=30))  # kustomize's thread is on its way first
+        return rendered(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "build", building)
+    monkeypatch.setattr(repository, "rendered", rendering)
+    outcome = cli("-C", example_repo, "check", "--no-cache", "--format", "json")
+    assert outcome.code == 0, outcome.err
+    assert seen and all(seen)
+
+
+def test_a_render_refused_is_the_runs_error_for_every_environment(
+    cli, example_repo: Path
+) -> None:
+    _without_service(example_repo)
+    outcome = cli("-C", example_repo, "check", "--no-cache")
+    assert outcome.code == 2
+    lines = [line for line in outcome.err.splitlines() if "must hold exactly one Service" in line]
+    # Each environment with a checkout release, in one error: the first refused does not stop
+    # the others from being read.
+    assert sorted(line.split(":")[0] for line in lines) == sorted(
+        str(Path("environments") / env / "checkout.yaml")
+        for env in ("ambient", "dev", "prod", "staging")
+    )
+    assert outcome.out == ""
+
+
+def test_a_render_refused_comes_before_a_build_that_cannot_run(
+    cli, example_repo: Path, tmp_path: Path
+) -> None:
+    # The builds start first now; their error (no kustomize) must not hide the release
+    # files', which came first when nothing was built before the render.
+    _without_service(example_repo)
+    missing = tmp_path / "no-such-kustomize"
+    outcome = cli("-C", example_repo, "--kustomize", missing, "check", "--no-cache")
+    assert outcome.code == 2
+    assert "must hold exactly one Service" in outcome.err
+    assert "no-such-kustomize" not in outcome.err
