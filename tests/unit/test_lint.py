@@ -203,29 +203,6 @@ def test_a_killed_worker_is_an_error_not_a_shorter_report(tmp_path: Path) -> Non
     assert out == ""
 
 
-def test_marshal_writes_whatever_the_loader_makes() -> None:
-    # Workers send objects back in marshal's format: every value the loader makes, up to its
-    # deepest document, must come back equal (marshal raises on other types, and past 2000).
-    import marshal
-
-    import yaml
-    from hypothesis import given, settings
-
-    from meshcanary.manifest import MAX_DEPTH, load_document
-    from tests.unit.test_manifest import VALUES
-
-    deepest = load_document("a: " + "[" * (MAX_DEPTH - 2) + "]" * (MAX_DEPTH - 2))
-    assert marshal.loads(marshal.dumps(deepest)) == deepest  # noqa: S302
-
-    @settings(max_examples=200)
-    @given(VALUES)
-    def round_trip(value: object) -> None:
-        loaded = load_document(yaml.safe_dump({"data": value}))
-        assert marshal.loads(marshal.dumps(loaded)) == loaded  # noqa: S302
-
-    round_trip()
-
-
 def test_objects_made_without_cycle_collection_are_not_all_walked_after() -> None:
     import gc
     import weakref

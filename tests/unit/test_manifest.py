@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 from typing import Any
 
 import pytest
@@ -209,3 +210,17 @@ def test_a_resources_ref_is_what_its_object_gives(data: dict[str, Any]) -> None:
 
     resource = Resource(data, Document("f.yaml", "", 1, 0))
     assert resource.ref == ResourceRef.of(data)
+
+
+def test_marshal_writes_the_deepest_document_the_loader_reads() -> None:
+    # lint's workers send objects back in marshal's format (lint._Part), which refuses other
+    # types than JSON's and nesting past 2000.
+    deepest = load_document("a: " + "[" * (MAX_DEPTH - 2) + "]" * (MAX_DEPTH - 2))
+    assert marshal.loads(marshal.dumps(deepest)) == deepest  # noqa: S302
+
+
+@settings(max_examples=200)
+@given(VALUES, st.sampled_from([None, True, False]))
+def test_marshal_writes_whatever_the_loader_makes(value: Any, flow: bool | None) -> None:
+    loaded = load_document(yaml.safe_dump({"data": value}, default_flow_style=flow))
+    assert marshal.loads(marshal.dumps(loaded)) == loaded  # noqa: S302

@@ -96,8 +96,8 @@ def run(
                 else partial(repository.RenderResult, (), ())
             )
             found, results = step.environment(env, loaded, render, kept.get(env), bool(scope))
-        except InputError as exc:
-            errors += exc.problems  # what the release files render to is refused
+        except _RenderRefused as exc:
+            errors += exc.error.problems  # what the release files render to is refused
             continue
         problems += found
         outcome += results
@@ -108,6 +108,15 @@ def run(
         bare = {env: set[str]() for env in environment_names(root)}
         problems += steps.stale(repository.plan(root, (), bare), set())
     return _report(problems, outcome, step.policy_set)
+
+
+class _RenderRefused(Exception):
+    """An environment's render refused (`error`): kept with the other environments' render
+    errors, where any other error of the check stops the run at once."""
+
+    def __init__(self, error: InputError) -> None:
+        super().__init__(error.text)
+        self.error = error
 
 
 @dataclass
@@ -163,11 +172,11 @@ class _Step:
             try:
                 with progress.quiet():  # the bar shows kustomize's stage
                     rendered = render()
-            except InputError:
+            except InputError as exc:
                 # What the release files render to is refused: that is the run's error, as
                 # when nothing was built before the render. The builds are waited for.
                 building.exception()
-                raise
+                raise _RenderRefused(exc) from None
             try:
                 stale, planned, stepped = self._unbuilt(env, rendered, fresh, own, named, baseline)
                 if fresh and environments and not options.kubeconform:

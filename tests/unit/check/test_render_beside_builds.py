@@ -42,9 +42,7 @@ def test_the_render_runs_while_kustomize_builds(
     assert seen and all(seen)
 
 
-def test_a_render_refused_is_the_runs_error_for_every_environment(
-    cli, example_repo: Path
-) -> None:
+def test_a_render_refused_is_the_runs_error_for_every_environment(cli, example_repo: Path) -> None:
     _without_service(example_repo)
     outcome = cli("-C", example_repo, "check", "--no-cache")
     assert outcome.code == 2
