@@ -85,6 +85,8 @@ def run(
                     repository.rendered(root, loaded, [env], only)
                     continue
             except InputError as exc:
+                if not exc.problems:
+                    raise  # not about a place in a file: nothing to gather it with
                 errors += exc.problems  # every environment's, in one error
                 continue
         try:
@@ -176,7 +178,9 @@ class _Step:
                 # What the release files render to is refused: that is the run's error, as
                 # when nothing was built before the render. The builds are waited for.
                 building.exception()
-                raise _RenderRefused(exc) from None
+                if exc.problems:
+                    raise _RenderRefused(exc) from None
+                raise
             try:
                 stale, planned, stepped = self._unbuilt(env, rendered, fresh, own, named, baseline)
                 if fresh and environments and not options.kubeconform:

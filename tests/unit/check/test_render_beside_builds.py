@@ -67,3 +67,19 @@ def test_a_render_refused_comes_before_a_build_that_cannot_run(
     assert outcome.code == 2
     assert "must hold exactly one Service" in outcome.err
     assert "no-such-kustomize" not in outcome.err
+
+
+def test_a_render_error_not_about_a_place_stops_the_run(
+    cli, example_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Gathered with the other environments' errors, an error without a place in a file
+    # would add nothing, and the run would end as if clean.
+    from meshcanary.errors import InputError
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise InputError("cannot render: the disk went away")
+
+    monkeypatch.setattr(repository, "rendered", refused)
+    outcome = cli("-C", example_repo, "check", "--no-cache")
+    assert (outcome.code, outcome.out) == (2, "")
+    assert outcome.err == "error: cannot render: the disk went away\n"
