@@ -21,7 +21,7 @@ from meshcanary.inputs import Read, unreadable
 from meshcanary.manifest import Document, Parsed, Resource, parse_documents
 from meshcanary.problem import Problem
 from meshcanary.report import Report, ResourceResult, Status
-from meshcanary.rules import no_cycle_collection
+from meshcanary.rules import next_claim, no_cycle_collection
 from meshcanary.validate import Options, Verdict
 
 if TYPE_CHECKING:
@@ -190,9 +190,7 @@ class _Work:
 
     def claim(self) -> int | None:
         """The index of the next piece nobody has taken, or None when all are taken."""
-        with self.claimed.get_lock():
-            index = self.claimed.value
-            self.claimed.value = index + 1
+        index = next_claim(self.claimed)
         return index if index < len(self.pieces) else None
 
 

@@ -240,3 +240,28 @@ def test_a_freeze_made_elsewhere_is_left_alone() -> None:
         assert gc.isenabled() and made
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forks a process that holds the lock")
+def test_a_count_held_by_a_process_that_stopped_is_an_error_not_a_wait_for_ever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import multiprocessing
+
+    from meshcanary.errors import MeshcanaryError
+
+    context = multiprocessing.get_context("fork")
+    claimed = context.Value("i", 0)
+
+    def hold_and_stop() -> None:
+        claimed.get_lock().acquire()
+        os._exit(0)  # never released: as a process killed while it held it
+
+    holder = context.Process(target=hold_and_stop)
+    holder.start()
+    holder.join()
+    monkeypatch.setattr(rules, "CLAIM_TIMEOUT_SECONDS", 0.2)
+    with pytest.raises(MeshcanaryError, match="stopped while it held"):
+        rules.next_claim(claimed)
+    free = context.Value("i", 5)
+    assert (rules.next_claim(free), rules.next_claim(free), free.value) == (5, 6, 7)

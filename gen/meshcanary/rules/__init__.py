@@ -315,10 +315,31 @@ class _Shared:
 
     def claim(self) -> list[int] | None:
         """The next piece of work nobody runs yet, or None when all are taken."""
-        with self.claimed.get_lock():
-            index = self.claimed.value
-            self.claimed.value = index + 1
+        index = next_claim(self.claimed)
         return self.units[index] if index < len(self.units) else None
+
+
+# A process stopped while it held a shared count's lock (killed, out of memory) never lets it
+# go: the others wait this long for it, then stop with an error rather than for ever. Taking
+# the count takes microseconds; a process that is merely slow never holds it that long.
+CLAIM_TIMEOUT_SECONDS = 30.0
+
+
+def next_claim(claimed: Synchronized[int]) -> int:
+    """The count shared by the processes of a run, counted up by one: the position of the next
+    piece of work, which the caller alone takes."""
+    lock = claimed.get_lock()
+    if not lock.acquire(timeout=CLAIM_TIMEOUT_SECONDS):
+        raise MeshcanaryError(
+            "a process sharing the work stopped while it held the count of work taken "
+            "(killed, or out of memory)\n  hint: run again, or with --jobs 1"
+        )
+    try:
+        index: int = claimed.value
+        claimed.value = index + 1
+    finally:
+        lock.release()
+    return index
 
 
 _shared: _Shared | None = None  # set in a forked process by _inherit
