@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.inputs import Read, unreadable
@@ -173,13 +173,6 @@ class _Part:
     problems: list[Problem]
     verdicts: list[Verdict]
 
-    def unpacked(self) -> list[tuple[int, int | None, dict[str, Any]]]:
-        import marshal
-
-        # Bytes this run's own worker wrote, never read from anywhere else.
-        objects: list[tuple[int, int | None, dict[str, Any]]] = marshal.loads(self.objects)  # noqa: S302
-        return objects
-
 
 @dataclass(frozen=True)
 class _Work:
@@ -240,6 +233,7 @@ def _in_workers(
     """This process and `jobs - 1` workers claim the pieces one at a time, each parsing and
     validating what it claims; the workers' objects come back as bytes, and everything is put
     together in the order of the pieces."""
+    import marshal
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -248,9 +242,11 @@ def _in_workers(
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     work = _Work(pieces, context.Value("i", 0))
     done: dict[int, tuple[Parsed, list[Verdict]]] = {}
-    pool = ProcessPoolExecutor(jobs - 1, context, _start_worker, (validation, work))
     try:
-        with no_cycle_collection():
+        with (
+            ProcessPoolExecutor(jobs - 1, context, _start_worker, (validation, work)) as pool,
+            no_cycle_collection(),
+        ):
             others = [pool.submit(_parse_claimed) for _ in range(jobs - 1)]
             while PARSE_HERE and (index := work.claim()) is not None:
                 done[index] = _parsed_piece(pieces[index], validator)
@@ -260,7 +256,8 @@ def _in_workers(
                     parsed = Parsed(problems=part.problems)
                     parsed.resources.extend(
                         Resource(data, documents[position], item)
-                        for position, item, data in part.unpacked()
+                        # Bytes this run's own worker wrote, never read from anywhere else.
+                        for position, item, data in marshal.loads(part.objects)  # noqa: S302
                     )
                     done[index] = (parsed, part.verdicts)
     except BrokenProcessPool:
@@ -268,10 +265,6 @@ def _in_workers(
             "a lint worker process stopped before it finished (killed, or out of memory)\n"
             "  hint: run again, or with --jobs 1"
         ) from None
-    finally:
-        # Not waited for: a worker with nothing left to claim is on its way out, and waiting
-        # for it to go took a tenth of a second on 2 cores; the interpreter's own exit joins it.
-        pool.shutdown(wait=False)
     parsed = Parsed(files=read.files)
     verdicts: list[Verdict] = []
     for index in range(len(pieces)):

@@ -261,7 +261,7 @@ class Mesh:
         self._rules: dict[str, list[Resource]] = defaultdict(list)
         self._wildcard_rules: list[tuple[str, Resource]] = []
         self._subsets: dict[tuple[str, str], Subset | None] = {}
-        self._rule_subsets: dict[Resource, tuple[Subset, ...]] = {}
+        self._readings = Readings.of(scope)  # each rule's subsets, read once for every rule
         for resource in scope.resources:
             namespace = namespace_of(resource)
             self.namespaces.add(namespace)
@@ -324,17 +324,15 @@ class Mesh:
         if key in self._subsets:
             return self._subsets[key]
         found = next(
-            (s for r in self.destination_rules(host) for s in self._read(r) if s.name == name),
+            (
+                s
+                for r in self.destination_rules(host)
+                for s in self._readings.subsets(r)
+                if s.name == name
+            ),
             None,
         )
         self._subsets[key] = found
-        return found
-
-    def _read(self, rule: Resource) -> tuple[Subset, ...]:
-        # A DestinationRule is asked for each of its subsets by name: read them once.
-        found = self._rule_subsets.get(rule)
-        if found is None:
-            found = self._rule_subsets[rule] = tuple(subsets(rule))
         return found
 
     def subset_deployments(self, host: str, subset: Subset) -> list[Resource] | None:

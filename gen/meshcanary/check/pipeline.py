@@ -83,12 +83,12 @@ def run(
                 loaded = tuple(load(root, [env], only))
                 if errors:  # no report comes of this run: only the release files are read on
                     repository.rendered(root, loaded, [env], only)
-                    continue
             except InputError as exc:
                 if not exc.problems:
                     raise  # not about a place in a file: nothing to gather it with
                 errors += exc.problems  # every environment's, in one error
-                continue
+        if errors:
+            continue
         try:
             # Rendered inside, while kustomize builds the overlays on disk; the render is let
             # go before the next environment's is made (about 40 MiB at 1000 services).
@@ -551,7 +551,7 @@ def _records(
             part.resources,
             [judged.verdicts[r] for r in part.resources] if judged.verdicts else [],
             dict(release.ignore) if release is not None else {},
-            units.provenance_of(rendered.provenance, env, keys),
+            units.Decided(rendered.provenance, env, keys),
             # A build that failed may have been stopped by the clock: built again next time.
             final=unit not in built.failures,
         )

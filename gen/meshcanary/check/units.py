@@ -222,11 +222,6 @@ class Decided:
         return json.dumps(stored, separators=(",", ":"))
 
 
-def provenance_of(provenance: Provenance, environment: str, keys: Iterable[ObjectKey]) -> Decided:
-    """Where the fields of a unit's objects (`keys`) were decided, for its record."""
-    return Decided(provenance, environment, keys)
-
-
 def _text(provenance: str | Decided) -> str:
     return provenance if isinstance(provenance, str) else provenance.text()
 

@@ -100,7 +100,7 @@ def test_a_record_holds_no_text_of_its_provenance_until_it_is_written(
         )
         for index, (_, kind, namespace, name) in enumerate(keys)
     ]
-    made = units.provenance_of(rendered.provenance, "prod", keys)
+    made = units.Decided(rendered.provenance, "prod", keys)
     # What the render holds already, not a copy: the text is made as the record is written.
     assert not isinstance(made, str)
     record = units.UnitRecord(
