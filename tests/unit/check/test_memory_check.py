@@ -14,6 +14,7 @@ from meshcanary.check import cache, units
 from meshcanary.manifest import Document, Resource
 from meshcanary.render import repository
 from meshcanary.render.provenance import Provenance
+from tests.support.bounds import count_calls
 
 FILES = {
     "environments/dev/environment.yaml": "namespace: dev\n",
@@ -74,17 +75,10 @@ def test_a_file_found_after_the_memo_was_saved_joins_the_entries_on_file(
     assert _remembered(files.memo) == {*FILES, "vendor/extra.yaml"}
     # The next run reads none of them again.
     expected = {name: _digest(tree, name) for name in _remembered(files.memo)}
-    reads: list[str] = []
-    real = Path.read_bytes
-
-    def counted(self: Path) -> bytes:
-        reads.append(self.name)
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", counted)
+    reads = count_calls(monkeypatch, Path, "read_bytes")
     again = cache.Memo(tree)
     assert {name: again.entry(name, tree / name) for name in expected} == expected
-    assert reads == []
+    assert reads.made == []
 
 
 def test_a_record_holds_no_text_of_its_provenance_until_it_is_written(
