@@ -273,14 +273,7 @@ def _explain(resource: Resource, error: Any) -> Problem:
 
 def _known_properties(resource: Resource, path: list[str | int]) -> list[str]:
     # The object's siblings are the best guess at the known fields for a suggestion.
-    node: Any = resource.data
-    for part in path:
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            node = None
+    node = resource.get(*path)
     common = ["apiVersion", "kind", "metadata", "spec", "status", "data", "name", "labels"]
     return sorted(set(common) | (set(node) if isinstance(node, dict) else set()))
 
