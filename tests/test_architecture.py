@@ -22,6 +22,7 @@ PACKAGE = ROOT / "gen" / "meshcanary"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("meshcanary", "problem"),
     ("errors", "layout", "progress", "names", "resources", "positions", "fastyaml"),
+    ("yaml11",),  # raises `fastyaml`'s Unsure, read by `manifest`: a layer between the two
     ("source", "manifest"),
     ("mesh", "report", "lock", "baseline", "gitops", "kustomize", "release"),
     ("routing_gateway",),  # reads `mesh`, read by `routing`: a layer between the two

@@ -1,9 +1,12 @@
 """Kubernetes manifests from files, folders or stdin: resources and the position of each field.
 
 Documents are read in YAML 1.1, as Kubernetes reads them: the block style that kustomize
-prints by `fastyaml`, everything else (and anything it is unsure of) by PyYAML's C loader.
-Positions cost a second parse, so they are found only for the documents that have something
-to report: `Resource.location(path)` composes that document's node tree on first use.
+prints by `fastyaml` (plain scalars by `yaml11`), everything else (and anything it is unsure
+of) by PyYAML's C loader. Positions cost a second parse, so they are found only for the
+documents that have something to report: `Resource.location(path)` composes that document's
+node tree on first use. PyYAML is imported only then, or for a document the fast reader
+leaves to it: importing it costs more than reading a small file (11-16 ms, most of it the
+regular expression of its reader module).
 """
 
 from __future__ import annotations
@@ -12,59 +15,92 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from meshcanary import fastyaml
+from meshcanary import fastyaml, yaml11
 from meshcanary.positions import at_mark, node_position, stray_space, yaml_problem
 from meshcanary.problem import Location, Problem, ResourceRef
+
+if TYPE_CHECKING:
+    import yaml
+
+    Loader: type[yaml.CSafeLoader]  # the class `loader_class()` gives, by that name too
 
 JsonPath = Sequence[str | int]
 # A line `---` (with anything after a blank) or `...`, and the line break before it: starting
 # with a literal newline lets the regular expression engine skip from line to line, where a
 # multi-line `^` is tried at every character (four times slower on 50 MB of manifests).
 _DOCUMENT_MARK = re.compile(r"\n(?:---(?:[ \t][^\n]*)?|\.\.\.[ \t]*)(?=\n|\Z)")
+_RESOLVED_MAX = 200_000  # scalar tags the Loader remembers
 
 
-class Loader(yaml.CSafeLoader):
-    """Safe loader that keeps timestamps as the strings JSON Schema expects."""
+@functools.cache
+def loader_class() -> type[yaml.CSafeLoader]:
+    """PyYAML's C loader, reading as Kubernetes does; PyYAML is imported on the first call.
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        # A manifest repeats the same keys and values thousands of times, and a plain
-        # scalar's tag depends only on its text: remember the answers.
-        if kind is yaml.ScalarNode:
-            key = (value, implicit[0], implicit[1])
-            tag = _RESOLVED.get(key)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-                if tag == "tag:yaml.org,2002:int" and _NO_DIGITS.fullmatch(value):
-                    # `0b_`, `0x_`: YAML 1.1's pattern takes them for integers with no
-                    # digits (PyYAML then fails); Go's parser reads them as strings.
-                    tag = "tag:yaml.org,2002:str"
-                if len(_RESOLVED) < _RESOLVED_MAX:
-                    _RESOLVED[key] = tag
-            return tag
-        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+    `yaml11` gives the fast reader's plain scalars the values this loader gives them, and
+    tests/unit/test_yaml11.py holds the two equal.
+    """
+    import yaml
 
+    resolved: dict[tuple[str, bool, bool], str] = {}
+    no_digits = re.compile(r"[-+]?0[bx]_+")
 
-_RESOLVED: dict[tuple[str, bool, bool], str] = {}
-_NO_DIGITS = re.compile(r"[-+]?0[bx]_+")
-_RESOLVED_MAX = 200_000
+    class Loader(yaml.CSafeLoader):
+        """Safe loader that keeps timestamps as the strings JSON Schema expects."""
 
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            # A manifest repeats the same keys and values thousands of times, and a plain
+            # scalar's tag depends only on its text: remember the answers.
+            if kind is yaml.ScalarNode:
+                key = (value, implicit[0], implicit[1])
+                tag = resolved.get(key)
+                if tag is None:
+                    tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                    if tag == "tag:yaml.org,2002:int" and no_digits.fullmatch(value):
+                        # `0b_`, `0x_`: YAML 1.1's pattern takes them for integers with no
+                        # digits (PyYAML then fails); Go's parser reads them as strings.
+                        tag = "tag:yaml.org,2002:str"
+                    if len(resolved) < _RESOLVED_MAX:
+                        resolved[key] = tag
+                return tag
+            return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
-# Go writes floats such as 1e-05 without a dot, which YAML 1.1 would read as a string.
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-# Kubernetes (Go) reads timestamps, and YAML 1.1's `=` and `<<` as values, as plain strings.
-for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
-    Loader.add_constructor(
-        _tag,
-        lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+    # Go writes floats such as 1e-05 without a dot, which YAML 1.1 would read as a string.
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+        list("-+0123456789."),
     )
+    # Kubernetes (Go) reads timestamps, and YAML 1.1's `=` and `<<` as values, as plain
+    # strings.
+    for tag in (
+        "tag:yaml.org,2002:timestamp",
+        "tag:yaml.org,2002:value",
+        "tag:yaml.org,2002:merge",
+    ):
+        Loader.add_constructor(
+            tag,
+            lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+        )
+    return Loader
+
+
+def yaml_error() -> type[yaml.YAMLError]:
+    """PyYAML's parse error, for an `except` clause: its expression is evaluated only when an
+    exception is being matched, so a run without errors does not import PyYAML for it."""
+    import yaml
+
+    return yaml.YAMLError
+
+
+if not TYPE_CHECKING:  # (for mypy, `Loader` is declared above and nothing else is here)
+
+    def __getattr__(name: str) -> Any:
+        # `Loader`, as other modules and the tests name the class: PyYAML is imported then.
+        if name == "Loader":
+            return loader_class()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Bounds on one document: Kubernetes objects nest a few dozen levels; aliases may share a
@@ -126,14 +162,17 @@ class _Builder:
     everything after parsing (schemas, rules) walks the expanded object.
     """
 
-    def __init__(self, loader: Loader) -> None:
+    def __init__(self, loader: yaml.CSafeLoader) -> None:
+        import yaml
+
         self.loader = loader
+        self.scalar, self.mapping = yaml.ScalarNode, yaml.MappingNode
         self.built: dict[int, Any] = {}
         self.sizes: dict[int, int] = {}
         self.total = 0
 
     def __call__(self, node: yaml.Node, depth: int = 0) -> Any:
-        if isinstance(node, yaml.ScalarNode):
+        if isinstance(node, self.scalar):
             self.total += 1
             tag = node.tag
             if tag == _STR:
@@ -152,7 +191,7 @@ class _Builder:
             raise TooLarge(f"nested deeper than {MAX_DEPTH} levels", node.start_mark)
         start = self.total
         value: Any
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, self.mapping):
             if node.tag != _MAP:
                 raise _Fallback
             value = {}
@@ -219,15 +258,9 @@ class _Fallback(Exception):
     """The document needs PyYAML's full constructor."""
 
 
-def _plain_scalar(text: str) -> Any:
-    """The value of a plain scalar, as the Loader resolves and builds it."""
-    tag = _SCALARS.resolve(yaml.ScalarNode, text, (True, False))
-    if tag == _STR:
-        return text
-    make = _SIMPLE.get(tag)
-    if make is None:
-        raise fastyaml.Unsure  # `<<`: a merge key, which PyYAML's constructor handles
-    return make(_SCALARS, yaml.ScalarNode(tag, text))
+# The value of a plain scalar, as the Loader resolves and builds it (`<<` is Unsure: a merge
+# key, which PyYAML's constructor handles).
+_plain_scalar = yaml11.value
 
 
 def _plain_key(text: str) -> str:
@@ -235,7 +268,6 @@ def _plain_key(text: str) -> str:
     return key if isinstance(key, str) else str(_key_text(key))
 
 
-_SCALARS = Loader("")  # resolves and builds single scalars; never parses
 _FAST = fastyaml.Reader(_plain_scalar, _plain_key, MAX_DEPTH, MAX_NODES)
 
 
@@ -249,7 +281,7 @@ def load_document(text: str) -> Any:
 
 def _load_with_pyyaml(text: str) -> Any:
     """`load_document` for any text: PyYAML's C parser, its constructor for the rare rest."""
-    loader = Loader(text)
+    loader = loader_class()(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -269,6 +301,8 @@ def _load_with_pyyaml(text: str) -> Any:
 
 def _measure(node: yaml.Node) -> BadDocument | None:
     """Whether a node tree breaks MAX_DEPTH or MAX_NODES once aliases expand."""
+    import yaml
+
     sizes: dict[int, int] = {}
 
     def size(current: yaml.Node, depth: int) -> int:
@@ -323,7 +357,9 @@ class Document:
 
     def node(self) -> yaml.Node | None:
         if self._nodes is None:
-            self._nodes = yaml.compose(self.text, Loader=Loader)
+            import yaml
+
+            self._nodes = yaml.compose(self.text, Loader=loader_class())
         return self._nodes
 
     def location(self, path: JsonPath, *, key: bool = False) -> Location:
@@ -463,7 +499,7 @@ def parse_documents(read: Iterable[Document | Problem], parsed: Parsed) -> None:
         file, first_line = document.file, document.first_line
         try:
             data = load_document(document.text)
-        except yaml.YAMLError as exc:
+        except yaml_error() as exc:
             parsed.problems.append(yaml_problem(exc, file, document.text, first_line))
             continue
         except BadDocument as exc:

@@ -47,6 +47,40 @@ spec:
   - route:
     - destination: {host: web}
 """
+# A Deployment with nothing to report, its numbers and its boolean in YAML 1.1's spellings.
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web}
+spec:
+  replicas: 0x3
+  revisionHistoryLimit: 012
+  progressDeadlineSeconds: 1_200
+  minReadySeconds: 1:00
+  paused: no
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: registry.example.com/web:1.4.2
+          ports:
+            - containerPort: 8080
+"""
+# Imports the modules named, and nothing else: what they import as they load.
+ALONE = (
+    "import importlib, json, sys\n"
+    "for name in sys.argv[2:]:\n"
+    "    importlib.import_module(name)\n"
+    "with open(sys.argv[1], 'w', encoding='utf-8') as listing:\n"
+    "    json.dump(sorted(sys.modules), listing)\n"
+)
 
 
 @pytest.fixture
@@ -67,6 +101,18 @@ def _imported(listing: Path, *args: str, cwd: Path) -> tuple[int, set[str]]:
     return done.returncode, set(json.loads(listing.read_text(encoding="utf-8")))
 
 
+def _imported_alone(listing: Path, modules: list[str]) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", ALONE, str(listing), *modules],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(listing.read_text(encoding="utf-8")))
+
+
 def _among(modules: set[str], packages: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == p or m.startswith(f"{p}.") for p in packages))
 
@@ -77,10 +123,40 @@ def test_lint_of_a_good_file(tmp_path: Path) -> None:
     )
     assert code == 0
     assert "meshcanary.report.text" in modules  # the run did get to its report
-    # lint reads manifests with libyaml alone: ruamel is for release files. kustomize builds
-    # only a folder given; a Deployment has no CRD validation rules.
+    # lint reads manifests with the fast reader, and with libyaml where it finds something
+    # (positions): ruamel is for release files. kustomize builds only a folder given; a
+    # Deployment has no CRD validation rules.
     lazy = ("meshcanary.kustomize", "meshcanary.validate.crd_rules", CEL)
     assert _among(modules, (*NEVER, "ruamel", *OTHER_FORMATS, *lazy)) == []
+
+
+ANCHOR = ("  labels: {app: web}\nspec:", "  labels: &app {app: web}\nspec:")
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "pyyaml"),
+    [
+        ((), 0, False),  # the fast reader reads it all: PyYAML is never imported
+        # PyYAML reads what the fast reader leaves (an anchor and its alias) ...
+        ((ANCHOR, ("      labels: {app: web}", "      labels: *app")), 0, True),
+        # ... and finds the place of a finding.
+        ((("replicas: 0x3", "replicas: '3'"),), 1, True),
+    ],
+    ids=["read-fast", "an-anchor", "a-finding"],
+)
+def test_lint_imports_pyyaml_only_for_what_the_fast_reader_leaves(
+    changes: tuple[tuple[str, str], ...], code: int, pyyaml: bool, tmp_path: Path
+) -> None:
+    text = DEPLOYMENT
+    for old, new in changes:
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "deployment.yaml").write_text(text, encoding="utf-8")
+    done, modules = _imported(tmp_path / "modules.json", "lint", "deployment.yaml", cwd=tmp_path)
+    assert done == code
+    assert "meshcanary.report.text" in modules  # the run did get to its report
+    assert ("yaml" in modules) is pyyaml
+    assert _among(modules, ("ruamel",)) == []
 
 
 def test_lint_of_a_kustomize_folder_loads_the_kustomize_runner(tmp_path: Path) -> None:
@@ -117,6 +193,12 @@ def test_the_hook_of_one_release_file(example_repo: Path, tmp_path: Path) -> Non
     assert "meshcanary.kustomize.batch" in modules  # it built the changed overlay
     # Release files are read by libyaml and typed by ruamel's rules, without ruamel.
     assert _among(modules, (*NEVER, *OTHER_FORMATS, "ruamel")) == []
+    # PyYAML is used as the hook runs (libyaml composes the release files; kustomize/batch.py
+    # reads the origins of a batch build), but none of the modules the run imported imports
+    # it, or ruamel, as it loads.
+    ours = sorted(m for m in modules if m.partition(".")[0] == "meshcanary")
+    assert len(ours) > 50
+    assert _among(_imported_alone(tmp_path / "alone.json", ours), ("yaml", "ruamel")) == []
 
 
 @pytest.mark.parametrize("args", [["--help"], ["lint", "--help"], ["--version"]])

@@ -9,8 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from meshcanary import rules
 from meshcanary.manifest import Resource
 from meshcanary.problem import Problem, ResourceRef
@@ -119,6 +117,8 @@ def results(
 
 def _kubeconform(resources: list[Resource], validation: Options) -> list[Verdict]:
     """Verdicts of the kubeconform binary on built resources, mapped back by position."""
+    import yaml
+
     from meshcanary.validate import kubeconform
 
     with tempfile.TemporaryDirectory(prefix="meshcanary-") as folder:

@@ -63,16 +63,20 @@ def parse(text: str, display: str, problems: list[Problem]) -> Parsed | None:
     too. Bounded like any manifest (aliases, depth). One document: kustomize reads only the
     first, so a second would be a place to hide entries.
     """
-    import yaml
-
-    from meshcanary.manifest import BadDocument, Document, load_document, split_documents
+    from meshcanary.manifest import (
+        BadDocument,
+        Document,
+        load_document,
+        split_documents,
+        yaml_error,
+    )
     from meshcanary.positions import at_mark, yaml_problem
 
     found: list[Parsed] = []
     for index, (piece, first_line) in enumerate(split_documents(text)):
         try:
             data = load_document(piece)
-        except yaml.YAMLError as exc:
+        except yaml_error() as exc:
             problems.append(yaml_problem(exc, display, piece, first_line))
             return None
         except BadDocument as exc:

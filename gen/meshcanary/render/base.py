@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from meshcanary import kustomize
 from meshcanary.errors import InputError
 from meshcanary.kustomize.contain import KUSTOMIZATION_NAMES, looks_remote
-from meshcanary.manifest import Loader
+from meshcanary.manifest import loader_class, yaml_error
 from meshcanary.positions import yaml_problem
 from meshcanary.problem import Location, Problem
 from meshcanary.source import parse_mapping, read_text
@@ -106,7 +104,9 @@ class _Walk:
 
 def _load_all(text: str) -> list[Any]:
     # PyYAML's C loader, reading YAML as Kubernetes does: bases are Kubernetes manifests.
-    return [d for d in yaml.load_all(text, Loader=Loader) if d is not None]
+    import yaml
+
+    return [d for d in yaml.load_all(text, Loader=loader_class()) if d is not None]
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -119,7 +119,7 @@ def _read_resources(path: Path, root: Path, walk: _Walk) -> None:
     text = read_text(path, display)
     try:
         docs = _load_all(text)
-    except yaml.YAMLError as exc:
+    except yaml_error() as exc:
         walk.unparsed.append(yaml_problem(exc, display, text))
         return
     except (ValueError, RecursionError) as exc:  # e.g. an over-long integer

@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
-import yaml
 
 from meshcanary.errors import InputError
-from meshcanary.manifest import BadDocument, Resource, load_document, pointer, split_documents
+from meshcanary.manifest import (
+    BadDocument,
+    Resource,
+    load_document,
+    pointer,
+    split_documents,
+    yaml_error,
+)
 from meshcanary.positions import at_mark
 from meshcanary.problem import Location, Problem
 from meshcanary.report import Status
@@ -209,7 +215,7 @@ def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], A
             # The manifest loader: libyaml, and bounds on aliases and depth.
             text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
             documents = [load_document(piece) for piece, _ in split_documents(text)]
-        except (OSError, yaml.YAMLError, UnicodeDecodeError, BadDocument) as exc:
+        except (OSError, yaml_error(), UnicodeDecodeError, BadDocument) as exc:
             raise InputError(f"--crd {path}: cannot read: {exc}") from None
         for crd in documents:
             for version in catalog.crd_versions(crd):
@@ -280,6 +286,8 @@ def _known_properties(resource: Resource, path: list[str | int]) -> list[str]:
 
 def _duplicate_keys(resource: Resource) -> list[Problem]:
     """Keys given twice in one mapping: kubeconform's -strict refuses them."""
+    import yaml  # the node tree is PyYAML's, composed already
+
     problems: list[Problem] = []
     root = resource.document.node()
 
