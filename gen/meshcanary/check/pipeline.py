@@ -11,7 +11,7 @@ environments they are in; what it finds is what a run without the store finds.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
 from pathlib import Path
@@ -38,6 +38,7 @@ from meshcanary.manifest import Resource
 from meshcanary.problem import Problem, ResourceRef, Severity
 from meshcanary.release.load import LoadedEnvironment, load
 from meshcanary.render import repository
+from meshcanary.render.base import Base
 from meshcanary.render.provenance import Provenance
 from meshcanary.report import Report, ResourceResult, RuleInfo
 from meshcanary.validate import Verdict
@@ -76,6 +77,9 @@ def run(
     outcome: list[ResourceResult] = []
     errors: list[Problem] = []
     rendering = set(names) if names or kept else set(environment_names(root))
+    # An environment rendered and built, judged while kustomize builds the next one.
+    ready: _Built | None = None
+    bases: dict[str, Base] = {}  # read once for every environment that uses them
     for env in [e for e in environment_names(root) if e in rendering or e in kept]:
         loaded: tuple[LoadedEnvironment, ...] = ()
         if env in rendering:  # else every unit is kept: nothing to render
@@ -88,19 +92,29 @@ def run(
                     raise  # not about a place in a file: nothing to gather it with
                 errors += exc.problems  # every environment's, in one error
         if errors:
+            ready = None  # no report comes of this run: judging it would be wasted
             continue
+        # Rendered while kustomize builds the overlays on disk; the render is let go before
+        # the next environment's is made (about 40 MiB at 1000 services).
+        render = (
+            partial(repository.rendered, root, loaded, [env], only, bases)
+            if env in rendering
+            else partial(repository.RenderResult, (), ())
+        )
+        started = step.start(env, loaded, render, kept.get(env), bool(scope))
         try:
-            # Rendered inside, while kustomize builds the overlays on disk; the render is let
-            # go before the next environment's is made (about 40 MiB at 1000 services).
-            render = (
-                partial(repository.rendered, root, loaded, [env], only)
-                if env in rendering
-                else partial(repository.RenderResult, (), ())
-            )
-            found, results = step.environment(env, loaded, render, kept.get(env), bool(scope))
+            if ready is not None:
+                found, results = step.judge(ready)
+                ready = None
+                problems += found
+                outcome += results
+            ready = step.prepare(started)
         except _RenderRefused as exc:
             errors += exc.error.problems  # what the release files render to is refused
-            continue
+        finally:
+            started.close()  # its builds waited for, whatever stopped the step
+    if ready is not None:
+        found, results = step.judge(ready)
         problems += found
         outcome += results
     if errors:
@@ -119,6 +133,39 @@ class _RenderRefused(Exception):
     def __init__(self, error: InputError) -> None:
         super().__init__(error.text)
         self.error = error
+
+
+@dataclass
+class _Started:
+    """An environment whose overlays kustomize is building (`_Step.start`)."""
+
+    env: str
+    environments: Sequence[LoadedEnvironment]
+    render: Callable[[], repository.RenderResult]
+    kept: units.Kept | None
+    named: bool  # the paths name the environment
+    fresh: list[Unit]  # what is built
+    own: list[Unit]  # what is reported on
+    baseline: Baseline | None
+    builder: kustomize.Builder
+    pool: ThreadPoolExecutor
+    building: Future[list[kustomize.BuildResult]]
+
+    def close(self) -> None:
+        """Wait for the builds, whatever they gave."""
+        self.pool.shutdown(wait=True)
+
+
+@dataclass
+class _Built:
+    """An environment rendered and built, to be judged (`_Step.judge`)."""
+
+    started: _Started
+    rendered: repository.RenderResult
+    stale: list[Problem]
+    planned: dict[Unit, list[Problem]]
+    stepped: list[Problem]
+    results: list[kustomize.BuildResult]
 
 
 @dataclass
@@ -145,16 +192,16 @@ class _Step:
 
         return Validators(self.options.validation)
 
-    def environment(
+    def start(
         self,
         env: str,
         environments: Sequence[LoadedEnvironment],
         render: Callable[[], repository.RenderResult],
         kept: units.Kept | None,
         named: bool,
-    ) -> tuple[list[Problem], list[ResourceResult]]:
-        """The findings on one environment, loaded as `environments`, and its objects'
-        results; its records kept. It is rendered (`render`) while kustomize builds."""
+    ) -> _Started:
+        """Start kustomize on one environment's overlays, loaded as `environments`; `render`
+        renders it (`prepare`)."""
         root, options, baseline = self.root, self.options, self.baseline
         fresh, own = _units(root, environments, self.paths, options.shard, kept)
         if baseline is not None and self.paths and self.store is None and len(fresh) <= _FEW:
@@ -168,32 +215,50 @@ class _Step:
         # kustomize builds each overlay, in the background: it starts on each once the
         # resolver has passed it (batch.build). The overlays it builds are those on disk, so
         # the render, the checks of the release files and of the committed tree go on here
-        # meanwhile.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            building = pool.submit(build, root, fresh, options.jobs, builder)
-            try:
-                with progress.quiet():  # the bar shows kustomize's stage
-                    rendered = render()
-            except InputError as exc:
-                # What the release files render to is refused: that is the run's error, as
-                # when nothing was built before the render. The builds are waited for.
-                building.exception()
-                if exc.problems:
-                    raise _RenderRefused(exc) from None
-                raise
-            try:
-                stale, planned, stepped = self._unbuilt(env, rendered, fresh, own, named, baseline)
-                if fresh and environments and not options.kubeconform:
-                    _read_schemas(environments[0], rendered, self.validators)
-            finally:
-                # The builds came first once, and their error (no kustomize) is still the run's.
-                results = building.result()
-        built = collect(root, fresh, set(own), results)
+        # meanwhile, and so does the judging of the environment before.
+        pool = ThreadPoolExecutor(max_workers=1)
+        building = pool.submit(build, root, fresh, options.jobs, builder)
+        return _Started(
+            env, environments, render, kept, named, fresh, own, baseline, builder, pool, building
+        )
+
+    def prepare(self, started: _Started) -> _Built:
+        """Render the environment while kustomize builds it; its findings that need no build,
+        and the builds' results once they are all in."""
+        env, fresh, own, building = started.env, started.fresh, started.own, started.building
+        try:
+            with progress.quiet():  # the bar shows kustomize's stage
+                rendered = started.render()
+        except InputError as exc:
+            # What the release files render to is refused: that is the run's error, as when
+            # nothing was built before the render. The builds are waited for (`close`).
+            building.exception()
+            if exc.problems:
+                raise _RenderRefused(exc) from None
+            raise
+        try:
+            stale, planned, stepped = self._unbuilt(
+                env, rendered, fresh, own, started.named, started.baseline
+            )
+            if fresh and started.environments and not self.options.kubeconform:
+                _read_schemas(started.environments[0], rendered, self.validators)
+        finally:
+            # The builds came first once, and their error (no kustomize) is still the run's.
+            results = building.result()
+        return _Built(started, rendered, stale, planned, stepped, results)
+
+    def judge(self, ready: _Built) -> tuple[list[Problem], list[ResourceResult]]:
+        """The findings on one rendered and built environment, and its objects' results; its
+        records kept."""
+        root, started, rendered = self.root, ready.started, ready.rendered
+        planned, stale = ready.planned, ready.stale
+        env, fresh, kept, baseline = started.env, started.fresh, started.kept, started.baseline
+        built = collect(root, fresh, set(started.own), ready.results)
         problems = [
             *stale,
             *built.problems,
             *(p for found in planned.values() for p in found),
-            *stepped,
+            *ready.stepped,
         ]
         # Policies see the base's objects as oldObject.
         previous = (
@@ -218,7 +283,7 @@ class _Step:
         # Schemas, rules and policies over the environment's objects together; each finding
         # points where the render says its field was decided.
         judging = _Judging(
-            options,
+            self.options,
             self.policy_set,
             previous,
             provenance,
@@ -227,7 +292,7 @@ class _Step:
             self.hints,
             self.validators,
         )
-        loaded = environments[0] if environments else None
+        loaded = started.environments[0] if started.environments else None
         parts = _parts(env, fresh, built, kept)
         judged = judging.environment(env, loaded, parts, kept)
         if self.store is not None:
@@ -243,7 +308,7 @@ class _Step:
                 kept,
                 baseline,
                 self.policy_set,
-                builder,
+                started.builder,
             )
             if made is not None:
                 self.store.save([made])

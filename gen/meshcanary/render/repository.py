@@ -91,11 +91,13 @@ def rendered(
     environments: Sequence[LoadedEnvironment],
     names: Sequence[str] = (),
     only: Mapping[str, Collection[str]] | None = None,
+    bases: dict[str, Base] | None = None,
 ) -> RenderResult:
     """`plan` of environments loaded already (`load(root, names, only)`): `check` starts
-    kustomize on their overlays, which are on disk, before they are rendered."""
+    kustomize on their overlays, which are on disk, before they are rendered. Each base is
+    read once, and kept in `bases` when given, for the next call's environments."""
     progress.start("render", sum(len(loaded.releases) for loaded in environments))
-    cache: dict[str, Base] = {}
+    cache: dict[str, Base] = {} if bases is None else bases
     plans: list[tree.Plan] = []
     problems: list[Problem] = []
     provenance = Provenance()

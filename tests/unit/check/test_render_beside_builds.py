@@ -1,5 +1,6 @@
-"""check renders each environment while kustomize builds its overlays from disk: the same
-report as before, the release files' errors still the run's, and every environment's in one."""
+"""check renders each environment while kustomize builds its overlays from disk, and judges
+it while kustomize builds the next one's: the same report as before, the release files' errors
+still the run's, and every environment's in one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any
 import pytest
 
 from meshcanary.check import pipeline
-from meshcanary.render import repository
+from meshcanary.errors import MeshcanaryError
+from meshcanary.render import overlay, repository
+from tests.support.bounds import count_calls
+
+ENVIRONMENTS = ("ambient", "dev", "prod", "staging")
 
 
 def _without_service(repo: Path) -> None:
@@ -50,8 +55,7 @@ def test_a_render_refused_is_the_runs_error_for_every_environment(cli, example_r
     # Each environment with a checkout release, in one error: the first refused does not stop
     # the others from being read.
     assert sorted(line.split(":")[0] for line in lines) == sorted(
-        str(Path("environments") / env / "checkout.yaml")
-        for env in ("ambient", "dev", "prod", "staging")
+        str(Path("environments") / env / "checkout.yaml") for env in ENVIRONMENTS
     )
     assert outcome.out == ""
 
@@ -83,3 +87,57 @@ def test_a_render_error_not_about_a_place_stops_the_run(
     outcome = cli("-C", example_repo, "check", "--no-cache")
     assert (outcome.code, outcome.out) == (2, "")
     assert outcome.err == "error: cannot render: the disk went away\n"
+
+
+def test_an_environment_is_judged_while_the_next_one_builds(
+    cli, example_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds = count_calls(monkeypatch, pipeline, "build")
+    judge = pipeline._Step.judge
+    started_when_judged: list[int] = []
+
+    def judging(self: pipeline._Step, ready: pipeline._Built) -> Any:
+        started_when_judged.append(len(builds))
+        return judge(self, ready)
+
+    monkeypatch.setattr(pipeline._Step, "judge", judging)
+    outcome = cli("-C", example_repo, "check", "--no-cache", "--format", "json")
+    assert outcome.code == 0, outcome.err
+    # Each environment once the next one's builds have started; the last after them all.
+    assert started_when_judged == [2, 3, 4, 4]
+
+
+def test_a_judging_that_fails_waits_for_the_next_environments_builds(
+    cli, example_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = pipeline._Step.start
+    builds: list[Any] = []
+
+    def starting(self: pipeline._Step, *args: Any) -> pipeline._Started:
+        started = start(self, *args)
+        builds.append(started.building)
+        return started
+
+    def failing(self: pipeline._Step, ready: pipeline._Built) -> Any:
+        raise MeshcanaryError("the judging fell over")
+
+    monkeypatch.setattr(pipeline._Step, "start", starting)
+    monkeypatch.setattr(pipeline._Step, "judge", failing)
+    outcome = cli("-C", example_repo, "check", "--no-cache")
+    assert (outcome.code, outcome.out) == (2, "")
+    assert "the judging fell over" in outcome.err
+    # The first environment's judging failed while the second's overlays were building: the
+    # run ends once they are built, leaving no kustomize behind it.
+    assert len(builds) == 2 and all(build.done() for build in builds)
+
+
+def test_each_base_is_read_once_for_every_environment(
+    cli, example_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = count_calls(monkeypatch, overlay, "read_base")
+    outcome = cli("-C", example_repo, "check", "--no-cache", "--format", "json")
+    assert outcome.code == 0, outcome.err
+    assert sorted(args[1] for args, _ in reads.made) == [
+        "deploy/base/checkout",
+        "deploy/base/micro-api",
+    ]
