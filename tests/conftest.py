@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +27,19 @@ from tests.support.scenarios import END, START, all_workloads
 settings.register_profile("local", deadline=None)
 settings.register_profile("ci", settings.get_profile("local"), derandomize=True, database=None)
 settings.load_profile("ci" if os.environ.get("CI") else "local")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The temporary folder of the code under test, and of the programs it starts, is the
+    session's own, which pytest removes with its old runs. Without git a repository's lock
+    file lives in the temporary folder: one per test repository had piled up in /tmp by the
+    tens of thousands."""
+    folder = tmp_path_factory.mktemp("tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(folder))
+        patch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ import pty
 import select
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTICLE = ROOT / "examples" / "article"  # the article's manifests; as-published/ keeps its NBSPs
 BOOKINFO = ROOT / "examples" / "bookinfo"  # Istio's Bookinfo sample, with its task routes
 DATA = ROOT / "tests" / "data"  # a folder copied from elsewhere says where in its SOURCE.md
+# The system's temporary folder, read before the suite points TMPDIR at its own (conftest).
+SYSTEM_TMP = Path(tempfile.gettempdir())
 
 GIT_NAME, GIT_EMAIL = "Mesh Canary Test", "test@meshcanary.invalid"
 

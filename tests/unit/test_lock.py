@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from meshcanary import lock
-from tests.support import isolate_git
+from tests.support import SYSTEM_TMP, isolate_git
 from tests.support.bounds import count_calls
 
 SCRIPT = Path(sys.executable).parent / "meshcanary"
@@ -132,7 +132,7 @@ def repo(example_repo: Path) -> Path:
 @pytest.fixture
 def world_readable(tmp_path: Path) -> Iterator[Path]:
     """A folder outside pytest's (private) temporary folder that another user can enter."""
-    folder = Path(tempfile.mkdtemp(prefix="meshcanary-lock-"))
+    folder = Path(tempfile.mkdtemp(prefix="meshcanary-lock-", dir=SYSTEM_TMP))
     folder.chmod(0o755)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
@@ -188,6 +188,14 @@ def test_without_git_the_lock_stays_in_the_temporary_folder(example_repo: Path) 
     assert path.parent == Path(tempfile.gettempdir())
     assert path.name.startswith("meshcanary-") and path.name.endswith(".lock")
     assert lock.lock_path(example_repo / "environments" / "..") == path
+
+
+def test_the_suites_lock_files_stay_in_its_own_temporary_folder(
+    example_repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The suite makes thousands of repositories without git: their lock files go to the
+    session's folder, which pytest removes with its old runs, not to the system's."""
+    assert lock.lock_path(example_repo).is_relative_to(tmp_path_factory.getbasetemp())
 
 
 # --- readers and writers -----------------------------------------------------------------
