@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from meshcanary import kustomize
-from meshcanary.check.locate import resources
+from meshcanary.check.locate import Written, resources
 from meshcanary.check.scope import Unit
 from meshcanary.kustomize import batch
 from meshcanary.manifest import Resource
@@ -54,9 +54,11 @@ def collect(
     units: Sequence[Unit],
     own: Collection[Unit],
     results: Sequence[kustomize.BuildResult],
+    bases: dict[str, Written],
 ) -> BuildOutcome:
     """The located objects of each unit that built, and a finding for each of `own` that
-    did not; a unit not `own` that did not build is another run's finding."""
+    did not; a unit not `own` that did not build is another run's finding. `bases` keeps the
+    base files read, for the next environment's units."""
     problems: list[Problem] = []
     failures: dict[Unit, list[Problem]] = {}
     by_unit: dict[Unit, list[Resource]] = {}
@@ -70,7 +72,7 @@ def collect(
             failures[unit] = failed
         if failed or not result.ok:
             continue
-        located = by_unit[unit] = resources(root, unit, result)
+        located = by_unit[unit] = resources(root, unit, result, bases)
         if not mine:
             context.update(located)
         by_environment.setdefault(unit.environment.environment.name, []).extend(located)

@@ -23,37 +23,49 @@ if TYPE_CHECKING:
     from meshcanary.check.scope import Unit
 
 
-def _sources(root: Path, unit: Unit) -> dict[tuple[str, str], Document]:
-    """Where each object of a unit is written down: generated files and the base's files."""
-    found: dict[tuple[str, str], Document] = {}
+# Objects, as (kind, name), and the document each is written in.
+Written = list[tuple[tuple[str, str], Document]]
+
+
+def _sources(root: Path, unit: Unit, bases: dict[str, Written]) -> dict[tuple[str, str], Document]:
+    """Where each object of a unit is written down: generated files and the base's files.
+    A base's files are read once, and kept in `bases` for the units of other environments."""
     inside = os.path.realpath(root) + os.sep
-
-    def add(path: Path, display: str) -> None:
-        # Only regular files of the repository: a link out of it is not read, nor a FIFO.
-        if not os.path.realpath(path).startswith(inside) or not path.is_file():
-            return
-        parsed = Parsed()
-        try:
-            parse_text(path.read_text(encoding="utf-8"), display, parsed)
-        except (OSError, UnicodeDecodeError):
-            return
-        for resource in parsed.resources:
-            found.setdefault((resource.kind, resource.name), resource.document)
-
+    written: Written = []
     folder = root / unit.folder
     for path in sorted(folder.glob("*.yaml")):
         if path.name not in KUSTOMIZATION_NAMES:
-            add(path, f"{unit.folder}/{path.name}")
+            written += _written(path, f"{unit.folder}/{path.name}", inside)
     if unit.release is not None:
-        base = root / unit.release.base
-        for path in sorted(base.rglob("*")):
-            if (
-                path.suffix in (".yaml", ".yml")
+        relative = unit.release.base
+        base = bases.get(relative)
+        if base is None:
+            base = bases[relative] = [
+                entry
+                for path in sorted((root / relative).rglob("*"))
+                if path.suffix in (".yaml", ".yml")
                 and path.name not in KUSTOMIZATION_NAMES
                 and path.is_file()
-            ):
-                add(path, path.relative_to(root).as_posix())
+                for entry in _written(path, path.relative_to(root).as_posix(), inside)
+            ]
+        written += base
+    found: dict[tuple[str, str], Document] = {}
+    for key, document in written:
+        found.setdefault(key, document)
     return found
+
+
+def _written(path: Path, display: str, inside: str) -> Written:
+    """The objects of one file; none for a file outside the repository (`inside`), through a
+    link out of it, or not a regular one (a FIFO)."""
+    if not os.path.realpath(path).startswith(inside) or not path.is_file():
+        return []
+    parsed = Parsed()
+    try:
+        parse_text(path.read_text(encoding="utf-8"), display, parsed)
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [((r.kind, r.name), r.document) for r in parsed.resources]
 
 
 def _version_document(root: Path, unit: Unit, version: str) -> Document:
@@ -67,9 +79,11 @@ def _version_document(root: Path, unit: Unit, version: str) -> Document:
     return Document(display, text, 1, 0)
 
 
-def resources(root: Path, unit: Unit, result: kustomize.BuildResult) -> list[Resource]:
+def resources(
+    root: Path, unit: Unit, result: kustomize.BuildResult, bases: dict[str, Written]
+) -> list[Resource]:
     """The objects `unit` built to, each with the document its findings point into when the
-    release files did not decide the field."""
+    release files did not decide the field; `bases` keeps the base files read (`_sources`)."""
     built = Parsed()
     if result.documents is not None:
         # Parsed by the batch build; the built text is no file a person reads, so a place in
@@ -80,7 +94,7 @@ def resources(root: Path, unit: Unit, result: kustomize.BuildResult) -> list[Res
         )
     else:
         parse_text(result.output, unit.folder, built)
-    sources = _sources(root, unit)
+    sources = _sources(root, unit, bases)
     located: list[Resource] = []
     for resource in built.resources:
         origin = sources.get((resource.kind, resource.name))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from meshcanary import kustomize, progress, rules
 from meshcanary.check import steps, stopped_policy, units
 from meshcanary.check.build import BUILD_RULE, BuildOutcome, build, collect
-from meshcanary.check.locate import Relocation, release_hints
+from meshcanary.check.locate import Relocation, Written, release_hints
 from meshcanary.check.scope import (
     Scope,
     Shard,
@@ -79,7 +79,6 @@ def run(
     rendering = set(names) if names or kept else set(environment_names(root))
     # An environment rendered and built, judged while kustomize builds the next one.
     ready: _Built | None = None
-    bases: dict[str, Base] = {}  # read once for every environment that uses them
     for env in [e for e in environment_names(root) if e in rendering or e in kept]:
         loaded: tuple[LoadedEnvironment, ...] = ()
         if env in rendering:  # else every unit is kept: nothing to render
@@ -97,7 +96,7 @@ def run(
         # Rendered while kustomize builds the overlays on disk; the render is let go before
         # the next environment's is made (about 40 MiB at 1000 services).
         render = (
-            partial(repository.rendered, root, loaded, [env], only, bases)
+            partial(repository.rendered, root, loaded, [env], only, step.bases)
             if env in rendering
             else partial(repository.RenderResult, (), ())
         )
@@ -178,6 +177,10 @@ class _Step:
     baseline: Baseline | None
     store: units.Store | None
     policy_set: PolicySet | None
+    # What is read of each base, once for every environment that uses it: what the render
+    # needs, and the objects its files write down (where findings point).
+    bases: dict[str, Base] = field(default_factory=dict)
+    base_files: dict[str, Written] = field(default_factory=dict)
 
     @cached_property
     def hints(self) -> Mapping[str, str]:
@@ -253,7 +256,7 @@ class _Step:
         root, started, rendered = self.root, ready.started, ready.rendered
         planned, stale = ready.planned, ready.stale
         env, fresh, kept, baseline = started.env, started.fresh, started.kept, started.baseline
-        built = collect(root, fresh, set(started.own), ready.results)
+        built = collect(root, fresh, set(started.own), ready.results, self.base_files)
         problems = [
             *stale,
             *built.problems,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from meshcanary.check import pipeline
+from meshcanary.check import locate, pipeline
 from meshcanary.errors import MeshcanaryError
 from meshcanary.render import overlay, repository
 from tests.support.bounds import count_calls
@@ -135,8 +135,11 @@ def test_each_base_is_read_once_for_every_environment(
     cli, example_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads = count_calls(monkeypatch, overlay, "read_base")
+    parsed = count_calls(monkeypatch, locate, "parse_text")  # where findings would point
     outcome = cli("-C", example_repo, "check", "--no-cache", "--format", "json")
     assert outcome.code == 0, outcome.err
+    base_files = [args[1] for args, _ in parsed.made if args[1].startswith("deploy/base/")]
+    assert base_files and sorted(base_files) == sorted(set(base_files))
     assert sorted(args[1] for args, _ in reads.made) == [
         "deploy/base/checkout",
         "deploy/base/micro-api",
