@@ -42,8 +42,8 @@ def _same(got: Any, want: Any) -> bool:
 
 def _outcome(load: Any, text: str) -> Any:
     """A loader's value for `text`, or the kind of error it raised. Besides YAMLError and
-    BadDocument, that is ValueError for `0b_` and `0x_`: PyYAML's resolver calls them
-    integers and its constructor fails on them, in both loaders."""
+    BadDocument, that is ValueError for an integer of more digits than Python's `int` reads
+    (4,300), in both loaders."""
     try:
         return load(text)
     except (yaml.YAMLError, ValueError) as exc:
