@@ -563,8 +563,7 @@ def main() -> int:
         naive_seconds: list[float] = []
 
         def naive_piece(number: int) -> None:
-            if not options.scaling:
-                naive_seconds.append(naive(root, overlays[number :: options.runs]))
+            naive_seconds.append(naive(root, overlays[number :: options.runs]))
 
         rows.append(
             measure(
@@ -573,7 +572,7 @@ def main() -> int:
                 root,
                 options.runs,
                 prepare=no_cache,
-                between=naive_piece,
+                between=None if options.scaling else naive_piece,
             )
         )
         overlays_total = options.services * options.environments

@@ -235,7 +235,6 @@ class _Step:
         except InputError as exc:
             # What the release files render to is refused: that is the run's error, as when
             # nothing was built before the render. The builds are waited for (`close`).
-            building.exception()
             if exc.problems:
                 raise _RenderRefused(exc) from None
             raise
