@@ -106,7 +106,45 @@ def _shown(exc: Exception) -> str:
 
 
 def run() -> None:
-    raise SystemExit(main())
+    code = main()
+    leave(code)
+    raise SystemExit(code)
+
+
+def leave(code: int) -> None:
+    """End the process with `code` without tearing the interpreter down, when that is safe.
+
+    Freeing every module and every object the run made, one at a time, took 10 to 20 ms
+    after each `lint` of a small file: a tenth of its time (mypy leaves the same way). The
+    exit handlers still run (temporary folders, process pools; once: running them clears
+    them), and the output is flushed before and after them. Returns, for an ordinary exit,
+    when a thread that is not a daemon still runs (the interpreter waits for it), when the
+    output cannot be flushed (the interpreter reports it as it always has), or on an
+    interpreter without the handlers' runner.
+    """
+    import atexit
+    import os
+    import threading
+
+    run_handlers = getattr(atexit, "_run_exitfuncs", None)
+    main_thread = threading.main_thread()
+    running = [
+        t for t in threading.enumerate() if t is not main_thread and t.is_alive() and not t.daemon
+    ]
+    if run_handlers is None or running:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    run_handlers()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
 
 
 if __name__ == "__main__":

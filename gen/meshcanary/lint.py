@@ -21,7 +21,7 @@ from meshcanary.inputs import Read, unreadable
 from meshcanary.manifest import Document, Parsed, Resource, parse_documents
 from meshcanary.problem import Problem
 from meshcanary.report import Report, ResourceResult, Status
-from meshcanary.rules import next_claim, no_cycle_collection
+from meshcanary.rules import can_fork, next_claim, no_cycle_collection
 from meshcanary.validate import Options, Verdict
 
 if TYPE_CHECKING:
@@ -41,23 +41,32 @@ class LintOptions:
 
 
 def assemble(
-    parsed: Parsed, from_stdin: bool, verdicts: Sequence[Verdict], options: LintOptions
+    parsed: Parsed,
+    from_stdin: bool,
+    verdicts: Sequence[Verdict] | Validating,
+    options: LintOptions,
 ) -> Report:
-    """One report from the schema verdicts of `parsed.resources`, the rules' findings (the
-    rules shared out between `options.jobs` processes), and the problems of the input that
-    could not be read (`unreadable`)."""
+    """One report from the schema verdicts of `parsed.resources` (made already, or still being
+    made in another process), the rules' findings (the rules shared out between `options.jobs`
+    processes), and the problems of the input that could not be read (`unreadable`)."""
     from meshcanary import rules
 
     found: list[Problem] = []
-    checked = [
-        r for r, v in zip(parsed.resources, verdicts, strict=True) if v.status is not Status.SKIPPED
-    ]
-    if options.rules:
-        found = rules.run(rules.Scope(checked), options.severities, jobs=options.jobs)
-    if options.policies:
-        from meshcanary import policies
+    if isinstance(verdicts, Validating):
+        skipped = verdicts.skipped
+    else:
+        skipped = [v.status is Status.SKIPPED for v in verdicts]
+    checked = [r for r, skip in zip(parsed.resources, skipped, strict=True) if not skip]
+    try:
+        if options.rules:
+            found = rules.run(rules.Scope(checked), options.severities, jobs=options.jobs)
+        if options.policies:
+            from meshcanary import policies
 
-        found += policies.load(list(options.policies), Path.cwd()).evaluate(checked)
+            found += policies.load(list(options.policies), Path.cwd()).evaluate(checked)
+    finally:
+        if isinstance(verdicts, Validating):
+            verdicts = verdicts.result()
     by_resource: dict[tuple[str, object], list[Problem]] = {}
     for problem in found:
         by_resource.setdefault((problem.location.file, problem.resource), []).append(problem)
@@ -115,12 +124,15 @@ def jobs_count(value: str) -> int:
     return int(value)
 
 
-def parse_and_validate(read: Read, validation: Options, jobs: int) -> tuple[Parsed, list[Verdict]]:
+def parse_and_validate(
+    read: Read, validation: Options, jobs: int
+) -> tuple[Parsed, list[Verdict] | Validating]:
     """The resources of `read` and each one's schema verdict, in the order they were read.
 
     With `jobs` above 1 and enough text, pieces of `read` are parsed and validated in `jobs`
     worker processes; what they send back is put together in order, so the result is the one
-    this process would have made alone.
+    this process would have made alone. With less text, this process parses, and a forked
+    copy of it validates while this one runs the rules (`Validating`).
     """
     from meshcanary.validate.embedded import EmbeddedValidator
 
@@ -131,8 +143,65 @@ def parse_and_validate(read: Read, validation: Options, jobs: int) -> tuple[Pars
         parsed = Parsed(files=read.files)
         with no_cycle_collection():
             parse_documents(read.documents, parsed)
+            if jobs > 1 and VALIDATE_BESIDE and can_fork() and parsed.resources:
+                return parsed, Validating(parsed.resources, validator)
             return parsed, [validator.validate(r) for r in parsed.resources]
     return _in_workers(read, pieces, validator, validation, jobs)
+
+
+# Validating beside the rules ----------------------------------------------------------------
+
+# Tests turn it off to have this process validate small input itself.
+VALIDATE_BESIDE = True
+
+
+class Validating:
+    """The verdicts of `resources`, made by a forked copy of this process while this one
+    runs the rules, which need of them only which resources are skipped (told without a
+    schema: `EmbeddedValidator.skips`).
+
+    On small input most of the time is start-up, and validation's share of it (importing
+    jsonschema-rs, reading and compiling the schemas: 25 ms for a Deployment and a Service)
+    is about the rules' (importing and running them). When the copy fails for any reason
+    (killed, an error), this process validates after all, and meets the error itself.
+    """
+
+    def __init__(self, resources: list[Resource], validator: EmbeddedValidator) -> None:
+        self.resources = resources
+        self.validator = validator
+        self.skipped = [validator.skips(r) for r in resources]
+        reading, writing = os.pipe()
+        self._pid = os.fork()
+        if self._pid == 0:  # the copy: validate, send the verdicts, leave without cleaning up
+            code = 1
+            try:
+                os.close(reading)
+                _send_verdicts(writing, [validator.validate(r) for r in resources])
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(writing)
+        self._reading = reading
+
+    def result(self) -> list[Verdict]:
+        """The copy's verdicts once it has sent them all, or this process's own."""
+        import pickle
+
+        with os.fdopen(self._reading, "rb") as pipe:
+            sent = pipe.read()
+        _, status = os.waitpid(self._pid, 0)
+        if status == 0 and sent:
+            # Bytes this run's own forked copy wrote, never read from anywhere else.
+            verdicts: list[Verdict] = pickle.loads(sent)  # noqa: S301
+            return verdicts
+        return [self.validator.validate(r) for r in self.resources]
+
+
+def _send_verdicts(fd: int, verdicts: list[Verdict]) -> None:
+    import pickle
+
+    with os.fdopen(fd, "wb") as pipe:
+        pipe.write(pickle.dumps(verdicts, pickle.HIGHEST_PROTOCOL))
 
 
 def _pieces(documents: list[Document | Problem], jobs: int) -> list[list[Document | Problem]]:

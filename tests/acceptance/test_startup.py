@@ -152,11 +152,28 @@ def test_lint_imports_pyyaml_only_for_what_the_fast_reader_leaves(
         assert old in text
         text = text.replace(old, new)
     (tmp_path / "deployment.yaml").write_text(text, encoding="utf-8")
-    done, modules = _imported(tmp_path / "modules.json", "lint", "deployment.yaml", cwd=tmp_path)
+    # One process: with more, a forked copy validates, and finds the place of a finding.
+    done, modules = _imported(
+        tmp_path / "modules.json", "lint", "--jobs", "1", "deployment.yaml", cwd=tmp_path
+    )
     assert done == code
     assert "meshcanary.report.text" in modules  # the run did get to its report
     assert ("yaml" in modules) is pyyaml
     assert _among(modules, ("ruamel",)) == []
+
+
+@pytest.mark.parametrize(("replicas", "code"), [("3", 0), ("'3'", 1)])
+def test_with_two_jobs_a_forked_copy_validates(replicas: str, code: int, tmp_path: Path) -> None:
+    """The rules run here while a forked copy imports jsonschema-rs and validates: the
+    verdict comes back (a finding is exit 1), and this process never imports the validator."""
+    text = DEPLOYMENT.replace("replicas: 0x3", f"replicas: {replicas}")
+    (tmp_path / "deployment.yaml").write_text(text, encoding="utf-8")
+    args = ("-o", "json", "deployment.yaml")
+    done, beside = _imported(tmp_path / "beside.json", "lint", "--jobs", "2", *args, cwd=tmp_path)
+    alone, here = _imported(tmp_path / "here.json", "lint", "--jobs", "1", *args, cwd=tmp_path)
+    assert (done, alone) == (code, code)
+    assert "jsonschema_rs" not in beside
+    assert "jsonschema_rs" in here
 
 
 def test_lint_of_a_kustomize_folder_loads_the_kustomize_runner(tmp_path: Path) -> None:
@@ -172,7 +189,9 @@ def test_the_cel_engine_loads_for_a_field_with_a_rule(
     timeout: str, loaded: bool, tmp_path: Path
 ) -> None:
     (tmp_path / "route.yaml").write_text(ROUTE + timeout, encoding="utf-8")
-    code, modules = _imported(tmp_path / "modules.json", "lint", "route.yaml", cwd=tmp_path)
+    code, modules = _imported(
+        tmp_path / "modules.json", "lint", "--jobs", "1", "route.yaml", cwd=tmp_path
+    )
     assert code == 0
     assert (CEL in modules) is loaded
 

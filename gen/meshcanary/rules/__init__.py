@@ -191,7 +191,7 @@ def run(
         if severities.get(rule.ID, rule.SEVERITY.value) != "off"
     ]
     with no_cycle_collection():
-        if jobs > 1 and _can_fork() and _routes(scope) >= PARALLEL_MIN_ROUTES:
+        if jobs > 1 and can_fork() and _routes(scope) >= PARALLEL_MIN_ROUTES:
             found = _findings_in_processes(scope, chosen, jobs)
         else:
             found = [list(rule.check(scope)) for rule in chosen]
@@ -283,10 +283,13 @@ def _routes(scope: Scope) -> int:
     return sum(len(by_kind.get(kind, ())) for kind in ROUTE_KINDS)
 
 
-def _can_fork() -> bool:
+def can_fork() -> bool:
     # Forked processes share the parsed resources as they are; elsewhere each would need them
-    # all pickled, which costs more than the rules.
-    return sys.platform == "linux"
+    # all pickled, which costs more than the rules. Only with no other thread running: the
+    # copy would hold for ever a lock another thread held as it forked.
+    import threading
+
+    return sys.platform == "linux" and threading.active_count() == 1
 
 
 def _units(rules: Sequence[Rule]) -> list[list[int]]:

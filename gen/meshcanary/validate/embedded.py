@@ -8,12 +8,10 @@ fails is looked at closely: its errors are turned into messages and located in t
 
 from __future__ import annotations
 
-import difflib
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-
-import jsonschema_rs
 
 from meshcanary.errors import InputError
 from meshcanary.manifest import (
@@ -44,29 +42,44 @@ class EmbeddedValidator:
         # (apiVersion, kind) → (validator or None, the CRD's schema with its CEL rules or None):
         # the lookup stats schema files, so it is done once per type, not once per resource.
         self._types: dict[tuple[str, str], tuple[Any | None, Any | None]] = {}
+        # (apiVersion, kind) → how to compile its validator, or None: found without reading.
+        self._found: dict[tuple[str, str], Callable[[], Any] | None] = {}
         self._crds = _load_crds(options.crds, options.strict)
-        self._kubernetes_definitions: Any = None
+        self._kubernetes_definitions: catalog.Definitions | None = None
 
     # Schema lookup ------------------------------------------------------------------------
 
     def _kubernetes(self, schema: Any) -> Any:
         """A registry of the bundled Kubernetes definitions that `schema` reaches.
 
-        They are one document of about 860 definitions (1.8 MB): a registry of them all
-        takes 7 ms to build, one of the 120 a Deployment reaches 2 ms, walk included.
+        They are one document of about 860 definitions (1.3 MB): a registry of them all
+        takes 7 ms to build, one of the 114 a Deployment reaches 2 ms, walk included; only
+        those reached are decoded (`catalog.Definitions`).
         """
         if self._kubernetes_definitions is None:
             folder = catalog.kubernetes_root() / (
                 f"v{self.version}-local{'-strict' if self.options.strict else ''}"
             )
-            self._kubernetes_definitions = catalog.load_json(folder / "_definitions.json")
-        document = self._kubernetes_definitions
-        reached = _reached(document.get("$defs"), schema)
-        if reached is not None:
-            document = {**document, "$defs": reached}
+            self._kubernetes_definitions = catalog.Definitions.read(folder / "_definitions.json")
+        definitions = self._kubernetes_definitions
+        reached = _reached(definitions, schema)
+        import jsonschema_rs
+
+        document = definitions.document(reached)
         return jsonschema_rs.Registry([(catalog.KUBERNETES_DEFINITIONS, document)])
 
-    def _compile(self, key: str, schema: Any, registry: Any = None, base: str | None = None) -> Any:
+    def _compile(
+        self,
+        key: str,
+        schema: Any,
+        registry: Any = None,
+        base: str | None = None,
+        given: bool = False,
+    ) -> Any:
+        # Imported when a schema is compiled, not with this module: `lint` makes its validator
+        # in one process and may compile in another (the import is 10 ms of its start-up).
+        import jsonschema_rs
+
         cache_key = (key, "strict" if self.options.strict else "")
         if cache_key not in self._validators:
             options: dict[str, Any] = {}
@@ -75,34 +88,73 @@ class EmbeddedValidator:
             if base is not None:
                 options["base_uri"] = base
                 options["retriever"] = _file_retriever
-            self._validators[cache_key] = jsonschema_rs.validator_for(schema, **options)
+            try:
+                self._validators[cache_key] = jsonschema_rs.validator_for(schema, **options)
+            except (ValueError, jsonschema_rs.ReferencingError) as exc:
+                if not given:
+                    raise
+                # A schema from a --schema-location is the user's input, not ours.
+                reason = (getattr(exc, "message", "") or str(exc)).partition("\n")[0]
+                raise InputError(
+                    [Problem(Location(key, 1, 1), f"not a usable JSON Schema: {reason}")]
+                ) from None
         return self._validators[cache_key]
 
     def validator_for(self, api_version: str, kind: str) -> Any | None:
         """The compiled validator for a resource type, or None when no schema is known."""
+        compile_ = self._lookup(api_version, kind)
+        return compile_() if compile_ is not None else None
+
+    def _lookup(self, api_version: str, kind: str) -> Callable[[], Any] | None:
+        """How to compile the validator of a type, or None when no schema is known; looked up
+        once per type. The lookup stats files but reads and compiles nothing, so `skips` can
+        tell a type without a schema before any is compiled."""
+        key = (api_version, kind)
+        if key not in self._found:
+            self._found[key] = self._find(api_version, kind)
+        return self._found[key]
+
+    def _find(self, api_version: str, kind: str) -> Callable[[], Any] | None:
         strict = self.options.strict
         crd = self._crds.get((api_version, kind))
         if crd is not None:
-            return self._compile(f"crd:{api_version}/{kind}", crd)
+            return lambda: self._compile(f"crd:{api_version}/{kind}", crd)
         bundled = catalog.crd_schema(api_version, kind)
         if bundled is not None:
-            return self._compile(str(bundled), catalog.load_schema(bundled, strict))
+            return lambda: self._compile(str(bundled), catalog.load_schema(bundled, strict))
         for location in self.locations:
             if location == catalog.DEFAULT:
-                path = catalog.kubernetes_schema(self.version, api_version, kind, strict)
-                if path is not None:
-                    schema = catalog.load_json(path)
-                    return self._compile(str(path), schema, self._kubernetes(schema))
+                found = catalog.kubernetes_schema(self.version, api_version, kind, strict)
+                if found is not None:
+                    return lambda: self._compile_kubernetes(found)
                 continue
             target = catalog.expand(location, api_version, kind, self.version, strict)
             if "://" in target:
                 continue  # offline: a URL finds nothing
             path = Path(target)
             if path.is_file():
-                return self._compile(
-                    str(path), catalog.load_json(path), base=path.resolve().as_uri()
+                return lambda: self._compile(
+                    str(path), _given_schema(path), base=path.resolve().as_uri(), given=True
                 )
         return None
+
+    def _compile_kubernetes(self, path: Path) -> Any:
+        schema = catalog.load_json(path)
+        return self._compile(str(path), schema, self._kubernetes(schema))
+
+    def skips(self, resource: Resource) -> bool:
+        """Whether `validate` skips `resource` (`--skip`, or `--ignore-missing-schemas` and no
+        schema): told without compiling a schema, so the rules, which leave skipped resources
+        out, can run while another process validates."""
+        options = self.options
+        api_version, kind = resource.api_version, resource.kind
+        if not kind or not api_version:
+            return False
+        if options.skip and kind_matches(options.skip, api_version, kind):
+            return True
+        if options.reject and kind_matches(options.reject, api_version, kind):
+            return False
+        return options.ignore_missing_schemas and self._lookup(api_version, kind) is None
 
     def _type(self, api_version: str, kind: str) -> tuple[Any | None, Any | None]:
         """The validator and the CRD rules' schema of a resource type, looked up once."""
@@ -164,14 +216,12 @@ class EmbeddedValidator:
 _DEFINITION = "#/$defs/"
 
 
-def _reached(definitions: Any, schema: Any) -> dict[str, Any] | None:
+def _reached(definitions: Mapping[str, Any], schema: Any) -> dict[str, Any] | None:
     """The definitions `schema` refers to, and those they refer to, by name.
 
     None when a reference is anything but the plain name of one of them (an escaped name,
     a path inside one): the whole document then resolves it, as it always did.
     """
-    if not isinstance(definitions, dict):
-        return None
     reached: dict[str, Any] = {}
     pending = _references(schema, [])
     while pending:
@@ -201,8 +251,20 @@ def _references(node: Any, found: list[str]) -> list[str]:
 
 def _file_retriever(uri: str) -> Any:
     if uri.startswith("file://"):
-        return json.loads(Path(uri.removeprefix("file://")).read_text(encoding="utf-8"))
+        return _given_schema(Path(uri.removeprefix("file://")))
     raise ValueError(f"cannot fetch {uri} offline")
+
+
+def _given_schema(path: Path) -> Any:
+    """A schema file a --schema-location names (or one it refers to): bad input when it cannot
+    be read as JSON, said at the place JSON's reader stopped."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        where = Location(str(path), exc.lineno, exc.colno)
+        raise InputError([Problem(where, f"not JSON: {exc.msg}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(Location(str(path), 1, 1), f"cannot read: {exc}")]) from None
 
 
 def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], Any]:
@@ -251,6 +313,8 @@ def _explain(resource: Resource, error: Any) -> Problem:
         unexpected = list(getattr(kind, "unexpected", []) or [])
         field = str(unexpected[0]) if unexpected else ""
         known = [k for k in _known_properties(resource, path) if k not in unexpected]
+        import difflib
+
         close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
         hint = f'did you mean "{close[0]}"?' if close else ""
         return problem(

@@ -45,3 +45,57 @@ def test_the_environment_version_is_held_to_the_range(example_repo: Path, cli) -
     outcome = cli("--repo", example_repo, "check", "--no-cache")
     assert outcome.code == 2
     assert "Kubernetes 1.99.0 schemas are not bundled" in outcome.err
+
+
+# The bundled definitions, each decoded when reached -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "folder",
+    sorted(p.name for p in catalog.kubernetes_root().iterdir() if p.is_dir()),
+)
+def test_the_definitions_read_as_needed_are_those_of_the_whole_file(folder: str) -> None:
+    import json
+
+    text = (catalog.kubernetes_root() / folder / "_definitions.json").read_text(encoding="utf-8")
+    whole = json.loads(text)
+    definitions = catalog.Definitions(text)
+    assert definitions._starts is not None
+    assert list(definitions) == list(whole["$defs"])
+    name = "io.k8s.api.apps.v1.Deployment"
+    assert name in definitions
+    assert definitions[name] == whole["$defs"][name]
+    assert definitions.document() == whole
+    assert definitions.document({name: definitions[name]}) == {
+        **whole,
+        "$defs": {name: whole["$defs"][name]},
+    }
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["compact", "indented-by-four", "escaped-name", "defs-not-first", "twice"],
+)
+def test_a_file_of_another_shape_is_read_whole(shape: str) -> None:
+    import json
+
+    document = {
+        "$defs": {
+            "a.B": {"type": "object", "properties": {"c": {"$ref": "#/$defs/a.C"}}},
+            'a."C"' if shape == "escaped-name" else "a.C": {"type": "string"},
+        },
+        "$id": "https://example.invalid/_definitions.json",
+    }
+    if shape == "defs-not-first":
+        document = {"$id": document.pop("$id"), **document}
+    text = {
+        "compact": json.dumps(document),
+        "indented-by-four": json.dumps(document, indent=4),
+    }.get(shape, json.dumps(document, indent=2))
+    if shape == "twice":  # the same name again: JSON's reader keeps the last
+        text = text.replace('"a.C": {', '"a.C": {"type": "integer"},\n    "a.C": {', 1)
+        document = json.loads(text)
+    definitions = catalog.Definitions(text)
+    assert definitions._starts is None
+    assert dict(definitions) == document["$defs"]
+    assert definitions.document() == document

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from meshcanary.manifest import Parsed, Resource, parse_text
-from meshcanary.validate import Options, catalog, embedded
+from meshcanary.validate import Options, catalog
 from meshcanary.validate.embedded import EmbeddedValidator
 
 DEPLOYMENT = """apiVersion: apps/v1
@@ -61,7 +62,7 @@ def test_many_resources_of_a_kind_compile_and_look_up_its_schema_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     resources = _resources(200)
-    compile_ = Counted(embedded.jsonschema_rs.validator_for)
+    compile_ = Counted(jsonschema_rs.validator_for)
     kubernetes = Counted(catalog.kubernetes_schema)
     crds = Counted(catalog.crd_schema)
     stats: list[Path] = []
@@ -71,7 +72,7 @@ def test_many_resources_of_a_kind_compile_and_look_up_its_schema_once(
         stats.append(path)
         return real_is_file(path)
 
-    monkeypatch.setattr(embedded.jsonschema_rs, "validator_for", compile_)
+    monkeypatch.setattr(jsonschema_rs, "validator_for", compile_)
     monkeypatch.setattr(catalog, "kubernetes_schema", kubernetes)
     monkeypatch.setattr(catalog, "crd_schema", crds)
     validator = EmbeddedValidator(Options())

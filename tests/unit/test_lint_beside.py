@@ -1,0 +1,146 @@
+"""`lint` of small input with two jobs: a forked copy validates while this process runs the
+rules, and the report is the one a single process makes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from meshcanary import lint
+from meshcanary.inputs import read_documents
+from meshcanary.manifest import Parsed, parse_documents
+from meshcanary.report import Status
+from meshcanary.validate import Options
+from meshcanary.validate.embedded import EmbeddedValidator
+from tests.support import ARTICLE, BOOKINFO, DATA, ROOT
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the copy is forked")
+
+FIXTURES = DATA / "kubeconform" / "fixtures"
+# Kinds with a schema, one without (HTTPProxy), findings of the rules and of the schemas,
+# a CRD's schema given with --crd, and a file that cannot be read.
+INPUTS = (ARTICLE, BOOKINFO, FIXTURES, "missing.yaml")
+# Each set of options, on the command line and as the validator's.
+OPTIONS = {
+    "defaults": ((), Options()),
+    "strict": (("--strict",), Options(strict=True)),
+    "skip": (
+        ("--skip", "Service,networking.istio.io/v1/VirtualService"),
+        Options(skip=("Service", "networking.istio.io/v1/VirtualService")),
+    ),
+    "reject": (("--reject", "Deployment"), Options(reject=("Deployment",))),
+    "ignore-missing": (("--ignore-missing-schemas",), Options(ignore_missing_schemas=True)),
+    "ignore-missing-skip-policies": (
+        ("--ignore-missing-schemas", "--skip", "Gateway", "--policies", str(ROOT / "policies")),
+        Options(ignore_missing_schemas=True, skip=("Gateway",)),
+    ),
+}
+
+
+@pytest.fixture
+def validated_where(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Where each `Validating` got its verdicts: from the copy, or made here after all."""
+    where: list[str] = []
+    result = lint.Validating.result
+    validate = EmbeddedValidator.validate
+    parent = os.getpid()
+
+    here: list[int] = []
+
+    def recorded(self: lint.Validating) -> list:  # type: ignore[type-arg]
+        before = len(here)
+        verdicts = result(self)
+        where.append("here" if len(here) > before else "copy")
+        return verdicts
+
+    def counted(self: EmbeddedValidator, resource):  # type: ignore[no-untyped-def]
+        if os.getpid() == parent:
+            here.append(1)
+        return validate(self, resource)
+
+    monkeypatch.setattr(lint.Validating, "result", recorded)
+    monkeypatch.setattr(EmbeddedValidator, "validate", counted)
+    return where
+
+
+@pytest.mark.parametrize("name", OPTIONS)
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_two_jobs_report_what_one_does(
+    cli, output: str, name: str, validated_where: list[str]
+) -> None:
+    options, _ = OPTIONS[name]
+    alone = cli("lint", "-o", output, "--jobs", "1", *options, *INPUTS)
+    assert validated_where == []
+    beside = cli("lint", "-o", output, "--jobs", "2", *options, *INPUTS)
+    assert validated_where == ["copy"]
+    assert alone.code == 2  # the file that cannot be read, among the findings
+    assert (beside.code, beside.out, beside.err) == (alone.code, alone.out, alone.err)
+
+
+def test_a_killed_copy_leaves_the_validation_to_this_process(
+    cli, monkeypatch: pytest.MonkeyPatch, validated_where: list[str]
+) -> None:
+    alone = cli("lint", "-o", "json", "--jobs", "1", *INPUTS)
+    parent = os.getpid()
+    validate = EmbeddedValidator.validate
+
+    def dying(self: EmbeddedValidator, resource):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return validate(self, resource)
+
+    monkeypatch.setattr(EmbeddedValidator, "validate", dying)
+    beside = cli("lint", "-o", "json", "--jobs", "2", *INPUTS)
+    assert validated_where == ["here"]
+    assert (beside.code, beside.out, beside.err) == (alone.code, alone.out, alone.err)
+
+
+@pytest.mark.parametrize(
+    ("schema", "error"),
+    [
+        ("{not json", "service-v1.json:1:2: error: not JSON: Expecting property name"),
+        ('{"type": 5}', "service-v1.json:1:1: error: not a usable JSON Schema: 5 is not valid"),
+    ],
+    ids=["not-json", "not-a-schema"],
+)
+def test_an_error_in_the_copy_is_met_again_here(
+    cli, tmp_path: Path, schema: str, error: str
+) -> None:
+    """A schema file the copy cannot use stops the run with the error a single process gives
+    (bad input, said at its place), not with a report that lacks its verdicts."""
+    (tmp_path / "service-v1.json").write_text(schema, encoding="utf-8")
+    location = str(tmp_path / "{{ .ResourceKind }}{{ .KindSuffix }}.json")
+    args = ("--schema-location", location, str(ARTICLE / "micro-api.yaml"))
+    alone = cli("lint", "--jobs", "1", *args)
+    beside = cli("lint", "--jobs", "2", *args)
+    assert alone.code == 2
+    assert error in alone.err
+    assert "Traceback" not in alone.err
+    assert (beside.code, beside.out, beside.err) == (alone.code, alone.out, alone.err)
+
+
+@pytest.mark.parametrize("name", OPTIONS)
+def test_what_is_skipped_is_told_without_compiling_a_schema(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jsonschema_rs
+
+    read, _ = read_documents([str(p) for p in INPUTS[:-1]])
+    parsed = Parsed()
+    parse_documents(read.documents, parsed)
+    validator = EmbeddedValidator(OPTIONS[name][1])
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compiled a schema")
+
+    monkeypatch.setattr(jsonschema_rs, "validator_for", refused)
+    skipped = [validator.skips(r) for r in parsed.resources]
+    monkeypatch.undo()
+    statuses = [validator.validate(r).status for r in parsed.resources]
+    assert skipped == [s is Status.SKIPPED for s in statuses]
+    assert Status.VALID in statuses
+    assert any(skipped) is ("skip" in name or "ignore" in name)
