@@ -21,7 +21,7 @@ PACKAGE = ROOT / "gen" / "meshcanary"
 # the package's __init__, which holds __version__).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("meshcanary", "problem"),
-    ("errors", "layout", "progress", "names", "resources", "positions", "fastyaml"),
+    ("errors", "layout", "progress", "names", "resources", "positions", "fastyaml", "lifetime"),
     ("yaml11",),  # raises `fastyaml`'s Unsure, read by `manifest`: a layer between the two
     ("source", "manifest"),
     ("mesh", "report", "lock", "baseline", "gitops", "kustomize", "release"),

@@ -106,6 +106,9 @@ def _shown(exc: Exception) -> str:
 
 
 def run() -> None:
+    from meshcanary import lifetime
+
+    lifetime.LEAVING = True
     code = main()
     leave(code)
     raise SystemExit(code)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meshcanary import lifetime
 from meshcanary.errors import InputError, MeshcanaryError
 from meshcanary.inputs import Read, unreadable
 from meshcanary.manifest import Document, Parsed, Resource, parse_documents
@@ -59,7 +60,9 @@ def assemble(
     checked = [r for r, skip in zip(parsed.resources, skipped, strict=True) if not skip]
     try:
         if options.rules:
-            found = rules.run(rules.Scope(checked), options.severities, jobs=options.jobs)
+            scope = rules.Scope(checked)
+            found = rules.run(scope, options.severities, jobs=options.jobs)
+            lifetime.keep(scope)  # its indexes, which the rules built
         if options.policies:
             from meshcanary import policies
 
@@ -75,7 +78,9 @@ def assemble(
             resource.file,
             resource.ref,
             verdict.status,
-            (*verdict.problems, *by_resource.pop((resource.file, resource.ref), [])),
+            (*verdict.problems, *by_resource.pop((resource.file, resource.ref), []))
+            if by_resource
+            else verdict.problems,
         )
         for resource, verdict in zip(parsed.resources, verdicts, strict=True)
     )

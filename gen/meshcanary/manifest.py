@@ -15,7 +15,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from meshcanary import fastyaml, yaml11
 from meshcanary.positions import at_mark, node_position, stray_space, yaml_problem
@@ -368,6 +368,30 @@ class Document:
         return Location(self.file, *position)
 
 
+T = TypeVar("T")
+
+
+class _once(Generic[T]):  # a decorator, named as cached_property is
+    """`functools.cached_property` without its lock (Python 3.11 takes one on each first
+    read: 0.85 µs against 0.36, for each of 20k resources' `ref`). Made once per object; two
+    threads that both make it get equal values."""
+
+    def __init__(self, make: Callable[[Any], T]) -> None:
+        self.make = make
+        self.name = make.__name__
+        self.__doc__ = make.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> _once[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> T: ...
+    def __get__(self, instance: object | None, owner: type | None = None) -> T | _once[T]:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.make(instance)
+        return value
+
+
 @dataclass(frozen=True, eq=False)
 class Resource:
     """One Kubernetes object as read, with a way back to the text it came from."""
@@ -401,7 +425,7 @@ class Resource:
     def file(self) -> str:
         return self.document.file
 
-    @functools.cached_property
+    @_once
     def ref(self) -> ResourceRef:
         # Asked for tens of thousands of times a run (results, policies, suppressions); an
         # object is not changed once read. What `ResourceRef.of(self.data)` gives, from the

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from meshcanary import lifetime
 from meshcanary.errors import InputError
 from meshcanary.inputs import read_documents, read_inputs
 from meshcanary.lint import LintOptions, assemble, parse_and_validate
@@ -24,7 +25,9 @@ def lint(paths: Sequence[str], options: LintOptions, stdin: str | None = None) -
     report."""
     read, from_stdin = read_documents(paths, stdin, options.ignore_filename_patterns)
     parsed, verdicts = parse_and_validate(read, options.validation, options.jobs)
-    return assemble(parsed, from_stdin, verdicts, options)
+    report = assemble(parsed, from_stdin, verdicts, options)
+    lifetime.keep(read, parsed)  # the report holds what it needs of them
+    return report
 
 
 def lint_with_kubeconform(paths: Sequence[str], settings: LintOptions) -> Report:
