@@ -9,7 +9,9 @@ rules' and policies' findings, and the problems of input that could not be read,
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -67,9 +69,12 @@ def assemble(
             from meshcanary import policies
 
             found += policies.load(list(options.policies), Path.cwd()).evaluate(checked)
-    finally:
+    except BaseException:
         if isinstance(verdicts, Validating):
-            verdicts = verdicts.result()
+            verdicts.stop()
+        raise
+    if isinstance(verdicts, Validating):
+        verdicts = verdicts.result()
     by_resource: dict[tuple[str, object], list[Problem]] = {}
     for problem in found:
         by_resource.setdefault((problem.location.file, problem.resource), []).append(problem)
@@ -175,8 +180,17 @@ class Validating:
         self.resources = resources
         self.validator = validator
         self.skipped = [validator.skips(r) for r in resources]
-        reading, writing = os.pipe()
-        self._pid = os.fork()
+        self._pid: int | None = None  # None: no copy (it could not be made, or was stopped)
+        try:
+            reading, writing = os.pipe()
+        except OSError:
+            return  # out of file descriptors: validated here, after the rules
+        try:
+            self._pid = os.fork()
+        except OSError:
+            os.close(reading)
+            os.close(writing)
+            return  # out of processes or memory: validated here, after the rules
         if self._pid == 0:  # the copy: validate, send the verdicts, leave without cleaning up
             code = 1
             try:
@@ -192,14 +206,27 @@ class Validating:
         """The copy's verdicts once it has sent them all, or this process's own."""
         import pickle
 
-        with os.fdopen(self._reading, "rb") as pipe:
-            sent = pipe.read()
-        _, status = os.waitpid(self._pid, 0)
-        if status == 0 and sent:
-            # Bytes this run's own forked copy wrote, never read from anywhere else.
-            verdicts: list[Verdict] = pickle.loads(sent)  # noqa: S301
-            return verdicts
+        if self._pid is not None:
+            with os.fdopen(self._reading, "rb") as pipe:
+                sent = pipe.read()
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
+            if status == 0 and sent:
+                # Bytes this run's own forked copy wrote, never read from anywhere else.
+                verdicts: list[Verdict] = pickle.loads(sent)  # noqa: S301
+                return verdicts
         return [self.validator.validate(r) for r in self.resources]
+
+    def stop(self) -> None:
+        """Stop the copy and wait for it to end: the run stops without its verdicts (an error
+        in the rules, Ctrl-C), and validating them here after all would only delay that."""
+        if self._pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        os.close(self._reading)
+        os.waitpid(self._pid, 0)
+        self._pid = None
 
 
 def _send_verdicts(fd: int, verdicts: list[Verdict]) -> None:

@@ -144,3 +144,31 @@ def test_what_is_skipped_is_told_without_compiling_a_schema(
     assert skipped == [s is Status.SKIPPED for s in statuses]
     assert Status.VALID in statuses
     assert any(skipped) is ("skip" in name or "ignore" in name)
+
+
+def test_a_run_stopped_by_the_rules_stops_the_copy_and_validates_nothing_more(
+    cli, monkeypatch: pytest.MonkeyPatch, validated_where: list[str]
+) -> None:
+    """An error in the rules (or Ctrl-C) ends the run at once: the copy is stopped and
+    waited for, and this process does not validate what the copy would have."""
+    from meshcanary import rules
+
+    forked: list[int] = []
+    fork = os.fork
+
+    def recorded_fork() -> int:
+        pid = fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fork", recorded_fork)
+    monkeypatch.setattr(rules, "run", failing)
+    assert cli("lint", "--jobs", "2", *INPUTS).code == 130  # as after Ctrl-C
+    assert len(forked) == 1
+    with pytest.raises(ChildProcessError):  # waited for already: no such child left
+        os.waitpid(forked[0], os.WNOHANG)
+    assert validated_where == []  # no verdicts were asked for, here or of the copy
