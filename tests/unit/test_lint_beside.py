@@ -99,22 +99,43 @@ def test_a_killed_copy_leaves_the_validation_to_this_process(
     assert (beside.code, beside.out, beside.err) == (alone.code, alone.out, alone.err)
 
 
+CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: 5}}}
+"""
+
+
 @pytest.mark.parametrize(
-    ("schema", "error"),
+    ("given", "error"),
     [
-        ("{not json", "service-v1.json:1:2: error: not JSON: Expecting property name"),
-        ('{"type": 5}', "service-v1.json:1:1: error: not a usable JSON Schema: 5 is not valid"),
+        ("not-json", "service-v1.json:1:2: error: not JSON: Expecting property name"),
+        ("not-a-schema", "service-v1.json:1:1: error: not a usable JSON Schema: 5 is not valid"),
+        ("crd", "widgets.yaml:1:1: error: not a usable JSON Schema: 5 is not valid"),
     ],
-    ids=["not-json", "not-a-schema"],
 )
 def test_an_error_in_the_copy_is_met_again_here(
-    cli, tmp_path: Path, schema: str, error: str
+    cli, tmp_path: Path, given: str, error: str
 ) -> None:
-    """A schema file the copy cannot use stops the run with the error a single process gives
-    (bad input, said at its place), not with a report that lacks its verdicts."""
-    (tmp_path / "service-v1.json").write_text(schema, encoding="utf-8")
-    location = str(tmp_path / "{{ .ResourceKind }}{{ .KindSuffix }}.json")
-    args = ("--schema-location", location, str(ARTICLE / "micro-api.yaml"))
+    """A schema the user gave that the copy cannot use (a --schema-location file, a --crd)
+    stops the run with the error a single process gives (bad input, said at its place), not
+    with a report that lacks its verdicts."""
+    if given == "crd":
+        (tmp_path / "widgets.yaml").write_text(CRD, encoding="utf-8")
+        widget = tmp_path / "widget.yaml"
+        widget.write_text("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: a}\n")
+        args: tuple[str, ...] = ("--crd", str(tmp_path / "widgets.yaml"), str(widget))
+    else:
+        schema = "{not json" if given == "not-json" else '{"type": 5}'
+        (tmp_path / "service-v1.json").write_text(schema, encoding="utf-8")
+        location = str(tmp_path / "{{ .ResourceKind }}{{ .KindSuffix }}.json")
+        args = ("--schema-location", location, str(ARTICLE / "micro-api.yaml"))
     alone = cli("lint", "--jobs", "1", *args)
     beside = cli("lint", "--jobs", "2", *args)
     assert alone.code == 2

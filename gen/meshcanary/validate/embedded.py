@@ -44,6 +44,7 @@ class EmbeddedValidator:
         self._types: dict[tuple[str, str], tuple[Any | None, Any | None]] = {}
         # (apiVersion, kind) → how to compile its validator, or None: found without reading.
         self._found: dict[tuple[str, str], Callable[[], Any] | None] = {}
+        # (apiVersion, kind) → the schema of a --crd file, and that file.
         self._crds = _load_crds(options.crds, options.strict)
         self._kubernetes_definitions: catalog.Definitions | None = None
 
@@ -52,7 +53,7 @@ class EmbeddedValidator:
     def _kubernetes(self, schema: Any) -> Any:
         """A registry of the bundled Kubernetes definitions that `schema` reaches.
 
-        They are one document of about 860 definitions (1.3 MB): a registry of them all
+        They are one document of 635 definitions (1.3 MB): a registry of them all
         takes 7 ms to build, one of the 114 a Deployment reaches 2 ms, walk included; only
         those reached are decoded (`catalog.Definitions`).
         """
@@ -74,8 +75,11 @@ class EmbeddedValidator:
         schema: Any,
         registry: Any = None,
         base: str | None = None,
-        given: bool = False,
+        given: Path | None = None,
     ) -> Any:
+        """The validator of `schema`, compiled once per `key`. A schema the user `given` (a
+        --crd or --schema-location file) that jsonschema-rs refuses is bad input in that file;
+        one of ours is a bug, and raises as it is."""
         # Imported when a schema is compiled, not with this module: `lint` makes its validator
         # in one process and may compile in another (the import is 10 ms of its start-up).
         import jsonschema_rs
@@ -91,12 +95,11 @@ class EmbeddedValidator:
             try:
                 self._validators[cache_key] = jsonschema_rs.validator_for(schema, **options)
             except (ValueError, jsonschema_rs.ReferencingError) as exc:
-                if not given:
+                if given is None:
                     raise
-                # A schema from a --schema-location is the user's input, not ours.
                 reason = (getattr(exc, "message", "") or str(exc)).partition("\n")[0]
                 raise InputError(
-                    [Problem(Location(key, 1, 1), f"not a usable JSON Schema: {reason}")]
+                    [Problem(Location(str(given), 1, 1), f"not a usable JSON Schema: {reason}")]
                 ) from None
         return self._validators[cache_key]
 
@@ -118,7 +121,8 @@ class EmbeddedValidator:
         strict = self.options.strict
         crd = self._crds.get((api_version, kind))
         if crd is not None:
-            return lambda: self._compile(f"crd:{api_version}/{kind}", crd)
+            schema, file = crd
+            return lambda: self._compile(f"crd:{api_version}/{kind}", schema, given=file)
         bundled = catalog.crd_schema(api_version, kind)
         if bundled is not None:
             return lambda: self._compile(str(bundled), catalog.load_schema(bundled, strict))
@@ -134,7 +138,7 @@ class EmbeddedValidator:
             path = Path(target)
             if path.is_file():
                 return lambda: self._compile(
-                    str(path), _given_schema(path), base=path.resolve().as_uri(), given=True
+                    str(path), _given_schema(path), base=path.resolve().as_uri(), given=path
                 )
         return None
 
@@ -163,7 +167,9 @@ class EmbeddedValidator:
         if found is None:
             crd = self._crds.get(key)
             bundled = catalog.crd_schema(api_version, kind) if crd is None else None
-            rules = catalog.load_json(bundled) if bundled is not None else crd
+            rules = catalog.load_json(bundled) if bundled is not None else None
+            if crd is not None:
+                rules = crd[0]
             found = self._types[key] = (self.validator_for(api_version, kind), rules)
         return found
 
@@ -267,9 +273,10 @@ def _given_schema(path: Path) -> Any:
         raise InputError([Problem(Location(str(path), 1, 1), f"cannot read: {exc}")]) from None
 
 
-def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], Any]:
-    """JSON Schemas from CustomResourceDefinition files, by (apiVersion, kind)."""
-    found: dict[tuple[str, str], Any] = {}
+def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], tuple[Any, Path]]:
+    """JSON Schemas from CustomResourceDefinition files, with their file, by (apiVersion,
+    kind)."""
+    found: dict[tuple[str, str], tuple[Any, Path]] = {}
     for path in paths:
         if path.exists() and not path.is_file():  # a FIFO would block the read forever
             raise InputError(f"--crd {path}: not a regular file")
@@ -282,7 +289,7 @@ def _load_crds(paths: tuple[Path, ...], strict: bool) -> dict[tuple[str, str], A
         for crd in documents:
             for version in catalog.crd_versions(crd):
                 schema = catalog.make_strict(version.schema) if strict else version.schema
-                found[(version.api_version, version.kind)] = schema
+                found[(version.api_version, version.kind)] = (schema, path)
     return found
 
 
