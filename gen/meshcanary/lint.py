@@ -151,10 +151,18 @@ def parse_and_validate(
     pieces = _pieces(read.documents, jobs)
     if len(pieces) < 2:
         parsed = Parsed(files=read.files)
+        documents = _documents(read.documents)
         with no_cycle_collection():
+            if jobs > 1 and VALIDATE_BESIDE and documents and can_fork():
+                validating = Validating(documents, validator)  # forked before the parse
+                try:
+                    parse_documents(read.documents, parsed)
+                    validating.send(parsed.resources)
+                except BaseException:
+                    validating.stop()
+                    raise
+                return parsed, validating
             parse_documents(read.documents, parsed)
-            if jobs > 1 and VALIDATE_BESIDE and can_fork() and parsed.resources:
-                return parsed, Validating(parsed.resources, validator)
             return parsed, [validator.validate(r) for r in parsed.resources]
     return _in_workers(read, pieces, validator, validation, jobs)
 
@@ -166,41 +174,76 @@ VALIDATE_BESIDE = True
 
 
 class Validating:
-    """The verdicts of `resources`, made by a forked copy of this process while this one
-    runs the rules, which need of them only which resources are skipped (told without a
-    schema: `EmbeddedValidator.skips`).
+    """The verdicts of the resources parsed from `documents`, made by a forked copy of this
+    process while this one parses and runs the rules, which need of them only which resources
+    are skipped (told without a schema: `EmbeddedValidator.skips`).
 
     On small input most of the time is start-up, and validation's share of it (importing
     jsonschema-rs, 13 to 20 ms, then reading and compiling the schemas) is about the rules'
-    (importing them, 12 ms, and running them). When the copy fails for any reason
-    (killed, an error), this process validates after all, and meets the error itself.
+    (importing them, 12 ms, and running them). The copy is forked before the parse, so that
+    it imports jsonschema-rs while this process parses; it is then sent the parsed objects
+    (`send`). When the copy fails for any reason (killed, an error), this process validates
+    after all, and meets the error itself.
     """
 
-    def __init__(self, resources: list[Resource], validator: EmbeddedValidator) -> None:
-        self.resources = resources
+    def __init__(self, documents: list[Document], validator: EmbeddedValidator) -> None:
+        self.documents = documents
         self.validator = validator
-        self.skipped = [validator.skips(r) for r in resources]
+        self.resources: list[Resource] = []
+        self.skipped: list[bool] = []
         self._pid: int | None = None  # None: no copy (it could not be made, or was stopped)
         try:
-            reading, writing = os.pipe()
+            objects, self._objects = os.pipe()  # this process → the copy: what it parsed
         except OSError:
             return  # out of file descriptors: validated here, after the rules
         try:
+            self._reading, verdicts = os.pipe()  # the copy → this process: the verdicts
+        except OSError:
+            os.close(objects)
+            os.close(self._objects)
+            return
+        try:
             self._pid = os.fork()
         except OSError:
-            os.close(reading)
-            os.close(writing)
+            for fd in (objects, self._objects, self._reading, verdicts):
+                os.close(fd)
             return  # out of processes or memory: validated here, after the rules
         if self._pid == 0:  # the copy: validate, send the verdicts, leave without cleaning up
             code = 1
             try:
-                os.close(reading)
-                _send_verdicts(writing, [validator.validate(r) for r in resources])
+                os.close(self._objects)
+                os.close(self._reading)
+                _validate_sent(objects, verdicts, documents, validator)
                 code = 0
             finally:
                 os._exit(code)
-        os.close(writing)
-        self._reading = reading
+        os.close(objects)
+        os.close(verdicts)
+
+    def send(self, resources: list[Resource]) -> None:
+        """The resources parsed from `documents`, to the copy."""
+        import marshal
+
+        self.resources = resources
+        self.skipped = [self.validator.skips(r) for r in resources]
+        if self._pid is None:
+            return
+        positions = {id(d): position for position, d in enumerate(self.documents)}
+        try:
+            # Each object with the position of its document, as a worker sends them (`_Part`).
+            sent = marshal.dumps([(positions[id(r.document)], r.item, r.data) for r in resources])
+        except ValueError:  # not the loader's values after all: validated here
+            self.stop()
+            return
+        view = memoryview(sent)
+        try:
+            while view:
+                view = view[os.write(self._objects, view) :]
+        except OSError:
+            pass  # the copy has gone (killed): `result` validates here
+        finally:
+            os.close(self._objects)
+            self._objects = -1
 
     def result(self) -> list[Verdict]:
         """The copy's verdicts once it has sent them all, or this process's own."""
@@ -219,14 +262,38 @@ class Validating:
 
     def stop(self) -> None:
         """Stop the copy and wait for it to end: the run stops without its verdicts (an error
-        in the rules, Ctrl-C), and validating them here after all would only delay that."""
+        in the parse or the rules, Ctrl-C), and validating them here after all would only
+        delay that."""
         if self._pid is None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._pid, signal.SIGKILL)
+        if self._objects >= 0:  # -1 once the objects are sent
+            os.close(self._objects)
         os.close(self._reading)
         os.waitpid(self._pid, 0)
         self._pid = None
+
+
+def _validate_sent(
+    objects: int, verdicts: int, documents: list[Document], validator: EmbeddedValidator
+) -> None:
+    """In the copy: import jsonschema-rs while the parent parses, then validate the objects it
+    sends, and send their verdicts back. Nothing sent (the parent stopped) sends nothing."""
+    import marshal
+
+    import jsonschema_rs  # noqa: F401 - imported here so that it is ready when the objects come
+
+    with os.fdopen(objects, "rb") as pipe:
+        sent = pipe.read()
+    if not sent:
+        raise EOFError("the parent sent no objects")
+    resources = [
+        Resource(data, documents[position], item)
+        # Bytes the parent of this forked copy wrote, never read from anywhere else.
+        for position, item, data in marshal.loads(sent)  # noqa: S302
+    ]
+    _send_verdicts(verdicts, [validator.validate(r) for r in resources])
 
 
 def _send_verdicts(fd: int, verdicts: list[Verdict]) -> None:

@@ -3,6 +3,7 @@ rules, and the report is the one a single process makes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -167,29 +168,93 @@ def test_what_is_skipped_is_told_without_compiling_a_schema(
     assert any(skipped) is ("skip" in name or "ignore" in name)
 
 
-def test_a_run_stopped_by_the_rules_stops_the_copy_and_validates_nothing_more(
-    cli, monkeypatch: pytest.MonkeyPatch, validated_where: list[str]
-) -> None:
-    """An error in the rules (or Ctrl-C) ends the run at once: the copy is stopped and
-    waited for, and this process does not validate what the copy would have."""
-    from meshcanary import rules
-
-    forked: list[int] = []
+@pytest.fixture
+def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The copies this process forks."""
+    pids: list[int] = []
     fork = os.fork
 
     def recorded_fork() -> int:
         pid = fork()
         if pid:
-            forked.append(pid)
+            pids.append(pid)
         return pid
+
+    monkeypatch.setattr(os, "fork", recorded_fork)
+    return pids
+
+
+@pytest.mark.parametrize("where", ["parse", "rules"])
+def test_a_run_stopped_before_the_verdicts_stops_the_copy_and_validates_nothing_more(
+    cli, monkeypatch: pytest.MonkeyPatch, validated_where: list[str], forked: list[int], where: str
+) -> None:
+    """An error in the parse or the rules (or Ctrl-C) ends the run at once: the copy is
+    stopped and waited for, and this process does not validate what the copy would have."""
+    from meshcanary import rules
 
     def failing(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(os, "fork", recorded_fork)
-    monkeypatch.setattr(rules, "run", failing)
+    if where == "parse":
+        monkeypatch.setattr(lint, "parse_documents", failing)
+    else:
+        monkeypatch.setattr(rules, "run", failing)
     assert cli("lint", "--jobs", "2", *INPUTS).code == 130  # as after Ctrl-C
     assert len(forked) == 1
     with pytest.raises(ChildProcessError):  # waited for already: no such child left
         os.waitpid(forked[0], os.WNOHANG)
     assert validated_where == []  # no verdicts were asked for, here or of the copy
+
+
+def many_services(folder: Path, count: int) -> Path:
+    """`count` Services in one file: more than a pipe holds once parsed (64 KiB)."""
+    path = folder / "services.yaml"
+    path.write_text(
+        "".join(
+            f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{n}, namespace: a}}\n"
+            f"spec:\n  selector: {{app: s{n}}}\n  ports:\n  - {{name: http, port: 80}}\n"
+            for n in range(count)
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("how", ["gone before the objects", "objects marshal refuses"])
+def test_objects_the_copy_cannot_have_are_validated_here(
+    cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    validated_where: list[str],
+    forked: list[int],
+    how: str,
+) -> None:
+    """The copy is forked before the parse and sent the parsed objects: when it has gone by
+    then (its pipe is closed), or the objects cannot be sent, this process validates them."""
+    import marshal
+
+    services = many_services(tmp_path, 2000)
+    args = ("lint", "-o", "json", str(services), *map(str, INPUTS))
+    alone = cli(*args, "--jobs", "1")
+    if how == "gone before the objects":
+
+        def gone(*args: object) -> None:
+            os._exit(1)
+
+        monkeypatch.setattr(lint, "_validate_sent", gone)
+    else:
+        dumps = marshal.dumps
+
+        def refusing(value: object, *args: int) -> bytes:
+            if isinstance(value, list) and value and isinstance(value[0], tuple):
+                raise ValueError("unmarshallable object")
+            return dumps(value, *args)
+
+        monkeypatch.setattr(marshal, "dumps", refusing)
+    beside = cli(*args, "--jobs", "2")
+    assert validated_where == ["here"]
+    assert len(forked) == 1
+    with pytest.raises(ChildProcessError):  # waited for already: no such child left
+        os.waitpid(forked[0], os.WNOHANG)
+    assert (beside.code, beside.out, beside.err) == (alone.code, alone.out, alone.err)
+    assert json.loads(beside.out)["summary"]["valid"] > 2000  # the Services among them
