@@ -72,7 +72,7 @@ def check(root: Path, paths: Sequence[str], options: CheckOptions) -> Report:
             required=options.base_required,
             changed=options.base_changed,
         )
-    from meshcanary.check import early
+    from meshcanary.kustomize import early
 
     # The overlays a hook's paths name build while the release files load and render.
     guessed = paths if options.shard is None else ()

@@ -212,7 +212,7 @@ class _Step:
             baseline = baseline.narrowed(_consulted(fresh))
         # A resolver of this environment's own: the run's would keep every environment's
         # overlay folders to the end of the run (about 90 MiB at 4000 x 3). What the hook's
-        # paths started early (check.early) was started on the run's builder.
+        # paths started early (kustomize.early) was started on the run's builder.
         builder = kustomize.Builder(root.resolve())
         builder.early = kustomize.builder(root).early
         # kustomize builds each overlay, in the background: it starts on each once the

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,6 +43,7 @@ __all__ = [
     "BuildResult",
     "Builder",
     "Remotes",
+    "Started",
     "Target",
     "builder",
     "command",
@@ -154,6 +156,12 @@ def environment(remote: bool) -> dict[str, str]:
         "KUBERC": "off",
         "TMPDIR": tempfile.gettempdir(),
         "LC_ALL": "C",
+        # Go's collector runs when the heap has grown by this much (%), not by its default
+        # 100: a build is a short-lived process, and collecting half as often took one
+        # overlay's build from 0.154 to 0.123 s and a batch of 25 from 0.556 to 0.486 s
+        # (medians of 15, alternated); its peak memory went from 77-82 to 81-86 MB (25
+        # overlays: 79-89 to 93-101 MB).
+        "GOGC": "200",
     }
     if not remote:
         env.update(
@@ -234,7 +242,7 @@ class Builder:
         self.resolver = Resolver(root)
         # Builds started before the run asked for them (`batch.early`), by what they build.
         # Keyed by folder, group and remote prefixes (`batch.Overlay.built_as`).
-        self.early: dict[tuple[str, str, tuple[str, ...]], tuple[Target, Future[BuildResult]]] = {}
+        self.early: dict[tuple[str, str, tuple[str, ...]], tuple[Target, Started]] = {}
         self._background: ThreadPoolExecutor | None = None
 
     def refused(self, target: Target) -> tuple[Problem, ...]:
@@ -245,7 +253,7 @@ class Builder:
             for problem in self.resolver.check(folder, remotes)
         )
 
-    def start(self, target: Target) -> Future[BuildResult] | None:
+    def start(self, target: Target) -> Started | None:
         """Build `target` in the background, once resolved; None (and nothing run) when the
         resolver refuses it."""
         if self.refused(target):
@@ -254,7 +262,9 @@ class Builder:
             self._background = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
         folders = target.listed or (target.folder,)
         fetches = any(self.resolver.remote_entries(folder) for folder in folders)
-        return self._background.submit(_run, target.folder, target.display, fetches)
+        handle = _Handle()
+        built = self._background.submit(_run, target.folder, target.display, fetches, handle)
+        return Started(built, handle)
 
     def build(self, target: Target) -> BuildResult:
         """`kustomize build`; a refusal or failure is returned as data, with its message."""
@@ -303,22 +313,59 @@ def builder(root: Path) -> Builder:
     return found
 
 
-def _run(folder: Path, shown: str, fetches: bool) -> BuildResult:
+@dataclass(frozen=True)
+class Started:
+    """A build running in the background (`Builder.start`): its result to come, or to be
+    stopped when nobody wants it after all."""
+
+    built: Future[BuildResult]
+    handle: _Handle
+
+    def stop(self) -> None:
+        """Kill its kustomize (or see that none starts) and wait for the thread to end."""
+        self.handle.stop()
+        self.built.exception()
+
+
+class _Handle:
+    """Lets the thread that starts a kustomize process be told to stop it, whenever the
+    telling comes: before the start (it then starts nothing), during the run, or after."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        self._stopped = False
+
+    def started(self, process: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._process = process
+            if self._stopped:
+                process.kill()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._process is not None:
+                self._process.kill()  # a process that has ended already is left as it is
+
+    @property
+    def stopped(self) -> bool:
+        with self._lock:
+            return self._stopped
+
+
+def _run(folder: Path, shown: str, fetches: bool, handle: _Handle | None = None) -> BuildResult:
     limit = float(REMOTE_TIMEOUT_SECONDS if fetches else TIMEOUT_SECONDS)
     remaining = settings.remaining()
     if remaining is not None:
         if remaining <= 0:
             return BuildResult(shown, "", _late())
         limit = min(limit, remaining)
+    if handle is not None and handle.stopped:
+        return BuildResult(shown, "", "not built: stopped before it started")
     try:
-        done = subprocess.run(  # noqa: S603 - fixed executable, argument list
-            [*command(), str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=limit,
-            check=False,
-            env=environment(fetches),
-            stdin=subprocess.DEVNULL,
+        done = _completed(
+            [*command(), str(folder)], limit, environment(fetches), handle or _Handle()
         )
     except subprocess.TimeoutExpired:
         late = settings.remaining() is not None and (settings.remaining() or 0) <= 0
@@ -331,6 +378,32 @@ def _run(folder: Path, shown: str, fetches: bool) -> BuildResult:
         message = done.stderr.strip().removeprefix("error: ").splitlines()
         return BuildResult(shown, "", " ".join(message) or f"exit code {done.returncode}")
     return BuildResult(shown, done.stdout, "")
+
+
+def _completed(
+    args: list[str], limit: float, env: dict[str, str], handle: _Handle
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(args, capture_output=True, text=True, timeout=limit)`, the process
+    told to `handle` once started so that it can be stopped from another thread."""
+    with subprocess.Popen(  # noqa: S603 - fixed executable, argument list
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        handle.started(process)
+        try:
+            stdout, stderr = process.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+        except BaseException:  # Ctrl-C: leaving the block waits for it
+            process.kill()
+            raise
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 def _late() -> str:

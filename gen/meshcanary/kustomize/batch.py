@@ -49,22 +49,29 @@ def early(root: Path, overlays: Sequence[Overlay], builder: kustomize.Builder) -
 
     Each is resolved first, as every build is: a guess builds nothing a run would refuse.
     `build` takes the result of an overlay it is asked for that is built the same way, as its
-    own batch would give it; the others are waited for and dropped when the block ends.
+    own batch would give it; the others are stopped and dropped when the block ends (a run
+    answered from the cache takes none). An overlay started already by an enclosing block
+    is left to it.
     """
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="meshcanary-early-"))
+    mine: list[tuple[str, str, tuple[str, ...]]] = []
     try:
         for index, overlay in enumerate(overlays):
+            if overlay.built_as in builder.early:
+                continue
             target = _batch_root(root, folder / f"overlay-{index}", [overlay])
             started = builder.start(target)
             if started is not None:
                 builder.early[overlay.built_as] = (target, started)
+                mine.append(overlay.built_as)
         yield
     finally:
-        for _, started in builder.early.values():
-            started.exception()  # a guess not taken: wait for its process, drop what it gave
-        builder.early.clear()
+        for key in mine:
+            left = builder.early.pop(key, None)
+            if left is not None:
+                left[1].stop()  # a guess not taken: its kustomize killed, what it gave dropped
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -134,7 +141,7 @@ def build(
     # as the others are, so that its error is the one a run without the guess gives.
     for overlay in overlays:
         started = builder.early.pop(overlay.built_as, None)
-        if started is not None and take([overlay], started[0], started[1].result()):
+        if started is not None and take([overlay], started[0], started[1].built.result()):
             progress.advance()
     overlays_left = [o for o in overlays if id(o) not in outputs]
 

@@ -414,11 +414,10 @@ def test_a_remote_that_never_answers_stops_at_the_deadline(
     """With remotes allowed, a server that accepts and never answers holds the run only until
     --timeout; before, each of three builds waited 300 s."""
     import socket
-    import subprocess
 
-    from meshcanary.kustomize import command
+    from meshcanary import kustomize
 
-    runs = count_calls(monkeypatch, subprocess, "run")
+    runs = count_calls(monkeypatch, kustomize, "_completed")  # (args, limit, env, handle)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
@@ -436,7 +435,7 @@ def test_a_remote_that_never_answers_stops_at_the_deadline(
     assert outcome.code == 2
     # Each kustomize process that ran was given what was left of the run's 4 s, not 300 s of
     # its own; a build due after the deadline did not start, and the message says so.
-    limits = [kwargs["timeout"] for args, kwargs in runs.made if args[0][0] == command()[0]]
+    limits = [args[1] for args, _ in runs.made if args[0][0] == kustomize.command()[0]]
     assert limits and all(0 < limit <= 4 for limit in limits), limits
     assert "deadline (--timeout 4 s)" in outcome.err, outcome.err
     del line
@@ -537,7 +536,8 @@ def test_every_kustomize_call_gets_the_flags_and_no_secret(repo, recorded, tmp_p
             pairs = (line.removeprefix("ENV ").partition("=")[::2] for line in lines[1:])
             calls.append((lines[0].removeprefix("ARGS "), dict(pairs)))
             call.unlink()
-    allowed = {"HOME", "XDG_CONFIG_HOME", "KUBERC", "TMPDIR", "LC_ALL", "PWD", "SHLVL", "_"}
+    allowed = {"HOME", "XDG_CONFIG_HOME", "KUBERC", "TMPDIR", "LC_ALL", "GOGC", "PWD", "SHLVL"}
+    allowed |= {"_"}
     allowed |= {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"}
     for argv, environment in calls:
         assert argv.split()[1 : 1 + len(FLAGS)] == list(FLAGS), argv

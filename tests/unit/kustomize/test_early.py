@@ -1,9 +1,12 @@
-"""check.early: the hook's overlays guessed from its paths and built while the release files
+"""kustomize.early: the hook's overlays guessed from its paths and built while the release files
 load; a build taken only for the overlay it was asked for, and nothing built that a run would
 refuse."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +14,7 @@ import pytest
 import yaml
 
 from meshcanary import kustomize
-from meshcanary.check import early
-from meshcanary.kustomize import batch
+from meshcanary.kustomize import batch, early
 from tests.support import write
 
 PROD = "deploy/overlays/prod"
@@ -149,3 +151,92 @@ def test_the_hooks_report_is_the_same_with_and_without_the_guess(
     assert guessed == unguessed
     assert guessed.code == 1 and '"service-target-port"' in guessed.out
     assert '"render-fresh"' in guessed.out
+
+
+def test_a_guess_not_taken_is_stopped_not_waited_for(
+    example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guess the run does not take (it was answered from the cache, or it built something
+    else) is killed when the block ends: the run does not wait for a build it drops. A
+    program that sleeps stands for a slow kustomize: stopping it is what is tested."""
+    slow = tmp_path / "slow-kustomize"
+    slow.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
+    slow.chmod(0o755)
+    with kustomize.run_settings(allow_remote=False, timeout=None, kustomize=str(slow)):
+        builder = kustomize.builder(example_repo)
+        began = time.monotonic()
+        with batch.early(example_repo, _overlays(["micro-api"]), builder):
+            ((_, started),) = builder.early.values()
+            time.sleep(0.5)  # the process has started
+        assert time.monotonic() - began < 30
+        assert builder.early == {}
+        result = started.built.result(timeout=0)
+    assert not result.ok  # killed: what it gave is dropped
+
+
+def test_a_guess_stopped_before_its_process_starts_runs_nothing() -> None:
+    handle = kustomize._Handle()
+    handle.stop()
+    result = kustomize._run(Path("/nowhere"), "overlay", False, handle)
+    assert result.error == "not built: stopped before it started"
+
+
+def test_a_block_inside_another_leaves_the_outer_blocks_guesses_to_it(
+    example_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI guesses before the pipeline is imported, and `check` guesses again for callers
+    without the CLI: the inner block starts nothing the outer started, and leaves it be."""
+    ran = _counting(monkeypatch)
+    builder = kustomize.Builder(example_repo)
+    outer = _overlays(["micro-api"])
+    with batch.early(example_repo, outer, builder):
+        with batch.early(example_repo, _overlays(["micro-api", "_gateways"]), builder):
+            assert len(ran) <= 2
+            assert set(builder.early) == {o.built_as for o in _overlays(["micro-api", "_gateways"])}
+        assert set(builder.early) == {outer[0].built_as}  # the inner's guess is gone, not this
+        results = batch.build(example_repo, outer, builder=builder)
+    assert len(ran) == 2  # micro-api once, _gateways once
+    assert results[0].ok and results[0].documents
+
+
+def test_the_hook_starts_kustomize_before_the_pipeline_is_imported(example_repo: Path) -> None:
+    """kustomize takes longer than the rest of a hook's run: it starts before the check
+    pipeline's 50 ms of imports (a new process, so that nothing is imported already)."""
+    script = (
+        "import sys\n"
+        "from meshcanary import kustomize\n"
+        "start = kustomize.Builder.start\n"
+        "def started(self, target):\n"
+        "    print('pipeline imported' if 'meshcanary.check' in sys.modules else 'not yet')\n"
+        "    return start(self, target)\n"
+        "kustomize.Builder.start = started\n"
+        "from meshcanary.__main__ import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    paths = ["environments/prod/micro-api.yaml", f"{PROD}/micro-api/virtualservice.yaml"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, "-C", str(example_repo), "check", "--no-cache", *paths],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:2] == ["not yet", "not yet"]  # micro-api and _gateways
+
+
+def test_a_hook_answered_from_the_cache_stops_its_guesses(
+    example_repo: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = ["environments/prod/micro-api.yaml", f"{PROD}/micro-api/virtualservice.yaml"]
+    first = cli("-C", example_repo, "check", *paths)
+    stopped: list[kustomize.Started] = []
+    stop = kustomize.Started.stop
+
+    def recorded(self: kustomize.Started) -> None:
+        stopped.append(self)
+        stop(self)
+
+    monkeypatch.setattr(kustomize.Started, "stop", recorded)
+    again = cli("-C", example_repo, "check", *paths)
+    assert again == first and first.code == 0
+    assert len(stopped) == 2  # the guesses of micro-api and _gateways, neither taken
