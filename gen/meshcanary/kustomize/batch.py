@@ -21,7 +21,6 @@ from typing import Any
 
 from meshcanary import kustomize, progress
 from meshcanary.kustomize.contain import Resolver
-from meshcanary.manifest import BadDocument, objects
 
 BATCH = 25
 ORIGIN = "config.kubernetes.io/origin"
@@ -88,6 +87,9 @@ def build(
     import tempfile
 
     import yaml
+
+    # Imported here, not with the module: the hook's guesses start before it is needed.
+    from meshcanary.manifest import BadDocument, objects
 
     builder = builder or kustomize.builder(root)
     outputs: dict[int, kustomize.BuildResult] = {}
