@@ -174,6 +174,9 @@ def test_with_two_jobs_a_forked_copy_validates(replicas: str, code: int, tmp_pat
     assert (done, alone) == (code, code)
     assert "jsonschema_rs" not in beside
     assert "jsonschema_rs" in here
+    # Verdicts come back as marshal's statuses; pickle only carries problems when there are.
+    assert ("pickle" in beside) is (code == 1)
+    assert "difflib" not in beside  # nothing to suggest
 
 
 def test_lint_of_a_kustomize_folder_loads_the_kustomize_runner(tmp_path: Path) -> None:
