@@ -25,9 +25,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("yaml11",),  # raises `fastyaml`'s Unsure, read by `manifest`: a layer between the two
     ("source", "manifest"),
     ("mesh", "report", "lock", "baseline", "gitops", "kustomize", "release"),
-    ("routing_gateway",),  # reads `mesh`, read by `routing`: a layer between the two
+    ("routing_gateway", "registry"),  # read `mesh`, read by `routing` and `rules`
     ("workspace", "rules", "inputs", "validate", "routing"),
-    ("policies", "render", "equivalence", "reach"),
+    ("policies", "render", "equivalence", "reach", "validating"),
     ("lint",),
     ("check", "importer", "analysis"),
     ("commands",),

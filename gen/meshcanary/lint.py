@@ -1,7 +1,8 @@
 """What `lint` checks and how its findings become one report, whichever validator ran.
 
 `LintOptions` says which checks run; `parse_and_validate` parses the documents read and
-validates each resource in-process, in worker processes when there are enough to pay for them;
+validates each resource: in worker processes when there are enough to pay for them, else in a
+forked copy while this process runs the rules (`validating`), or in-process with one job;
 `assemble` joins the schema verdicts (the embedded validator's or kubeconform's), the built-in
 rules' and policies' findings, and the problems of input that could not be read, into one
 `Report`.
@@ -9,23 +10,22 @@ rules' and policies' findings, and the problems of input that could not be read,
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshcanary import lifetime
-from meshcanary.errors import InputError, MeshcanaryError
+from meshcanary import lifetime, validating
+from meshcanary.errors import MeshcanaryError
 from meshcanary.inputs import Read, unreadable
+from meshcanary.lifetime import can_fork
 from meshcanary.manifest import Document, Parsed, Resource, parse_documents
 from meshcanary.problem import Problem
 from meshcanary.report import Report, ResourceResult, Status
-from meshcanary.rules import can_fork, next_claim, no_cycle_collection
+from meshcanary.rules import next_claim, no_cycle_collection
 from meshcanary.validate import Options, Verdict
+from meshcanary.validating import Validating
 
 if TYPE_CHECKING:
     from multiprocessing.sharedctypes import Synchronized
@@ -110,7 +110,6 @@ def assemble(
 
 # Parsing and validating in worker processes -------------------------------------------------
 
-AUTO = "auto"
 # Below this much YAML the workers are not started: each is a fork that compiles its own
 # schemas, and the objects come back pickled. An estimate, not measured at the boundary: on 2
 # idle cores two workers took 8 % off a 9 MB file and 15 % off 53 MB of files, and made the
@@ -123,26 +122,16 @@ PIECES_PER_JOB = 8
 PARSE_HERE = True
 
 
-def jobs_count(value: str) -> int:
-    """`--jobs`: a number of processes, or `auto` for one per CPU this process may use."""
-    if value == AUTO:
-        if hasattr(os, "sched_getaffinity"):  # the CPUs this process may run on (Linux)
-            return len(os.sched_getaffinity(0))
-        return os.cpu_count() or 1
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise InputError(f"--jobs {value!r}: give a number of processes (1 or more), or auto")
-    return int(value)
-
-
 def parse_and_validate(
-    read: Read, validation: Options, jobs: int
+    read: Read, validation: Options, jobs: int, beside: Validating | None = None
 ) -> tuple[Parsed, list[Verdict] | Validating]:
     """The resources of `read` and each one's schema verdict, in the order they were read.
 
     With `jobs` above 1 and enough text, pieces of `read` are parsed and validated in `jobs`
     worker processes; what they send back is put together in order, so the result is the one
     this process would have made alone. With less text, this process parses, and a forked
-    copy of it validates while this one runs the rules (`Validating`).
+    copy of it validates while this one runs the rules: `beside`, forked by the CLI before
+    lint's imports, or one forked here. A copy the input is not for is stopped.
     """
     from meshcanary.validate.embedded import EmbeddedValidator
 
@@ -153,175 +142,23 @@ def parse_and_validate(
         parsed = Parsed(files=read.files)
         documents = _documents(read.documents)
         with no_cycle_collection():
-            if jobs > 1 and VALIDATE_BESIDE and documents and can_fork():
-                validating = Validating(documents, validator)  # forked before the parse
+            if beside is None and documents and jobs > 1 and validating.ENABLED and can_fork():
+                beside = Validating(validation)  # forked while this process parses
+            if beside is not None and documents:
                 try:
                     parse_documents(read.documents, parsed)
-                    validating.send(parsed.resources)
+                    beside.send(documents, parsed.resources, validator)
                 except BaseException:
-                    validating.stop()
+                    beside.stop()
                     raise
-                return parsed, validating
+                return parsed, beside
+            if beside is not None:
+                beside.stop()  # nothing to validate
             parse_documents(read.documents, parsed)
             return parsed, [validator.validate(r) for r in parsed.resources]
+    if beside is not None:
+        beside.stop()  # workers validate what they parse
     return _in_workers(read, pieces, validator, validation, jobs)
-
-
-# Validating beside the rules ----------------------------------------------------------------
-
-# Tests turn it off to have this process validate small input itself.
-VALIDATE_BESIDE = True
-
-
-class Validating:
-    """The verdicts of the resources parsed from `documents`, made by a forked copy of this
-    process while this one parses and runs the rules, which need of them only which resources
-    are skipped (told without a schema: `EmbeddedValidator.skips`).
-
-    On small input most of the time is start-up, and validation's share of it (importing
-    jsonschema-rs, 13 to 20 ms, then reading and compiling the schemas) is about the rules'
-    (importing them, 12 ms, and running them). The copy is forked before the parse, so that
-    it imports jsonschema-rs while this process parses; it is then sent the parsed objects
-    (`send`). When the copy fails for any reason (killed, an error), this process validates
-    after all, and meets the error itself.
-    """
-
-    def __init__(self, documents: list[Document], validator: EmbeddedValidator) -> None:
-        self.documents = documents
-        self.validator = validator
-        self.resources: list[Resource] = []
-        self.skipped: list[bool] = []
-        self._pid: int | None = None  # None: no copy (it could not be made, or was stopped)
-        try:
-            objects, self._objects = os.pipe()  # this process → the copy: what it parsed
-        except OSError:
-            return  # out of file descriptors: validated here, after the rules
-        try:
-            self._reading, verdicts = os.pipe()  # the copy → this process: the verdicts
-        except OSError:
-            os.close(objects)
-            os.close(self._objects)
-            return
-        try:
-            self._pid = os.fork()
-        except OSError:
-            for fd in (objects, self._objects, self._reading, verdicts):
-                os.close(fd)
-            return  # out of processes or memory: validated here, after the rules
-        if self._pid == 0:  # the copy: validate, send the verdicts, leave without cleaning up
-            code = 1
-            try:
-                os.close(self._objects)
-                os.close(self._reading)
-                _validate_sent(objects, verdicts, documents, validator)
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(objects)
-        os.close(verdicts)
-
-    def send(self, resources: list[Resource]) -> None:
-        """The resources parsed from `documents`, to the copy."""
-        import marshal
-
-        self.resources = resources
-        self.skipped = [self.validator.skips(r) for r in resources]
-        if self._pid is None:
-            return
-        positions = {id(d): position for position, d in enumerate(self.documents)}
-        try:
-            # Each object with the position of its document, as a worker sends them (`_Part`).
-            sent = marshal.dumps([(positions[id(r.document)], r.item, r.data) for r in resources])
-        except ValueError:  # not the loader's values after all: validated here
-            self.stop()
-            return
-        view = memoryview(sent)
-        try:
-            while view:
-                view = view[os.write(self._objects, view) :]
-        except OSError:
-            pass  # the copy has gone (killed): `result` validates here
-        finally:
-            os.close(self._objects)
-            self._objects = -1
-
-    def result(self) -> list[Verdict]:
-        """The copy's verdicts once it has sent them all, or this process's own."""
-        if self._pid is not None:
-            with os.fdopen(self._reading, "rb") as pipe:
-                sent = pipe.read()
-            _, status = os.waitpid(self._pid, 0)
-            self._pid = None
-            if status == 0 and sent:
-                return _received_verdicts(sent)
-        return [self.validator.validate(r) for r in self.resources]
-
-    def stop(self) -> None:
-        """Stop the copy and wait for it to end: the run stops without its verdicts (an error
-        in the parse or the rules, Ctrl-C), and validating them here after all would only
-        delay that."""
-        if self._pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, signal.SIGKILL)
-        if self._objects >= 0:  # -1 once the objects are sent
-            os.close(self._objects)
-        os.close(self._reading)
-        os.waitpid(self._pid, 0)
-        self._pid = None
-
-
-def _validate_sent(
-    objects: int, verdicts: int, documents: list[Document], validator: EmbeddedValidator
-) -> None:
-    """In the copy: import jsonschema-rs while the parent parses, then validate the objects it
-    sends, and send their verdicts back. Nothing sent (the parent stopped) sends nothing."""
-    import marshal
-
-    import jsonschema_rs  # noqa: F401 - imported here so that it is ready when the objects come
-
-    with os.fdopen(objects, "rb") as pipe:
-        sent = pipe.read()
-    if not sent:
-        raise EOFError("the parent sent no objects")
-    resources = [
-        Resource(data, documents[position], item)
-        # Bytes the parent of this forked copy wrote, never read from anywhere else.
-        for position, item, data in marshal.loads(sent)  # noqa: S302
-    ]
-    _send_verdicts(verdicts, [validator.validate(r) for r in resources])
-
-
-def _send_verdicts(fd: int, verdicts: list[Verdict]) -> None:
-    """Each verdict's status, and the problems of those that have any, pickled only then:
-    on input without them neither process imports pickle (2 ms each)."""
-    import marshal
-
-    found = [(index, v.problems) for index, v in enumerate(verdicts) if v.problems]
-    if found:
-        import pickle
-
-        problems = pickle.dumps(found, pickle.HIGHEST_PROTOCOL)
-    else:
-        problems = b""
-    with os.fdopen(fd, "wb") as pipe:
-        pipe.write(marshal.dumps(([v.status.value for v in verdicts], problems)))
-
-
-def _received_verdicts(sent: bytes) -> list[Verdict]:
-    """What `_send_verdicts` sent, as it was."""
-    import marshal
-
-    # Bytes this run's own forked copy wrote, never read from anywhere else.
-    statuses, problems = marshal.loads(sent)  # noqa: S302
-    plain = {status.value: Verdict(status) for status in Status}  # frozen: one is shared
-    verdicts = [plain[status] for status in statuses]
-    if problems:
-        import pickle
-
-        for index, found in pickle.loads(problems):  # noqa: S301 - as above
-            verdicts[index] = Verdict(Status(statuses[index]), found)
-    return verdicts
 
 
 def _pieces(documents: list[Document | Problem], jobs: int) -> list[list[Document | Problem]]:

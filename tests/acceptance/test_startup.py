@@ -179,6 +179,34 @@ def test_with_two_jobs_a_forked_copy_validates(replicas: str, code: int, tmp_pat
     assert "difflib" not in beside  # nothing to suggest
 
 
+def test_the_validating_copy_is_forked_before_lints_imports(tmp_path: Path) -> None:
+    """The copy imports jsonschema-rs and makes its validator while this process imports
+    the rest of `lint`, reads and parses: it is forked before `meshcanary.lint` is imported."""
+    text = DEPLOYMENT.replace("replicas: 0x3", "replicas: '3'")
+    (tmp_path / "deployment.yaml").write_text(text, encoding="utf-8")
+    script = (
+        "import sys\n"
+        "from meshcanary import validating\n"
+        "made = validating.Validating.__init__\n"
+        "def forking(self, validation):\n"
+        "    print('lint imported' if 'meshcanary.lint' in sys.modules else 'not yet')\n"
+        "    made(self, validation)\n"
+        "validating.Validating.__init__ = forking\n"
+        "from meshcanary.__main__ import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "lint", "--jobs", "2", "-o", "json", "deployment.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr  # the copy's verdict: a string for replicas
+    assert done.stdout.startswith("not yet\n")
+
+
 def test_lint_of_a_kustomize_folder_loads_the_kustomize_runner(tmp_path: Path) -> None:
     code, modules = _imported(
         tmp_path / "modules.json", "lint", str(ROOT / "deploy/overlays/prod"), cwd=tmp_path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from meshcanary import lint
+from meshcanary import lint, validating
 from meshcanary.inputs import read_documents
 from meshcanary.manifest import Parsed, parse_documents
 from meshcanary.report import Status
@@ -46,13 +46,13 @@ OPTIONS = {
 def validated_where(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Where each `Validating` got its verdicts: from the copy, or made here after all."""
     where: list[str] = []
-    result = lint.Validating.result
+    result = validating.Validating.result
     validate = EmbeddedValidator.validate
     parent = os.getpid()
 
     here: list[int] = []
 
-    def recorded(self: lint.Validating) -> list:  # type: ignore[type-arg]
+    def recorded(self: validating.Validating) -> list:  # type: ignore[type-arg]
         before = len(here)
         verdicts = result(self)
         where.append("here" if len(here) > before else "copy")
@@ -63,7 +63,7 @@ def validated_where(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             here.append(1)
         return validate(self, resource)
 
-    monkeypatch.setattr(lint.Validating, "result", recorded)
+    monkeypatch.setattr(validating.Validating, "result", recorded)
     monkeypatch.setattr(EmbeddedValidator, "validate", counted)
     return where
 
@@ -241,13 +241,13 @@ def test_objects_the_copy_cannot_have_are_validated_here(
         def gone(*args: object) -> None:
             os._exit(1)
 
-        monkeypatch.setattr(lint, "_validate_sent", gone)
+        monkeypatch.setattr(validating, "_validate_sent", gone)
     else:
         dumps = marshal.dumps
 
         def refusing(value: object, *args: int) -> bytes:
-            if isinstance(value, list) and value and isinstance(value[0], tuple):
-                raise ValueError("unmarshallable object")
+            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], list):
+                raise ValueError("unmarshallable object")  # the documents and objects
             return dumps(value, *args)
 
         monkeypatch.setattr(marshal, "dumps", refusing)
@@ -258,3 +258,58 @@ def test_objects_the_copy_cannot_have_are_validated_here(
         os.waitpid(forked[0], os.WNOHANG)
     assert (beside.code, beside.out, beside.err) == (alone.code, alone.out, alone.err)
     assert json.loads(beside.out)["summary"]["valid"] > 2000  # the Services among them
+
+
+@pytest.mark.parametrize("given", ["nothing to validate", "input for workers"])
+def test_a_copy_the_input_is_not_for_is_stopped(
+    cli,
+    monkeypatch: pytest.MonkeyPatch,
+    validated_where: list[str],
+    forked: list[int],
+    given: str,
+) -> None:
+    """The CLI forks the copy before it has read the input: when the input turns out to hold
+    no document, or enough text for worker processes, the copy is stopped and waited for
+    before the run goes on without it."""
+    if given == "nothing to validate":
+        args: tuple[str, ...] = ("missing.yaml",)  # a problem, and no document
+        then = "parse_documents"
+    else:
+        monkeypatch.setattr(lint, "PARALLEL_MIN_BYTES", 1)
+        args = tuple(map(str, INPUTS))
+        then = "_in_workers"
+    alone = cli("lint", "-o", "json", "--jobs", "1", *args)
+    going_on = getattr(lint, then)
+    alive: list[bool] = []
+
+    def recorded(*args: object) -> object:
+        try:
+            alive.append(os.waitpid(forked[0], os.WNOHANG) == (0, 0))
+        except ChildProcessError:
+            alive.append(False)
+        return going_on(*args)
+
+    monkeypatch.setattr(lint, then, recorded)
+    beside = cli("lint", "-o", "json", "--jobs", "2", *args)
+    assert alive == [False]  # stopped before the run went on
+    assert (beside.code, beside.out, beside.err) == (alone.code, alone.out, alone.err)
+    assert validated_where == []  # no verdicts of a copy were asked for
+    assert forked  # the copy (and, for workers, the pool's processes)
+    for pid in forked:
+        with pytest.raises(ChildProcessError):  # waited for already: no such child left
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_called_without_the_cli_the_copy_is_forked_after_the_read(
+    validated_where: list[str], forked: list[int]
+) -> None:
+    """A library caller gets the copy too: forked once the input is read, as it is parsed."""
+    from meshcanary.commands import lint as command
+    from meshcanary.lint import LintOptions
+
+    paths = [str(p) for p in INPUTS]
+    alone = command.lint(paths, LintOptions(jobs=1))
+    assert validated_where == [] and forked == []
+    beside = command.lint(paths, LintOptions(jobs=2))
+    assert validated_where == ["copy"] and len(forked) == 1
+    assert beside == alone

@@ -109,29 +109,35 @@ def lint(
     jobs: str,
 ) -> int:
     """`meshcanary lint`: its exit code."""
-    from meshcanary.commands import lint as command
-    from meshcanary.lint import LintOptions, jobs_count
+    from meshcanary import validating
 
     options = _validation_options(
         kubernetes_version, strict, schema_location, skip, reject, ignore_missing_schemas, crd
     )
-    settings = LintOptions(
-        validation=options,
-        rules=not no_rules,
-        ignore_filename_patterns=tuple(ignore_filename_pattern or ()),
-        policies=tuple(policies or ()),
-        jobs=jobs_count(jobs),
-    )
-    # A folder given may be a Kustomize folder, built with the run's kustomize options;
-    # files alone never load the kustomize runner.
-    building = any(os.path.isdir(p) for p in paths or ())
-    with kustomize_settings() if building else contextlib.nullcontext():
-        if validator is Validator.kubeconform:
-            report = command.lint_with_kubeconform(paths or ["-"], settings)
-        else:
-            # lint's paths are as the user gave them: relative to the current folder.
-            Settings.base = Path.cwd()
-            report = command.lint(paths or ["-"], settings)
+    count = validating.jobs_count(jobs)
+    embedded = validator is not Validator.kubeconform
+    # The copy that validates beside the rules is forked now, before lint's imports (40 ms).
+    with validating.beside(options, count if embedded else 1) as beside:
+        from meshcanary.commands import lint as command
+        from meshcanary.lint import LintOptions
+
+        settings = LintOptions(
+            validation=options,
+            rules=not no_rules,
+            ignore_filename_patterns=tuple(ignore_filename_pattern or ()),
+            policies=tuple(policies or ()),
+            jobs=count,
+        )
+        # A folder given may be a Kustomize folder, built with the run's kustomize options;
+        # files alone never load the kustomize runner.
+        building = any(os.path.isdir(p) for p in paths or ())
+        with kustomize_settings() if building else contextlib.nullcontext():
+            if not embedded:
+                report = command.lint_with_kubeconform(paths or ["-"], settings)
+            else:
+                # lint's paths are as the user gave them: relative to the current folder.
+                Settings.base = Path.cwd()
+                report = command.lint(paths or ["-"], settings, beside=beside)
     return _emit(report, output, summary, fail_on)
 
 

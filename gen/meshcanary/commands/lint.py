@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshcanary import lifetime
 from meshcanary.errors import InputError
@@ -19,12 +19,20 @@ from meshcanary.inputs import read_documents, read_inputs
 from meshcanary.lint import LintOptions, assemble, parse_and_validate
 from meshcanary.report import Report, Status
 
+if TYPE_CHECKING:
+    from meshcanary.validating import Validating
 
-def lint(paths: Sequence[str], options: LintOptions, stdin: str | None = None) -> Report:
-    """Read, parse and validate in-process (or in `options.jobs` workers), run the rules,
-    report."""
+
+def lint(
+    paths: Sequence[str],
+    options: LintOptions,
+    stdin: str | None = None,
+    beside: Validating | None = None,
+) -> Report:
+    """Read, parse and validate in-process (or in `options.jobs` workers, or in the forked
+    copy `beside`), run the rules, report."""
     read, from_stdin = read_documents(paths, stdin, options.ignore_filename_patterns)
-    parsed, verdicts = parse_and_validate(read, options.validation, options.jobs)
+    parsed, verdicts = parse_and_validate(read, options.validation, options.jobs, beside)
     report = assemble(parsed, from_stdin, verdicts, options)
     lifetime.keep(read, parsed)  # the report holds what it needs of them
     return report

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from meshcanary.errors import MeshcanaryError
+from meshcanary.lifetime import can_fork
 from meshcanary.manifest import JsonPath, Resource, pointer
 from meshcanary.mesh import Kinds
 from meshcanary.problem import Problem, Severity
@@ -283,15 +283,6 @@ def _routes(scope: Scope) -> int:
     return sum(len(by_kind.get(kind, ())) for kind in ROUTE_KINDS)
 
 
-def can_fork() -> bool:
-    # Forked processes share the parsed resources as they are; elsewhere each would need them
-    # all pickled, which costs more than the rules. Only with no other thread running: the
-    # copy would hold for ever a lock another thread held as it forked.
-    import threading
-
-    return sys.platform == "linux" and threading.active_count() == 1
-
-
 def _units(rules: Sequence[Rule]) -> list[list[int]]:
     """The rules' positions in the pieces of work one process runs: a rule that reads other
     rules' verdicts (`JUDGES`) after those rules, the others alone. Pieces of several rules
@@ -373,7 +364,8 @@ def _run_claimed() -> list[tuple[int, list[_Sent]]]:
 def _share_indexes(scope: Scope) -> None:
     """Build the indexes most rules read before forking, so that every process inherits them
     rather than each building its own."""
-    from meshcanary.mesh import ISTIO, Mesh, Readings, Registry, of_kind
+    from meshcanary.mesh import ISTIO, Mesh, Readings, of_kind
+    from meshcanary.registry import Registry
     from meshcanary.rules._gateway_api import Routes
     from meshcanary.rules._workloads import Workloads
 

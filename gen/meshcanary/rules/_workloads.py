@@ -18,6 +18,7 @@ from meshcanary.manifest import Resource
 from meshcanary.mesh import (
     APPS,
     CORE,
+    DEFAULT_NAMESPACE,
     ISTIO,
     Labels,
     Scope,
@@ -170,21 +171,21 @@ class Workloads:
         self._answers: dict[
             tuple[str | None, frozenset[tuple[str, str]]], tuple[Workload, ...]
         ] = {}
-        found = [r for r in scope.resources if is_workload(r)]
+        found = [r for r in scope.resources if r.kind in WORKLOAD_KINDS and is_workload(r)]
         names = {(namespace_of(r), r.kind, r.name): r for r in found if r.name}
+        every, namespaces, by_label = self.all, self._namespaces, self._by_label
         for resource in found:
             template = pod_template(resource)
             if template is None:
                 continue
             metadata = template.get("metadata")
             pod = labels(metadata.get("labels") if isinstance(metadata, dict) else None) or {}
-            namespace = namespace_of(resource)
-            owner = self._owner(resource, names)
-            position = len(self.all)
-            self.all.append(Workload(resource, pod, owner))
-            self._namespaces[namespace].append(position)
-            for label in pod.items():
-                self._by_label[(namespace, *label)].append(position)
+            namespace = resource.namespace or DEFAULT_NAMESPACE
+            position = len(every)
+            every.append(Workload(resource, pod, self._owner(resource, names)))
+            namespaces[namespace].append(position)
+            for key, value in pod.items():
+                by_label[namespace, key, value].append(position)
 
     @staticmethod
     def _owner(resource: Resource, names: Mapping[tuple[str, str, str], Resource]) -> str:

@@ -27,19 +27,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
-from meshcanary.mesh import (
-    CLUSTER_DOMAIN,
-    ISTIO,
-    Lookup,
-    Readings,
-    Registry,
-    RegistryHost,
-    described_at,
-    lookup_destination,
-    of_kind,
-    service_key,
-)
+from meshcanary.mesh import CLUSTER_DOMAIN, ISTIO, Readings, described_at, of_kind, service_key
 from meshcanary.problem import Severity
+from meshcanary.registry import Lookup, Registry, RegistryHost, lookup_destination
 from meshcanary.rules import Finding, Scope, verdicts
 
 ID = "destination-host-exists"

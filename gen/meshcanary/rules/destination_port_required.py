@@ -23,18 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshcanary.mesh import (
-    ISTIO,
-    MESH,
-    Readings,
-    Registry,
-    bound_gateways,
-    describe,
-    lookup_destination,
-    of_kind,
-    own_hosts,
-)
+from meshcanary.mesh import ISTIO, MESH, Readings, bound_gateways, describe, of_kind, own_hosts
 from meshcanary.problem import Severity
+from meshcanary.registry import Registry, lookup_destination
 from meshcanary.rules import Finding, Scope
 
 ID = "destination-port-required"

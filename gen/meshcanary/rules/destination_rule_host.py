@@ -26,17 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshcanary.mesh import (
-    ISTIO,
-    Mesh,
-    Registry,
-    istio_host,
-    namespace_of,
-    of_kind,
-    resolve_host,
-    service_key,
-)
+from meshcanary.mesh import ISTIO, Mesh, namespace_of, of_kind, resolve_host, service_key
 from meshcanary.problem import Severity
+from meshcanary.registry import Registry, istio_host
 from meshcanary.rules import Finding, Scope, verdicts
 from meshcanary.rules.destination_host_exists import UNCHECKED_HINT
 

@@ -26,18 +26,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from meshcanary.manifest import Resource
-from meshcanary.mesh import (
-    EVERY_NAMESPACE,
-    ISTIO,
-    MESH,
-    described_at,
-    exported_to,
-    items,
-    namespace_of,
-    of_kind,
-    resolve_host,
-)
+from meshcanary.mesh import ISTIO, MESH, described_at, items, namespace_of, of_kind, resolve_host
 from meshcanary.problem import Severity
+from meshcanary.registry import EVERY_NAMESPACE, exported_to
 from meshcanary.rules import Finding, Scope
 
 ID = "mesh-host-conflict"

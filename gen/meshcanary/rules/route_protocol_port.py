@@ -39,18 +39,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshcanary.manifest import Resource
-from meshcanary.mesh import (
-    ISTIO,
-    MESH,
-    Mesh,
-    describe,
-    gateway_key,
-    istio_host,
-    items,
-    namespace_of,
-    of_kind,
-)
+from meshcanary.mesh import ISTIO, MESH, Mesh, describe, gateway_key, items, namespace_of, of_kind
 from meshcanary.problem import Severity
+from meshcanary.registry import istio_host
 from meshcanary.rules import Finding, Scope
 from meshcanary.rules._workloads import server_port, tcp_service_ports
 from meshcanary.rules.port_name_protocol import PROTOCOLS
