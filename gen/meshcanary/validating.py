@@ -47,8 +47,8 @@ def jobs_count(value: str) -> int:
 @contextlib.contextmanager
 def beside(validation: Options, jobs: int) -> Iterator[Validating | None]:
     """A copy forked to validate (None when one process is asked for, or no fork can be
-    made); stopped when the block ends without having used it (an error, large input that
-    workers parse instead, nothing to validate)."""
+    made). When the block ends, a copy whose verdicts were not taken (an error, input it was
+    not for) is stopped and waited for."""
     validating = Validating(validation) if jobs > 1 and ENABLED and can_fork() else None
     try:
         yield validating
@@ -65,7 +65,6 @@ class Validating:
     """
 
     def __init__(self, validation: Options) -> None:
-        self.validation = validation
         self.resources: list[Resource] = []
         self.skipped: list[bool] = []
         self._validator: EmbeddedValidator | None = None
