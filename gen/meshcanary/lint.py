@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from meshcanary import lifetime, validating
 from meshcanary.errors import MeshcanaryError
 from meshcanary.inputs import Read, unreadable
-from meshcanary.lifetime import can_fork
 from meshcanary.manifest import Document, Parsed, Resource, parse_documents
 from meshcanary.problem import Problem
 from meshcanary.report import Report, ResourceResult, Status
@@ -55,10 +54,11 @@ def assemble(
     from meshcanary import rules
 
     found: list[Problem] = []
+    beside: Validating | None = None
     if isinstance(verdicts, Validating):
-        skipped = verdicts.skipped
+        beside, skipped = verdicts, verdicts.skipped
     else:
-        skipped = [v.status is Status.SKIPPED for v in verdicts]
+        made, skipped = verdicts, [v.status is Status.SKIPPED for v in verdicts]
     checked = [r for r, skip in zip(parsed.resources, skipped, strict=True) if not skip]
     try:
         if options.rules:
@@ -70,11 +70,11 @@ def assemble(
 
             found += policies.load(list(options.policies), Path.cwd()).evaluate(checked)
     except BaseException:
-        if isinstance(verdicts, Validating):
-            verdicts.stop()
+        if beside is not None:
+            beside.stop()
         raise
-    if isinstance(verdicts, Validating):
-        verdicts = verdicts.result()
+    if beside is not None:
+        made = beside.result()
     by_resource: dict[tuple[str, object], list[Problem]] = {}
     for problem in found:
         by_resource.setdefault((problem.location.file, problem.resource), []).append(problem)
@@ -87,10 +87,10 @@ def assemble(
             if by_resource
             else verdict.problems,
         )
-        for resource, verdict in zip(parsed.resources, verdicts, strict=True)
+        for resource, verdict in zip(parsed.resources, made, strict=True)
     )
     problems = sorted(
-        [p for v in verdicts for p in v.problems] + found + unreadable(parsed),
+        [p for v in made for p in v.problems] + found + unreadable(parsed),
         key=Problem.sort_key,
     )
     infos = rules.infos()
@@ -142,8 +142,8 @@ def parse_and_validate(
         parsed = Parsed(files=read.files)
         documents = _documents(read.documents)
         with no_cycle_collection():
-            if beside is None and documents and jobs > 1 and validating.ENABLED and can_fork():
-                beside = Validating(validation)  # forked while this process parses
+            if beside is None and documents:
+                beside = validating.fork(validation, jobs)  # forked while this process parses
             if beside is not None and documents:
                 try:
                     parse_documents(read.documents, parsed)

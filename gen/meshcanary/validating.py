@@ -44,12 +44,16 @@ def jobs_count(value: str) -> int:
     return int(value)
 
 
+def fork(validation: Options, jobs: int) -> Validating | None:
+    """A copy forked to validate; None when one process is asked for, or none may be forked."""
+    return Validating(validation) if jobs > 1 and ENABLED and can_fork() else None
+
+
 @contextlib.contextmanager
 def beside(validation: Options, jobs: int) -> Iterator[Validating | None]:
-    """A copy forked to validate (None when one process is asked for, or no fork can be
-    made). When the block ends, a copy whose verdicts were not taken (an error, input it was
-    not for) is stopped and waited for."""
-    validating = Validating(validation) if jobs > 1 and ENABLED and can_fork() else None
+    """`fork`, for a block: when it ends, a copy whose verdicts were not taken (an error,
+    input it was not for) is stopped and waited for."""
+    validating = fork(validation, jobs)
     try:
         yield validating
     finally:

@@ -54,12 +54,14 @@ def early(root: Path, overlays: Sequence[Overlay], builder: kustomize.Builder) -
     """
     import tempfile
 
+    fresh = [o for o in overlays if o.built_as not in builder.early]
+    if not fresh:  # all started by an enclosing block (the CLI's, for `check`)
+        yield
+        return
     folder = Path(tempfile.mkdtemp(prefix="meshcanary-early-"))
     mine: list[tuple[str, str, tuple[str, ...]]] = []
     try:
-        for index, overlay in enumerate(overlays):
-            if overlay.built_as in builder.early:
-                continue
+        for index, overlay in enumerate(fresh):
             target = _batch_root(root, folder / f"overlay-{index}", [overlay])
             started = builder.start(target)
             if started is not None:

@@ -6,8 +6,9 @@ environment's gateways, which its routes bind to) is what the run builds, but th
 that only after loading and rendering the environment: about 0.1 s during which kustomize
 could already be building. A guess costs nothing to be wrong about: each guessed overlay is
 resolved before it is built, as every build is, and `kustomize.batch.build` takes a result
-only for an overlay it is asked for, built the same way; a wrong guess is a build waited for
-and dropped.
+only for an overlay it is asked for, built the same way; a wrong guess is a build killed
+and dropped. The CLI guesses for `check` before it imports the pipeline; `check` guesses
+again for callers without the CLI, which starts nothing the CLI started.
 """
 
 from __future__ import annotations

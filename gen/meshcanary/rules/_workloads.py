@@ -171,6 +171,7 @@ class Workloads:
         self._answers: dict[
             tuple[str | None, frozenset[tuple[str, str]]], tuple[Workload, ...]
         ] = {}
+        # Most objects are no workload, and their kind alone says so: no call for those.
         found = [r for r in scope.resources if r.kind in WORKLOAD_KINDS and is_workload(r)]
         names = {(namespace_of(r), r.kind, r.name): r for r in found if r.name}
         every, namespaces, by_label = self.all, self._namespaces, self._by_label

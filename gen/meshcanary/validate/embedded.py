@@ -166,10 +166,11 @@ class EmbeddedValidator:
         found = self._types.get(key)
         if found is None:
             crd = self._crds.get(key)
-            bundled = catalog.crd_schema(api_version, kind) if crd is None else None
-            rules = catalog.load_json(bundled) if bundled is not None else None
             if crd is not None:
                 rules = crd[0]
+            else:
+                bundled = catalog.crd_schema(api_version, kind)
+                rules = catalog.load_json(bundled) if bundled is not None else None
             found = self._types[key] = (self.validator_for(api_version, kind), rules)
         return found
 
